@@ -1,0 +1,32 @@
+// Package edge is the wire protocol that the daemon, the edge and the
+// connector speak over QUIC: the ALPN and version, the typed frames of the
+// control stream and of each data stream, and the numeric codes that carry a
+// refusal from wherever it happens to the SOCKS5 reply and the logs.
+//
+// It owns framing only, with the standard library and quic-go, like
+// tailscale's derp package: the edge itself lives in edge/edgeserver and
+// dialling an edge in edge/edgeclient.
+//
+// # Connections
+//
+// Every QUIC connection negotiates ALPN [ALPN]. The dialler (a daemon or a
+// connector) opens the control stream first and sends [Hello]; the edge answers
+// [Welcome] with [CodeOK] or a refusal, and then either side may send [Drain]
+// (no new streams on this connection) and the edge may send [Keys] (its
+// current token verification keys) for as long as the connection lives.
+//
+// # Streams
+//
+// A daemon opens one stream per proxied TCP connection and sends [Open]; the
+// edge checks the token and the app's policy, opens a stream on one of the
+// connector's connections and sends [Dial]; the connector answers [Result],
+// which the edge relays to the daemon. After an OK result the stream carries
+// the TCP bytes both ways, untouched.
+//
+// # Frames
+//
+// A frame is one type byte, a big-endian uint16 payload length (at most
+// [MaxFrameSize]) and the payload: a sequence of fields, each a tag byte, a
+// uvarint length and that many bytes. Unknown tags are skipped so that later
+// versions can add fields; known tags are checked strictly.
+package edge
