@@ -1,0 +1,123 @@
+package edgeclient
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/airlockhq/airlock/edge"
+)
+
+// Client is a daemon's link to one edge: one QUIC connection shared by every
+// stream, dialled on first use and re-dialled transparently when it dies or
+// the edge asks to drain it. The zero value is not usable; use NewClient.
+type Client struct {
+	cfg Config
+
+	mu      sync.Mutex
+	conn    *Conn
+	dialing chan struct{} // non-nil while a dial is in flight; closed when it ends
+	lastErr error
+	since   time.Time
+}
+
+// NewClient returns a Client for cfg (Hello.Role is set to RoleClient).
+func NewClient(cfg Config) *Client {
+	cfg.Hello.Role = edge.RoleClient
+	return &Client{cfg: cfg}
+}
+
+// Open opens a stream for open. If the shared connection turns out to be
+// dead, Open re-dials once and tries again, so an edge restart costs the
+// caller one handshake and no error.
+func (c *Client) Open(ctx context.Context, open *edge.Open) (*StreamConn, error) {
+	for attempt := 0; ; attempt++ {
+		conn, err := c.get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s, err := conn.OpenStream(ctx, open)
+		var ce *ConnError
+		if err == nil || !errors.As(err, &ce) || attempt > 0 || ctx.Err() != nil {
+			return s, err
+		}
+		c.forget(conn, err)
+	}
+}
+
+// get returns a live connection, dialling one if needed. Concurrent callers
+// share one dial. A connection the edge asked to drain is left to the edge,
+// which closes it once its open streams have finished.
+func (c *Client) get(ctx context.Context) (*Conn, error) {
+	for {
+		c.mu.Lock()
+		if c.conn != nil && c.conn.Alive() {
+			conn := c.conn
+			c.mu.Unlock()
+			return conn, nil
+		}
+		if c.dialing == nil {
+			done := make(chan struct{})
+			c.dialing = done
+			c.mu.Unlock()
+			conn, err := Dial(ctx, c.cfg)
+			c.mu.Lock()
+			if err == nil {
+				c.conn, c.lastErr, c.since = conn, nil, time.Now()
+			} else {
+				c.lastErr = err
+			}
+			c.dialing = nil
+			close(done)
+			c.mu.Unlock()
+			return conn, err
+		}
+		wait := c.dialing
+		c.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+	}
+}
+
+func (c *Client) forget(conn *Conn, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn == conn {
+		c.conn = nil
+		c.lastErr = err
+	}
+	conn.Close(edge.CodeGoingAway, "connection failed under a stream")
+}
+
+// State reports whether a live connection exists, since when, and the last
+// dial or connection error.
+func (c *Client) State() (connected bool, since time.Time, lastErr error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn != nil && c.conn.Alive() {
+		return true, c.since, nil
+	}
+	return false, time.Time{}, c.lastErr
+}
+
+// Close closes the shared connection. Later calls to Open dial again.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	conn := c.conn
+	c.conn = nil
+	c.mu.Unlock()
+	if conn == nil {
+		return nil
+	}
+	return conn.Close(edge.CodeGoingAway, "client closed")
+}
+
+func hostOf(addr string) (string, error) {
+	host, _, err := net.SplitHostPort(addr)
+	return host, err
+}

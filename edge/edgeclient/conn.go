@@ -1,0 +1,254 @@
+package edgeclient
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/airlockhq/airlock/edge"
+	"github.com/quic-go/quic-go"
+)
+
+// Config says which edge to dial and who we are.
+type Config struct {
+	// Addr is the edge's UDP address, host:port.
+	Addr string
+	// ServerName is the name the edge's certificate must carry. Empty means
+	// the host part of Addr.
+	ServerName string
+	// RootCAs verifies the edge's certificate. Nil means the system pool.
+	RootCAs *x509.CertPool
+	// Hello is sent on the control stream; Version is filled in.
+	Hello edge.Hello
+	// QUIC overrides the transport settings. Nil means [DefaultQUICConfig].
+	QUIC *quic.Config
+	// OnControl, if set, is called for every control frame the edge sends
+	// after its Welcome (Drain, Keys), from the connection's own goroutine.
+	OnControl func(edge.Frame)
+	// Logger receives connection events. Nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultQUICConfig returns the transport settings Airlock uses on both ends:
+// keepalives well inside the idle timeout, room for many concurrent streams
+// and flow-control windows large enough for bulk transfers on fast links.
+func DefaultQUICConfig() *quic.Config {
+	return &quic.Config{
+		HandshakeIdleTimeout:           5 * time.Second,
+		MaxIdleTimeout:                 30 * time.Second,
+		KeepAlivePeriod:                10 * time.Second,
+		MaxIncomingStreams:             4096,
+		InitialStreamReceiveWindow:     1 << 20,
+		MaxStreamReceiveWindow:         16 << 20,
+		InitialConnectionReceiveWindow: 2 << 20,
+		MaxConnectionReceiveWindow:     64 << 20,
+	}
+}
+
+// TLSConfig returns the client TLS settings for an edge.
+func (c *Config) TLSConfig() (*tls.Config, error) {
+	name := c.ServerName
+	if name == "" {
+		host, err := hostOf(c.Addr)
+		if err != nil {
+			return nil, err
+		}
+		name = host
+	}
+	return &tls.Config{
+		RootCAs:    c.RootCAs,
+		ServerName: name,
+		NextProtos: []string{edge.ALPN},
+		MinVersion: tls.VersionTLS13,
+	}, nil
+}
+
+// Conn is one QUIC connection to an edge, after a successful handshake.
+type Conn struct {
+	qc       *quic.Conn
+	ctrl     *quic.Stream
+	welcome  *edge.Welcome
+	log      *slog.Logger
+	ctrlMu   sync.Mutex // serialises writes on ctrl
+	draining atomic.Bool
+	done     chan struct{} // closed when the control reader ends
+}
+
+// Dial connects to the edge, sends Hello on the control stream and waits for
+// the edge's Welcome. A refusal is returned as an *edge.Error.
+func Dial(ctx context.Context, cfg Config) (*Conn, error) {
+	tlsConf, err := cfg.TLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	qconf := cfg.QUIC
+	if qconf == nil {
+		qconf = DefaultQUICConfig()
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	qc, err := quic.DialAddr(ctx, cfg.Addr, tlsConf, qconf)
+	if err != nil {
+		return nil, &DialError{Addr: cfg.Addr, Err: err}
+	}
+	c, err := handshake(ctx, qc, cfg.Hello)
+	if err != nil {
+		qc.CloseWithError(quic.ApplicationErrorCode(edge.CodeOf(err)), "handshake failed")
+		return nil, err
+	}
+	c.log = log.With("edge", cfg.Addr, "edge_id", c.welcome.EdgeID, "conn_id", c.welcome.ConnID)
+	go c.readControl(cfg.OnControl)
+	return c, nil
+}
+
+func handshake(ctx context.Context, qc *quic.Conn, hello edge.Hello) (*Conn, error) {
+	ctrl, err := qc.OpenStreamSync(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open control stream to %s: %w", qc.RemoteAddr(), err)
+	}
+	hello.Version = edge.Version
+	if dl, ok := ctx.Deadline(); ok {
+		ctrl.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { ctrl.SetDeadline(time.Now()) })
+	defer stop()
+	if err := edge.WriteFrame(ctrl, &hello); err != nil {
+		return nil, fmt.Errorf("send hello to %s: %w", qc.RemoteAddr(), err)
+	}
+	w, err := edge.ReadFrameOf[*edge.Welcome](ctrl)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("wait for the edge's welcome: %w", context.Cause(ctx))
+		}
+		return nil, fmt.Errorf("read the edge's welcome: %w", err)
+	}
+	if err := w.Err(); err != nil {
+		return nil, fmt.Errorf("edge %s refused the connection: %w", qc.RemoteAddr(), err)
+	}
+	ctrl.SetDeadline(time.Time{})
+	return &Conn{qc: qc, ctrl: ctrl, welcome: w, done: make(chan struct{})}, nil
+}
+
+func (c *Conn) readControl(on func(edge.Frame)) {
+	defer close(c.done)
+	for {
+		f, err := edge.ReadFrame(c.ctrl)
+		if err != nil {
+			if c.qc.Context().Err() == nil && !errors.Is(err, io.EOF) {
+				c.log.Warn("control stream failed; closing the connection", "err", err)
+			}
+			c.qc.CloseWithError(quic.ApplicationErrorCode(edge.CodeOf(err)), "control stream ended")
+			return
+		}
+		if d, ok := f.(*edge.Drain); ok {
+			c.draining.Store(true)
+			c.log.Info("edge asked to drain this connection", "reason", d.Reason)
+		}
+		if on != nil {
+			on(f)
+		}
+	}
+}
+
+// Welcome returns the edge's answer to our Hello.
+func (c *Conn) Welcome() *edge.Welcome { return c.welcome }
+
+// Context ends when the connection closes; its cause says why.
+func (c *Conn) Context() context.Context { return c.qc.Context() }
+
+// Done is closed once the connection is closed and its control reader ended.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Alive reports whether the connection is open and the edge has not asked
+// us to drain it.
+func (c *Conn) Alive() bool { return c.qc.Context().Err() == nil && !c.draining.Load() }
+
+// Draining reports whether the edge asked us to open no new streams here.
+func (c *Conn) Draining() bool { return c.draining.Load() }
+
+// Drain tells the edge to open no new streams on this connection.
+func (c *Conn) Drain(reason string) error {
+	c.ctrlMu.Lock()
+	defer c.ctrlMu.Unlock()
+	return edge.WriteFrame(c.ctrl, &edge.Drain{Reason: reason})
+}
+
+// Close closes the connection with a code and a reason the edge logs.
+func (c *Conn) Close(code edge.Code, reason string) error {
+	return c.qc.CloseWithError(quic.ApplicationErrorCode(code), reason)
+}
+
+// OpenStream opens a stream, sends open and waits for the edge's Result. A
+// refusal is returned as an *edge.Error; the stream is then already reset.
+func (c *Conn) OpenStream(ctx context.Context, open *edge.Open) (*StreamConn, error) {
+	s, err := c.qc.OpenStreamSync(ctx)
+	if err != nil {
+		return nil, &ConnError{Err: err}
+	}
+	sc := newStreamConn(c.qc, s)
+	if err := edge.WriteFrame(s, open); err != nil {
+		sc.Abort(edge.CodeInternal)
+		return nil, &ConnError{Err: err}
+	}
+	stop := context.AfterFunc(ctx, func() { s.SetReadDeadline(time.Now()) })
+	res, err := edge.ReadFrameOf[*edge.Result](s)
+	if !stop() {
+		err = errors.Join(context.Cause(ctx), err)
+	}
+	if err != nil {
+		sc.Abort(edge.CodeOf(err))
+		var e *edge.Error
+		if errors.As(err, &e) {
+			return nil, err
+		}
+		var se *quic.StreamError
+		if errors.As(err, &se) && se.Remote {
+			return nil, edge.Errorf(edge.Code(se.ErrorCode), "the edge reset the stream")
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("wait for the edge's answer: %w", err)
+		}
+		return nil, &ConnError{Err: err}
+	}
+	s.SetReadDeadline(time.Time{})
+	if err := res.Err(); err != nil {
+		sc.Abort(res.Code)
+		return nil, err
+	}
+	return sc, nil
+}
+
+// AcceptStream waits for a stream the edge opens (connectors only).
+func (c *Conn) AcceptStream(ctx context.Context) (*StreamConn, error) {
+	s, err := c.qc.AcceptStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return newStreamConn(c.qc, s), nil
+}
+
+// DialError means the edge could not be reached or the QUIC/TLS handshake
+// failed: worth retrying with backoff.
+type DialError struct {
+	Addr string
+	Err  error
+}
+
+func (e *DialError) Error() string { return fmt.Sprintf("dial edge %s: %v", e.Addr, e.Err) }
+func (e *DialError) Unwrap() error { return e.Err }
+
+// ConnError means the connection failed under a stream: the request never
+// reached a decision and may be retried on a new connection.
+type ConnError struct{ Err error }
+
+func (e *ConnError) Error() string { return "edge connection lost: " + e.Err.Error() }
+func (e *ConnError) Unwrap() error { return e.Err }
