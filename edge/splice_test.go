@@ -1,0 +1,114 @@
+package edge
+
+import (
+	"bytes"
+	"crypto/rand"
+	"io"
+	"net"
+	"testing"
+)
+
+// tcpPair returns the two ends of a loopback TCP connection.
+func tcpPair(tb testing.TB) (*net.TCPConn, *net.TCPConn) {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	acc := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		acc <- c
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := <-acc
+	if s == nil {
+		tb.Fatal("accept failed")
+	}
+	tb.Cleanup(func() { c.Close(); s.Close() })
+	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
+
+// TestSpliceHalfClose splices two TCP connections and checks that bytes
+// arrive intact both ways, that each side's EOF reaches the other as a
+// half-close while the other direction goes on, and that the counts match.
+func TestSpliceHalfClose(t *testing.T) {
+	client, a := tcpPair(t)
+	b, server := tcpPair(t)
+
+	type counts struct{ ab, ba int64 }
+	done := make(chan counts, 1)
+	go func() {
+		ab, ba, err := Splice(a, b)
+		if err != nil {
+			t.Errorf("splice: %v", err)
+		}
+		done <- counts{ab, ba}
+	}()
+
+	up := make([]byte, 1<<20)
+	rand.Read(up)
+	down := make([]byte, 300<<10)
+	rand.Read(down)
+
+	go func() {
+		client.Write(up)
+		client.CloseWrite()
+	}()
+	gotUp, err := io.ReadAll(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(gotUp, up) {
+		t.Fatalf("upstream: got %d bytes, want %d identical", len(gotUp), len(up))
+	}
+	// The client has half-closed; the server can still answer.
+	if _, err := server.Write(down); err != nil {
+		t.Fatal(err)
+	}
+	server.CloseWrite()
+	gotDown, err := io.ReadAll(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(gotDown, down) {
+		t.Fatalf("downstream: got %d bytes, want %d identical", len(gotDown), len(down))
+	}
+	c := <-done
+	if c.ab != int64(len(up)) || c.ba != int64(len(down)) {
+		t.Fatalf("counts = %d/%d, want %d/%d", c.ab, c.ba, len(up), len(down))
+	}
+}
+
+func TestCodes(t *testing.T) {
+	tests := []struct {
+		code  Code
+		name  string
+		socks uint8
+	}{
+		{CodeOK, "ok", SOCKSSucceeded},
+		{CodeUnauthenticated, "unauthenticated", SOCKSNotAllowed},
+		{CodeForbidden, "forbidden", SOCKSNotAllowed},
+		{CodeNoConnector, "no connector", SOCKSNetworkUnreachable},
+		{CodeUnknownApp, "unknown app", SOCKSHostUnreachable},
+		{CodeOriginUnreachable, "origin unreachable", SOCKSConnectionRefused},
+		{CodeBadRequest, "bad request", SOCKSGeneralFailure},
+		{CodeOverloaded, "overloaded", SOCKSGeneralFailure},
+		{Code(999), "code 999", SOCKSGeneralFailure},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.code.String() != tc.name || tc.code.SOCKSReply() != tc.socks {
+				t.Fatalf("%d: %q/%#x, want %q/%#x", tc.code, tc.code.String(), tc.code.SOCKSReply(), tc.name, tc.socks)
+			}
+			err := Errorf(tc.code, "x")
+			if CodeOf(err) != tc.code || ResultOf(err).Code != tc.code {
+				t.Fatal("code lost through CodeOf/ResultOf")
+			}
+		})
+	}
+}

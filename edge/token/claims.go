@@ -1,0 +1,109 @@
+package token
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Kind says how a token was obtained.
+type Kind string
+
+// Kinds of token.
+const (
+	KindAccess  Kind = "access"  // issued to a signed-in user
+	KindService Kind = "service" // minted by an operator for automation
+)
+
+// Claims are the verified contents of a token. A *Claims returned by
+// [Verifier.Verify] is shared with the cache: callers must not modify it.
+type Claims struct {
+	KeyID     string // the "kid" header: which key signed it
+	Issuer    string
+	Subject   string
+	Audience  []string // app hostnames
+	ExpiresAt time.Time
+	IssuedAt  time.Time
+	NotBefore time.Time
+	ID        string // "jti"
+	Email     string
+	Groups    []string
+	Kind      Kind
+}
+
+// HasAudience reports whether aud is one of the token's audiences.
+func (c *Claims) HasAudience(aud string) bool {
+	return slices.Contains(c.Audience, aud)
+}
+
+// jwtClaims is the JSON form of Claims.
+type jwtClaims struct {
+	jwt.RegisteredClaims
+	Email  string   `json:"email,omitempty"`
+	Groups []string `json:"groups,omitempty"`
+	Kind   Kind     `json:"kind,omitempty"`
+}
+
+func (c *Claims) toJWT() *jwtClaims {
+	j := &jwtClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:   c.Issuer,
+			Subject:  c.Subject,
+			Audience: jwt.ClaimStrings(c.Audience),
+			ID:       c.ID,
+		},
+		Email:  c.Email,
+		Groups: c.Groups,
+		Kind:   c.Kind,
+	}
+	if !c.ExpiresAt.IsZero() {
+		j.ExpiresAt = jwt.NewNumericDate(c.ExpiresAt)
+	}
+	if !c.IssuedAt.IsZero() {
+		j.IssuedAt = jwt.NewNumericDate(c.IssuedAt)
+	}
+	if !c.NotBefore.IsZero() {
+		j.NotBefore = jwt.NewNumericDate(c.NotBefore)
+	}
+	return j
+}
+
+func (j *jwtClaims) toClaims(kid string) *Claims {
+	c := &Claims{
+		KeyID:    kid,
+		Issuer:   j.Issuer,
+		Subject:  j.Subject,
+		Audience: []string(j.Audience),
+		ID:       j.ID,
+		Email:    j.Email,
+		Groups:   j.Groups,
+		Kind:     j.Kind,
+	}
+	if j.ExpiresAt != nil {
+		c.ExpiresAt = j.ExpiresAt.Time
+	}
+	if j.IssuedAt != nil {
+		c.IssuedAt = j.IssuedAt.Time
+	}
+	if j.NotBefore != nil {
+		c.NotBefore = j.NotBefore.Time
+	}
+	return c
+}
+
+// checkRequired reports the first claim a usable token lacks.
+func (c *Claims) checkRequired() error {
+	switch {
+	case c.ExpiresAt.IsZero():
+		return fmt.Errorf("%w: no expiry (exp)", ErrMissingClaim)
+	case len(c.Audience) == 0:
+		return fmt.Errorf("%w: no audience (aud)", ErrMissingClaim)
+	case c.Subject == "" && c.Email == "":
+		return fmt.Errorf("%w: neither subject (sub) nor email", ErrMissingClaim)
+	case c.Kind != KindAccess && c.Kind != KindService:
+		return fmt.Errorf("%w: kind %q is neither %q nor %q", ErrMissingClaim, c.Kind, KindAccess, KindService)
+	}
+	return nil
+}
