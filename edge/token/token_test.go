@@ -371,11 +371,7 @@ func TestSignRequiresClaims(t *testing.T) {
 
 func FuzzVerify(f *testing.F) {
 	s := newSigner(f)
-	kid, key, err := GenerateKey()
-	if err != nil {
-		f.Fatal(err)
-	}
-	s, _ = NewSigner(kid, key, "fuzz")
+	kid := s.PublicKey().ID
 	v := newVerifier(f, VerifierOptions{}, s)
 	good := mint(f, s, time.Hour)
 	parts := strings.Split(good, ".")
@@ -390,11 +386,7 @@ func FuzzVerify(f *testing.F) {
 		c, err := v.Verify(tok, testApp)
 		if err == nil {
 			if tok != good {
-				// Any other accepted token would be a forgery, unless it
-				// differs only where the signature does not cover.
-				if _, err2 := parse(tok, v.keys.Load()); err2 != nil {
-					t.Fatalf("accepted by Verify, refused by parse: %v", err2)
-				}
+				t.Fatalf("accepted a token the signer never made: %q", tok)
 			}
 			if c == nil || !c.HasAudience(testApp) {
 				t.Fatalf("accepted without the audience: %+v", c)
