@@ -149,7 +149,7 @@ func TestVerifyRefusals(t *testing.T) {
 		{"no kid", forge(t, jwt.SigningMethodEdDSA, "", good(), s.key), ErrUnknownKey, "no key id"},
 		{"alg none", forge(t, jwt.SigningMethodNone, kid, good(), jwt.UnsafeAllowNoneSignatureType), ErrAlgorithm, `"none"`},
 		{"HS256 with the public key as secret", forge(t, jwt.SigningMethodHS256, kid, good(), []byte(pub)), ErrAlgorithm, "HS256"},
-		{"unknown alg", base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"XX1","kid":"` + kid + `"}`)) + "." + parts[1] + "." + parts[2], ErrAlgorithm, ""},
+		{"unknown alg", base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"XX1","kid":"`+kid+`"}`)) + "." + parts[1] + "." + parts[2], ErrAlgorithm, ""},
 		{"expired", forge(t, jwt.SigningMethodEdDSA, kid, expired, s.key), ErrExpired, "expired at"},
 		{"not yet valid", forge(t, jwt.SigningMethodEdDSA, kid, future, s.key), ErrNotYetValid, ""},
 		{"wrong audience", forge(t, jwt.SigningMethodEdDSA, kid, good2, s.key), ErrWrongAudience, `"other.app"`},
