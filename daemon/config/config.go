@@ -1,0 +1,146 @@
+// Package config reads and validates the daemon's YAML configuration
+// ($XDG_CONFIG_HOME/airlock/config.yaml): the edges it dials and the clusters
+// it serves, one SOCKS5 listener each. Every error names the file, the line
+// and the field at fault.
+//
+// An example:
+//
+//	edges:
+//	  - name: main
+//	    address: edge.example.com:7844   # UDP
+//	    ca: /etc/airlock/edge-ca.pem     # a file, or the PEM inline; omit for the system roots
+//	    server_name: edge.example.com    # default: the host of address
+//	clusters:
+//	  - name: prod
+//	    app: k8s.prod.example.com        # the app hostname the edge routes
+//	    edge: main                       # optional when there is one edge
+//	    listen: 127.0.0.2:1080           # optional: 127.0.0.2:1080, .3, … in order
+//	    token_file: prod.token           # or token: …; relative to this file
+//	    autoconnect: true                # default true
+//	    kubeconfig:
+//	      clusters: [prod-eks]
+//	      servers: [https://10.0.0.1:6443]
+package config
+
+import (
+	"crypto/x509"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Config is the whole configuration. Build one with [Load] or [Parse], or
+// fill it in code and call [Config.Validate].
+type Config struct {
+	// Path is the file the configuration came from; relative paths in it
+	// are resolved against its folder. Empty when built in code.
+	Path     string
+	Edges    []Edge
+	Clusters []Cluster
+}
+
+// Edge is one edge the daemon dials.
+type Edge struct {
+	Name string
+	// Address is the edge's UDP address, host:port.
+	Address string
+	// CA is a PEM file's path or the PEM itself ("-----BEGIN …"); empty
+	// means the system's roots.
+	CA string
+	// ServerName is the name the edge's certificate must carry; empty means
+	// the host of Address.
+	ServerName string
+
+	// RootCAs is CA parsed, set by Validate; nil means the system's roots.
+	RootCAs *x509.CertPool
+	// Line is where the edge starts in the file, 0 when built in code.
+	Line  int
+	lines map[string]int // each field's line
+}
+
+// Cluster is one cluster: an app behind an edge, served on a local SOCKS5
+// listener.
+type Cluster struct {
+	Name string
+	// App is the app's hostname at the edge.
+	App string
+	// Edge names the edge; Validate fills it in when there is one edge.
+	Edge string
+	// Listen is the SOCKS5 listener's loopback address. Validate fills in
+	// 127.0.0.2:1080, 127.0.0.3:1080, … for clusters that leave it empty.
+	Listen string
+	// ListenFallback is set by Validate for a default Listen: the
+	// distinct port on 127.0.0.1 to use where 127.0.0.N cannot be bound
+	// (macOS has no extra loopback addresses).
+	ListenFallback string
+	// Token is a service token; TokenFile a file holding one (re-read when
+	// it changes). Exactly one is set.
+	Token     string
+	TokenFile string
+	// Autoconnect says whether the daemon connects this cluster when it
+	// starts. Nil means true.
+	Autoconnect *bool
+	// Kubeconfig is reserved for the kubeconfig sync: parsed and kept.
+	Kubeconfig Kubeconfig
+
+	// Line is where the cluster starts in the file, 0 when built in code.
+	Line  int
+	lines map[string]int // each field's line
+}
+
+// AutoconnectEnabled reports whether the cluster connects when the daemon
+// starts.
+func (c *Cluster) AutoconnectEnabled() bool { return c.Autoconnect == nil || *c.Autoconnect }
+
+// Kubeconfig says which kubeconfig entries belong to a cluster.
+type Kubeconfig struct {
+	// Clusters are kubeconfig cluster names.
+	Clusters []string
+	// Servers are API server URLs; kubeconfig clusters whose server is
+	// one of them belong to this cluster too.
+	Servers []string
+	Line    int
+}
+
+// Cluster returns the cluster named name, or nil.
+func (c *Config) Cluster(name string) *Cluster {
+	for i := range c.Clusters {
+		if c.Clusters[i].Name == name {
+			return &c.Clusters[i]
+		}
+	}
+	return nil
+}
+
+// Edge returns the edge named name, or nil.
+func (c *Config) Edge(name string) *Edge {
+	for i := range c.Edges {
+		if c.Edges[i].Name == name {
+			return &c.Edges[i]
+		}
+	}
+	return nil
+}
+
+// DefaultPath returns $XDG_CONFIG_HOME/airlock/config.yaml, or
+// ~/.config/airlock/config.yaml when XDG_CONFIG_HOME is unset. getenv is
+// os.Getenv in production.
+func DefaultPath(getenv func(string) string) (string, error) {
+	if dir := getenv("XDG_CONFIG_HOME"); dir != "" && filepath.IsAbs(dir) {
+		return filepath.Join(dir, "airlock", "config.yaml"), nil
+	}
+	home := getenv("HOME")
+	if home == "" {
+		return "", fmt.Errorf("neither XDG_CONFIG_HOME nor HOME is set: pass --config")
+	}
+	return filepath.Join(home, ".config", "airlock", "config.yaml"), nil
+}
+
+// Load reads, parses and validates the file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(data, path)
+}

@@ -1,0 +1,262 @@
+package config
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/airlockhq/airlock/edge"
+)
+
+// DefaultPort is the SOCKS5 port of default listen addresses.
+const DefaultPort = 1080
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// Validate checks the configuration, fills in defaults (each cluster's edge
+// when there is one, listen addresses, absolute paths, parsed CAs) and
+// returns an *Error listing every problem. It may be called again.
+func (c *Config) Validate() error {
+	p := &problems{file: c.Path}
+	base := ""
+	if c.Path != "" {
+		base = filepath.Dir(c.Path)
+	}
+	if len(c.Clusters) == 0 {
+		p.add(0, "clusters", "no clusters are configured: add at least one")
+	}
+	if len(c.Edges) == 0 {
+		p.add(0, "edges", "no edges are configured: add at least one")
+	}
+	edgeNames := map[string]bool{}
+	for i := range c.Edges {
+		e := &c.Edges[i]
+		path := fmt.Sprintf("edges[%d]", i)
+		if checkName(p, e.Name, e.line("name"), path+".name") && edgeNames[e.Name] {
+			p.add(e.line("name"), path+".name", "edge %q is defined twice", e.Name)
+		}
+		edgeNames[e.Name] = true
+		e.validate(p, path, base)
+	}
+	clusterNames := map[string]bool{}
+	for i := range c.Clusters {
+		cl := &c.Clusters[i]
+		path := fmt.Sprintf("clusters[%d]", i)
+		if checkName(p, cl.Name, cl.line("name"), path+".name") && clusterNames[cl.Name] {
+			p.add(cl.line("name"), path+".name", "cluster %q is defined twice", cl.Name)
+		}
+		clusterNames[cl.Name] = true
+		cl.validate(p, path, base)
+		switch {
+		case cl.Edge == "" && len(c.Edges) == 1:
+			cl.Edge = c.Edges[0].Name
+		case cl.Edge == "" && len(c.Edges) > 1:
+			p.add(cl.Line, path+".edge", "is required when there are %d edges", len(c.Edges))
+		case cl.Edge != "" && !edgeNames[cl.Edge]:
+			p.add(cl.line("edge"), path+".edge", "no edge is named %q", cl.Edge)
+		}
+	}
+	c.assignListen(p)
+	return p.err()
+}
+
+func checkName(p *problems, name string, line int, field string) bool {
+	switch {
+	case name == "":
+		p.add(line, field, "is required")
+	case !nameRE.MatchString(name):
+		p.add(line, field, "%q must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit", name)
+	default:
+		return true
+	}
+	return false
+}
+
+func (e *Edge) line(field string) int {
+	if l := e.lines[field]; l > 0 {
+		return l
+	}
+	return e.Line
+}
+
+func (c *Cluster) line(field string) int {
+	if l := c.lines[field]; l > 0 {
+		return l
+	}
+	return c.Line
+}
+
+func (e *Edge) validate(p *problems, path, base string) {
+	if e.Address == "" {
+		p.add(e.Line, path+".address", "is required (host:port of the edge, UDP)")
+	} else if err := edge.CheckTarget(e.Address); err != nil {
+		p.add(e.line("address"), path+".address", "must be host:port: %v", err)
+	}
+	if e.ServerName != "" {
+		if err := edge.CheckHostname(e.ServerName); err != nil {
+			p.add(e.line("server_name"), path+".server_name", "%v", err)
+		}
+	}
+	if e.CA == "" {
+		e.RootCAs = nil
+		return
+	}
+	pemData := []byte(e.CA)
+	where := "inline PEM"
+	if !strings.Contains(e.CA, "-----BEGIN") {
+		e.CA = absPath(base, e.CA)
+		where = e.CA
+		data, err := os.ReadFile(e.CA)
+		if err != nil {
+			p.add(e.line("ca"), path+".ca", "cannot read the CA file: %v", err)
+			return
+		}
+		pemData = data
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemData) {
+		p.add(e.line("ca"), path+".ca", "%s holds no PEM certificate", where)
+		return
+	}
+	e.RootCAs = pool
+}
+
+func (c *Cluster) validate(p *problems, path, base string) {
+	if c.App == "" {
+		p.add(c.Line, path+".app", "is required (the app's hostname at the edge)")
+	} else if err := edge.CheckHostname(c.App); err != nil {
+		p.add(c.line("app"), path+".app", "%v", err)
+	}
+	switch {
+	case c.Token != "" && c.TokenFile != "":
+		p.add(c.line("token_file"), path+".token_file", "set token or token_file, not both")
+	case c.Token == "" && c.TokenFile == "":
+		p.add(c.Line, path+".token", "a token or token_file is required (a service token from `airlock-edge token mint`)")
+	case c.Token != "":
+		if strings.ContainsAny(c.Token, " \t\r\n") {
+			p.add(c.line("token"), path+".token", "contains whitespace")
+		}
+	default:
+		c.TokenFile = absPath(base, c.TokenFile)
+		if st, err := os.Stat(c.TokenFile); err != nil {
+			p.add(c.line("token_file"), path+".token_file", "cannot read the token file: %v", err)
+		} else if !st.Mode().IsRegular() {
+			p.add(c.line("token_file"), path+".token_file", "%s is not a regular file", c.TokenFile)
+		}
+	}
+	if c.Listen != "" {
+		if err := CheckListen(c.Listen); err != nil {
+			p.add(c.line("listen"), path+".listen", "%v", err)
+		}
+	}
+	for i, name := range c.Kubeconfig.Clusters {
+		if name == "" {
+			p.add(c.line("kubeconfig.clusters"), fmt.Sprintf("%s.kubeconfig.clusters[%d]", path, i), "is empty")
+		}
+	}
+	for i, s := range c.Kubeconfig.Servers {
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			p.add(c.line("kubeconfig.servers"), fmt.Sprintf("%s.kubeconfig.servers[%d]", path, i), "%q is not an http(s) URL", s)
+		}
+	}
+}
+
+// CheckListen reports whether addr is an IP:port on loopback (port 0
+// means any free port). Host names, even "localhost", are refused: the
+// daemon must never listen off loopback.
+func CheckListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not ip:port: %w", addr, err)
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return fmt.Errorf("%q must be a loopback IP address such as 127.0.0.2, not a name", host)
+	}
+	if !ip.IsLoopback() {
+		return fmt.Errorf("%s is not a loopback address: the SOCKS proxy must listen on 127.0.0.0/8 or ::1 only", host)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("port %q is not a number in 0-65535", port)
+	} else if n > 0 && n < 1024 {
+		return errors.New("port " + port + " is privileged; use 1024 or above")
+	}
+	return nil
+}
+
+// assignListen gives clusters without a listen address 127.0.0.2:1080,
+// 127.0.0.3:1080, … skipping addresses other clusters name, with the
+// fallback 127.0.0.1:1080, :1081, … in the same order.
+func (c *Config) assignListen(p *problems) {
+	used := map[string]int{}
+	for i := range c.Clusters {
+		cl := &c.Clusters[i]
+		if cl.Listen == "" || cl.ListenFallback != "" {
+			continue
+		}
+		key := normAddr(cl.Listen)
+		if strings.HasSuffix(key, ":0") {
+			continue
+		}
+		if prev, dup := used[key]; dup {
+			p.add(cl.line("listen"), fmt.Sprintf("clusters[%d].listen", i), "%s is also the listen address of clusters[%d]", cl.Listen, prev)
+		}
+		used[key] = i
+	}
+	n, port := 2, DefaultPort
+	for i := range c.Clusters {
+		cl := &c.Clusters[i]
+		if cl.Listen != "" {
+			continue
+		}
+		for ; n < 255; n++ {
+			if _, taken := used[fmt.Sprintf("127.0.0.%d:%d", n, DefaultPort)]; !taken {
+				break
+			}
+		}
+		for ; port < 65535; port++ {
+			if _, taken := used[fmt.Sprintf("127.0.0.1:%d", port)]; !taken {
+				break
+			}
+		}
+		if n >= 255 {
+			p.add(cl.Line, fmt.Sprintf("clusters[%d].listen", i), "no default loopback address left: set listen")
+			continue
+		}
+		cl.Listen = fmt.Sprintf("127.0.0.%d:%d", n, DefaultPort)
+		cl.ListenFallback = fmt.Sprintf("127.0.0.1:%d", port)
+		n++
+		port++
+	}
+}
+
+func normAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		host = ip.String()
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func absPath(base, p string) string {
+	if strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, p[2:])
+		}
+	}
+	if filepath.IsAbs(p) || base == "" {
+		return p
+	}
+	return filepath.Join(base, p)
+}
