@@ -1,0 +1,233 @@
+// Package socks serves one cluster's loopback SOCKS5 proxy: username and
+// password authentication with per-cluster random credentials, CONNECT only,
+// the hostname passed to the edge as given (never resolved locally), one
+// edge stream per connection, and an edge refusal turned into the matching
+// SOCKS5 reply and one log line naming the cause.
+package socks
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/airlockhq/airlock/daemon/tokens"
+	"github.com/airlockhq/airlock/edge"
+	socks5 "github.com/things-go/go-socks5"
+	"github.com/things-go/go-socks5/statute"
+)
+
+// Opener opens an edge stream for one proxied connection. The daemon's
+// Opener is an edgeclient.Client shared by every cluster on that edge.
+type Opener interface {
+	Open(ctx context.Context, open *edge.Open) (net.Conn, error)
+}
+
+// OpenerFunc adapts a function to Opener.
+type OpenerFunc func(ctx context.Context, open *edge.Open) (net.Conn, error)
+
+// Open implements Opener.
+func (f OpenerFunc) Open(ctx context.Context, open *edge.Open) (net.Conn, error) { return f(ctx, open) }
+
+// Defaults for Config's timeouts.
+const (
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultOpenTimeout      = 20 * time.Second
+)
+
+// Config configures a Server. App, Username, Password, Tokens and Edge are
+// required.
+type Config struct {
+	// App is the app hostname every stream asks the edge for.
+	App string
+	// Username and Password are what clients must present (RFC 1929).
+	Username, Password string
+	// Tokens supplies the token for each stream.
+	Tokens tokens.Source
+	// Edge opens the streams.
+	Edge Opener
+	// Logger receives one warn line per refused stream. Nil discards.
+	Logger *slog.Logger
+	// OnOutcome, if set, is called once per CONNECT after the edge
+	// answered: err is nil when the stream opened. It must not block.
+	OnOutcome func(err error)
+	// HandshakeTimeout bounds the SOCKS greeting, authentication and
+	// request; zero means DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// OpenTimeout bounds waiting for the edge's answer; zero means
+	// DefaultOpenTimeout.
+	OpenTimeout time.Duration
+}
+
+// Server is one cluster's SOCKS5 proxy.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) *Server {
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.OpenTimeout <= 0 {
+		cfg.OpenTimeout = DefaultOpenTimeout
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, log: log.With("app", cfg.App)}
+}
+
+// Serve accepts connections on ln until ctx ends or ln fails, then closes
+// ln and every connection it accepted, waits for their handlers and
+// returns. It returns nil when ctx ended.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := socks5.NewServer(
+		socks5.WithCredential(credentials{user: s.cfg.Username, pass: s.cfg.Password}),
+		socks5.WithResolver(noResolve{}),
+		socks5.WithRule(&socks5.PermitCommand{EnableConnect: true}),
+		socks5.WithConnectHandle(func(_ context.Context, w io.Writer, req *socks5.Request) error {
+			return s.connect(ctx, w, req)
+		}),
+	)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns = map[net.Conn]struct{}{}
+		done  bool
+	)
+	stop := context.AfterFunc(ctx, func() {
+		ln.Close()
+		mu.Lock()
+		done = true
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	defer stop()
+	var err error
+	for {
+		c, aerr := ln.Accept()
+		if aerr != nil {
+			if ctx.Err() == nil {
+				err = aerr
+			}
+			break
+		}
+		mu.Lock()
+		if done {
+			mu.Unlock()
+			c.Close()
+			break
+		}
+		conns[c] = struct{}{}
+		mu.Unlock()
+		wg.Go(func() {
+			defer func() {
+				mu.Lock()
+				delete(conns, c)
+				mu.Unlock()
+			}()
+			c.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+			if err := srv.ServeConn(c); err != nil && ctx.Err() == nil {
+				s.log.Debug("socks connection ended", "client", c.RemoteAddr(), "err", err)
+			}
+		})
+	}
+	ln.Close()
+	stop()
+	mu.Lock()
+	for c := range conns {
+		c.Close()
+	}
+	mu.Unlock()
+	wg.Wait()
+	return err
+}
+
+// connect handles one CONNECT: it opens an edge stream for the target as
+// the client gave it and splices the two.
+func (s *Server) connect(ctx context.Context, w io.Writer, req *socks5.Request) error {
+	conn, ok := w.(net.Conn)
+	if !ok {
+		return errors.New("socks: connect handler got no net.Conn")
+	}
+	target := req.DestAddr.String()
+	stream, err := s.open(ctx, target)
+	if s.cfg.OnOutcome != nil {
+		s.cfg.OnOutcome(err)
+	}
+	if err != nil {
+		f := Classify(err)
+		s.log.Warn("edge stream refused", "target", target, "cause", f.Cause, "reply", f.Reply, "err", f.Message)
+		if rerr := socks5.SendReply(conn, f.Reply, nil); rerr != nil {
+			return rerr
+		}
+		return err
+	}
+	defer stream.Close()
+	conn.SetDeadline(time.Time{})
+	bind := stream.LocalAddr()
+	if _, ok := bind.(*net.TCPAddr); !ok {
+		bind = conn.LocalAddr()
+	}
+	if err := socks5.SendReply(conn, statute.RepSuccess, bind); err != nil {
+		return err
+	}
+	_, _, err = edge.Splice(clientSide{r: req.Reader, c: conn}, stream)
+	return err
+}
+
+func (s *Server) open(ctx context.Context, target string) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpenTimeout)
+	defer cancel()
+	tok, err := s.cfg.Tokens.Token(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.cfg.Edge.Open(ctx, &edge.Open{App: s.cfg.App, Token: tok, Target: target})
+}
+
+// clientSide is the SOCKS client's connection for Splice: reads come
+// through the SOCKS parser's buffered reader (which reads straight into
+// large buffers once drained), writes and closes go to the connection.
+type clientSide struct {
+	r io.Reader
+	c net.Conn
+}
+
+func (c clientSide) Read(p []byte) (int, error)  { return c.r.Read(p) }
+func (c clientSide) Write(p []byte) (int, error) { return c.c.Write(p) }
+func (c clientSide) Close() error                { return c.c.Close() }
+
+func (c clientSide) CloseWrite() error {
+	if hc, ok := c.c.(edge.HalfCloser); ok {
+		return hc.CloseWrite()
+	}
+	return nil
+}
+
+// noResolve keeps the CONNECT hostname unresolved: the dialler gets
+// host:port exactly as the client sent it, and only the connector's side
+// ever resolves anything.
+type noResolve struct{}
+
+func (noResolve) Resolve(ctx context.Context, _ string) (context.Context, net.IP, error) {
+	return ctx, nil, nil
+}
+
+// credentials checks the username and password in constant time.
+type credentials struct{ user, pass string }
+
+func (c credentials) Valid(user, pass, _ string) bool {
+	u := subtle.ConstantTimeCompare([]byte(user), []byte(c.user))
+	p := subtle.ConstantTimeCompare([]byte(pass), []byte(c.pass))
+	return u&p == 1 && c.user != ""
+}
