@@ -1,0 +1,26 @@
+// Package edgeserver is the Airlock edge: the QUIC listener that daemons and
+// connectors dial, the check of every stream's token and app policy, the
+// routing of streams to a tunnel's live connector connections, the audit log,
+// the metrics, and the state folder that `airlock-edge init`, `tunnel
+// create` and `token mint` manage.
+//
+// # State folder
+//
+// [Init] writes, in one folder:
+//
+//	config.yaml          the edge configuration (see [Config]), 0600
+//	ca.crt, ca.key       a local CA (ECDSA P-256); the key 0600
+//	edge.crt, edge.key   the edge's certificate, signed by the CA; the key 0600
+//	signing-KID.pem      the Ed25519 token signing key (PKCS #8), 0600
+//	tunnels/NAME.json    connector credentials written by [CreateTunnel], 0600
+//
+// Relative paths in config.yaml resolve against the folder that holds it.
+//
+// # Serving
+//
+// [New] binds the QUIC (UDP) and admin (TCP) listeners; [Server.Run] serves
+// until its context ends, then sends [edge.Drain] on every connection, waits
+// up to the shutdown grace for open streams, and closes. [Server.Reload]
+// swaps the apps, tunnels, policies and keys atomically without dropping
+// connections.
+package edgeserver
