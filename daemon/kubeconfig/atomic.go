@@ -1,0 +1,81 @@
+package kubeconfig
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// tempPattern names Airlock's temporary files: ".config.airlock-123.tmp".
+func tempPattern(real string) string { return "." + filepath.Base(real) + ".airlock-*.tmp" }
+
+// isTempName says whether a base name is one of Airlock's temporary files.
+func isTempName(base string) bool {
+	return strings.HasPrefix(base, ".") && strings.Contains(base, ".airlock-") && strings.HasSuffix(base, ".tmp")
+}
+
+// checkWritable refuses files Airlock must not replace.
+func checkWritable(info fs.FileInfo) error {
+	if info.Mode().Perm()&0o200 == 0 {
+		return causef(ErrNotWritable, "the file is read-only (mode %04o)", info.Mode().Perm())
+	}
+	if n := linkCount(info); n > 1 {
+		return causef(ErrUnsupported, "the file has %d hard links; replacing it would split them", n)
+	}
+	return nil
+}
+
+// writeAtomic replaces real with data: a temporary file in the same folder, written and
+// synced, given the old file's mode and owner, renamed over it; then the folder is
+// synced. A crash at any point leaves either the old file or the new one.
+func writeAtomic(real string, data []byte, info fs.FileInfo) (err error) {
+	dir := filepath.Dir(real)
+	f, err := os.CreateTemp(dir, tempPattern(real))
+	if err != nil {
+		return fmt.Errorf("%w: cannot create a temporary file: %v", ErrNotWritable, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Chmod(info.Mode().Perm()); err != nil {
+		return err
+	}
+	if err := keepOwner(f, info); err != nil {
+		return fmt.Errorf("%w: cannot keep the file's owner: %v", ErrNotWritable, err)
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, real); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// removeTemps removes Airlock's temporary files left next to real by a crash.
+func removeTemps(real string) error {
+	matches, err := filepath.Glob(filepath.Join(filepath.Dir(real), tempPattern(real)))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, m := range matches {
+		if err := os.Remove(m); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
