@@ -114,8 +114,11 @@ func (b *Backoff) Connected(since time.Time) {
 }
 
 // Wait waits for the next delay and returns nil, or the cause of ctx's end.
-func (b *Backoff) Wait(ctx context.Context) error {
-	d := b.Next()
+func (b *Backoff) Wait(ctx context.Context) error { return b.Sleep(ctx, b.Next()) }
+
+// Sleep waits for d on b's clock and returns nil, or the cause of ctx's end.
+// Callers that log the delay take it from Next and pass it here.
+func (b *Backoff) Sleep(ctx context.Context, d time.Duration) error {
 	select {
 	case <-b.clock.After(d):
 		return nil

@@ -1,0 +1,20 @@
+// Package connector is the program that runs next to a private origin (a
+// Kubernetes API server) and serves it through Airlock edges without opening
+// any inbound port.
+//
+// It dials every edge it is given, several times over (HA connections,
+// default 2 per edge), and serves the streams the edges open on those
+// connections: for each one it checks the identity the edge forwards again
+// (defence in depth: the token's signature against the edge's published
+// keys, its audience against the app, its email against the forwarded
+// email), finds the first ingress rule for the app and dials only the origin
+// that rule names, never the target a client asked for. Lost connections are
+// re-dialled with full-jitter backoff. When its context ends it tells every
+// edge to stop routing to it, lets open streams finish for a grace period and
+// returns nil.
+//
+// An admin HTTP listener (loopback by default) serves /ready (each
+// connection's state as JSON; 200 only while at least one connection is
+// healthy), /healthz and /metrics (Prometheus, from the connector's own
+// registry).
+package connector

@@ -1,0 +1,175 @@
+package connector
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/edge/edgeclient"
+	"github.com/airlockhq/airlock/edge/token"
+)
+
+// errEdgeDrained ends a link's service when the edge asked us to drain it:
+// the slot dials a replacement while the old link finishes its streams.
+var errEdgeDrained = errors.New("the edge asked to drain the connection")
+
+// link is one QUIC connection to an edge, from its Welcome until it closes.
+// Each link verifies forwarded tokens with the keys its edge announced.
+type link struct {
+	c        *Connector
+	slot     *slot
+	conn     *edgeclient.Conn
+	log      *slog.Logger
+	verifier *token.Verifier
+	streams  *tracker
+	draining atomic.Bool // no new streams: we or the edge asked
+
+	keysMu        sync.Mutex
+	keysFromFrame bool // a Keys frame arrived: it is newer than the Welcome's keys
+
+	edgeDrainOnce sync.Once
+	edgeDrain     chan struct{} // closed when the edge sends Drain
+}
+
+func newLink(s *slot) (*link, error) {
+	v, err := token.NewVerifier(nil, token.VerifierOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return &link{c: s.c, slot: s, log: s.log, verifier: v, streams: newTracker(), edgeDrain: make(chan struct{})}, nil
+}
+
+// onControl handles the edge's control frames. It may run before Dial
+// returns, so it touches only what exists before the dial.
+func (l *link) onControl(f edge.Frame) {
+	switch f := f.(type) {
+	case *edge.Keys:
+		l.keysMu.Lock()
+		defer l.keysMu.Unlock()
+		if err := l.verifier.SetKeys(f.Keys); err != nil {
+			l.log.Warn("the edge sent unusable token keys; keeping the previous ones", "err", err)
+			return
+		}
+		l.keysFromFrame = true
+		l.log.Info("token verification keys updated", "keys", keyIDs(f.Keys))
+	case *edge.Drain:
+		l.edgeDrainOnce.Do(func() { close(l.edgeDrain) })
+	}
+}
+
+// welcomed installs the Welcome's keys unless a Keys frame overtook them.
+func (l *link) welcomed(conn *edgeclient.Conn) error {
+	l.conn = conn
+	w := conn.Welcome()
+	l.log = l.log.With("edge_id", w.EdgeID, "conn_id", w.ConnID)
+	l.keysMu.Lock()
+	defer l.keysMu.Unlock()
+	if l.keysFromFrame {
+		return nil
+	}
+	if err := l.verifier.SetKeys(w.Keys); err != nil {
+		return edge.Errorf(edge.CodeBadRequest, "the edge's welcome carries unusable token keys: %v", err)
+	}
+	if len(w.Keys) == 0 {
+		l.log.Warn("the edge sent no token verification keys: every stream will be refused until it does")
+	}
+	return nil
+}
+
+func keyIDs(keys []edge.PublicKey) []string {
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = k.ID
+	}
+	return ids
+}
+
+// serve accepts streams until the connection dies (its cause is returned),
+// the edge asks us to drain (errEdgeDrained; the link finishes in the
+// background) or ctx ends (we drain, wait for the streams until hardCtx
+// ends, close, and return nil).
+func (l *link) serve(ctx, hardCtx context.Context) error {
+	accepted := make(chan error, 1)
+	go func() { accepted <- l.accept(hardCtx) }()
+	select {
+	case err := <-accepted:
+		l.conn.Close(edge.CodeGoingAway, "connection failed")
+		return err
+	case <-l.edgeDrain:
+		l.slot.detach(l)
+		l.c.links.Go(func() {
+			l.finish(hardCtx, accepted, "")
+			l.slot.forget(l)
+		})
+		return errEdgeDrained
+	case <-ctx.Done():
+		l.slot.setState(StateDraining, nil)
+		l.finish(hardCtx, accepted, "connector shutting down")
+		return nil
+	}
+}
+
+// finish stops new streams (telling the edge why, if reason is set), waits
+// for the open ones to end, the connection to die or hardCtx to end, then
+// closes the connection and waits for the accept loop.
+func (l *link) finish(hardCtx context.Context, accepted <-chan error, reason string) {
+	l.draining.Store(true)
+	if reason != "" {
+		if err := l.conn.Drain(reason); err != nil {
+			l.log.Debug("could not send drain", "err", err)
+		}
+	}
+	n := l.streams.count()
+	if n > 0 {
+		l.log.Info("draining the connection", "active_streams", n)
+	}
+	select {
+	case <-l.streams.idleCh():
+	case <-l.conn.Context().Done():
+	case <-hardCtx.Done():
+		if n := l.streams.count(); n > 0 {
+			l.log.Warn("grace period over: closing streams still open", "active_streams", n)
+		}
+	}
+	l.conn.Close(edge.CodeGoingAway, "connector shutting down")
+	<-accepted
+}
+
+// accept serves each stream the edge opens in its own goroutine until the
+// connection ends, and returns why it ended.
+func (l *link) accept(hardCtx context.Context) error {
+	for {
+		sc, err := l.conn.AcceptStream(hardCtx)
+		if err != nil {
+			if cause := context.Cause(l.conn.Context()); cause != nil {
+				return cause
+			}
+			return err
+		}
+		l.streams.add()
+		l.c.streams.Go(func() {
+			defer l.streams.done()
+			l.c.handle(hardCtx, l, sc)
+		})
+	}
+}
+
+// checkIdentity verifies again what the edge verified: the token's
+// signature with the edge's keys, its expiry and audience (the app), and
+// that the forwarded email and subject are the token's.
+func (l *link) checkIdentity(d *edge.Dial) error {
+	claims, err := l.verifier.Verify(d.Token, d.App)
+	if err != nil {
+		return edge.Errorf(edge.CodeUnauthenticated, "the connector refused the forwarded token: %v", err)
+	}
+	if claims.Email != d.Email {
+		return edge.Errorf(edge.CodeUnauthenticated, "the forwarded email %q is not the token's", d.Email)
+	}
+	if d.Subject != "" && claims.Subject != d.Subject {
+		return edge.Errorf(edge.CodeUnauthenticated, "the forwarded subject %q is not the token's", d.Subject)
+	}
+	return nil
+}

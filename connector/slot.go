@@ -1,0 +1,190 @@
+package connector
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/airlockhq/airlock/connector/backoff"
+	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/edge/edgeclient"
+)
+
+// slot is one of the connector's HA connections to one edge: it keeps a link
+// up, re-dialling with backoff whenever it is lost.
+type slot struct {
+	c     *Connector
+	edge  string
+	index int // Hello.ConnIndex: unique among this process's connections
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	state   string
+	since   time.Time
+	retryAt time.Time
+	lastErr error
+	cur     *link
+	old     map[*link]time.Time // links the edge asked to drain, still finishing
+}
+
+func newSlot(c *Connector, edgeAddr string, index int) *slot {
+	return &slot{
+		c: c, edge: edgeAddr, index: index,
+		log:   c.log.With("edge", edgeAddr, "conn_index", index),
+		state: StateConnecting, since: time.Now(),
+		old: map[*link]time.Time{},
+	}
+}
+
+// run keeps a connection up until ctx ends, then drains it until hardCtx
+// ends.
+func (s *slot) run(ctx, hardCtx context.Context) {
+	defer s.setState(StateStopped, nil)
+	b := backoff.New(s.c.cfg.Backoff)
+	wait := func(err error) bool {
+		d := b.Next()
+		s.mu.Lock()
+		s.retryAt = time.Now().Add(d)
+		s.mu.Unlock()
+		s.setState(StateBackoff, err)
+		s.log.Warn("edge connection down; retrying", "err", err, "retry_in", d.Round(time.Millisecond), "attempt", b.Attempts())
+		return b.Sleep(ctx, d) == nil
+	}
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		if attempt > 0 {
+			s.c.m.reconnects.Inc()
+		}
+		s.setState(StateConnecting, nil)
+		l, err := s.dial(ctx)
+		if err != nil {
+			if ctx.Err() != nil || !wait(err) {
+				return
+			}
+			continue
+		}
+		up := b.Now()
+		s.attach(l)
+		w := l.conn.Welcome()
+		l.log.Info("connected to the edge", "keys", keyIDs(l.verifier.Keys()), "edge_message", w.Message)
+		err = l.serve(ctx, hardCtx)
+		b.Connected(up)
+		s.detach(l)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, errEdgeDrained):
+			l.log.Info("the edge asked to drain the connection; connecting a replacement while its streams finish")
+			s.setState(StateConnecting, err)
+		default:
+			if !wait(err) {
+				return
+			}
+		}
+	}
+}
+
+// dial connects to the edge and completes the handshake.
+func (s *slot) dial(ctx context.Context) (*link, error) {
+	l, err := newLink(s)
+	if err != nil {
+		return nil, err
+	}
+	cfg := s.c.cfg
+	ctx, cancel := context.WithTimeout(ctx, cfg.EdgeDialTimeout)
+	defer cancel()
+	conn, err := edgeclient.Dial(ctx, edgeclient.Config{
+		Addr:       s.edge,
+		ServerName: cfg.Credentials.ServerName,
+		RootCAs:    s.c.caPool,
+		Hello: edge.Hello{
+			Role:        edge.RoleConnector,
+			TunnelID:    cfg.Credentials.TunnelID,
+			Secret:      cfg.Credentials.Secret,
+			ConnectorID: cfg.ConnectorID,
+			ConnIndex:   uint64(s.index),
+			Software:    cfg.Software,
+		},
+		QUIC:      cfg.QUIC,
+		OnControl: l.onControl,
+		Logger:    s.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := l.welcomed(conn); err != nil {
+		conn.Close(edge.CodeOf(err), "unusable welcome")
+		return nil, err
+	}
+	return l, nil
+}
+
+func (s *slot) setState(state string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != state {
+		s.state, s.since = state, time.Now()
+	}
+	if err != nil {
+		s.lastErr = err
+	}
+	if state != StateBackoff {
+		s.retryAt = time.Time{}
+	}
+}
+
+func (s *slot) attach(l *link) {
+	s.mu.Lock()
+	s.cur = l
+	s.mu.Unlock()
+	s.setState(StateConnected, nil)
+}
+
+// detach stops showing l as the slot's connection; if it is still finishing
+// its streams it is listed apart until forget.
+func (s *slot) detach(l *link) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == l {
+		s.cur = nil
+		if l.conn.Context().Err() == nil && l.streams.count() > 0 {
+			s.old[l] = time.Now()
+		}
+	}
+}
+
+func (s *slot) forget(l *link) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.old, l)
+}
+
+// status returns the slot's connection and any it is still draining.
+func (s *slot) status() []ConnStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := ConnStatus{Edge: s.edge, Index: s.index, State: s.state, Since: s.since}
+	if s.lastErr != nil {
+		st.LastError = s.lastErr.Error()
+	}
+	if !s.retryAt.IsZero() {
+		t := s.retryAt
+		st.RetryAt = &t
+	}
+	if l := s.cur; l != nil {
+		w := l.conn.Welcome()
+		st.EdgeID, st.ConnID = w.EdgeID, w.ConnID
+		st.ActiveStreams = l.streams.count()
+		st.Healthy = s.state == StateConnected && !l.draining.Load() && l.conn.Alive()
+	}
+	out := []ConnStatus{st}
+	for l, since := range s.old {
+		w := l.conn.Welcome()
+		out = append(out, ConnStatus{
+			Edge: s.edge, Index: s.index, State: StateDraining, Since: since, EdgeID: w.EdgeID, ConnID: w.ConnID,
+			ActiveStreams: l.streams.count(), LastError: errEdgeDrained.Error(),
+		})
+	}
+	return out
+}

@@ -1,0 +1,179 @@
+package connector
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/airlockhq/airlock/connector/ingress"
+	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/edge/edgeclient"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// handle serves one stream the edge opened: read its Dial, check it, dial the
+// rule's origin, answer, and splice until both sides are done or ctx ends.
+func (c *Connector) handle(ctx context.Context, l *link, sc *edgeclient.StreamConn) {
+	start := time.Now()
+	sc.SetDeadline(start.Add(c.cfg.HeaderTimeout))
+	d, err := edge.ReadFrameOf[*edge.Dial](sc)
+	if err != nil {
+		var e *edge.Error
+		if errors.As(err, &e) {
+			c.refuse(sc, e)
+		} else {
+			sc.Abort(edge.CodeBadRequest)
+		}
+		c.m.streams.WithLabelValues(edge.CodeBadRequest.Slug()).Inc()
+		l.log.Warn("stream refused: bad dial header", "err", err)
+		return
+	}
+	log := l.log.With("stream_id", d.StreamID, "app", d.App, "email", d.Email)
+
+	rule, err := c.admit(l, d)
+	if err != nil {
+		c.refuse(sc, err)
+		code := edge.CodeOf(err)
+		c.m.streams.WithLabelValues(code.Slug()).Inc()
+		log.Warn("stream refused", "outcome", code.Slug(), "err", err)
+		return
+	}
+	if d.Target != "" && !sameTarget(d.Target, rule.Origin()) {
+		log.Info("client asked for another target: dialling only the rule's origin", "target", d.Target, "origin", rule.Origin(), "rule", rule.Name())
+	}
+	origin, err := c.dialOrigin(ctx, rule, d.App)
+	if err != nil {
+		c.refuse(sc, err)
+		c.m.streams.WithLabelValues(edge.CodeOriginUnreachable.Slug()).Inc()
+		log.Warn("stream refused", "outcome", edge.CodeOriginUnreachable.Slug(), "err", err)
+		return
+	}
+	if err := edge.WriteFrame(sc, &edge.Result{}); err != nil {
+		origin.Close()
+		sc.Abort(edge.CodeInternal)
+		c.m.streams.WithLabelValues(edge.CodeInternal.Slug()).Inc()
+		log.Warn("stream lost before its answer", "err", err)
+		return
+	}
+	sc.SetDeadline(time.Time{})
+	c.m.streams.WithLabelValues(edge.CodeOK.Slug()).Inc()
+
+	c.m.activeStreams.Inc()
+	defer c.m.activeStreams.Dec()
+	stop := context.AfterFunc(ctx, func() {
+		sc.Abort(edge.CodeGoingAway)
+		origin.Close()
+	})
+	toOrigin, fromOrigin, err := edge.Splice(sc, &countedConn{TCPConn: origin, in: c.m.fromOrigin, out: c.m.toOrigin})
+	stop()
+	origin.Close()
+	sc.Close()
+	args := []any{"origin", rule.Origin(), "bytes_to_origin", toOrigin, "bytes_from_origin", fromOrigin, "duration", time.Since(start).Round(time.Millisecond)}
+	if err != nil && ctx.Err() == nil {
+		log.Info("stream ended with an error", append(args, "err", err)...)
+		return
+	}
+	log.Info("stream done", args...)
+}
+
+// admit decides whether a stream may go on, and to which rule.
+func (c *Connector) admit(l *link, d *edge.Dial) (*ingress.Rule, error) {
+	if c.draining.Load() || l.draining.Load() {
+		return nil, edge.Errorf(edge.CodeGoingAway, "the connector is draining this connection")
+	}
+	if err := l.checkIdentity(d); err != nil {
+		return nil, err
+	}
+	rule := c.cfg.Rules.Match(d.App)
+	if rule.Deny() {
+		if rule.CatchAll() {
+			return nil, edge.Errorf(edge.CodeForbidden, "no ingress rule for app %s", d.App)
+		}
+		return nil, edge.Errorf(edge.CodeForbidden, "ingress %s denies app %s", rule.Name(), d.App)
+	}
+	return rule, nil
+}
+
+// dialOrigin dials the rule's origin, never anything the client asked for.
+func (c *Connector) dialOrigin(ctx context.Context, rule *ingress.Rule, app string) (*net.TCPConn, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.OriginDialTimeout)
+	defer cancel()
+	start := time.Now()
+	var d net.Dialer // Go sets TCP_NODELAY and keepalives on TCP conns
+	conn, err := d.DialContext(ctx, "tcp", rule.Origin())
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	c.m.originDial.WithLabelValues(result).Observe(time.Since(start).Seconds())
+	if err != nil {
+		return nil, edge.Errorf(edge.CodeOriginUnreachable, "dial origin tcp://%s for app %s: %s", rule.Origin(), app, dialCause(err))
+	}
+	return conn.(*net.TCPConn), nil
+}
+
+// dialCause returns the useful end of a dial error, e.g. "connect:
+// connection refused" or "i/o timeout".
+func dialCause(err error) string {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err.Error()
+	}
+	return err.Error()
+}
+
+// refuse answers the stream with err's code and message, then closes it.
+func (c *Connector) refuse(sc *edgeclient.StreamConn, err error) {
+	res := edge.ResultOf(err)
+	res.Message = truncate(res.Message, edge.MaxTextLen)
+	sc.SetWriteDeadline(time.Now().Add(c.cfg.HeaderTimeout))
+	if werr := edge.WriteFrame(sc, res); werr != nil {
+		sc.Abort(res.Code)
+		return
+	}
+	sc.Close()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// sameTarget reports whether a client's host:port names the origin, for
+// logging only: the connector dials the origin either way.
+func sameTarget(target, origin string) bool {
+	th, tp, err1 := net.SplitHostPort(target)
+	oh, op, err2 := net.SplitHostPort(origin)
+	if err1 != nil || err2 != nil {
+		return strings.EqualFold(target, origin)
+	}
+	return tp == op && strings.EqualFold(strings.TrimSuffix(th, "."), strings.TrimSuffix(oh, "."))
+}
+
+// countedConn counts the bytes read from and written to an origin as they
+// pass, so that long streams (kubectl get -w) show in the metrics live.
+type countedConn struct {
+	*net.TCPConn
+	in, out prometheus.Counter
+}
+
+func (c *countedConn) Read(p []byte) (int, error) {
+	n, err := c.TCPConn.Read(p)
+	c.in.Add(float64(n))
+	return n, err
+}
+
+func (c *countedConn) Write(p []byte) (int, error) {
+	n, err := c.TCPConn.Write(p)
+	c.out.Add(float64(n))
+	return n, err
+}
