@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -53,12 +54,12 @@ func parseDocument(src []byte) (*document, error) {
 	if err := dec.Decode(&n); errors.Is(err, io.EOF) {
 		return d, nil
 	} else if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrParse, err)
+		return nil, parseErr(err)
 	}
 	var more yaml.Node
 	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrParse, err)
+			return nil, parseErr(err)
 		}
 		return nil, causef(ErrParse, "more than one YAML document")
 	}
@@ -66,7 +67,7 @@ func parseDocument(src []byte) (*document, error) {
 	// excessive aliasing).
 	var model any
 	if err := n.Decode(&model); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrParse, err)
+		return nil, parseErr(err)
 	}
 	if len(n.Content) != 1 {
 		return nil, causef(ErrParse, "no document")
@@ -245,4 +246,10 @@ func (d *document) scalarToken(n *yaml.Node) (int, int, error) {
 		return 0, 0, causef(ErrUnsupported, "line %d: value is not a one-line string", n.Line)
 	}
 	return start, start + end, nil
+}
+
+// parseErr wraps a yaml error as ErrParse on one line.
+func parseErr(err error) error {
+	msg := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+	return fmt.Errorf("%w: %s", ErrParse, strings.ReplaceAll(msg, ":;", ":"))
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
@@ -43,6 +44,9 @@ var (
 func scalar(s string) string {
 	if plainSafe.MatchString(s) && !yaml11Words[strings.ToLower(s)] && !strings.Contains(s, ": ") {
 		return s
+	}
+	if !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 	}
 	return strconv.Quote(s) // Go's escapes are a subset of YAML's double-quoted ones
 }

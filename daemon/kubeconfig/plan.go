@@ -72,7 +72,7 @@ func (j job) manages(name string) bool {
 type change struct {
 	file    *fileView
 	out     []byte
-	names   []string         // Airlock clusters whose entries it changes
+	names   []string           // Airlock clusters whose entries it changes
 	applied map[string][]Entry // entries that carry their cluster's proxy-url once written
 }
 
