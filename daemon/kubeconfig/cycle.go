@@ -104,7 +104,7 @@ func (s *Syncer) execute(o *outcome) int {
 			continue
 		}
 		wrote++
-		s.log.Info("kubeconfig updated", "file", c.file.path, "clusters", c.names)
+		s.log.Info("kubeconfig updated", "file", c.file.path, "airlock_clusters", c.names)
 		if s.afterWrite != nil {
 			s.afterWrite(c.file.real)
 		}
