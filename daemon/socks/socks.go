@@ -173,6 +173,11 @@ func (s *Server) connect(ctx context.Context, w io.Writer, req *socks5.Request) 
 		return err
 	}
 	defer stream.Close()
+	// When the listener stops (disconnect, shutdown), tear the stream down
+	// too: a direction blocked reading the edge would not notice the
+	// client's connection closing.
+	stopAbort := context.AfterFunc(ctx, func() { abort(stream) })
+	defer stopAbort()
 	conn.SetDeadline(time.Time{})
 	bind := stream.LocalAddr()
 	if _, ok := bind.(*net.TCPAddr); !ok {
@@ -193,6 +198,14 @@ func (s *Server) open(ctx context.Context, target string) (net.Conn, error) {
 		return nil, err
 	}
 	return s.cfg.Edge.Open(ctx, &edge.Open{App: s.cfg.App, Token: tok, Target: target})
+}
+
+func abort(c net.Conn) {
+	if a, ok := c.(edge.Aborter); ok {
+		a.Abort(edge.CodeGoingAway)
+		return
+	}
+	c.Close()
 }
 
 // clientSide is the SOCKS client's connection for Splice: reads come

@@ -332,3 +332,48 @@ func TestNewCredentials(t *testing.T) {
 		t.Errorf("credentials need escaping in a URL: %s:%s", u1, p1)
 	}
 }
+
+// A client that half-closed, with an origin that never answers: stopping
+// the server must still end the stream rather than wait on the edge.
+func TestServeStopsHalfClosedStream(t *testing.T) {
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	held := make(chan net.Conn, 1)
+	go func() {
+		c, err := silent.Accept()
+		if err == nil {
+			held <- c
+		}
+	}()
+	fe := &fakeEdge{origin: silent.Addr().String()}
+	user, pass, _ := NewCredentials(nil)
+	srv := New(Config{App: "a.example.com", Username: user, Password: pass, Tokens: tokens.Static("t"), Edge: fe})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	c, err := sockstest.Dial(ctxT(t), ln.Addr().String(), user, pass, "x.example:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.(*net.TCPConn).CloseWrite()
+	oc := <-held
+	defer oc.Close()
+	oc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(oc); err != nil {
+		t.Fatalf("origin did not see the half-close: %v", err)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return: a stream blocked on a silent origin")
+	}
+}

@@ -1,0 +1,48 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/url"
+	"syscall"
+
+	"github.com/airlockhq/airlock/daemon/config"
+	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/edge/edgeclient"
+)
+
+// NewEdgeClient returns the production Edge: an edgeclient.Client for e,
+// one QUIC connection shared by every cluster behind it, re-dialled
+// transparently.
+func NewEdgeClient(e config.Edge, version string, log *slog.Logger) Edge {
+	return edgeClient{edgeclient.NewClient(edgeclient.Config{
+		Addr:       e.Address,
+		ServerName: e.ServerName,
+		RootCAs:    e.RootCAs,
+		Hello:      edge.Hello{Software: "airlock " + version},
+		Logger:     log,
+	})}
+}
+
+type edgeClient struct{ *edgeclient.Client }
+
+func (e edgeClient) Open(ctx context.Context, o *edge.Open) (net.Conn, error) {
+	s, err := e.Client.Open(ctx, o)
+	if err != nil {
+		return nil, err // not a typed nil in an interface
+	}
+	return s, nil
+}
+
+// ProxyURL returns the kubeconfig proxy-url for a listener:
+// socks5://USER:PASS@HOST:PORT.
+func ProxyURL(user, pass, addr string) string {
+	u := url.URL{Scheme: "socks5", User: url.UserPassword(user, pass), Host: addr}
+	return u.String()
+}
+
+// isAddrNotAvail reports whether a listen failed because the address does
+// not exist on this host (EADDRNOTAVAIL: 127.0.0.2 on macOS).
+func isAddrNotAvail(err error) bool { return errors.Is(err, syscall.EADDRNOTAVAIL) }
