@@ -250,3 +250,15 @@ func ParseFlag(s, source string) (Rule, error) {
 	}
 	return Rule{Hostname: host, Service: svc, Source: source}, nil
 }
+
+// Check reports whether one rule is well formed on its own, naming it. New
+// checks the list as a whole.
+func Check(r Rule) error {
+	if err := r.compile(); err != nil {
+		if r.Source == "" {
+			return err
+		}
+		return fmt.Errorf("%s: %w", r.Source, err)
+	}
+	return nil
+}

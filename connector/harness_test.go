@@ -1,0 +1,259 @@
+package connector_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/airlockhq/airlock/connector"
+	"github.com/airlockhq/airlock/connector/backoff"
+	"github.com/airlockhq/airlock/connector/ingress"
+	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/edge/token"
+)
+
+const (
+	testApp   = "k8s.example.com"
+	testEmail = "ada@example.com"
+)
+
+// echoServer is a TCP origin on loopback that echoes what it reads and
+// counts the connections it accepts.
+type echoServer struct {
+	ln       net.Listener
+	accepted atomic.Int64
+	wg       sync.WaitGroup
+}
+
+func startEcho(tb testing.TB) *echoServer {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e := &echoServer{ln: ln}
+	e.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			e.accepted.Add(1)
+			e.wg.Go(func() {
+				defer c.Close()
+				io.Copy(c, c)
+				c.(*net.TCPConn).CloseWrite()
+			})
+		}
+	})
+	tb.Cleanup(func() { ln.Close(); e.wg.Wait() })
+	return e
+}
+
+func (e *echoServer) addr() string { return e.ln.Addr().String() }
+func (e *echoServer) url() string  { return "tcp://" + e.addr() }
+
+// closedPort returns a loopback address where nothing listens.
+func closedPort(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func newSigner(tb testing.TB) *token.Signer {
+	tb.Helper()
+	kid, key, err := token.GenerateKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := token.NewSigner(kid, key, "test-edge")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+func mint(tb testing.TB, s *token.Signer, app, email string) string {
+	tb.Helper()
+	tok, err := s.Mint(token.KindService, app, email, nil, time.Minute)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tok
+}
+
+func testLogger(tb testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func rules(tb testing.TB, flags ...string) *ingress.Rules {
+	tb.Helper()
+	var rs []ingress.Rule
+	for _, f := range flags {
+		r, err := ingress.ParseFlag(f, "--ingress")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		rs = append(rs, r)
+	}
+	out, err := ingress.New(rs)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+// running is a connector under test.
+type running struct {
+	c     *connector.Connector
+	admin string // base URL of the admin endpoints
+	stop  context.CancelFunc
+	done  chan error
+}
+
+// startConnector runs a connector against creds with the rules; mod may
+// adjust the config. It stops at the end of the test.
+func startConnector(tb testing.TB, creds *edge.Credentials, rs *ingress.Rules, mod func(*connector.Config)) *running {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg := connector.Config{
+		Credentials:   creds,
+		Rules:         rs,
+		AdminListener: ln,
+		Backoff:       backoff.Config{Base: 20 * time.Millisecond, Max: 200 * time.Millisecond, StableAfter: time.Second},
+		Grace:         5 * time.Second,
+		Logger:        testLogger(tb),
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	c, err := connector.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{c: c, admin: "http://" + ln.Addr().String(), stop: cancel, done: make(chan error, 1)}
+	go func() { r.done <- c.Run(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-r.done:
+			if err != nil {
+				tb.Errorf("Run = %v", err)
+			}
+			r.done <- err
+		case <-time.After(15 * time.Second):
+			tb.Error("connector did not stop")
+		}
+	})
+	return r
+}
+
+// wait returns Run's result, failing after d.
+func (r *running) wait(tb testing.TB, d time.Duration) error {
+	tb.Helper()
+	select {
+	case err := <-r.done:
+		r.done <- err
+		return err
+	case <-time.After(d):
+		tb.Fatalf("connector still running after %v", d)
+		return nil
+	}
+}
+
+func (r *running) ready(tb testing.TB) (int, connector.Status) {
+	tb.Helper()
+	resp, err := http.Get(r.admin + "/ready")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st connector.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		tb.Fatalf("/ready: %v", err)
+	}
+	return resp.StatusCode, st
+}
+
+// waitReady polls /ready until cond holds, failing after 10 s.
+func (r *running) waitReady(tb testing.TB, what string, cond func(code int, st connector.Status) bool) connector.Status {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, st := r.ready(tb)
+		if cond(code, st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s; /ready = %d %+v", what, code, st)
+		}
+		time.Sleep(10 * time.Millisecond) // polling an HTTP endpoint, not synchronising
+	}
+}
+
+func (r *running) metrics(tb testing.TB) string {
+	tb.Helper()
+	resp, err := http.Get(r.admin + "/metrics")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(b)
+}
+
+// metricLine returns the value of the metric line that starts with name.
+func metricValue(tb testing.TB, text, name string) string {
+	tb.Helper()
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, name+" ") {
+			return strings.TrimPrefix(line, name+" ")
+		}
+	}
+	tb.Fatalf("metric %s not found", name)
+	return ""
+}
+
+// echoRoundTrip writes msg, half-closes and expects msg back, then EOF.
+func echoRoundTrip(tb testing.TB, s io.ReadWriter, closeWrite func() error, msg string) {
+	tb.Helper()
+	if _, err := io.WriteString(s, msg); err != nil {
+		tb.Fatal(err)
+	}
+	if err := closeWrite(); err != nil {
+		tb.Fatal(err)
+	}
+	got, err := io.ReadAll(s)
+	if err != nil {
+		tb.Fatalf("read echo: %v", err)
+	}
+	if string(got) != msg {
+		tb.Fatalf("echo = %q, want %q", got, msg)
+	}
+}
+
+func isCode(err error, code edge.Code) bool {
+	var e *edge.Error
+	return errors.As(err, &e) && e.Code == code
+}
