@@ -65,11 +65,16 @@ func writeAtomic(real string, data []byte, info fs.FileInfo) (err error) {
 	return syncDir(dir)
 }
 
-// removeTemps removes Airlock's temporary files left next to real by a crash.
-func removeTemps(real string) error {
-	matches, err := filepath.Glob(filepath.Join(filepath.Dir(real), tempPattern(real)))
-	if err != nil {
-		return err
+// removeTemps removes Airlock's temporary files left by a crash next to file (as
+// listed or resolved): those of the file and those of its lock.
+func removeTemps(file string) error {
+	var matches []string
+	for _, pattern := range []string{tempPattern(file), tempPattern(file + ".lock")} {
+		m, err := filepath.Glob(filepath.Join(filepath.Dir(file), pattern))
+		if err != nil {
+			return err
+		}
+		matches = append(matches, m...)
 	}
 	var errs []error
 	for _, m := range matches {

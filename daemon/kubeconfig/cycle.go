@@ -53,11 +53,9 @@ func (s *Syncer) run(ctx context.Context, j job, checkFirst bool) *outcome {
 	o := plan(files, j)
 	wrote := s.execute(o)
 	if j.all {
-		for _, f := range files {
-			if f.real != "" {
-				if err := removeTemps(f.real); err != nil {
-					o.other = append(o.other, &FileError{Path: f.path, Err: err})
-				}
+		for _, f := range s.lockFiles() {
+			if err := removeTemps(f); err != nil {
+				o.other = append(o.other, &FileError{Path: f, Err: err})
 			}
 		}
 	}

@@ -79,15 +79,8 @@ func (l *locker) acquire(ctx context.Context, file string) (*heldLock, error) {
 	wait := time.Millisecond
 	var judged fs.FileInfo // a lock already found not stale in this call
 	for {
-		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		st, err := l.create(name)
 		if err == nil {
-			_, werr := f.WriteString(l.self)
-			st, serr := f.Stat()
-			cerr := f.Close()
-			if err := errors.Join(werr, serr, cerr); err != nil {
-				_ = os.Remove(name)
-				return nil, fmt.Errorf("%w: writing %s: %v", ErrNotWritable, name, err)
-			}
 			return &heldLock{name: name, info: st}, nil
 		}
 		if errors.Is(err, fs.ErrNotExist) {
@@ -123,6 +116,46 @@ func (l *locker) acquire(ctx context.Context, file string) (*heldLock, error) {
 		}
 		wait = min(wait*2, 20*time.Millisecond)
 	}
+}
+
+// create makes lock file name holding Airlock's tag, exclusively: the tag is written
+// to a temporary file first and linked to name (link never replaces a file), so a
+// crash never leaves a lock without the tag. Where hard links are not supported it
+// falls back to O_EXCL, as client-go does.
+func (l *locker) create(name string) (fs.FileInfo, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".airlock-*.tmp")
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		return l.createExcl(name)
+	}
+	defer os.Remove(tmp.Name())
+	_, werr := tmp.WriteString(l.self)
+	if err := errors.Join(werr, tmp.Close()); err != nil {
+		return nil, fmt.Errorf("%w: writing %s: %v", ErrNotWritable, tmp.Name(), err)
+	}
+	if err := os.Link(tmp.Name(), name); err != nil {
+		if errors.Is(err, fs.ErrExist) || errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		return l.createExcl(name)
+	}
+	return os.Lstat(name)
+}
+
+func (l *locker) createExcl(name string) (fs.FileInfo, error) {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	_, werr := f.WriteString(l.self)
+	st, serr := f.Stat()
+	if err := errors.Join(werr, serr, f.Close()); err != nil {
+		_ = os.Remove(name)
+		return nil, fmt.Errorf("%w: writing %s: %v", ErrNotWritable, name, err)
+	}
+	return st, nil
 }
 
 // breakStale removes lock file name (of file) when the package rule says it is stale.
