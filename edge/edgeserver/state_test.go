@@ -8,14 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airlockhq/airlock/edge/edgeserver/creds"
+	"github.com/airlockhq/airlock/edge"
 	"github.com/airlockhq/airlock/edge/token"
 )
 
 // initState makes a state folder in a temp dir and returns the config path.
 func initState(tb testing.TB) string {
 	tb.Helper()
-	path, err := Init(filepath.Join(tb.TempDir(), "state"), InitOptions{Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0"})
+	path, err := Init(filepath.Join(tb.TempDir(), "state"), InitOptions{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -54,12 +54,12 @@ func TestInitCreateMintRoundTrip(t *testing.T) {
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("credentials file: %v %v", st, err)
 	}
-	c, err := creds.Load(ct.CredentialsFile)
+	c, err := edge.ReadCredentials(ct.CredentialsFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.CertPool(); err != nil || c.ServerName != "localhost" || c.TunnelName != "demo" {
-		t.Fatalf("credentials %+v: %v", c, err)
+	if _, err := c.CAPool(); err != nil || c.ServerName != "localhost" || c.TunnelName != "demo" {
+		t.Fatalf("credentials: %v", err)
 	}
 	raw, _ := os.ReadFile(path)
 	if strings.Contains(string(raw), c.Secret) {

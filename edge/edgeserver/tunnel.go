@@ -12,7 +12,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/airlockhq/airlock/edge"
-	"github.com/airlockhq/airlock/edge/edgeserver/creds"
 )
 
 // TunnelOptions tune [CreateTunnel].
@@ -29,7 +28,7 @@ type TunnelOptions struct {
 
 // CreatedTunnel is what [CreateTunnel] made.
 type CreatedTunnel struct {
-	Credentials     *creds.Credentials
+	Credentials     *edge.Credentials
 	CredentialsFile string
 	// NewApps are the hostnames that got a new app entry.
 	NewApps []string
@@ -102,25 +101,25 @@ func CreateTunnel(configPath, name string, opts TunnelOptions) (*CreatedTunnel, 
 		return nil, fmt.Errorf("create tunnel %s: the edited config would not validate: %w", name, err)
 	}
 
-	c := &creds.Credentials{
+	if cfg.TLS.CAFile == "" {
+		return nil, fmt.Errorf("create tunnel %s: tls.ca_file is required: connector credentials carry the CA that signed the edge certificate", name)
+	}
+	ca, err := os.ReadFile(cfg.Path(cfg.TLS.CAFile))
+	if err != nil {
+		return nil, fmt.Errorf("create tunnel %s: tls.ca_file: %w", name, err)
+	}
+	c := &edge.Credentials{
 		TunnelID: id, TunnelName: name, Secret: secret,
-		EdgeAddrs: cfg.PublicAddrs, ServerName: cfg.TLS.ServerName,
-	}
-	if cfg.TLS.CAFile != "" {
-		ca, err := os.ReadFile(cfg.Path(cfg.TLS.CAFile))
-		if err != nil {
-			return nil, fmt.Errorf("create tunnel %s: tls.ca_file: %w", name, err)
-		}
-		c.EdgeCAPEM = string(ca)
-	}
-	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("create tunnel %s: credentials: %w", name, err)
+		Edges: cfg.PublicAddrs, ServerName: cfg.TLS.ServerName, CAPEM: string(ca),
 	}
 	credsPath := opts.CredentialsFile
 	if credsPath == "" {
 		credsPath = filepath.Join(cfg.dir, TunnelsDir, name+".json")
 	}
-	if err := c.Write(credsPath); err != nil {
+	if err := os.MkdirAll(filepath.Dir(credsPath), 0o700); err != nil {
+		return nil, fmt.Errorf("create tunnel %s: %w", name, err)
+	}
+	if err := edge.WriteCredentials(credsPath, c); err != nil {
 		return nil, fmt.Errorf("create tunnel %s: %w", name, err)
 	}
 	mode := os.FileMode(0o600)

@@ -1,0 +1,216 @@
+package edgeserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/airlockhq/airlock/edge"
+)
+
+// peer is one QUIC connection that completed the handshake: a daemon
+// (client) or a connector.
+type peer struct {
+	id     string
+	addr   string
+	conn   *quic.Conn
+	ctrl   *quic.Stream
+	hello  *edge.Hello
+	tunnel *tunnelEntry // connectors only
+	log    *slog.Logger
+
+	sendMu   sync.Mutex
+	draining atomic.Bool  // the connector asked for no new streams
+	active   atomic.Int64 // streams routed to this connector now
+}
+
+// send writes one frame on the control stream.
+func (p *peer) send(f edge.Frame) error {
+	p.sendMu.Lock()
+	defer p.sendMu.Unlock()
+	p.ctrl.SetWriteDeadline(time.Now().Add(writeTimeout)) //nolint:errcheck // never fails
+	return edge.WriteFrame(p.ctrl, f)
+}
+
+// handshakeError is a refused handshake: what to tell the peer, and the
+// metric reason.
+type handshakeError struct {
+	code   edge.Code
+	msg    string
+	reason string
+}
+
+func (e *handshakeError) Error() string { return e.code.String() + ": " + e.msg }
+
+func refuse(code edge.Code, reason, format string, args ...any) *handshakeError {
+	return &handshakeError{code: code, msg: fmt.Sprintf(format, args...), reason: reason}
+}
+
+// handleConn runs one connection from handshake to close.
+func (s *Server) handleConn(connsCtx context.Context, conn *quic.Conn) {
+	stop := context.AfterFunc(connsCtx, func() {
+		conn.CloseWithError(quic.ApplicationErrorCode(edge.CodeGoingAway), "edge shutting down") //nolint:errcheck
+	})
+	defer stop()
+	log := s.log.With("remote", conn.RemoteAddr().String())
+
+	p, herr := s.handshake(conn, log)
+	if herr != nil {
+		s.m.handshakeFailures.WithLabelValues(herr.reason).Inc()
+		log.Info("connection refused", "code", herr.code.Slug(), "reason", herr.msg)
+		conn.CloseWithError(quic.ApplicationErrorCode(herr.code), herr.msg) //nolint:errcheck
+		return
+	}
+	defer func() {
+		s.registry.remove(p)
+		if p.tunnel != nil {
+			s.m.connectorConns.WithLabelValues(p.tunnel.name).Dec()
+		} else {
+			s.m.clientConns.Dec()
+		}
+		p.log.Info("connection closed", "cause", context.Cause(conn.Context()))
+	}()
+
+	var wg sync.WaitGroup
+	wg.Go(func() { s.readControl(p) })
+	if p.tunnel == nil {
+		s.acceptClientStreams(p)
+	} else {
+		s.refuseConnectorStreams(p)
+	}
+	conn.CloseWithError(0, "") //nolint:errcheck // already closed in the usual case
+	wg.Wait()
+}
+
+// handshake reads Hello on the control stream, checks it, registers the
+// connection and answers Welcome. A refusal has already been answered.
+func (s *Server) handshake(conn *quic.Conn, log *slog.Logger) (*peer, *handshakeError) {
+	ctx, cancel := context.WithTimeout(conn.Context(), handshakeTimeout)
+	defer cancel()
+	ctrl, err := conn.AcceptStream(ctx)
+	if err != nil {
+		return nil, refuse(edge.CodeBadRequest, "no_control_stream", "no control stream within %s: %v", handshakeTimeout, err)
+	}
+	ctrl.SetReadDeadline(time.Now().Add(handshakeTimeout)) //nolint:errcheck
+	hello, err := edge.ReadFrameOf[*edge.Hello](ctrl)
+	ctrl.SetReadDeadline(time.Time{}) //nolint:errcheck
+	if err != nil {
+		var ee *edge.Error
+		if !errors.As(err, &ee) {
+			ee = edge.Errorf(edge.CodeBadRequest, "reading hello: %v", err)
+		}
+		return nil, s.refuseHello(conn, ctrl, refuse(edge.CodeBadRequest, "bad_hello", "%s", ee.Message))
+	}
+	if hello.Version < 1 || hello.Version > edge.Version {
+		return nil, s.refuseHello(conn, ctrl, refuse(edge.CodeUnsupportedVersion, "unsupported_version",
+			"this edge speaks protocol version %d; the peer sent version %d", edge.Version, hello.Version))
+	}
+	p := &peer{
+		id:    s.nextID("c"),
+		addr:  conn.RemoteAddr().String(),
+		conn:  conn,
+		ctrl:  ctrl,
+		hello: hello,
+	}
+	p.log = log.With("conn", p.id, "role", hello.Role.String())
+	w := &edge.Welcome{Version: edge.Version, EdgeID: s.edgeID, ConnID: p.id}
+	if hello.Role == edge.RoleConnector {
+		t := s.snap.Load().tunnels[hello.TunnelID]
+		if t == nil {
+			return nil, s.refuseHello(conn, ctrl, refuse(edge.CodeUnauthenticated, "unknown_tunnel",
+				"tunnel id %q is not known to this edge", hello.TunnelID))
+		}
+		if !secretMatches(hello.Secret, t.secretHash) {
+			return nil, s.refuseHello(conn, ctrl, refuse(edge.CodeUnauthenticated, "bad_secret",
+				"wrong secret for tunnel %s (%s)", t.name, t.id))
+		}
+		p.tunnel = t
+		p.log = p.log.With("tunnel", t.name, "connector_id", hello.ConnectorID, "conn_index", hello.ConnIndex)
+		w.Keys = s.verifier.Keys()
+	}
+	if s.stopping.Load() {
+		return nil, s.refuseHello(conn, ctrl, refuse(edge.CodeGoingAway, "shutting_down", "edge shutting down"))
+	}
+	s.registry.add(p)
+	if err := p.send(w); err != nil {
+		s.registry.remove(p)
+		return nil, refuse(edge.CodeInternal, "welcome_failed", "sending welcome: %v", err)
+	}
+	if p.tunnel != nil {
+		s.m.connectorConns.WithLabelValues(p.tunnel.name).Inc()
+	} else {
+		s.m.clientConns.Inc()
+	}
+	p.log.Info("connection accepted", "software", hello.Software)
+	return p, nil
+}
+
+// refuseHello answers a refused Hello with a Welcome that carries the code
+// and message, and gives the peer a moment to read it before the close.
+func (s *Server) refuseHello(conn *quic.Conn, ctrl *quic.Stream, e *handshakeError) *handshakeError {
+	ctrl.SetWriteDeadline(time.Now().Add(writeTimeout)) //nolint:errcheck
+	if err := edge.WriteFrame(ctrl, &edge.Welcome{Version: edge.Version, Code: e.code, Message: truncate(e.msg), EdgeID: s.edgeID}); err == nil {
+		ctrl.Close()
+		select {
+		case <-conn.Context().Done():
+		case <-time.After(refuseLinger):
+		}
+	}
+	return e
+}
+
+// readControl handles frames the peer sends on the control stream after
+// Welcome: Drain from a connector stops routing to it.
+func (s *Server) readControl(p *peer) {
+	for {
+		f, err := edge.ReadFrame(p.ctrl)
+		if err != nil {
+			var ee *edge.Error
+			switch {
+			case errors.As(err, &ee):
+				p.log.Warn("malformed control frame; closing the connection", "err", ee.Message)
+				p.conn.CloseWithError(quic.ApplicationErrorCode(edge.CodeBadRequest), truncate("control stream: "+ee.Message)) //nolint:errcheck
+			case errors.Is(err, io.EOF):
+				if p.draining.CompareAndSwap(false, true) {
+					p.log.Info("peer closed its control stream; no new streams on this connection")
+				}
+			}
+			return
+		}
+		switch f := f.(type) {
+		case *edge.Drain:
+			if p.draining.CompareAndSwap(false, true) {
+				p.log.Info("peer is draining; no new streams on this connection", "reason", f.Reason)
+			}
+		default:
+			p.log.Debug("ignoring frame on the control stream", "frame", f.FrameType().String())
+		}
+	}
+}
+
+// refuseConnectorStreams resets any stream a connector opens: streams go
+// from the edge to connectors only. It returns when the connection closes.
+func (s *Server) refuseConnectorStreams(p *peer) {
+	for {
+		str, err := p.conn.AcceptStream(context.Background())
+		if err != nil {
+			return
+		}
+		str.CancelRead(quic.StreamErrorCode(edge.CodeBadRequest))
+		str.CancelWrite(quic.StreamErrorCode(edge.CodeBadRequest))
+	}
+}
+
+func truncate(s string) string {
+	if len(s) > edge.MaxTextLen {
+		return s[:edge.MaxTextLen]
+	}
+	return s
+}

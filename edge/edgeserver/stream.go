@@ -1,0 +1,204 @@
+package edgeserver
+
+import (
+	"context"
+	"errors"
+	"os"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/edge/token"
+)
+
+// acceptClientStreams serves a daemon's streams until its connection closes.
+func (s *Server) acceptClientStreams(p *peer) {
+	for {
+		str, err := p.conn.AcceptStream(context.Background())
+		if err != nil {
+			return
+		}
+		s.streamWG.Go(func() { s.serveStream(p, str) })
+	}
+}
+
+// serveStream checks one client stream, routes it to a connector and
+// relays it, and writes its audit line.
+func (s *Server) serveStream(p *peer, str *quic.Stream) {
+	start := time.Now()
+	s.active.add()
+	s.m.activeStreams.Inc()
+	rec := &AuditRecord{StreamID: s.nextID("s"), ClientConn: p.id, ClientAddr: p.addr}
+	defer func() {
+		rec.DurationMS = float64(time.Since(start).Microseconds()) / 1000
+		s.writeAudit(rec)
+		s.m.streams.WithLabelValues(rec.Code.Slug()).Inc()
+		s.m.activeStreams.Dec()
+		s.active.done()
+	}()
+
+	str.SetReadDeadline(start.Add(openTimeout)) //nolint:errcheck
+	open, err := edge.ReadFrameOf[*edge.Open](str)
+	if err != nil {
+		rec.Code, rec.Message = edge.CodeBadRequest, "reading the open frame: "+err.Error()
+		var ee *edge.Error
+		if errors.As(err, &ee) {
+			rec.Message = ee.Message
+		}
+		abort(str, edge.CodeBadRequest)
+		return
+	}
+	str.SetReadDeadline(time.Time{}) //nolint:errcheck
+	rec.App, rec.Target = open.App, open.Target
+
+	if s.stopping.Load() || p.draining.Load() {
+		s.refuseStream(str, rec, edge.Errorf(edge.CodeGoingAway, "edge shutting down; retry on a new connection"))
+		return
+	}
+	rt, claims, err := s.check(open)
+	s.m.checkSeconds.Observe(time.Since(start).Seconds())
+	if claims != nil {
+		rec.User, rec.Subject = claims.Email, claims.Subject
+	}
+	if rt != nil {
+		rec.App = rt.app
+		if rt.tunnel != nil {
+			rec.Tunnel = rt.tunnel.name
+		}
+	}
+	if err != nil {
+		s.refuseStream(str, rec, err)
+		return
+	}
+	up, cp, err := s.dialConnector(rt, open, claims, rec.StreamID)
+	if err != nil {
+		s.refuseStream(str, rec, err)
+		return
+	}
+	defer cp.active.Add(-1)
+	rec.ConnectorConn = cp.id
+
+	str.SetWriteDeadline(time.Now().Add(writeTimeout)) //nolint:errcheck
+	if err := edge.WriteFrame(str, &edge.Result{}); err != nil {
+		rec.RelayError = "writing the result: " + err.Error()
+		abort(str, edge.CodeGoingAway)
+		abort(up, edge.CodeGoingAway)
+		return
+	}
+	str.SetWriteDeadline(time.Time{}) //nolint:errcheck
+	s.m.setupSeconds.Observe(time.Since(start).Seconds())
+	fromClient, toClient, err := edge.Splice(spliceStream{str}, spliceStream{up})
+	rec.BytesFromClient, rec.BytesToClient = fromClient, toClient
+	s.m.bytes.WithLabelValues("from_client").Add(float64(fromClient))
+	s.m.bytes.WithLabelValues("to_client").Add(float64(toClient))
+	if err != nil {
+		rec.RelayError = err.Error()
+	}
+}
+
+// refuseStream answers a stream with a refusal and closes it.
+func (s *Server) refuseStream(str *quic.Stream, rec *AuditRecord, err error) {
+	res := edge.ResultOf(err)
+	res.Message = truncate(res.Message)
+	rec.Code, rec.Message = res.Code, res.Message
+	str.SetWriteDeadline(time.Now().Add(writeTimeout)) //nolint:errcheck
+	if edge.WriteFrame(str, res) != nil {
+		abort(str, res.Code)
+		return
+	}
+	str.Close()
+	str.CancelRead(quic.StreamErrorCode(res.Code))
+}
+
+// retryable marks a failure to reach a connector connection before it saw
+// the stream: another connection of the tunnel may do.
+type retryable struct{ err error }
+
+func (r retryable) Error() string { return r.err.Error() }
+func (r retryable) Unwrap() error { return r.err }
+
+// dialConnector opens a stream on one of the tunnel's connector
+// connections, sends Dial and waits for the connector's Result. It tries
+// another connection when one cannot take the stream.
+func (s *Server) dialConnector(rt *route, open *edge.Open, claims *token.Claims, streamID string) (*quic.Stream, *peer, error) {
+	dial := &edge.Dial{
+		App: rt.app, Target: open.Target, Token: open.Token,
+		Email: claims.Email, Subject: claims.Subject, StreamID: streamID,
+	}
+	var tried []*peer
+	var lastErr error
+	for range 3 {
+		cp := s.registry.pick(rt.tunnel.id, tried)
+		if cp == nil {
+			break
+		}
+		tried = append(tried, cp)
+		cp.active.Add(1)
+		up, err := s.openUpstream(cp, dial)
+		if err == nil {
+			return up, cp, nil
+		}
+		cp.active.Add(-1)
+		lastErr = err
+		var r retryable
+		if !errors.As(err, &r) {
+			return nil, nil, err
+		}
+		cp.log.Info("connector connection could not take a stream; trying another", "err", err)
+	}
+	if lastErr != nil {
+		return nil, nil, lastErr
+	}
+	return nil, nil, edge.Errorf(edge.CodeNoConnector, "no connector of tunnel %s is connected to this edge (app %s)", rt.tunnel.name, rt.app)
+}
+
+func (s *Server) openUpstream(cp *peer, dial *edge.Dial) (*quic.Stream, error) {
+	ctx, cancel := context.WithTimeout(cp.conn.Context(), openStreamTimeout)
+	up, err := cp.conn.OpenStreamSync(ctx)
+	cancel()
+	if err != nil {
+		if cp.conn.Context().Err() != nil {
+			return nil, retryable{edge.Errorf(edge.CodeNoConnector, "connector connection %s closed", cp.id)}
+		}
+		return nil, retryable{edge.Errorf(edge.CodeOverloaded, "connector connection %s has no free stream: %v", cp.id, err)}
+	}
+	up.SetDeadline(time.Now().Add(resultTimeout)) //nolint:errcheck
+	if err := edge.WriteFrame(up, dial); err != nil {
+		abort(up, edge.CodeGoingAway)
+		return nil, retryable{edge.Errorf(edge.CodeNoConnector, "connector connection %s: %v", cp.id, err)}
+	}
+	res, err := edge.ReadFrameOf[*edge.Result](up)
+	if err != nil {
+		abort(up, edge.CodeGoingAway)
+		var ee *edge.Error
+		switch {
+		case errors.As(err, &ee):
+			return nil, edge.Errorf(edge.CodeInternal, "connector %s sent a bad answer: %s", cp.id, ee.Message)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return nil, edge.Errorf(edge.CodeOriginUnreachable, "connector %s did not answer within %s", cp.id, resultTimeout)
+		case edge.CodeOf(err) != edge.CodeInternal && edge.CodeOf(err) != edge.CodeOK:
+			return nil, edge.Errorf(edge.CodeOf(err), "connector %s reset the stream", cp.id)
+		}
+		return nil, edge.Errorf(edge.CodeOriginUnreachable, "connector %s: %v", cp.id, err)
+	}
+	up.SetDeadline(time.Time{}) //nolint:errcheck
+	if res.Code != edge.CodeOK {
+		up.Close()
+		up.CancelRead(quic.StreamErrorCode(res.Code))
+		return nil, res.Err()
+	}
+	return up, nil
+}
+
+// spliceStream adapts a QUIC stream to edge.Splice: CloseWrite sends FIN,
+// Abort resets both directions.
+type spliceStream struct{ *quic.Stream }
+
+func (s spliceStream) CloseWrite() error  { return s.Stream.Close() }
+func (s spliceStream) Abort(c edge.Code) { abort(s.Stream, c) }
+
+func abort(str *quic.Stream, c edge.Code) {
+	str.CancelRead(quic.StreamErrorCode(c))
+	str.CancelWrite(quic.StreamErrorCode(c))
+}

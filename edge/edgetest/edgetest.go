@@ -1,0 +1,391 @@
+// Package edgetest runs a real, in-process Airlock edge for other packages'
+// tests (connector, daemon, end-to-end): a fresh state folder made by
+// edgeserver.Init in a temp dir, QUIC on 127.0.0.1 with a kernel-chosen UDP
+// port, the admin listener on 127.0.0.1:0, and the audit log captured in
+// memory. The edge stops in tb.Cleanup.
+//
+// A typical test:
+//
+//	e := edgetest.Start(t, edgetest.Options{})
+//	tun := e.CreateTunnel(t, "demo", "k8s.demo.test") // allows *@example.com
+//	// run a connector with tun.CredentialsFile (or tun.Credentials) ...
+//	tok := e.MintToken(t, "k8s.demo.test", "alice@example.com", time.Hour)
+//	// dial e.Addr with e.ClientTLS(), send edge.Open{App, Token: tok} ...
+//	rec := e.WaitAudit(t, func(r edgeserver.AuditRecord) bool { return r.App == "k8s.demo.test" })
+//
+// Methods take the calling test's testing.TB, so they work from subtests.
+package edgetest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/edge/edgeserver"
+	"github.com/airlockhq/airlock/edge/token"
+)
+
+// DefaultEmailDomain is the domain the policy of apps made by
+// [Edge.CreateTunnel] allows: any alice@example.com may pass.
+const DefaultEmailDomain = "example.com"
+
+// Options tune [Start]. The zero value is fine for most tests.
+type Options struct {
+	// Hostnames are extra names for the edge certificate (besides
+	// localhost, 127.0.0.1 and ::1).
+	Hostnames []string
+	// Logger receives the edge's logs (default: stderr with -v, else none).
+	Logger *slog.Logger
+	// ShutdownGrace for open streams at Stop/Restart (default 1s).
+	ShutdownGrace time.Duration
+	// Listen is the UDP address (default "127.0.0.1:0").
+	Listen string
+}
+
+// Edge is a running test edge.
+type Edge struct {
+	// Dir is the state folder; ConfigPath its config.yaml.
+	Dir, ConfigPath string
+	// Addr is the QUIC (UDP) address to dial, "127.0.0.1:PORT". It stays
+	// the same across Restart.
+	Addr string
+	// AdminURL is "http://127.0.0.1:PORT" serving /metrics and /healthz.
+	AdminURL string
+	// ServerName is the TLS server name of the edge ("localhost").
+	ServerName string
+	// CAPEM is the PEM of the CA that signed the edge certificate; RootCAs
+	// holds it.
+	CAPEM   []byte
+	RootCAs *x509.CertPool
+
+	opts   Options
+	audit  *auditBuffer
+	signer *token.Signer
+
+	mu     sync.Mutex
+	srv    *edgeserver.Server
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// Start runs an edge for the test and stops it in tb.Cleanup.
+func Start(tb testing.TB, opts Options) *Edge {
+	tb.Helper()
+	if opts.Listen == "" {
+		opts.Listen = "127.0.0.1:0"
+	}
+	if opts.ShutdownGrace == 0 {
+		opts.ShutdownGrace = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+		if testing.Verbose() {
+			opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		}
+	}
+	dir := filepath.Join(tb.TempDir(), "edge")
+	path, err := edgeserver.Init(dir, edgeserver.InitOptions{
+		Hostnames: opts.Hostnames, Listen: opts.Listen, AdminListen: "127.0.0.1:0",
+	})
+	if err != nil {
+		tb.Fatalf("edgetest: %v", err)
+	}
+	e := &Edge{Dir: dir, ConfigPath: path, ServerName: edgeserver.DefaultServerName, opts: opts, audit: &auditBuffer{}}
+	if len(opts.Hostnames) > 0 {
+		e.ServerName = opts.Hostnames[0]
+	}
+	if e.CAPEM, err = os.ReadFile(filepath.Join(dir, edgeserver.CACertFile)); err != nil {
+		tb.Fatalf("edgetest: %v", err)
+	}
+	e.RootCAs = x509.NewCertPool()
+	e.RootCAs.AppendCertsFromPEM(e.CAPEM)
+	cfg, err := edgeserver.UpdateConfig(path, func(c *edgeserver.Config) error {
+		c.ShutdownGrace = edgeserver.Duration(opts.ShutdownGrace)
+		return nil
+	})
+	if err != nil {
+		tb.Fatalf("edgetest: %v", err)
+	}
+	if e.signer, err = cfg.Signer(); err != nil {
+		tb.Fatalf("edgetest: %v", err)
+	}
+	e.start(tb, cfg)
+	// The first start picked the ports; pin them for Restart and for the
+	// credentials files written by CreateTunnel.
+	cfg, err = edgeserver.UpdateConfig(path, func(c *edgeserver.Config) error {
+		c.Listen = e.Addr
+		c.AdminListen = strings.TrimPrefix(e.AdminURL, "http://")
+		c.PublicAddrs = []string{e.Addr}
+		return nil
+	})
+	if err != nil {
+		tb.Fatalf("edgetest: %v", err)
+	}
+	e.reload(tb, cfg)
+	tb.Cleanup(func() { e.Stop(tb) })
+	return e
+}
+
+func (e *Edge) start(tb testing.TB, cfg *edgeserver.Config) {
+	tb.Helper()
+	srv, err := edgeserver.New(cfg, edgeserver.Options{Logger: e.opts.Logger, Audit: e.audit})
+	if err != nil {
+		tb.Fatalf("edgetest: start the edge: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	e.mu.Lock()
+	e.srv, e.cancel, e.done = srv, cancel, done
+	e.Addr = srv.Addr().String()
+	e.AdminURL = "http://" + srv.AdminAddr().String()
+	e.mu.Unlock()
+}
+
+// Server returns the running server (a new one after Restart).
+func (e *Edge) Server() *edgeserver.Server {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.srv
+}
+
+// Stop shuts the edge down (Drain to every connection, then close) and
+// waits for it. Stopping a stopped edge does nothing.
+func (e *Edge) Stop(tb testing.TB) {
+	tb.Helper()
+	e.mu.Lock()
+	cancel, done := e.cancel, e.done
+	e.cancel, e.done = nil, nil
+	e.mu.Unlock()
+	if cancel == nil {
+		return
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			tb.Errorf("edgetest: edge Run: %v", err)
+		}
+	case <-time.After(e.opts.ShutdownGrace + 15*time.Second):
+		tb.Errorf("edgetest: the edge did not stop")
+	}
+}
+
+// Restart stops the edge and starts a new one on the same addresses, with
+// the same state: the test of reconnection after an edge restart.
+func (e *Edge) Restart(tb testing.TB) {
+	tb.Helper()
+	e.Stop(tb)
+	cfg, err := edgeserver.LoadConfig(e.ConfigPath)
+	if err != nil {
+		tb.Fatalf("edgetest: %v", err)
+	}
+	e.start(tb, cfg)
+}
+
+// Running reports whether the edge is up (not stopped).
+func (e *Edge) Running() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.cancel != nil
+}
+
+// Tunnel is a tunnel made by [Edge.CreateTunnel].
+type Tunnel struct {
+	Name            string
+	Credentials     *edge.Credentials
+	CredentialsFile string // 0600 JSON, as airlock-connector reads it
+}
+
+// CreateTunnel adds a tunnel serving hostnames, with an app entry for each
+// new hostname whose policy allows every email at [DefaultEmailDomain], and
+// reloads the running edge.
+func (e *Edge) CreateTunnel(tb testing.TB, name string, hostnames ...string) *Tunnel {
+	tb.Helper()
+	return e.CreateTunnelWith(tb, name, edgeserver.TunnelOptions{
+		Hostnames: hostnames,
+		Policy:    edgeserver.Policy{Allow: edgeserver.Rule{EmailDomains: []string{DefaultEmailDomain}}},
+	})
+}
+
+// CreateTunnelWith is CreateTunnel with every option (policy, credentials
+// path).
+func (e *Edge) CreateTunnelWith(tb testing.TB, name string, opts edgeserver.TunnelOptions) *Tunnel {
+	tb.Helper()
+	ct, err := edgeserver.CreateTunnel(e.ConfigPath, name, opts)
+	if err != nil {
+		tb.Fatalf("edgetest: %v", err)
+	}
+	e.Reload(tb)
+	return &Tunnel{Name: name, Credentials: ct.Credentials, CredentialsFile: ct.CredentialsFile}
+}
+
+// SetPolicy replaces the policy of an app and reloads the running edge: the
+// next stream is checked against it.
+func (e *Edge) SetPolicy(tb testing.TB, app string, p edgeserver.Policy) {
+	tb.Helper()
+	e.UpdateConfig(tb, func(c *edgeserver.Config) error {
+		for i := range c.Apps {
+			if strings.EqualFold(c.Apps[i].Hostname, app) {
+				c.Apps[i].Policy = p
+				return nil
+			}
+		}
+		tb.Fatalf("edgetest: no app %s", app)
+		return nil
+	})
+}
+
+// UpdateConfig edits the config file and reloads the running edge.
+func (e *Edge) UpdateConfig(tb testing.TB, edit func(*edgeserver.Config) error) {
+	tb.Helper()
+	cfg, err := edgeserver.UpdateConfig(e.ConfigPath, edit)
+	if err != nil {
+		tb.Fatalf("edgetest: %v", err)
+	}
+	e.reload(tb, cfg)
+}
+
+// Reload makes the running edge re-read its config file.
+func (e *Edge) Reload(tb testing.TB) {
+	tb.Helper()
+	cfg, err := edgeserver.LoadConfig(e.ConfigPath)
+	if err != nil {
+		tb.Fatalf("edgetest: %v", err)
+	}
+	e.reload(tb, cfg)
+}
+
+func (e *Edge) reload(tb testing.TB, cfg *edgeserver.Config) {
+	tb.Helper()
+	if srv := e.Server(); srv != nil && e.Running() {
+		if err := srv.Reload(cfg); err != nil {
+			tb.Fatalf("edgetest: reload: %v", err)
+		}
+	}
+}
+
+// MintToken returns a service token for email to open app, valid for ttl
+// (negative: already expired). The app need not exist, so tests can try
+// unknown apps.
+func (e *Edge) MintToken(tb testing.TB, app, email string, ttl time.Duration) string {
+	tb.Helper()
+	c := token.Claims{
+		Subject: email, Email: email, Audience: []string{app}, Kind: token.KindService,
+		ExpiresAt: time.Now().Add(ttl),
+	}
+	if ttl < 0 {
+		c.IssuedAt, c.NotBefore = c.ExpiresAt.Add(-time.Hour), c.ExpiresAt.Add(-time.Hour)
+	}
+	tok, err := e.signer.Sign(c)
+	if err != nil {
+		tb.Fatalf("edgetest: mint: %v", err)
+	}
+	return tok
+}
+
+// Signer is the edge's token signer, to make tokens with any claims.
+func (e *Edge) Signer() *token.Signer { return e.signer }
+
+// Keys are the edge's token verification keys (what connectors get).
+func (e *Edge) Keys() []edge.PublicKey { return e.Server().Keys() }
+
+// ClientTLS returns a TLS config that dials this edge: its CA, server name
+// and the ALPN.
+func (e *Edge) ClientTLS() *tls.Config {
+	return &tls.Config{RootCAs: e.RootCAs, ServerName: e.ServerName, NextProtos: []string{edge.ALPN}, MinVersion: tls.VersionTLS13}
+}
+
+// UDPAddr is Addr resolved.
+func (e *Edge) UDPAddr() *net.UDPAddr {
+	a, _ := net.ResolveUDPAddr("udp", e.Addr)
+	return a
+}
+
+// Audit returns the audit lines written so far, oldest first.
+func (e *Edge) Audit(tb testing.TB) []edgeserver.AuditRecord {
+	tb.Helper()
+	return e.audit.records(tb)
+}
+
+// AuditText returns the raw audit log.
+func (e *Edge) AuditText() string { return e.audit.String() }
+
+// WaitAudit waits up to 10 s for an audit line that matches and returns it.
+// Audit lines are written when a stream ends.
+func (e *Edge) WaitAudit(tb testing.TB, match func(edgeserver.AuditRecord) bool) edgeserver.AuditRecord {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, r := range e.audit.records(tb) {
+			if match(r) {
+				return r
+			}
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("edgetest: no matching audit line within 10s; the log:\n%s", e.audit.String())
+		}
+		select {
+		case <-e.audit.changed():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// auditBuffer collects the audit log and signals each write.
+type auditBuffer struct {
+	mu   sync.Mutex
+	b    bytes.Buffer
+	wake chan struct{}
+}
+
+func (a *auditBuffer) Write(p []byte) (int, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.wake != nil {
+		close(a.wake)
+		a.wake = nil
+	}
+	return a.b.Write(p)
+}
+
+func (a *auditBuffer) changed() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.wake == nil {
+		a.wake = make(chan struct{})
+	}
+	return a.wake
+}
+
+func (a *auditBuffer) String() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.b.String()
+}
+
+func (a *auditBuffer) records(tb testing.TB) []edgeserver.AuditRecord {
+	tb.Helper()
+	var out []edgeserver.AuditRecord
+	sc := bufio.NewScanner(strings.NewReader(a.String()))
+	for sc.Scan() {
+		var r edgeserver.AuditRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			tb.Fatalf("edgetest: audit line %q: %v", sc.Text(), err)
+		}
+		out = append(out, r)
+	}
+	return out
+}

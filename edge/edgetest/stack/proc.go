@@ -1,0 +1,170 @@
+package stack
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Process is one real program of the stack, its output kept in memory (and
+// copied to the stack's log) so tests can look for the lines they expect.
+type Process struct {
+	Name string
+	cmd  *exec.Cmd
+	out  *lockedBuffer
+	done chan struct{}
+	err  error // the exit status, valid once done is closed
+}
+
+func startProcess(ctx context.Context, name string, log io.Writer, env []string, bin string, args ...string) (*Process, error) {
+	out := &lockedBuffer{}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var w io.Writer = out
+	if log != nil {
+		w = io.MultiWriter(out, &prefixWriter{prefix: "[" + name + "] ", w: log})
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &Process{Name: name, cmd: cmd, out: out, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	_ = ctx
+	return p, nil
+}
+
+// PID returns the process id.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// Output returns everything the process printed so far.
+func (p *Process) Output() string { return p.out.String() }
+
+// Exited reports whether the process has ended.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// WaitOutput waits until the output contains s, the process ends, or ctx
+// ends.
+func (p *Process) WaitOutput(ctx context.Context, s string) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if bytes.Contains(p.out.Bytes(), []byte(s)) {
+			return nil
+		}
+		select {
+		case <-p.done:
+			if bytes.Contains(p.out.Bytes(), []byte(s)) {
+				return nil
+			}
+			return fmt.Errorf("%s exited (%v) before printing %q; output:\n%s", p.Name, p.err, s, tail(p.Output()))
+		case <-ctx.Done():
+			return fmt.Errorf("%s did not print %q: %w; output:\n%s", p.Name, s, context.Cause(ctx), tail(p.Output()))
+		case <-t.C:
+		}
+	}
+}
+
+// Stop sends SIGTERM and waits up to grace for the process to exit; then it
+// kills it. It returns an error unless the process exited with status 0
+// after SIGTERM.
+func (p *Process) Stop(grace time.Duration) error {
+	if p.Exited() {
+		return p.exitErr("had already exited")
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return p.exitErr("after SIGTERM")
+	case <-time.After(grace):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return fmt.Errorf("%s did not exit within %v of SIGTERM; killed; output:\n%s", p.Name, grace, tail(p.Output()))
+	}
+}
+
+// Kill ends the process with SIGKILL and waits for it.
+func (p *Process) Kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+func (p *Process) exitErr(when string) error {
+	if p.err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s exited %s: %w; output:\n%s", p.Name, when, p.err, tail(p.Output()))
+}
+
+func tail(s string) string {
+	const max = 4000
+	if len(s) > max {
+		return "…" + s[len(s)-max:]
+	}
+	return s
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) Bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]byte(nil), l.b.Bytes()...)
+}
+
+func (l *lockedBuffer) String() string { return string(l.Bytes()) }
+
+// prefixWriter prefixes each line with the program's name.
+type prefixWriter struct {
+	mu     sync.Mutex
+	prefix string
+	w      io.Writer
+	buf    []byte
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.buf = append(p.buf, b...)
+	for {
+		i := bytes.IndexByte(p.buf, '\n')
+		if i < 0 {
+			break
+		}
+		line := append([]byte(p.prefix), p.buf[:i+1]...)
+		p.buf = p.buf[i+1:]
+		if _, err := p.w.Write(line); err != nil {
+			return len(b), nil
+		}
+	}
+	return len(b), nil
+}
+
+var errNotReady = errors.New("not ready")
