@@ -195,7 +195,7 @@ func (s *Server) openUpstream(cp *peer, dial *edge.Dial) (*quic.Stream, error) {
 // Abort resets both directions.
 type spliceStream struct{ *quic.Stream }
 
-func (s spliceStream) CloseWrite() error  { return s.Stream.Close() }
+func (s spliceStream) CloseWrite() error { return s.Stream.Close() }
 func (s spliceStream) Abort(c edge.Code) { abort(s.Stream, c) }
 
 func abort(str *quic.Stream, c edge.Code) {
