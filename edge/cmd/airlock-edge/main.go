@@ -1,0 +1,316 @@
+// Command airlock-edge is the Airlock edge: it makes its state folder
+// (init), adds tunnels for connectors (tunnel create), mints service tokens
+// (token mint) and serves (serve). See package edgeserver.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/edge/edgeserver"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.As(err, &ue):
+		fmt.Fprintln(os.Stderr, "airlock-edge:", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "airlock-edge:", err)
+		os.Exit(1)
+	}
+}
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg + " (see airlock-edge -h)" }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+const usage = `usage: airlock-edge COMMAND [flags]
+
+commands:
+  init [--dir D] [--hostname H ...] [--force]
+        make a state folder: a local CA, the edge certificate (127.0.0.1, ::1,
+        localhost and each --hostname), an Ed25519 token signing key and a
+        starter config.yaml
+  tunnel create NAME --hostname H [--hostname H ...] [--allow-email-domain D ...]
+        add a tunnel serving the apps H and write its connector credentials
+        file (DIR/tunnels/NAME.json, 0600); the edge keeps only a hash of
+        the secret. New apps allow the given emails/domains, or nobody.
+  token mint --app H --email E [--ttl 24h] [--group G ...]
+        print a signed service token for E to open app H
+  serve
+        run the edge until SIGINT or SIGTERM (SIGHUP reloads the config)
+  version
+        print the version
+
+Every command takes --dir D (the state folder) or --config F (its
+config.yaml). --dir defaults to $XDG_STATE_HOME/airlock-edge, else
+~/.local/state/airlock-edge. Run "airlock-edge COMMAND -h" for its flags.
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usagef("no command given")
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, edge.Software("airlock-edge"))
+		return nil
+	case "init":
+		return cmdInit(args[1:], stdout, stderr)
+	case "tunnel":
+		if len(args) < 2 || args[1] != "create" {
+			return usagef("tunnel: the only subcommand is create")
+		}
+		return cmdTunnelCreate(args[2:], stdout, stderr)
+	case "token":
+		if len(args) < 2 || args[1] != "mint" {
+			return usagef("token: the only subcommand is mint")
+		}
+		return cmdTokenMint(args[2:], stdout, stderr)
+	case "serve":
+		return cmdServe(ctx, args[1:], stderr)
+	}
+	return usagef("unknown command %q", args[0])
+}
+
+// defaultDir is $XDG_STATE_HOME/airlock-edge, else ~/.local/state/airlock-edge.
+func defaultDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, "airlock-edge")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "airlock-edge")
+	}
+	return "airlock-edge"
+}
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// location is the --dir / --config pair every command takes.
+type location struct{ dir, config string }
+
+func (l *location) register(fs *flag.FlagSet) {
+	fs.StringVar(&l.dir, "dir", defaultDir(), "state `folder`")
+	fs.StringVar(&l.config, "config", "", "config `file` (default DIR/config.yaml)")
+}
+
+func (l *location) path() string {
+	if l.config != "" {
+		return l.config
+	}
+	return filepath.Join(l.dir, edgeserver.ConfigFile)
+}
+
+// parse parses flags and positional arguments in any order.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func newFlagSet(name string, stderr io.Writer, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: airlock-edge %s\n\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func cmdInit(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("init", stderr, "init [--dir D] [--hostname H ...] [--force]")
+	var (
+		dir   = fs.String("dir", defaultDir(), "state `folder` to create")
+		hosts stringList
+		opts  edgeserver.InitOptions
+	)
+	fs.Var(&hosts, "hostname", "extra DNS `name` or IP for the edge certificate (repeatable); the first is the TLS server name")
+	fs.StringVar(&opts.Listen, "listen", edgeserver.DefaultListen, "UDP `address` of the QUIC listener")
+	fs.StringVar(&opts.AdminListen, "admin-listen", edgeserver.DefaultAdminListen, "TCP `address` of /metrics and /healthz")
+	fs.BoolVar(&opts.Force, "force", false, "overwrite an existing state")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("init: unexpected argument %q", pos[0])
+	}
+	opts.Hostnames = hosts
+	path, err := edgeserver.Init(*dir, opts)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created the edge state in %s\n  config: %s\n  CA:     %s\nnext: airlock-edge tunnel create NAME --hostname APP --dir %s\n",
+		*dir, path, filepath.Join(*dir, edgeserver.CACertFile), *dir)
+	return nil
+}
+
+func cmdTunnelCreate(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("tunnel create", stderr, "tunnel create NAME --hostname H [--hostname H ...] [flags]")
+	var (
+		loc                   location
+		hosts, emails, domain stringList
+		credsFile             = fs.String("credentials-file", "", "where to write the connector credentials (default DIR/tunnels/NAME.json)")
+	)
+	loc.register(fs)
+	fs.Var(&hosts, "hostname", "app `hostname` the tunnel serves (repeatable, at least one)")
+	fs.Var(&emails, "allow-email", "`email` allowed to open new apps (repeatable)")
+	fs.Var(&domain, "allow-email-domain", "email `domain` allowed to open new apps (repeatable)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("tunnel create: give exactly one tunnel NAME")
+	}
+	ct, err := edgeserver.CreateTunnel(loc.path(), pos[0], edgeserver.TunnelOptions{
+		Hostnames:       hosts,
+		Policy:          edgeserver.Policy{Allow: edgeserver.Rule{Emails: emails, EmailDomains: domain}},
+		CredentialsFile: *credsFile,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created tunnel %s (id %s)\n  credentials: %s\n", pos[0], ct.Credentials.TunnelID, ct.CredentialsFile)
+	for _, a := range ct.NewApps {
+		if len(emails)+len(domain) == 0 {
+			fmt.Fprintf(stdout, "  app %s: allows nobody until you set its policy in %s\n", a, loc.path())
+		} else {
+			fmt.Fprintf(stdout, "  app %s: allows %s\n", a, strings.Join(append(append([]string{}, emails...), domain...), ", "))
+		}
+	}
+	fmt.Fprintf(stdout, "run: airlock-connector --credentials %s --url tcp://ORIGIN:PORT\n", ct.CredentialsFile)
+	return nil
+}
+
+func cmdTokenMint(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("token mint", stderr, "token mint --app H --email E [--ttl D] [--group G ...]")
+	var (
+		loc    location
+		o      edgeserver.MintOptions
+		groups stringList
+	)
+	loc.register(fs)
+	fs.StringVar(&o.App, "app", "", "app `hostname` (the token's audience; required)")
+	fs.StringVar(&o.Email, "email", "", "the identity's `email` (required)")
+	fs.DurationVar(&o.TTL, "ttl", 0, "lifetime (default: tokens.service_ttl of the config, 24h)")
+	fs.Var(&groups, "group", "`group` claim (repeatable)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("token mint: unexpected argument %q", pos[0])
+	}
+	if o.App == "" || o.Email == "" {
+		return usagef("token mint: --app and --email are required")
+	}
+	o.Groups = groups
+	tok, err := edgeserver.MintToken(loc.path(), o)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, tok)
+	return err
+}
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr, "serve [--dir D | --config F] [flags]")
+	var loc location
+	loc.register(fs)
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "text or json")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("serve: unexpected argument %q", pos[0])
+	}
+	log, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+	cfg, err := edgeserver.LoadConfig(loc.path())
+	if err != nil {
+		return err
+	}
+	srv, err := edgeserver.New(cfg, edgeserver.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				next, err := edgeserver.LoadConfig(loc.path())
+				if err == nil {
+					err = srv.Reload(next)
+				}
+				if err != nil {
+					log.Error("config reload failed; keeping the running config", "err", err)
+				}
+			}
+		}
+	}()
+	start := time.Now()
+	err = srv.Run(ctx)
+	log.Info("airlock-edge exiting", "uptime", time.Since(start).Round(time.Second))
+	return err
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level %q: %v", level, err)
+	}
+	o := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, o)), nil
+	}
+	return nil, usagef("--log-format %q: want text or json", format)
+}
