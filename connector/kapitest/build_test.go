@@ -1,0 +1,157 @@
+package kapitest
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLdflags(t *testing.T) {
+	f := ldflags()
+	for _, want := range []string{
+		"-X k8s.io/component-base/version.gitVersion=" + Version,
+		"-X k8s.io/client-go/pkg/version.gitVersion=" + Version,
+		"-X k8s.io/component-base/version.gitMajor=1",
+		"-X k8s.io/component-base/version.gitMinor=37",
+	} {
+		if !strings.Contains(f, want) {
+			t.Errorf("ldflags %q lack %q", f, want)
+		}
+	}
+}
+
+func TestSourceKey(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, data string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("go.mod", "module x\n")
+	write("main.go", "package main\n")
+	k1, err := sourceKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, file, data string
+		same             bool
+	}{
+		{"test file ignored", "main_test.go", "package main\n", true},
+		{"readme ignored", "README", "hi", true},
+		{"go file counts", "etcd.go", "package main\n", false},
+		{"go.sum counts", "go.sum", "x v1 h1:\n", false},
+	}
+	prev := k1
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			write(tc.file, tc.data)
+			k, err := sourceKey(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (k == prev) != tc.same {
+				t.Errorf("key %s after %s, before %s; want same=%v", k, tc.file, prev, tc.same)
+			}
+			prev = k
+		})
+	}
+}
+
+func TestSourceDirFound(t *testing.T) {
+	d, err := sourceDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(d, "main.go")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBuildEnv(t *testing.T) {
+	t.Run("bin overrides", func(t *testing.T) {
+		t.Setenv(EnvBin, "/opt/kube-apiserver")
+		got, err := Build(context.Background(), nil)
+		if err != nil || got != "/opt/kube-apiserver" {
+			t.Fatalf("got %q, %v", got, err)
+		}
+	})
+	t.Run("cached binary is reused", func(t *testing.T) {
+		t.Setenv(EnvBin, "")
+		root := t.TempDir()
+		t.Setenv(EnvCache, root)
+		src, err := sourceDir()
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err := sourceKey(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := filepath.Join(root, Version+"-"+key, binName())
+		if err := os.MkdirAll(filepath.Dir(want), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(want, []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		var log strings.Builder
+		got, err := Build(context.Background(), &log)
+		if err != nil || got != want {
+			t.Fatalf("got %q, %v; want %q", got, err, want)
+		}
+		if log.Len() != 0 {
+			t.Errorf("progress printed for a cached binary: %q", log.String())
+		}
+	})
+}
+
+func TestLockFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "build.lock")
+	unlock, err := lockFile(context.Background(), path, func() { t.Error("first lock waited") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan struct{})
+	got := make(chan error, 1)
+	go func() {
+		u, err := lockFile(context.Background(), path, func() { close(waited) })
+		if err == nil {
+			u()
+		}
+		got <- err
+	}()
+	select {
+	case <-waited:
+	case err := <-got:
+		t.Fatalf("second lock did not wait: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("second lock neither waited nor returned")
+	}
+	unlock()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("second lock not taken after unlock")
+	}
+
+	t.Run("ctx ends the wait", func(t *testing.T) {
+		unlock, err := lockFile(context.Background(), path, func() {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unlock()
+		ctx, cancel := context.WithCancel(context.Background())
+		_, err = lockFile(ctx, path, cancel)
+		if err == nil {
+			t.Fatal("lock taken while held")
+		}
+	})
+}

@@ -1,0 +1,7 @@
+//go:build !linux && !windows
+
+package kapitest
+
+import "syscall"
+
+func sysProcAttr() *syscall.SysProcAttr { return nil }
