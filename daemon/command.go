@@ -1,0 +1,90 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/airlockhq/airlock/daemon/config"
+	"github.com/airlockhq/airlock/daemon/safesocket"
+)
+
+// Env is what the `airlock daemon` command needs from its process.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	Version        string
+}
+
+// Command runs `airlock daemon [--config FILE] [--socket PATH] [--log-level
+// LEVEL]` in the foreground until ctx ends, and returns the exit code: 0
+// after a clean stop, 1 on failure (a bad config, another daemon running),
+// 2 on bad usage.
+func Command(ctx context.Context, args []string, env Env) int {
+	fs := flag.NewFlagSet("airlock daemon", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	cfgPath := fs.String("config", "", "configuration file (default $XDG_CONFIG_HOME/airlock/config.yaml)")
+	socket := fs.String("socket", "", "control socket (default $XDG_RUNTIME_DIR/airlock/airlock.sock)")
+	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintln(env.Stderr, "usage: airlock daemon [--config FILE] [--socket PATH] [--log-level LEVEL]")
+		fmt.Fprintln(env.Stderr, "Runs the Airlock daemon in the foreground: one SOCKS5 proxy per cluster and the control API.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.Stderr, "airlock daemon: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return 2
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		fmt.Fprintf(env.Stderr, "airlock daemon: --log-level: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lvl}))
+
+	path := *cfgPath
+	if path == "" {
+		p, err := config.DefaultPath(env.Getenv)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "airlock daemon: %v\n", err)
+			return 1
+		}
+		path = p
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "airlock daemon: %v\n", err)
+		return 1
+	}
+	sock := *socket
+	if sock == "" {
+		sock = safesocket.Path(env.Getenv)
+	}
+	d, err := New(Options{Config: cfg, Socket: sock, Logger: log, Version: env.Version})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "airlock daemon: %v\n", err)
+		return 1
+	}
+	log.Info("airlock daemon starting", "version", env.Version, "config", path, "clusters", len(cfg.Clusters))
+	if err := d.Run(ctx); err != nil {
+		var ar *safesocket.AlreadyRunningError
+		if errors.As(err, &ar) {
+			fmt.Fprintf(env.Stderr, "airlock daemon: %v\n", err)
+			return 1
+		}
+		log.Error("airlock daemon failed", "err", err)
+		return 1
+	}
+	log.Info("airlock daemon stopped")
+	return 0
+}

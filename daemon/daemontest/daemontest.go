@@ -1,0 +1,175 @@
+// Package daemontest starts a real daemon (core, SOCKS5 listeners, control
+// API on a private unix socket) inside a test, for this module's end-to-end
+// tests: Start(tb, cfg) returns once the control API answers and stops the
+// daemon at cleanup, failing the test if it does not stop cleanly.
+package daemontest
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/airlockhq/airlock/daemon"
+	"github.com/airlockhq/airlock/daemon/apitype"
+	"github.com/airlockhq/airlock/daemon/client"
+	"github.com/airlockhq/airlock/daemon/config"
+)
+
+// Daemon is a daemon running in the test's process.
+type Daemon struct {
+	*daemon.Daemon
+	// Client talks to it over its control socket.
+	Client *client.Client
+	// Socket is its control socket's path.
+	Socket string
+
+	logs *buffer
+}
+
+// Option adjusts the daemon's options before it starts.
+type Option func(*daemon.Options)
+
+// Start validates cfg, starts a daemon with it and waits until its control
+// API answers. Clusters without a listen address get 127.0.0.1:0 (a free
+// port) instead of the fixed defaults; their actual address is in the
+// status. The daemon's logs are kept (see Logs) and printed if the test
+// fails.
+func Start(tb testing.TB, cfg *config.Config, opts ...Option) *Daemon {
+	tb.Helper()
+	for i := range cfg.Clusters {
+		if cfg.Clusters[i].Listen == "" {
+			cfg.Clusters[i].Listen = "127.0.0.1:0"
+		}
+	}
+	dir, err := os.MkdirTemp("", "airlock-test-") // short: socket paths are limited to ~100 bytes
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	logs := &buffer{}
+	o := daemon.Options{
+		Config:  cfg,
+		Socket:  filepath.Join(dir, "run", "airlock.sock"),
+		Logger:  slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Version: "test",
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	d, err := daemon.New(o)
+	if err != nil {
+		tb.Fatalf("daemontest: %v", err)
+	}
+	td := &Daemon{Daemon: d, Client: &client.Client{Socket: o.Socket}, Socket: o.Socket, logs: logs}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				tb.Errorf("daemontest: daemon stopped with %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			tb.Errorf("daemontest: daemon did not stop within 15s of cancel")
+		}
+		if tb.Failed() {
+			tb.Logf("daemon logs:\n%s", logs.String())
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		sctx, scancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := td.Client.Status(sctx)
+		scancel()
+		if err == nil {
+			return td
+		}
+		select {
+		case rerr := <-done:
+			done <- rerr
+			tb.Fatalf("daemontest: daemon exited before answering: %v", rerr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("daemontest: control API did not answer within 10s: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Logs returns everything the daemon logged so far.
+func (d *Daemon) Logs() string { return d.logs.String() }
+
+// Cluster returns a cluster's current state, failing the test if it does
+// not exist.
+func (d *Daemon) Cluster(tb testing.TB, name string) apitype.Cluster {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := d.Client.Status(ctx)
+	if err != nil {
+		tb.Fatalf("daemontest: status: %v", err)
+	}
+	cl := st.FindCluster(name)
+	if cl == nil {
+		tb.Fatalf("daemontest: no cluster %q", name)
+	}
+	return *cl
+}
+
+// WaitState waits until cluster name is in state st and returns it.
+func (d *Daemon) WaitState(tb testing.TB, name string, st apitype.State) apitype.Cluster {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		cl := d.Cluster(tb, name)
+		if cl.State == st {
+			return cl
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("daemontest: cluster %s is %s (%+v), want %s", name, cl.State, cl.Problem, st)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// ProxyURL waits until cluster name listens and returns its proxy URL
+// (socks5://USER:PASS@127.0.0.1:PORT), for a kubeconfig's proxy-url.
+func (d *Daemon) ProxyURL(tb testing.TB, name string) string {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		cl := d.Cluster(tb, name)
+		if cl.ProxyURL != "" {
+			return cl.ProxyURL
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("daemontest: cluster %s has no listener (state %s, %+v)", name, cl.State, cl.Problem)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+type buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
