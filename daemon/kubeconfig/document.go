@@ -28,11 +28,18 @@ type document struct {
 var lineBreaks = [][]byte{[]byte("\r\n"), []byte("\r"), []byte("\n"), []byte("\u0085"), []byte("\u2028"), []byte("\u2029")}
 
 // parseDocument parses a kubeconfig. Errors wrap ErrParse.
-func parseDocument(src []byte) (*document, error) {
+func parseDocument(src []byte) (d *document, err error) {
+	defer func() {
+		// yaml.v3 has panicked on malformed input before; a kubeconfig must not stop
+		// the daemon.
+		if r := recover(); r != nil {
+			d, err = nil, causef(ErrParse, "the YAML parser failed: %v", r)
+		}
+	}()
 	if !utf8.Valid(src) {
 		return nil, causef(ErrParse, "not UTF-8 text")
 	}
-	d := &document{src: src, index: map[*yaml.Node]int{}, end: map[*yaml.Node]int{}}
+	d = &document{src: src, index: map[*yaml.Node]int{}, end: map[*yaml.Node]int{}}
 	d.lines = append(d.lines, 0)
 	for i := 0; i < len(src); {
 		n := 0

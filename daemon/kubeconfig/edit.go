@@ -147,7 +147,18 @@ func (d *document) put(e *entry, name, proxyURL string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return out, d.verify(out, e.index, want)
+	if err := d.verify(out, e.index, want); err != nil {
+		return nil, err
+	}
+	// Never write what cannot be undone exactly.
+	nd, err := parseDocument(out)
+	if err != nil {
+		return nil, causef(ErrVerify, "%v", err)
+	}
+	if back, err := nd.strip(nd.clusters[e.index]); err != nil || !bytes.Equal(back, d.src) {
+		return nil, causef(ErrVerify, "the change could not be undone byte for byte")
+	}
+	return out, nil
 }
 
 // strip removes Airlock's record from entry e and, while the proxy-url is still the one
@@ -208,7 +219,10 @@ func (d *document) strip(e *entry) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return out, d.verify(out, e.index, want)
+	if err := d.verify(out, e.index, want); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func removeKey(m *yaml.Node, key string) {

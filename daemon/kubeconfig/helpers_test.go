@@ -69,7 +69,11 @@ func replaceFile(tb testing.TB, p, content string) {
 
 func newSyncer(tb testing.TB, opts Options) *Syncer {
 	tb.Helper()
-	s, err := New(testLog(tb), opts)
+	log := testLog(tb)
+	if _, bench := tb.(*testing.B); bench {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s, err := New(log, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
