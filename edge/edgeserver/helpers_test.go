@@ -12,9 +12,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -234,7 +234,7 @@ type fakeConnector struct {
 	conn    *quic.Conn
 	ctrl    *quic.Stream
 	welcome *edge.Welcome
-	result  *edge.Result
+	result  atomic.Pointer[edge.Result]
 	dials   chan *edge.Dial
 	frames  chan edge.Frame // control frames from the edge
 }
@@ -247,8 +247,9 @@ func (e *testEdge) connector(tb testing.TB, name string, c *edge.Credentials) *f
 	if w.Code != edge.CodeOK {
 		tb.Fatalf("connector welcome: %v", w.Err())
 	}
-	fc := &fakeConnector{name: name, conn: conn, ctrl: ctrl, welcome: w, result: &edge.Result{},
+	fc := &fakeConnector{name: name, conn: conn, ctrl: ctrl, welcome: w,
 		dials: make(chan *edge.Dial, 100), frames: make(chan edge.Frame, 10)}
+	fc.result.Store(&edge.Result{})
 	go func() {
 		for {
 			f, err := edge.ReadFrame(ctrl)
@@ -282,7 +283,8 @@ func (fc *fakeConnector) serve(str *quic.Stream) {
 	case fc.dials <- d:
 	default:
 	}
-	if err := edge.WriteFrame(str, fc.result); err != nil || fc.result.Code != edge.CodeOK {
+	res := fc.result.Load()
+	if err := edge.WriteFrame(str, res); err != nil || res.Code != edge.CodeOK {
 		str.Close()
 		return
 	}
@@ -342,5 +344,3 @@ func streamErrCode(err error) (edge.Code, bool) {
 	return 0, false
 }
 
-var _ = filepath.Join
-var _ = strings.Contains

@@ -1,12 +1,36 @@
 package edgeserver
 
 import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/quic-go/quic-go"
+
 	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/edge/token"
 )
+
+func newTestSigner(t *testing.T) *token.Signer {
+	t.Helper()
+	kid, key, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := token.NewSigner(kid, key, "airlock-edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
 
 func TestRelay(t *testing.T) {
 	e := startEdge(t)
@@ -28,4 +52,432 @@ func TestRelay(t *testing.T) {
 	if strings.Contains(e.audit.String(), tok) {
 		t.Fatal("the audit log holds the token")
 	}
+}
+
+func TestHandshakeRefusals(t *testing.T) {
+	e := startEdge(t)
+	cases := []struct {
+		name   string
+		send   func(t *testing.T, ctrl *quic.Stream)
+		code   edge.Code
+		msg    string
+		reason string
+	}{
+		{"garbage", func(t *testing.T, ctrl *quic.Stream) { ctrl.Write([]byte{0xff, 0, 1, 0}) }, edge.CodeBadRequest, "unknown frame type", "bad_hello"},
+		{"open instead of hello", func(t *testing.T, ctrl *quic.Stream) {
+			edge.WriteFrame(ctrl, &edge.Open{App: testApp})
+		}, edge.CodeBadRequest, "expected a hello frame", "bad_hello"},
+		{"truncated hello", func(t *testing.T, ctrl *quic.Stream) {
+			ctrl.Write([]byte{byte(edge.FrameHello), 0, 10, 1})
+			ctrl.Close()
+		}, edge.CodeBadRequest, "unexpected EOF", "bad_hello"},
+		{"future version", func(t *testing.T, ctrl *quic.Stream) {
+			edge.WriteFrame(ctrl, &edge.Hello{Version: 99, Role: edge.RoleClient})
+		}, edge.CodeUnsupportedVersion, "version 99", "unsupported_version"},
+		{"unknown tunnel", func(t *testing.T, ctrl *quic.Stream) {
+			edge.WriteFrame(ctrl, &edge.Hello{Version: edge.Version, Role: edge.RoleConnector, TunnelID: "nope", Secret: "x"})
+		}, edge.CodeUnauthenticated, `tunnel id "nope"`, "unknown_tunnel"},
+		{"wrong secret", func(t *testing.T, ctrl *quic.Stream) {
+			edge.WriteFrame(ctrl, &edge.Hello{Version: edge.Version, Role: edge.RoleConnector, TunnelID: e.creds.TunnelID, Secret: e.lonely.Secret})
+		}, edge.CodeUnauthenticated, "wrong secret for tunnel demo", "bad_secret"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := metricValue(t, e.srv, "airlock_edge_handshake_failures_total", "reason", tc.reason)
+			conn, ctrl := e.dial(t)
+			tc.send(t, ctrl)
+			ctrl.SetReadDeadline(time.Now().Add(5 * time.Second))
+			w, err := edge.ReadFrameOf[*edge.Welcome](ctrl)
+			if err != nil {
+				t.Fatalf("no welcome: %v", err)
+			}
+			if w.Code != tc.code || !strings.Contains(w.Message, tc.msg) {
+				t.Fatalf("welcome %v, want %v naming %q", w.Err(), tc.code, tc.msg)
+			}
+			select {
+			case <-conn.Context().Done():
+			case <-time.After(5 * time.Second):
+				t.Fatal("the edge kept a refused connection open")
+			}
+			if got := edge.CodeOf(context.Cause(conn.Context())); got != tc.code {
+				t.Fatalf("connection closed with %v, want %v", got, tc.code)
+			}
+			if after := metricValue(t, e.srv, "airlock_edge_handshake_failures_total", "reason", tc.reason); after != before+1 {
+				t.Fatalf("handshake_failures{reason=%q} went %v → %v", tc.reason, before, after)
+			}
+		})
+	}
+	// The edge still serves.
+	e.client(t)
+}
+
+func TestStreamRefusals(t *testing.T) {
+	e := startEdge(t)
+	fc := e.connector(t, "conn-a", e.creds)
+	c := e.client(t)
+	forger := newTestSigner(t)
+	// A token that expired: signed with timestamps in the past.
+	s, _ := e.cfg.Signer()
+	expired, err := s.Sign(token.Claims{Subject: "alice@example.com", Email: "alice@example.com", Audience: []string{testApp},
+		Kind: token.KindService, IssuedAt: time.Now().Add(-2 * time.Hour), NotBefore: time.Now().Add(-2 * time.Hour), ExpiresAt: time.Now().Add(-time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	none := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"aud": testApp, "email": "alice@example.com", "sub": "a", "kind": "service", "exp": time.Now().Add(time.Hour).Unix()})
+	none.Header["kid"] = e.srv.Keys()[0].ID
+	noneTok, err := none.SignedString(jwt.UnsafeAllowNoneSignatureType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := forger.Mint(token.KindService, testApp, "alice@example.com", nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cases := []struct {
+		name    string
+		open    *edge.Open
+		code    edge.Code
+		msg     string
+		outcome string
+	}{
+		{"unknown app", &edge.Open{App: "nope.demo.test", Token: e.mint(t, "nope.demo.test", "alice@example.com", time.Hour)}, edge.CodeUnknownApp, "no app nope.demo.test", "unknown_app"},
+		{"no token", &edge.Open{App: testApp}, edge.CodeUnauthenticated, "no token", "unauthenticated"},
+		{"garbage token", &edge.Open{App: testApp, Token: "abc"}, edge.CodeUnauthenticated, "malformed", "unauthenticated"},
+		{"expired", &edge.Open{App: testApp, Token: expired}, edge.CodeUnauthenticated, "expired", "unauthenticated"},
+		{"forged", &edge.Open{App: testApp, Token: forged}, edge.CodeUnauthenticated, "unknown key", "unauthenticated"},
+		{"alg none", &edge.Open{App: testApp, Token: noneTok}, edge.CodeUnauthenticated, "algorithm", "unauthenticated"},
+		{"wrong audience", &edge.Open{App: testApp, Token: e.mint(t, otherApp, "bob@other.test", time.Hour)}, edge.CodeUnauthenticated, "another audience", "unauthenticated"},
+		{"outside policy", &edge.Open{App: testApp, Token: e.mint(t, testApp, "alice@evil.com", time.Hour)}, edge.CodeForbidden,
+			"alice@evil.com is not allowed to reach app k8s.demo.test (policy: email domains)", "forbidden"},
+		{"deny rule", &edge.Open{App: testApp, Token: e.mint(t, testApp, "mallory@example.com", time.Hour)}, edge.CodeForbidden, "deny rule (email mallory@example.com)", "forbidden"},
+		{"other app's policy", &edge.Open{App: otherApp, Token: e.mint(t, otherApp, "alice@example.com", time.Hour)}, edge.CodeForbidden, "policy: emails", "forbidden"},
+		{"no connector", &edge.Open{App: lonelyApp, Token: e.mint(t, lonelyApp, "alice@example.com", time.Hour)}, edge.CodeNoConnector, "no connector of tunnel lonely", "no_connector"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			str, res := open(t, c, tc.open)
+			if res.Code != tc.code || !strings.Contains(res.Message, tc.msg) {
+				t.Fatalf("result %v, want %v naming %q", res.Err(), tc.code, tc.msg)
+			}
+			str.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if b, err := io.ReadAll(str); len(b) != 0 || err != nil {
+				t.Fatalf("after the refusal: %q, %v; want a clean EOF", b, err)
+			}
+			rec := e.auditFor(t, func(r AuditRecord) bool { return r.Message == res.Message })
+			if rec.Outcome != tc.outcome || rec.Code != tc.code {
+				t.Fatalf("audit %+v", rec)
+			}
+			if tc.open.Token != "" && strings.Contains(e.audit.String(), tc.open.Token) {
+				t.Fatal("the audit log holds a token")
+			}
+		})
+	}
+	if len(fc.dials) != 0 {
+		t.Fatalf("a refused stream reached the connector")
+	}
+
+	t.Run("connector refuses", func(t *testing.T) {
+		fc.result.Store(&edge.Result{Code: edge.CodeOriginUnreachable, Message: "dial tcp 10.0.0.1:6443: connection refused"})
+		_, res := open(t, c, &edge.Open{App: testApp, Token: e.mint(t, testApp, "alice@example.com", time.Hour), Target: "x:1"})
+		if res.Code != edge.CodeOriginUnreachable || !strings.Contains(res.Message, "connection refused") {
+			t.Fatalf("result %v", res.Err())
+		}
+		d := <-fc.dials
+		if d.Email != "alice@example.com" || d.App != testApp || d.Token == "" || d.StreamID == "" || d.Target != "x:1" {
+			t.Fatalf("dial %+v", d)
+		}
+	})
+}
+
+func TestMalformedOpen(t *testing.T) {
+	e := startEdge(t)
+	e.connector(t, "conn-a", e.creds)
+	c := e.client(t)
+	cases := map[string][]byte{
+		"unknown frame type": {0xee, 0, 0},
+		"hello on a stream":  mustFrame(t, &edge.Hello{Version: 1, Role: edge.RoleClient}),
+		"bad hostname":       mustFrame(t, &edge.Open{App: "bad host!", Token: "x"}),
+		"oversized length":   {byte(edge.FrameOpen), 0xff, 0xff},
+		"truncated":          {byte(edge.FrameOpen), 0, 20, 1, 3},
+	}
+	for name, raw := range cases {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			str, err := c.OpenStreamSync(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			str.Write(raw)
+			if name == "truncated" {
+				str.Close()
+			}
+			str.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, err = io.ReadAll(str)
+			if code, ok := streamErrCode(err); !ok || code != edge.CodeBadRequest {
+				t.Fatalf("read after a malformed open: %v, want a reset with %v", err, edge.CodeBadRequest)
+			}
+			// The edge keeps serving, on the same connection.
+			str2, res := open(t, c, &edge.Open{App: testApp, Token: e.mint(t, testApp, "alice@example.com", time.Hour)})
+			if res.Code != edge.CodeOK {
+				t.Fatal(res.Err())
+			}
+			if got := roundTrip(t, str2, "next"); got != "conn-a:next" {
+				t.Fatalf("next stream relayed %q", got)
+			}
+		})
+	}
+	if n := metricValue(t, e.srv, "airlock_edge_streams_total", "outcome", "bad_request"); n != float64(len(cases)) {
+		t.Fatalf("bad_request streams = %v, want %d", n, len(cases))
+	}
+}
+
+func mustFrame(t *testing.T, f edge.Frame) []byte {
+	t.Helper()
+	b, err := edge.AppendFrame(nil, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestSpreadAndDrain(t *testing.T) {
+	e := startEdge(t)
+	a := e.connector(t, "a", e.creds)
+	e.connector(t, "b", e.creds)
+	c := e.client(t)
+	tok := e.mint(t, testApp, "alice@example.com", time.Hour)
+	count := func(n int) map[string]int {
+		got := map[string]int{}
+		for range n {
+			str, res := open(t, c, &edge.Open{App: testApp, Token: tok})
+			if res.Code != edge.CodeOK {
+				t.Fatal(res.Err())
+			}
+			got[strings.TrimSuffix(roundTrip(t, str, ""), ":")]++
+		}
+		return got
+	}
+	if got := count(10); got["a"] == 0 || got["b"] == 0 {
+		t.Fatalf("streams were not spread: %v", got)
+	}
+	// Least streams first: with a long stream held on one connection, new
+	// ones go to the other.
+	held, res := open(t, c, &edge.Open{App: testApp, Token: tok})
+	if res.Code != edge.CodeOK {
+		t.Fatal(res.Err())
+	}
+	held.SetReadDeadline(time.Now().Add(5 * time.Second))
+	first := make([]byte, 2)
+	if _, err := io.ReadFull(held, first); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(4); got[string(first[:1])] != 0 {
+		t.Fatalf("with a stream held on %s, new streams went %v", first[:1], got)
+	}
+	held.Close()
+
+	if err := a.sendDrain(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the edge to see the drain", func() bool {
+		for _, p := range e.srv.registry.all() {
+			if p.hello.ConnectorID == "a" && p.draining.Load() {
+				return true
+			}
+		}
+		return false
+	})
+	if got := count(6); got["a"] != 0 || got["b"] != 6 {
+		t.Fatalf("after a drained: %v", got)
+	}
+}
+
+func (fc *fakeConnector) sendDrain() error {
+	return edge.WriteFrame(fc.ctrl, &edge.Drain{Reason: "test"})
+}
+
+func TestConnectorGone(t *testing.T) {
+	e := startEdge(t)
+	fc := e.connector(t, "a", e.creds)
+	c := e.client(t)
+	tok := e.mint(t, testApp, "alice@example.com", time.Hour)
+	if _, res := open(t, c, &edge.Open{App: testApp, Token: tok}); res.Code != edge.CodeOK {
+		t.Fatal(res.Err())
+	}
+	fc.conn.CloseWithError(0, "bye")
+	waitFor(t, "the edge to drop the connector", func() bool { return len(e.srv.registry.connectors()) == 0 })
+	if _, res := open(t, c, &edge.Open{App: testApp, Token: tok}); res.Code != edge.CodeNoConnector {
+		t.Fatalf("with the connector gone: %v", res.Err())
+	}
+}
+
+func TestShutdown(t *testing.T) {
+	e := startEdge(t)
+	fc := e.connector(t, "a", e.creds)
+	conn, ctrl := e.dial(t)
+	hello(t, ctrl, &edge.Hello{Version: edge.Version, Role: edge.RoleClient})
+	str, res := open(t, conn, &edge.Open{App: testApp, Token: e.mint(t, testApp, "alice@example.com", time.Hour)})
+	if res.Code != edge.CodeOK {
+		t.Fatal(res.Err())
+	}
+	e.cancel()
+	ctrl.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := edge.ReadFrameOf[*edge.Drain](ctrl); err != nil {
+		t.Fatalf("the client got no drain: %v", err)
+	}
+	select {
+	case f := <-fc.frames:
+		if _, ok := f.(*edge.Drain); !ok {
+			t.Fatalf("the connector got %v, want a drain", f.FrameType())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connector got no drain")
+	}
+	// The open stream still works during the grace period, and once it
+	// ends the edge stops without waiting for the rest of the grace.
+	start := time.Now()
+	if got := roundTrip(t, str, "late"); got != "a:late" {
+		t.Fatalf("relay during shutdown: %q", got)
+	}
+	select {
+	case err := <-e.done:
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.done <- nil
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Fatalf("shutdown took %v after the last stream ended", d)
+	}
+	select {
+	case <-conn.Context().Done():
+		if got := edge.CodeOf(context.Cause(conn.Context())); got != edge.CodeGoingAway {
+			t.Fatalf("closed with %v, want going away", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the client connection was not closed")
+	}
+}
+
+func TestReload(t *testing.T) {
+	e := startEdge(t)
+	fc := e.connector(t, "a", e.creds)
+	lonely := e.connector(t, "l", e.lonely)
+	if len(fc.welcome.Keys) != 1 {
+		t.Fatalf("welcome keys %v", fc.welcome.Keys)
+	}
+	kid, key, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey, _ := token.MarshalPrivateKey(key)
+	if err := os.WriteFile(filepath.Join(filepath.Dir(e.path), "new.pem"), pemKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := UpdateConfig(e.path, func(c *Config) error {
+		c.Tokens.SigningKeys = append([]SigningKey{{ID: kid, File: "new.pem"}}, c.Tokens.SigningKeys...)
+		c.Tunnels = slices.DeleteFunc(c.Tunnels, func(t Tunnel) bool { return t.Name == "lonely" })
+		c.Apps = slices.DeleteFunc(c.Apps, func(a App) bool { return a.Hostname == lonelyApp })
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case f := <-fc.frames:
+		k, ok := f.(*edge.Keys)
+		if !ok || len(k.Keys) != 2 || k.Keys[0].ID != kid {
+			t.Fatalf("after rotation the connector got %+v", f)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no keys frame after rotation")
+	}
+	select {
+	case <-lonely.conn.Context().Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connector of a removed tunnel stayed connected")
+	}
+	// Tokens of the new key work, old ones too.
+	e.cfg = cfg
+	c := e.client(t)
+	for _, email := range []string{"alice@example.com"} {
+		if _, res := open(t, c, &edge.Open{App: testApp, Token: e.mint(t, testApp, email, time.Hour)}); res.Code != edge.CodeOK {
+			t.Fatalf("new key: %v", res.Err())
+		}
+	}
+	if _, res := open(t, c, &edge.Open{App: lonelyApp, Token: e.mint(t, lonelyApp, "alice@example.com", time.Hour)}); res.Code != edge.CodeUnknownApp {
+		t.Fatalf("removed app: %v", res.Err())
+	}
+}
+
+func TestAdmin(t *testing.T) {
+	e := startEdge(t)
+	e.connector(t, "a", e.creds)
+	e.connector(t, "b", e.creds)
+	c := e.client(t)
+	if _, res := open(t, c, &edge.Open{App: testApp}); res.Code != edge.CodeUnauthenticated {
+		t.Fatal(res.Err())
+	}
+	base := "http://" + e.srv.AdminAddr().String()
+	resp, err := http.Get(base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h Health
+	json.NewDecoder(resp.Body).Decode(&h)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || h.Status != "ok" || h.Connectors["demo"] != 2 {
+		t.Fatalf("healthz %d %+v", resp.StatusCode, h)
+	}
+	e.auditFor(t, func(r AuditRecord) bool { return r.Outcome == "unauthenticated" })
+	resp, err = http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`airlock_edge_connector_connections{tunnel="demo"} 2`,
+		`airlock_edge_client_connections 1`,
+		`airlock_edge_streams_total{outcome="unauthenticated"} 1`,
+		`airlock_edge_stream_check_seconds_count 1`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if !strings.HasPrefix(e.srv.AdminAddr().String(), "127.0.0.1:") {
+		t.Fatalf("admin on %s", e.srv.AdminAddr())
+	}
+}
+
+// metricValue returns the value of a counter or gauge with one label pair
+// (0 when absent).
+func metricValue(t *testing.T, s *Server, name, label, value string) float64 {
+	t.Helper()
+	fams, err := s.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
