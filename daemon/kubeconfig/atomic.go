@@ -17,9 +17,10 @@ func isTempName(base string) bool {
 	return strings.HasPrefix(base, ".") && strings.Contains(base, ".airlock-") && strings.HasSuffix(base, ".tmp")
 }
 
-// checkWritable refuses files Airlock must not replace.
-func checkWritable(info fs.FileInfo) error {
-	if info.Mode().Perm()&0o200 == 0 {
+// checkWritable refuses files Airlock must not replace: read-only ones (no write bit,
+// or not writable by this process) and ones with several hard links.
+func checkWritable(real string, info fs.FileInfo) error {
+	if info.Mode().Perm()&0o222 == 0 || !canWrite(real) {
 		return causef(ErrNotWritable, "the file is read-only (mode %04o)", info.Mode().Perm())
 	}
 	if n := linkCount(info); n > 1 {

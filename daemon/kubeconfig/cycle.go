@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"os"
 	"slices"
 )
 
@@ -30,13 +31,13 @@ func (s *Syncer) run(ctx context.Context, j job, checkFirst bool) *outcome {
 	if len(j.wants) == 0 && len(j.release) == 0 && !j.all {
 		return plan(nil, j)
 	}
-	if checkFirst {
-		files := s.load()
-		o := plan(files, j)
-		if len(o.changes) == 0 && !slices.ContainsFunc(files, func(f *fileView) bool { return f.err != nil }) {
-			s.done(0)
-			return o
-		}
+	// Plan on an unlocked read, then under the lock only check that the files are
+	// still the same bytes: the lock is held for a read, a compare and the writes.
+	pre := s.load()
+	o := plan(pre, j)
+	if checkFirst && len(o.changes) == 0 && !slices.ContainsFunc(pre, func(f *fileView) bool { return f.err != nil }) {
+		s.done(0)
+		return o
 	}
 	held, err := s.locker.lockAll(ctx, s.lockFiles())
 	if err != nil {
@@ -49,8 +50,9 @@ func (s *Syncer) run(ctx context.Context, j job, checkFirst bool) *outcome {
 		return o
 	}
 	defer s.locker.unlockAll(held)
-	files := s.load()
-	o := plan(files, j)
+	if files := s.load(); !sameFiles(pre, files) {
+		o = plan(files, j)
+	}
 	wrote := s.execute(o)
 	if j.all {
 		for _, f := range s.lockFiles() {
@@ -63,6 +65,24 @@ func (s *Syncer) run(ctx context.Context, j job, checkFirst bool) *outcome {
 	return o
 }
 
+// sameFiles says whether two reads found the same files with the same bytes and
+// modes; then a plan made on the first holds for the second.
+func sameFiles(a, b []*fileView) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.real != y.real || x.dup != y.dup || (x.err == nil) != (y.err == nil) || string(x.src) != string(y.src) {
+			return false
+		}
+		if x.info != nil && (y.info == nil || x.info.Mode() != y.info.Mode() || !os.SameFile(x.info, y.info)) {
+			return false
+		}
+	}
+	return true
+}
+
 func (s *Syncer) done(wrote int) {
 	if s.afterCycle != nil {
 		s.afterCycle(wrote)
@@ -71,8 +91,14 @@ func (s *Syncer) done(wrote int) {
 
 func (s *Syncer) load() []*fileView {
 	files := make([]*fileView, len(s.paths))
+	seen := map[string]bool{}
 	for i, p := range s.paths {
-		files[i] = loadFile(p)
+		f := loadFile(p)
+		if f.real != "" {
+			f.dup = seen[f.real]
+			seen[f.real] = true
+		}
+		files[i] = f
 	}
 	return files
 }
@@ -93,7 +119,7 @@ func (s *Syncer) lockFiles() []string {
 func (s *Syncer) execute(o *outcome) int {
 	wrote := 0
 	for _, c := range o.changes {
-		err := checkWritable(c.file.info)
+		err := checkWritable(c.file.real, c.file.info)
 		if err == nil {
 			err = writeAtomic(c.file.real, c.out, c.file.info)
 		}

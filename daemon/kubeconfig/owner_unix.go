@@ -34,3 +34,6 @@ func syncDir(dir string) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// canWrite asks the kernel whether this process may write the file (root always may).
+func canWrite(path string) bool { return syscall.Access(path, 2 /* W_OK */) == nil }

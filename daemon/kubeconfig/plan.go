@@ -16,6 +16,7 @@ type fileView struct {
 	src  []byte
 	doc  *document
 	err  error // a *FileError when the file cannot be read or does not parse
+	dup  bool  // the same file as an earlier one, through a symlink: kubectl's first load wins
 }
 
 func loadFile(path string) *fileView {
@@ -108,6 +109,9 @@ func plan(files []*fileView, j job) *outcome {
 	owners := map[string]owned{}
 	var order []owned // owners in precedence order
 	for _, f := range files {
+		if f.dup {
+			continue
+		}
 		if f.err != nil {
 			broken = append(broken, f.err)
 			continue
@@ -173,7 +177,7 @@ func plan(files []*fileView, j job) *outcome {
 	}
 
 	for _, f := range files {
-		if f.err != nil || f.doc == nil {
+		if f.dup || f.err != nil || f.doc == nil {
 			continue
 		}
 		c := &change{file: f, out: f.src, applied: map[string][]Entry{}}

@@ -392,3 +392,30 @@ func TestOnStatus(t *testing.T) {
 		t.Errorf("notifications = %+v", got)
 	}
 }
+
+func TestSameFileTwiceThroughSymlink(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "config", simple)
+	link := filepath.Join(dir, "alias")
+	if err := os.Symlink("config", link); err != nil {
+		t.Fatal(err)
+	}
+	s := newSyncer(t, Options{Paths: []string{link, p}})
+	var writes int
+	s.afterWrite = func(string) { writes++ }
+	ctx := context.Background()
+	for range 3 {
+		if err := s.Connect(ctx, prodTarget, testProxy); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, rec := proxyOf(t, readFile(t, p), "prod"); got != testProxy || !rec || writes != 1 {
+		t.Fatalf("proxy %q, record %v, %d writes", got, rec, writes)
+	}
+	if err := s.Disconnect(ctx, "prod"); err != nil {
+		t.Fatal(err)
+	}
+	if readFile(t, p) != simple {
+		t.Error("not given back")
+	}
+}
