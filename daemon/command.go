@@ -75,7 +75,6 @@ func Command(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "airlock daemon: %v\n", err)
 		return 1
 	}
-	log.Info("airlock daemon starting", "version", env.Version, "config", path, "clusters", len(cfg.Clusters))
 	if err := d.Run(ctx); err != nil {
 		var ar *safesocket.AlreadyRunningError
 		if errors.As(err, &ar) {

@@ -34,10 +34,12 @@ type Options struct {
 
 // Daemon is the core plus its control API.
 type Daemon struct {
-	core   *core.Core
-	api    *controlapi.Server
-	log    *slog.Logger
-	socket string
+	core    *core.Core
+	api     *controlapi.Server
+	log     *slog.Logger
+	socket  string
+	version string
+	config  string
 }
 
 // New builds a daemon: it validates the configuration and prepares the
@@ -57,7 +59,7 @@ func New(opts Options) (*Daemon, error) {
 	if socket == "" {
 		socket = safesocket.Path(os.Getenv)
 	}
-	return &Daemon{core: c, api: controlapi.New(c, log), log: log, socket: socket}, nil
+	return &Daemon{core: c, api: controlapi.New(c, log), log: log, socket: socket, version: opts.Version, config: opts.Config.Path}, nil
 }
 
 // Core returns the daemon's core.
@@ -75,7 +77,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	defer ln.Close()
-	d.log.Info("control API listening", "socket", d.socket)
+	d.log.Info("airlock daemon running", "version", d.version, "config", d.config, "control_socket", d.socket)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		if err := d.core.Run(gctx); err != nil {

@@ -21,7 +21,7 @@ func NewEdgeClient(e config.Edge, version string, log *slog.Logger) Edge {
 		Addr:       e.Address,
 		ServerName: e.ServerName,
 		RootCAs:    e.RootCAs,
-		Hello:      edge.Hello{Software: "airlock " + version},
+		Hello:      edge.Hello{Software: edge.Software("airlock")},
 		Logger:     log,
 	})}
 }

@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/airlockhq/airlock/daemon/apitype"
+)
+
+func statusCmd(ctx context.Context, args []string, env Env) int {
+	fs, newClient := flags("status", env)
+	asJSON := fs.Bool("json", false, "print the status as JSON")
+	watch := fs.Bool("watch", false, "print each state change as it happens, until interrupted")
+	fs.Usage = func() {
+		fmt.Fprintln(env.Stderr, "usage: airlock status [--json] [--watch] [--socket PATH]")
+		fs.PrintDefaults()
+	}
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return 2
+	}
+	c := newClient()
+	if *watch {
+		return watchCmd(ctx, func(ctx context.Context) (watcher, error) { return c.Watch(ctx) }, *asJSON, env)
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		return fail(env, "status", err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(st); err != nil {
+			return fail(env, "status", err)
+		}
+		return 0
+	}
+	PrintStatus(env.Stdout, st)
+	return 0
+}
+
+// PrintStatus writes st for people: an aligned table of clusters with
+// their full proxy-url, each problem, and a table of edges.
+func PrintStatus(w io.Writer, st *apitype.Status) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLUSTER\tSTATE\tLISTEN\tPROXY-URL")
+	for _, cl := range st.Clusters {
+		proxy := cl.ProxyURL
+		if proxy == "" {
+			proxy = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", cl.Name, cl.State, cl.Listen, proxy)
+	}
+	tw.Flush()
+	for _, cl := range st.Clusters {
+		if cl.Problem != nil {
+			fmt.Fprintf(w, "  %s: %s: %s\n", cl.Name, cl.Problem.Code, cl.Problem.Message)
+		}
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "EDGE\tADDRESS\tSTATE")
+	for _, e := range st.Edges {
+		state := "idle"
+		switch {
+		case e.Connected:
+			state = "connected since " + e.Since.Local().Format(time.TimeOnly)
+		case e.Error != "":
+			state = "unreachable: " + e.Error
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Name, e.Address, state)
+	}
+	tw.Flush()
+}
+
+func watchCmd(ctx context.Context, open func(context.Context) (watcher, error), asJSON bool, env Env) int {
+	w, err := open(ctx)
+	if err != nil {
+		return fail(env, "status", err)
+	}
+	defer w.Close()
+	stop := context.AfterFunc(ctx, func() { w.Close() })
+	defer stop()
+	enc := json.NewEncoder(env.Stdout)
+	for {
+		ev, err := w.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return 0
+			}
+			if errors.Is(err, io.EOF) {
+				fmt.Fprintln(env.Stderr, "airlock status: the daemon stopped")
+				return 1
+			}
+			return fail(env, "status", err)
+		}
+		if asJSON {
+			enc.Encode(ev)
+			continue
+		}
+		switch ev.Type {
+		case apitype.EventStatus:
+			PrintStatus(env.Stdout, ev.Status)
+			fmt.Fprintln(env.Stdout)
+		case apitype.EventCluster:
+			cl := ev.Cluster
+			line := fmt.Sprintf("%s  %s  %s", ev.Time.Local().Format(time.TimeOnly), cl.Name, cl.State)
+			if cl.ProxyURL != "" {
+				line += "  " + cl.ProxyURL
+			}
+			if cl.Problem != nil {
+				line += fmt.Sprintf("  (%s: %s)", cl.Problem.Code, cl.Problem.Message)
+			}
+			fmt.Fprintln(env.Stdout, line)
+		}
+	}
+}
+
+// watcher is what client.Watcher offers.
+type watcher interface {
+	Next() (apitype.Event, error)
+	Close() error
+}
