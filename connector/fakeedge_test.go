@@ -32,6 +32,9 @@ func newFakeSetup(t *testing.T, mod func(*connector.Config), extraRules ...strin
 	flags := append(extraRules, testApp+"="+s.origin.url())
 	s.run = startConnector(t, s.edge.Credentials(), rules(t, flags...), mod)
 	s.conns = s.edge.WaitConns(2)
+	s.run.waitReady(t, "two healthy connections", func(code int, st connector.Status) bool {
+		return code == 200 && len(st.Connections) == 2 && st.Connections[0].Healthy && st.Connections[1].Healthy
+	})
 	return s
 }
 
@@ -97,15 +100,12 @@ func TestStreamReachesRuleOrigin(t *testing.T) {
 	if n := s.origin.accepted.Load(); n != 1 {
 		t.Fatalf("origin accepted %d connections, want 1", n)
 	}
+	s.run.waitMetric(t, `airlock_connector_bytes_total{direction="to_origin"}`, "25000")
+	s.run.waitMetric(t, `airlock_connector_bytes_total{direction="from_origin"}`, "25000")
+	s.run.waitMetric(t, `airlock_connector_active_streams`, "0")
 	m := s.run.metrics(t)
 	if v := metricValue(t, m, `airlock_connector_streams_total{outcome="ok"}`); v != "1" {
 		t.Errorf("ok streams = %s", v)
-	}
-	if v := metricValue(t, m, `airlock_connector_bytes_total{direction="to_origin"}`); v != "25000" {
-		t.Errorf("bytes to origin = %s", v)
-	}
-	if v := metricValue(t, m, `airlock_connector_bytes_total{direction="from_origin"}`); v != "25000" {
-		t.Errorf("bytes from origin = %s", v)
 	}
 	if v := metricValue(t, m, `airlock_connector_connections{state="connected"}`); v != "2" {
 		t.Errorf("connected = %s", v)

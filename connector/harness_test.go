@@ -223,7 +223,7 @@ func (r *running) metrics(tb testing.TB) string {
 	return string(b)
 }
 
-// metricLine returns the value of the metric line that starts with name.
+// metricValue returns the value of the metric line that starts with name.
 func metricValue(tb testing.TB, text, name string) string {
 	tb.Helper()
 	for _, line := range strings.Split(text, "\n") {
@@ -233,6 +233,23 @@ func metricValue(tb testing.TB, text, name string) string {
 	}
 	tb.Fatalf("metric %s not found", name)
 	return ""
+}
+
+// waitMetric polls /metrics until the series has the value, failing after
+// 5 s: byte counters move a moment after the bytes do.
+func (r *running) waitMetric(tb testing.TB, name, want string) {
+	tb.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := metricValue(tb, r.metrics(tb), name)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s = %s, want %s", name, got, want)
+		}
+		time.Sleep(10 * time.Millisecond) // polling an HTTP endpoint
+	}
 }
 
 // echoRoundTrip writes msg, half-closes and expects msg back, then EOF.

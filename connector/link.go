@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/airlockhq/airlock/edge"
 	"github.com/airlockhq/airlock/edge/edgeclient"
@@ -26,6 +27,7 @@ type link struct {
 	verifier *token.Verifier
 	streams  *tracker
 	draining atomic.Bool // no new streams: we or the edge asked
+	lastEnd  atomic.Int64 // when a stream last ended, in Unix nanoseconds
 
 	keysMu        sync.Mutex
 	keysFromFrame bool // a Keys frame arrived: it is newer than the Welcome's keys
@@ -128,6 +130,7 @@ func (l *link) finish(hardCtx context.Context, accepted <-chan error, reason str
 	}
 	select {
 	case <-l.streams.idleCh():
+		l.linger(hardCtx)
 	case <-l.conn.Context().Done():
 	case <-hardCtx.Done():
 		if n := l.streams.count(); n > 0 {
@@ -136,6 +139,30 @@ func (l *link) finish(hardCtx context.Context, accepted <-chan error, reason str
 	}
 	l.conn.Close(edge.CodeGoingAway, "connector shutting down")
 	<-accepted
+}
+
+// closeLinger is how long a drained connection stays open after its last
+// stream ended, unless the edge closes it first: closing a QUIC connection
+// discards stream data not yet sent, such as the last bytes and FIN of a
+// stream that has just finished.
+const closeLinger = time.Second
+
+func (l *link) linger(hardCtx context.Context) {
+	last := l.lastEnd.Load()
+	if last == 0 {
+		return
+	}
+	wait := time.Until(time.Unix(0, last).Add(closeLinger))
+	if wait <= 0 {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-l.conn.Context().Done():
+	case <-hardCtx.Done():
+	}
 }
 
 // accept serves each stream the edge opens in its own goroutine until the
@@ -153,6 +180,7 @@ func (l *link) accept(hardCtx context.Context) error {
 		l.c.streams.Go(func() {
 			defer l.streams.done()
 			l.c.handle(hardCtx, l, sc)
+			l.lastEnd.Store(time.Now().UnixNano())
 		})
 	}
 }

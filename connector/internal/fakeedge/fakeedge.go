@@ -19,6 +19,7 @@ import (
 	"math/big"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,10 +40,15 @@ type Edge struct {
 
 	TunnelID string
 	Secret   string
+	// KeepDrained keeps a connection open after the connector sends Drain;
+	// by default the fake edge closes it at once, as a real edge does once
+	// the connection's streams are done.
+	KeepDrained atomic.Bool
 
 	mu      sync.Mutex
 	keys    []edge.PublicKey
 	ln      *quic.Listener
+	tr      *quic.Transport
 	conns   []*Conn
 	changed chan struct{} // closed and replaced whenever conns change
 	wg      sync.WaitGroup
@@ -91,12 +97,21 @@ func (e *Edge) Credentials() *edge.Credentials {
 
 func (e *Edge) listen(addr string) {
 	e.tb.Helper()
-	ln, err := quic.ListenAddr(addr, e.tlsConf, edgeclient.DefaultQUICConfig())
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		e.tb.Fatal(err)
+	}
+	udp, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		e.tb.Fatalf("fake edge: listen %s: %v", addr, err)
+	}
+	tr := &quic.Transport{Conn: udp}
+	ln, err := tr.Listen(e.tlsConf, edgeclient.DefaultQUICConfig())
 	if err != nil {
 		e.tb.Fatalf("fake edge: listen %s: %v", addr, err)
 	}
 	e.mu.Lock()
-	e.ln = ln
+	e.ln, e.tr = ln, tr
 	e.addr = ln.Addr().String()
 	e.mu.Unlock()
 	e.wg.Go(func() { e.acceptLoop(ln) })
@@ -105,8 +120,8 @@ func (e *Edge) listen(addr string) {
 // Stop closes the listener and every connection.
 func (e *Edge) Stop() {
 	e.mu.Lock()
-	ln := e.ln
-	e.ln = nil
+	ln, tr := e.ln, e.tr
+	e.ln, e.tr = nil, nil
 	conns := e.conns
 	e.conns = nil
 	e.notifyLocked()
@@ -116,6 +131,8 @@ func (e *Edge) Stop() {
 	}
 	if ln != nil {
 		ln.Close()
+		tr.Close()
+		tr.Conn.Close()
 	}
 	e.wg.Wait()
 }
@@ -187,6 +204,9 @@ func (e *Edge) serve(qc *quic.Conn) {
 			e.mu.Lock()
 			e.notifyLocked()
 			e.mu.Unlock()
+			if !e.KeepDrained.Load() {
+				qc.CloseWithError(quic.ApplicationErrorCode(edge.CodeOK), "drained")
+			}
 		}
 	}
 	<-qc.Context().Done()
@@ -347,7 +367,6 @@ func newCert(tb testing.TB) (caPEM string, cert tls.Certificate) {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})),
 		tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
-
 
 // Stream is the edge's end of a stream to the connector.
 type Stream struct{ *quic.Stream }
