@@ -26,7 +26,7 @@ type link struct {
 	log      *slog.Logger
 	verifier *token.Verifier
 	streams  *tracker
-	draining atomic.Bool // no new streams: we or the edge asked
+	draining atomic.Bool  // no new streams: we or the edge asked
 	lastEnd  atomic.Int64 // when a stream last ended, in Unix nanoseconds
 
 	keysMu        sync.Mutex
