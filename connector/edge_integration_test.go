@@ -1,0 +1,191 @@
+package connector_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/airlockhq/airlock/connector"
+	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/edge/edgeclient"
+	"github.com/airlockhq/airlock/edge/edgeserver"
+	"github.com/airlockhq/airlock/edge/edgetest"
+)
+
+// realSetup is a connector joined to a real in-process edge, serving
+// testApp from an echo origin, and a client connection to the same edge.
+type realSetup struct {
+	edge   *edgetest.Edge
+	tun    *edgetest.Tunnel
+	origin *echoServer
+	run    *running
+	client *edgeclient.Client
+}
+
+func newRealSetup(t *testing.T, mod func(*connector.Config), flags ...string) *realSetup {
+	t.Helper()
+	s := &realSetup{origin: startEcho(t)}
+	s.edge = edgetest.Start(t, edgetest.Options{Logger: testLogger(t).With("side", "edge")})
+	s.tun = s.edge.CreateTunnel(t, "demo", testApp, "other.example.com")
+	creds, err := edge.ReadCredentials(s.tun.CredentialsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(flags) == 0 {
+		flags = []string{testApp + "=" + s.origin.url()}
+	}
+	s.run = startConnector(t, creds, rules(t, flags...), mod)
+	s.run.waitReady(t, "two healthy connections", func(code int, st connector.Status) bool {
+		return code == 200 && len(st.Connections) == 2 && st.Connections[0].Healthy && st.Connections[1].Healthy
+	})
+	s.client = edgeclient.NewClient(edgeclient.Config{Addr: s.edge.Addr, ServerName: s.edge.ServerName, RootCAs: s.edge.RootCAs})
+	t.Cleanup(func() { s.client.Close() })
+	return s
+}
+
+func (s *realSetup) open(t *testing.T, app, target string) (*edgeclient.StreamConn, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return s.client.Open(ctx, &edge.Open{App: app, Token: s.edge.MintToken(t, app, testEmail, time.Hour), Target: target})
+}
+
+func TestEdgeStreamsFlow(t *testing.T) {
+	s := newRealSetup(t, nil)
+	const n = 20
+	for i := range n {
+		sc, err := s.open(t, testApp, "")
+		if err != nil {
+			t.Fatalf("stream %d: %v", i, err)
+		}
+		echoRoundTrip(t, sc, sc.CloseWrite, strings.Repeat("x", 1000*(i+1)))
+		sc.Close()
+	}
+	if got := s.origin.accepted.Load(); got != n {
+		t.Fatalf("origin accepted %d connections, want %d", got, n)
+	}
+	rec := s.edge.WaitAudit(t, func(r edgeserver.AuditRecord) bool { return r.Outcome == "ok" })
+	if rec.User != testEmail || rec.App != testApp {
+		t.Errorf("audit %+v", rec)
+	}
+	s.run.waitMetric(t, `airlock_connector_streams_total{outcome="ok"}`, "20")
+}
+
+func TestEdgeOtherTargetReachesOnlyRuleOrigin(t *testing.T) {
+	s := newRealSetup(t, nil)
+	other := startEcho(t)
+	sc, err := s.open(t, testApp, other.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoRoundTrip(t, sc, sc.CloseWrite, "where do I go")
+	sc.Close()
+	if got := other.accepted.Load(); got != 0 {
+		t.Fatalf("the client's target got %d connections", got)
+	}
+	if got := s.origin.accepted.Load(); got != 1 {
+		t.Fatalf("the rule's origin got %d connections, want 1", got)
+	}
+}
+
+func TestEdgeRefusals(t *testing.T) {
+	down := closedPort(t)
+	s := newRealSetup(t, nil, testApp+"=tcp://"+down)
+	tests := []struct {
+		name     string
+		app      string
+		wantCode edge.Code
+		wantMsg  string
+	}{
+		{"origin down", testApp, edge.CodeOriginUnreachable, "tcp://" + down},
+		{"no ingress rule", "other.example.com", edge.CodeForbidden, "no ingress rule for app other.example.com"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := s.open(t, tt.app, "")
+			if !isCode(err, tt.wantCode) || !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Fatalf("open = %v, want %v naming %q", err, tt.wantCode, tt.wantMsg)
+			}
+		})
+	}
+}
+
+func TestEdgeDrainOnCancel(t *testing.T) {
+	s := newRealSetup(t, func(c *connector.Config) { c.Grace = 30 * time.Second })
+	sc, err := s.open(t, testApp, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(sc, "open "); err != nil {
+		t.Fatal(err)
+	}
+	s.run.stop()
+	s.run.waitReady(t, "draining", func(code int, st connector.Status) bool {
+		return code == http.StatusServiceUnavailable && st.Draining
+	})
+	// The edge stops routing here: a new stream finds no connector.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := s.open(t, testApp, "")
+		if isCode(err, edge.CodeNoConnector) || isCode(err, edge.CodeGoingAway) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a new stream while draining: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond) // the edge reads Drain asynchronously
+	}
+	if _, err := io.WriteString(sc, "and finished"); err != nil {
+		t.Fatal(err)
+	}
+	sc.CloseWrite()
+	sc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if got, err := io.ReadAll(sc); err != nil || string(got) != "open and finished" {
+		t.Fatalf("the draining stream echoed %q, %v", got, err)
+	}
+	sc.Close()
+	start := time.Now()
+	if err := s.run.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("Run took %v after the last stream ended", took)
+	}
+}
+
+func TestEdgeRestartReconnects(t *testing.T) {
+	s := newRealSetup(t, nil)
+	sc, err := s.open(t, testApp, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoRoundTrip(t, sc, sc.CloseWrite, "before")
+	sc.Close()
+
+	s.edge.Restart(t)
+	start := time.Now()
+	deadline := start.Add(10 * time.Second)
+	for {
+		sc, err := s.open(t, testApp, "")
+		if err == nil {
+			echoRoundTrip(t, sc, sc.CloseWrite, "after")
+			sc.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no stream through the restarted edge: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond) // waiting for the connector's backoff
+	}
+	took := time.Since(start)
+	t.Logf("first stream through the restarted edge after %v", took)
+	if took > 2*time.Second {
+		t.Errorf("reconnecting took %v, want under 2s", took)
+	}
+	s.run.waitReady(t, "both connections back", func(code int, st connector.Status) bool {
+		return code == 200 && st.Connections[0].Healthy && st.Connections[1].Healthy
+	})
+}
