@@ -83,6 +83,31 @@ func TestKubectl(t *testing.T) {
 			}
 			return slices.Contains(ips, "127.0.0.3"), "source IPs " + strings.Join(ips, ",")
 		})
+		events, err := s.AuditEvents()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var viaProxy, direct int
+		for _, e := range events {
+			if e.User != kapitest.AdminUser || len(e.SourceIPs) == 0 {
+				continue
+			}
+			switch {
+			case strings.Contains(e.RequestURI, "/configmaps"):
+				viaProxy++
+				if e.SourceIPs[0] != "127.0.0.3" {
+					t.Errorf("%s %s from %v, want the proxy's 127.0.0.3", e.Verb, e.RequestURI, e.SourceIPs)
+				}
+			case strings.HasPrefix(e.RequestURI, "/api/v1/namespaces?"):
+				direct++
+				if e.SourceIPs[0] == "127.0.0.3" {
+					t.Errorf("%s %s came through the proxy, want direct", e.Verb, e.RequestURI)
+				}
+			}
+		}
+		if viaProxy == 0 || direct == 0 {
+			t.Errorf("audit log has %d configmap and %d namespace-list requests, want both", viaProxy, direct)
+		}
 	})
 }
 
