@@ -342,4 +342,3 @@ func streamErrCode(err error) (edge.Code, bool) {
 	}
 	return 0, false
 }
-

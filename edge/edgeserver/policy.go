@@ -1,7 +1,6 @@
 package edgeserver
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/airlockhq/airlock/edge"
@@ -94,12 +93,4 @@ func (p *policy) check(email string, groups []string) error {
 		return nil
 	}
 	return edge.Errorf(edge.CodeForbidden, "%s is not allowed to reach app %s (policy: %s)", who, p.app, p.summary)
-}
-
-// describe is a one-line summary of the policy for logs.
-func (p *policy) describe() string {
-	if p.summary == "" {
-		return "allows nobody"
-	}
-	return fmt.Sprintf("allows %s", p.summary)
 }
