@@ -1,0 +1,220 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/airlockhq/airlock/edge/edgetest/stack"
+)
+
+// binaries builds the three programs once per test run (with the race
+// detector when the tests have it) and returns their folder.
+var binaries = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "airlock-e2e-bin-")
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	return dir, stack.Build(ctx, dir, raceEnabled)
+})
+
+// needs fails the test under CI, and skips it elsewhere, when a part it
+// needs is missing.
+func needs(tb testing.TB, what string, err error) {
+	tb.Helper()
+	if err == nil {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		tb.Fatalf("%s is missing: %v", what, err)
+	}
+	tb.Skipf("%s is missing: %v", what, err)
+}
+
+// startStack starts a stack for one test and stops it when the test ends,
+// failing the test unless every program exits 0 on SIGTERM.
+func startStack(tb testing.TB, opts stack.Options) *stack.Stack {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("end-to-end test: not in -short mode")
+	}
+	bin, err := binaries()
+	if err != nil {
+		tb.Fatalf("build: %v", err)
+	}
+	opts.Bin = bin
+	if opts.Dir == "" {
+		opts.Dir = tb.TempDir()
+	}
+	if os.Getenv("AIRLOCK_E2E_VERBOSE") != "" {
+		opts.Log = os.Stderr
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	s, err := stack.Start(ctx, opts)
+	if err != nil {
+		if s != nil {
+			s.Close()
+		}
+		tb.Fatalf("start the stack: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			tb.Errorf("stop the stack: %v", err)
+		}
+	})
+	return s
+}
+
+// kubectls returns the kubectl binaries on this machine: /usr/bin/kubectl
+// and the versioned ones that ship with the Cloud SDK.
+func kubectls(tb testing.TB) []string {
+	tb.Helper()
+	var out []string
+	if _, err := os.Stat("/usr/bin/kubectl"); err != nil {
+		needs(tb, "/usr/bin/kubectl", err)
+	}
+	out = append(out, "/usr/bin/kubectl")
+	for v := 27; v <= 33; v++ {
+		p := fmt.Sprintf("/usr/lib/google-cloud-sdk/bin/kubectl.1.%d", v)
+		if _, err := os.Stat(p); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// kubectl runs kubectl with the stack's kubeconfig and returns stdout; it
+// fails the test with stderr on error.
+func kubectl(tb testing.TB, s *stack.Stack, bin string, args ...string) string {
+	tb.Helper()
+	out, err := runKubectl(s, bin, args...)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", filepath.Base(bin), strings.Join(args, " "), err)
+	}
+	return out
+}
+
+func runKubectl(s *stack.Stack, bin string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--kubeconfig", s.Kubeconfig}, args...)...)
+	cmd.Env = append(os.Environ(), "HOME="+s.Dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out), fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return string(out), nil
+}
+
+// socksConnect does a SOCKS5 handshake with user/pass authentication and a
+// CONNECT to target (as a domain name, never resolved here) and returns the
+// server's reply code with the connection, open only when the reply is 0.
+func socksConnect(ctx context.Context, proxy, user, pass, target string) (byte, net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", proxy)
+	if err != nil {
+		return 0, nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	fail := func(err error) (byte, net.Conn, error) {
+		c.Close()
+		return 0, nil, err
+	}
+	if _, err := c.Write([]byte{5, 1, 2}); err != nil {
+		return fail(err)
+	}
+	var m [2]byte
+	if _, err := io.ReadFull(c, m[:]); err != nil {
+		return fail(fmt.Errorf("method reply: %w", err))
+	}
+	if m[1] != 2 {
+		return fail(fmt.Errorf("proxy chose auth method %#x, want user/pass", m[1]))
+	}
+	auth := []byte{1, byte(len(user))}
+	auth = append(append(auth, user...), byte(len(pass)))
+	auth = append(auth, pass...)
+	if _, err := c.Write(auth); err != nil {
+		return fail(err)
+	}
+	if _, err := io.ReadFull(c, m[:]); err != nil {
+		return fail(fmt.Errorf("auth reply: %w", err))
+	}
+	if m[1] != 0 {
+		return fail(fmt.Errorf("proxy refused the credentials (%#x)", m[1]))
+	}
+	host, portStr, err := net.SplitHostPort(target)
+	if err != nil {
+		return fail(err)
+	}
+	port, _ := strconv.Atoi(portStr)
+	req := []byte{5, 1, 0, 3, byte(len(host))}
+	req = binary.BigEndian.AppendUint16(append(req, host...), uint16(port))
+	if _, err := c.Write(req); err != nil {
+		return fail(err)
+	}
+	var rep [4]byte
+	if _, err := io.ReadFull(c, rep[:]); err != nil {
+		return fail(fmt.Errorf("connect reply: %w", err))
+	}
+	var skip int
+	switch rep[3] {
+	case 1:
+		skip = 4 + 2
+	case 4:
+		skip = 16 + 2
+	case 3:
+		var l [1]byte
+		if _, err := io.ReadFull(c, l[:]); err != nil {
+			return fail(err)
+		}
+		skip = int(l[0]) + 2
+	default:
+		return fail(fmt.Errorf("bad address type %d in reply", rep[3]))
+	}
+	if _, err := io.ReadFull(c, make([]byte, skip)); err != nil {
+		return fail(err)
+	}
+	if rep[1] != 0 {
+		c.Close()
+		return rep[1], nil, nil
+	}
+	c.SetDeadline(time.Time{})
+	return 0, c, nil
+}
+
+// waitFor polls cond every 20 ms until it returns nil or d passes.
+func waitFor(tb testing.TB, d time.Duration, what string, cond func() error) {
+	tb.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: not within %v: %v", what, d, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+var errNotYet = errors.New("not yet")

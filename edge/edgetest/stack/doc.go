@@ -1,0 +1,10 @@
+// Package stack runs the whole Airlock path as real processes on one
+// machine: a kube-apiserver (or any TCP origin), airlock-edge,
+// airlock-connector and `airlock daemon`, wired together with a fresh edge
+// state, a tunnel, a service token and a daemon configuration. The
+// end-to-end tests, the benchmarks and `make demo` all start it.
+//
+// Every listener is on loopback: the edge and the daemon on addresses of
+// their own in 127.0.0.0/8 with ports the kernel picked, so several stacks
+// can run at once.
+package stack

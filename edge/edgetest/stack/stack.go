@@ -1,0 +1,470 @@
+package stack
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/airlockhq/airlock/connector/kapitest"
+	"github.com/airlockhq/airlock/daemon/apitype"
+	"github.com/airlockhq/airlock/daemon/client"
+)
+
+// Defaults of a demo stack.
+const (
+	DefaultApp     = "k8s.demo.airlock.test"
+	DefaultEmail   = "demo@airlock.test"
+	DefaultCluster = "demo"
+	DefaultTunnel  = "demo"
+	// KubeServer is the API server URL the demo kubeconfig names: a name
+	// that resolves nowhere on this machine and is on the test
+	// apiserver's certificate, so kubectl can only reach it through
+	// Airlock (the daemon never resolves it, the connector dials its rule's
+	// origin).
+	KubeServer = "https://kubernetes.default.svc:443"
+)
+
+// Options configure a stack. The zero value runs the demo: a kube-apiserver
+// behind one connector with HA connections, one app and one cluster.
+type Options struct {
+	// Bin is a folder holding airlock, airlock-edge and airlock-connector;
+	// "" builds them into Dir (with the race detector when Race is set).
+	Bin  string
+	Race bool
+	// Dir holds every state folder and log; "" makes a temporary one that
+	// Close removes.
+	Dir string
+	// Origin is the TCP host:port the connector's ingress rule names; ""
+	// starts a kube-apiserver and uses it.
+	Origin string
+	// KubeAPI configures that kube-apiserver.
+	KubeAPI kapitest.Options
+	// App, Email: the app hostname and the service token's user.
+	App, Email string
+	// AllowDomains are the email domains the app's policy allows; nil
+	// allows Email's domain.
+	AllowDomains []string
+	// HA is the connector's connections per edge; 0 means its default.
+	HA int
+	// ConnectorArgs and DaemonEnv add to those programs' flags and
+	// environment.
+	ConnectorArgs []string
+	DaemonEnv     []string
+	// Log receives every program's output, each line prefixed with its
+	// name; nil keeps it only in memory (Process.Output).
+	Log io.Writer
+	// Timeout bounds each start-up step; 0 means 60 s.
+	Timeout time.Duration
+}
+
+// Stack is a running Airlock path.
+type Stack struct {
+	Dir, Bin string
+	App      string
+	Email    string
+	Token    string // the service token the daemon presents
+
+	EdgeDir      string // the edge's state folder
+	EdgeAddr     string // UDP host:port
+	EdgeAdmin    string // http://host:port of /metrics and /healthz
+	Credentials  string // the connector's credentials file
+	ConnAdmin    string // http://host:port of the connector's /ready and /metrics
+	DaemonConfig string
+	Socket       string // the daemon's control socket
+	Origin       string // what the connector dials
+
+	KubeAPI    *kapitest.Server // nil when Options.Origin was given
+	Kubeconfig string           // a kubeconfig for the demo cluster through Airlock; "" without KubeAPI
+
+	Edge, Connector, Daemon *Process
+
+	opts    Options
+	env     []string // the daemon's and the CLI's environment
+	rmDir   bool
+	cluster apitype.Cluster
+}
+
+// Start starts a stack and returns once kubectl (or any client) can use it:
+// the connector is ready and the daemon's cluster is connected.
+func Start(ctx context.Context, opts Options) (s *Stack, err error) {
+	if opts.App == "" {
+		opts.App = DefaultApp
+	}
+	if opts.Email == "" {
+		opts.Email = DefaultEmail
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 60 * time.Second
+	}
+	s = &Stack{opts: opts, Dir: opts.Dir, Bin: opts.Bin, App: opts.App, Email: opts.Email}
+	if s.Dir == "" {
+		if s.Dir, err = os.MkdirTemp("", "airlock-stack-"); err != nil {
+			return nil, err
+		}
+		s.rmDir = true
+	}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if s.Bin == "" {
+		s.Bin = filepath.Join(s.Dir, "bin")
+		if err := Build(ctx, s.Bin, opts.Race); err != nil {
+			return s, err
+		}
+	}
+	if err := s.startOrigin(ctx); err != nil {
+		return s, err
+	}
+	if err := s.setUpEdge(ctx); err != nil {
+		return s, err
+	}
+	if err := s.StartEdge(ctx); err != nil {
+		return s, err
+	}
+	if err := s.StartConnector(ctx); err != nil {
+		return s, err
+	}
+	if err := s.StartDaemon(ctx); err != nil {
+		return s, err
+	}
+	if s.KubeAPI != nil {
+		s.Kubeconfig = filepath.Join(s.Dir, "kubeconfig")
+		if err := s.WriteKubeconfig(s.Kubeconfig, s.ProxyURL()); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+func (s *Stack) startOrigin(ctx context.Context) error {
+	if s.opts.Origin != "" {
+		s.Origin = s.opts.Origin
+		return nil
+	}
+	kopts := s.opts.KubeAPI
+	if kopts.Dir == "" {
+		kopts.Dir = filepath.Join(s.Dir, "kube-apiserver")
+		if err := os.MkdirAll(kopts.Dir, 0o700); err != nil {
+			return err
+		}
+	}
+	if kopts.BuildLog == nil {
+		kopts.BuildLog = s.opts.Log
+	}
+	k, err := kapitest.StartProcess(ctx, kopts)
+	if err != nil {
+		return err
+	}
+	s.KubeAPI, s.Origin = k, k.Addr
+	return nil
+}
+
+// setUpEdge makes the edge state: init, a tunnel for the app and a token.
+func (s *Stack) setUpEdge(ctx context.Context) error {
+	s.EdgeDir = filepath.Join(s.Dir, "edge")
+	ip := RandomLoopback()
+	udp, err := FreeUDPPort(ip)
+	if err != nil {
+		return err
+	}
+	tcp, err := FreeTCPPort(ip)
+	if err != nil {
+		return err
+	}
+	s.EdgeAddr = net.JoinHostPort(ip, fmt.Sprint(udp))
+	s.EdgeAdmin = "http://" + net.JoinHostPort(ip, fmt.Sprint(tcp))
+	if _, err := s.EdgeCLI(ctx, "init", "--listen", s.EdgeAddr, "--admin-listen", strings.TrimPrefix(s.EdgeAdmin, "http://"), "--hostname", "edge.airlock.test"); err != nil {
+		return err
+	}
+	domains := s.opts.AllowDomains
+	if domains == nil {
+		domains = []string{s.Email[strings.LastIndexByte(s.Email, '@')+1:]}
+	}
+	args := []string{"tunnel", "create", DefaultTunnel, "--hostname", s.App}
+	for _, d := range domains {
+		args = append(args, "--allow-email-domain", d)
+	}
+	if _, err := s.EdgeCLI(ctx, args...); err != nil {
+		return err
+	}
+	s.Credentials = filepath.Join(s.EdgeDir, "tunnels", DefaultTunnel+".json")
+	s.Token, err = s.MintToken(ctx, s.App, s.Email, "24h")
+	return err
+}
+
+// EdgeCLI runs `airlock-edge ARGS --dir EDGEDIR` and returns its stdout.
+func (s *Stack) EdgeCLI(ctx context.Context, args ...string) (string, error) {
+	args = append(args, "--dir", s.EdgeDir)
+	cmd := exec.CommandContext(ctx, filepath.Join(s.Bin, "airlock-edge"), args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("airlock-edge %s: %w: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return string(out), nil
+}
+
+// MintToken returns a service token for email to open app.
+func (s *Stack) MintToken(ctx context.Context, app, email, ttl string) (string, error) {
+	out, err := s.EdgeCLI(ctx, "token", "mint", "--app", app, "--email", email, "--ttl", ttl)
+	return strings.TrimSpace(out), err
+}
+
+// StartEdge starts (or restarts) airlock-edge serve on EdgeAddr and waits
+// until its /healthz answers.
+func (s *Stack) StartEdge(ctx context.Context) error {
+	p, err := startProcess(ctx, "edge", s.opts.Log, nil, filepath.Join(s.Bin, "airlock-edge"), "serve", "--dir", s.EdgeDir)
+	if err != nil {
+		return err
+	}
+	s.Edge = p
+	return s.waitHTTP(ctx, p, s.EdgeAdmin+"/healthz")
+}
+
+// StartConnector starts (or restarts) airlock-connector with the tunnel's
+// credentials and one ingress rule, app → Origin, and waits until /ready.
+func (s *Stack) StartConnector(ctx context.Context) error {
+	if s.ConnAdmin == "" {
+		port, err := FreeTCPPort("127.0.0.1")
+		if err != nil {
+			return err
+		}
+		s.ConnAdmin = fmt.Sprintf("http://127.0.0.1:%d", port)
+	}
+	args := []string{
+		"--credentials", s.Credentials,
+		"--ingress", s.App + "=tcp://" + s.Origin,
+		"--admin", strings.TrimPrefix(s.ConnAdmin, "http://"),
+		"--grace", "5s",
+	}
+	if s.opts.HA > 0 {
+		args = append(args, "--ha-connections", fmt.Sprint(s.opts.HA))
+	}
+	args = append(args, s.opts.ConnectorArgs...)
+	p, err := startProcess(ctx, "connector", s.opts.Log, nil, filepath.Join(s.Bin, "airlock-connector"), args...)
+	if err != nil {
+		return err
+	}
+	s.Connector = p
+	return s.waitHTTP(ctx, p, s.ConnAdmin+"/ready")
+}
+
+// StartDaemon writes the daemon's configuration (on first use) and starts
+// `airlock daemon`, then waits until the cluster is connected.
+func (s *Stack) StartDaemon(ctx context.Context) error {
+	if s.DaemonConfig == "" {
+		if err := s.writeDaemonConfig(); err != nil {
+			return err
+		}
+	}
+	p, err := startProcess(ctx, "daemon", s.opts.Log, s.env, filepath.Join(s.Bin, "airlock"), "daemon", "--config", s.DaemonConfig)
+	if err != nil {
+		return err
+	}
+	s.Daemon = p
+	c, err := s.WaitCluster(ctx, DefaultCluster, apitype.StateConnected)
+	if err != nil {
+		return err
+	}
+	s.cluster = c
+	return nil
+}
+
+func (s *Stack) writeDaemonConfig() error {
+	home := filepath.Join(s.Dir, "daemon")
+	run := filepath.Join(home, "run")
+	for _, d := range []string{run, filepath.Join(home, "config"), filepath.Join(home, "state")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+	}
+	s.env = append([]string{
+		"XDG_RUNTIME_DIR=" + run,
+		"XDG_CONFIG_HOME=" + filepath.Join(home, "config"),
+		"XDG_STATE_HOME=" + filepath.Join(home, "state"),
+		"KUBECONFIG=" + filepath.Join(s.Dir, "kubeconfig"),
+	}, s.opts.DaemonEnv...)
+	s.Socket = filepath.Join(run, "airlock", "airlock.sock")
+	tokenFile := filepath.Join(home, "demo.token")
+	if err := os.WriteFile(tokenFile, []byte(s.Token+"\n"), 0o600); err != nil {
+		return err
+	}
+	ca := filepath.Join(s.EdgeDir, "ca.crt")
+	cfg := fmt.Sprintf(`# written by the airlock stack harness
+edges:
+  - name: local
+    address: %q
+    ca: %q
+    server_name: edge.airlock.test
+clusters:
+  - name: %s
+    app: %s
+    listen: %q
+    token_file: %q
+`, s.EdgeAddr, ca, DefaultCluster, s.App, RandomLoopback()+":0", tokenFile)
+	s.DaemonConfig = filepath.Join(home, "config", "airlock", "config.yaml")
+	if err := os.MkdirAll(filepath.Dir(s.DaemonConfig), 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(s.DaemonConfig, []byte(cfg), 0o600)
+}
+
+// Env returns the environment under which `airlock` CLI verbs reach this
+// stack's daemon.
+func (s *Stack) Env() []string { return append(os.Environ(), s.env...) }
+
+// Client returns a control API client for the daemon.
+func (s *Stack) Client() *client.Client { return &client.Client{Socket: s.Socket} }
+
+// WaitCluster polls the daemon until cluster name reaches state.
+func (s *Stack) WaitCluster(ctx context.Context, name string, state apitype.State) (apitype.Cluster, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	c := s.Client()
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	var last error
+	for {
+		st, err := c.Status(ctx)
+		if err == nil {
+			if cl := st.FindCluster(name); cl != nil {
+				if cl.State == state {
+					return *cl, nil
+				}
+				last = fmt.Errorf("cluster %s is %s", name, cl.State)
+				if cl.Problem != nil {
+					last = fmt.Errorf("%w: %s", last, cl.Problem.Message)
+				}
+			} else {
+				last = fmt.Errorf("no cluster %s in the daemon's status", name)
+			}
+		} else {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			return apitype.Cluster{}, fmt.Errorf("wait for cluster %s to be %s: %v; daemon output:\n%s", name, state, last, tail(s.Daemon.Output()))
+		case <-s.Daemon.done:
+			return apitype.Cluster{}, fmt.Errorf("daemon exited (%v); output:\n%s", s.Daemon.err, tail(s.Daemon.Output()))
+		case <-t.C:
+		}
+	}
+}
+
+// ProxyURL is the demo cluster's full proxy-url, socks5://USER:PASS@ADDR.
+func (s *Stack) ProxyURL() string { return s.cluster.ProxyURL }
+
+// SOCKS returns the demo cluster's SOCKS5 address and credentials.
+func (s *Stack) SOCKS() (addr, user, pass string, err error) {
+	u, err := url.Parse(s.cluster.ProxyURL)
+	if err != nil {
+		return "", "", "", fmt.Errorf("proxy url: %w", err)
+	}
+	pass, _ = u.User.Password()
+	return u.Host, u.User.Username(), pass, nil
+}
+
+// WriteKubeconfig writes a kubeconfig for the test kube-apiserver that
+// names KubeServer as its server, with proxyURL as proxy-url.
+func (s *Stack) WriteKubeconfig(path, proxyURL string) error {
+	if s.KubeAPI == nil {
+		return errors.New("no kube-apiserver in this stack")
+	}
+	if err := s.KubeAPI.Kubeconfig(path, proxyURL); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	out := strings.ReplaceAll(string(b), s.KubeAPI.URL, KubeServer)
+	return os.WriteFile(path, []byte(out), 0o600)
+}
+
+func (s *Stack) waitHTTP(ctx context.Context, p *Process, u string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	var last error
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = fmt.Errorf("%s: %s", u, resp.Status)
+		} else {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s not ready: %v; output:\n%s", p.Name, last, tail(p.Output()))
+		case <-p.done:
+			return fmt.Errorf("%s exited (%v) before it was ready; output:\n%s", p.Name, p.err, tail(p.Output()))
+		case <-t.C:
+		}
+	}
+}
+
+// Close stops the daemon, the connector, the edge and the kube-apiserver,
+// in that order, and returns every program that did not exit 0 on SIGTERM.
+func (s *Stack) Close() error {
+	var errs []error
+	for _, p := range []*Process{s.Daemon, s.Connector, s.Edge} {
+		if p != nil && !p.Exited() {
+			errs = append(errs, p.Stop(15*time.Second))
+		}
+	}
+	if s.KubeAPI != nil {
+		errs = append(errs, s.KubeAPI.Close())
+	}
+	if s.rmDir {
+		os.RemoveAll(s.Dir)
+	}
+	return errors.Join(errs...)
+}
+
+// RandomLoopback returns a random address in 127.0.0.0/8 (never
+// 127.0.0.1, never a network or broadcast-looking one), so that
+// concurrent stacks and tests do not share addresses.
+func RandomLoopback() string {
+	var b [3]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("127.%d.%d.%d", 100+int(b[0])%100, 1+int(b[1])%250, 2+int(b[2])%250)
+}
+
+// FreeTCPPort returns a TCP port that was free on ip a moment ago.
+func FreeTCPPort(ip string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// FreeUDPPort returns a UDP port that was free on ip a moment ago.
+func FreeUDPPort(ip string) (int, error) {
+	c, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port, nil
+}
