@@ -150,8 +150,8 @@ func TestKubectl(t *testing.T) {
 			}
 			var rec struct {
 				User, App, Outcome, Tunnel string
-				BytesFrom               int64 `json:"bytes_from_client"`
-				BytesTo                 int64 `json:"bytes_to_client"`
+				BytesFrom                  int64 `json:"bytes_from_client"`
+				BytesTo                    int64 `json:"bytes_to_client"`
 			}
 			if err := json.Unmarshal([]byte(line), &rec); err != nil {
 				t.Fatalf("audit line is not JSON: %v: %s", err, line)
