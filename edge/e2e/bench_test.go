@@ -26,9 +26,13 @@ func BenchmarkPaths(b *testing.B) {
 	cfg := loadBenchConfig(b)
 	dir := b.TempDir()
 	bin := buildBenchproc(b, dir)
-	origin := startBenchproc(b, bin, "origin", "-listen", "127.0.0.1:0")
+	cert, key, err := benchnet.WriteCert(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	origin := startBenchproc(b, bin, "origin", "-listen", "127.0.0.1:0", "-cert", cert, "-key", key)
 
-	paths := []*benchPath{directPath(origin), relayPath(b, bin, dir, origin)}
+	paths := []*benchPath{directPath(origin), relayPath(b, bin, cert, key, origin)}
 	var notes []string
 	sshs, err := sshPaths(b, dir, origin)
 	if err != nil {
@@ -44,6 +48,19 @@ func BenchmarkPaths(b *testing.B) {
 		paths = append(paths, airlock)
 	}
 
+	for _, p := range paths {
+		if !p.latency {
+			continue
+		}
+		if p.socks != nil {
+			p.probe, err = benchnet.NewSOCKS5HTTPSProbe(p.socks.addr, p.socks.user, p.socks.pass, p.socks.target, cert)
+		} else {
+			p.probe, err = benchnet.NewHTTPSProbe(p.dial, cert)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
 	if err := runRounds(b.Context(), cfg, paths); err != nil {
 		if airlockLog != nil {
 			b.Logf("airlock output (tail):\n%s", tailOf(airlockLog.String()))
@@ -65,7 +82,7 @@ type benchConfig struct {
 
 func loadBenchConfig(tb testing.TB) benchConfig {
 	tb.Helper()
-	cfg := benchConfig{bytes: 256 << 20, conns: 500, rounds: 5}
+	cfg := benchConfig{bytes: 512 << 20, conns: 500, rounds: 5}
 	if v := os.Getenv("AIRLOCK_BENCH_BYTES"); v != "" {
 		n, err := benchnet.ParseSize(v)
 		if err != nil {
@@ -89,6 +106,13 @@ func loadBenchConfig(tb testing.TB) benchConfig {
 	return cfg
 }
 
+// socksProxy is a SOCKS5 proxy in front of a path, and what to ask it for.
+type socksProxy struct{ addr, user, pass, target string }
+
+func (s *socksProxy) dial(ctx context.Context) (net.Conn, error) {
+	return benchnet.DialSOCKS5(ctx, s.addr, s.user, s.pass, s.target)
+}
+
 // benchPath is one way from the client (this process) to the origin.
 type benchPath struct {
 	key     string // sub-benchmark name
@@ -96,9 +120,13 @@ type benchPath struct {
 	layout  string // processes, in order
 	latency bool   // whether new-connection latency is measured
 	dial    func(ctx context.Context) (net.Conn, error)
+	socks   *socksProxy // the SOCKS5 proxy dial goes through, if any
 
-	mbps []float64       // one per round
-	lat  []time.Duration // one per new connection
+	probe *benchnet.HTTPSProbe // when latency is measured
+
+	mbps  []float64       // one per round
+	lat   []time.Duration // one per new connection: first echoed byte
+	https []time.Duration // one per new connection: TLS handshake and a GET
 }
 
 func directPath(origin string) *benchPath {
@@ -111,12 +139,8 @@ func directPath(origin string) *benchPath {
 }
 
 // relayPath starts the bare two-hop relay, one process per stage.
-func relayPath(tb testing.TB, bin, dir, origin string) *benchPath {
+func relayPath(tb testing.TB, bin, cert, key, origin string) *benchPath {
 	tb.Helper()
-	cert, key, err := benchnet.WriteCert(dir)
-	if err != nil {
-		tb.Fatal(err)
-	}
 	exit := startBenchproc(tb, bin, "exit", "-cert", cert, "-key", key, "-origin", origin)
 	relay := startBenchproc(tb, bin, "relay", "-cert", cert, "-key", key, "-ca", cert, "-next", exit)
 	entry := startBenchproc(tb, bin, "entry", "-ca", cert, "-next", relay)
@@ -146,14 +170,11 @@ func sshPaths(tb testing.TB, dir, origin string) ([]*benchPath, error) {
 		return nil, err
 	}
 	const layout = "client → ssh -N -D (SOCKS5) → sshd (its per-connection child) → origin"
-	via := func(s *sshSOCKS) func(ctx context.Context) (net.Conn, error) {
-		return func(ctx context.Context) (net.Conn, error) {
-			return benchnet.DialSOCKS5(ctx, s.addr, "", "", origin)
-		}
-	}
+	defProxy := &socksProxy{addr: def.addr, target: origin}
+	gcmProxy := &socksProxy{addr: gcm.addr, target: origin}
 	return []*benchPath{
-		{key: "ssh", name: "ssh -N -D (" + short(def.cipher) + ", default)", latency: true, layout: layout, dial: via(def)},
-		{key: "ssh-aes128gcm", name: "ssh -N -D -c " + short(gcm.cipher), layout: layout, dial: via(gcm)},
+		{key: "ssh", name: "ssh -N -D (" + short(def.cipher) + ", default)", latency: true, layout: layout, dial: defProxy.dial, socks: defProxy},
+		{key: "ssh-aes128gcm", name: "ssh -N -D -c " + short(gcm.cipher), layout: layout, dial: gcmProxy.dial, socks: gcmProxy},
 	}, nil
 }
 
@@ -171,12 +192,11 @@ func airlockPath(tb testing.TB, origin string) (*benchPath, *syncBuffer, error) 
 	if err != nil {
 		return nil, log, err
 	}
+	proxy := &socksProxy{addr: s.SOCKSAddr, user: s.User, pass: s.Pass, target: s.Target}
 	return &benchPath{
 		key: "airlock", name: "airlock", latency: true,
 		layout: "client → airlock daemon (SOCKS5) → airlock-edge → airlock-connector → origin",
-		dial: func(ctx context.Context) (net.Conn, error) {
-			return benchnet.DialSOCKS5(ctx, s.SOCKSAddr, s.User, s.Pass, s.Target)
-		},
+		dial:   proxy.dial, socks: proxy,
 	}, log, nil
 }
 
@@ -189,7 +209,13 @@ func runRounds(ctx context.Context, cfg benchConfig, paths []*benchPath) error {
 		if _, err := p.bulk(ctx, min(cfg.bytes, 8<<20), buf); err != nil {
 			return fmt.Errorf("%s: warm-up: %w", p.name, err)
 		}
-		if _, err := p.connect(ctx, 10); err != nil {
+		if !p.latency {
+			continue
+		}
+		if _, err := p.connect(ctx, 10, p.echo); err != nil {
+			return fmt.Errorf("%s: warm-up: %w", p.name, err)
+		}
+		if _, err := p.connect(ctx, 10, p.get); err != nil {
 			return fmt.Errorf("%s: warm-up: %w", p.name, err)
 		}
 	}
@@ -206,11 +232,15 @@ func runRounds(ctx context.Context, cfg benchConfig, paths []*benchPath) error {
 			if !p.latency {
 				continue
 			}
-			ds, err := p.connect(ctx, perRound)
+			ds, err := p.connect(ctx, perRound, p.echo)
 			if err != nil {
-				return fmt.Errorf("%s: round %d: %w", p.name, r+1, err)
+				return fmt.Errorf("%s: round %d: echo: %w", p.name, r+1, err)
 			}
 			p.lat = append(p.lat, ds...)
+			if ds, err = p.connect(ctx, perRound, p.get); err != nil {
+				return fmt.Errorf("%s: round %d: https: %w", p.name, r+1, err)
+			}
+			p.https = append(p.https, ds...)
 		}
 	}
 	return nil
@@ -233,32 +263,39 @@ func (p *benchPath) bulk(ctx context.Context, n int64, buf []byte) (float64, err
 	return float64(n) / 1e6 / time.Since(start).Seconds(), nil
 }
 
-// connect opens count new connections one after another and returns, for
-// each, the time from the start of the TCP connect (and SOCKS5 handshake,
-// if any) to the first echoed byte.
-func (p *benchPath) connect(ctx context.Context, count int) ([]time.Duration, error) {
+// connect runs probe count times, one after another, each on a new
+// connection, and returns how long each took.
+func (p *benchPath) connect(ctx context.Context, count int, probe func(context.Context) error) ([]time.Duration, error) {
 	ds := make([]time.Duration, 0, count)
 	for range count {
-		if err := func() error {
-			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			defer cancel()
-			start := time.Now()
-			c, err := p.dial(ctx)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if err := benchnet.Echo(ctx, c); err != nil {
-				return err
-			}
-			ds = append(ds, time.Since(start))
-			return nil
-		}(); err != nil {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		start := time.Now()
+		err := probe(ctx)
+		d := time.Since(start)
+		cancel()
+		if err != nil {
 			return nil, fmt.Errorf("new connection %d: %w", len(ds)+1, err)
 		}
+		ds = append(ds, d)
 	}
 	return ds, nil
 }
+
+// echo is the new-connection probe the targets are set for: from the start
+// of the TCP connect (and SOCKS5 handshake, if any) to the first echoed
+// byte.
+func (p *benchPath) echo(ctx context.Context) error {
+	c, err := p.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return benchnet.Echo(ctx, c)
+}
+
+// get is what an HTTPS client like kubectl waits for on a new connection:
+// connect, TLS handshake with the origin, one GET and its answer.
+func (p *benchPath) get(ctx context.Context) error { return p.probe.Get(ctx) }
 
 func (p *benchPath) throughput() float64 { return benchnet.Median(p.mbps) }
 
@@ -277,6 +314,8 @@ func (p *benchPath) reportMetrics(b *testing.B, paths []*benchPath) {
 	if p.latency {
 		b.ReportMetric(ms(benchnet.Percentile(p.lat, 50)), "p50-ms")
 		b.ReportMetric(ms(benchnet.Percentile(p.lat, 99)), "p99-ms")
+		b.ReportMetric(ms(benchnet.Percentile(p.https, 50)), "https-p50-ms")
+		b.ReportMetric(ms(benchnet.Percentile(p.https, 99)), "https-p99-ms")
 	}
 }
 

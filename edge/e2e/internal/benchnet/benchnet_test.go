@@ -44,8 +44,68 @@ func listen(tb testing.TB) net.Listener {
 func startOrigin(tb testing.TB) string {
 	tb.Helper()
 	ln := listen(tb)
-	runGroup(tb, func(ctx context.Context) error { return ServeOrigin(ctx, ln, slog.New(slog.DiscardHandler)) })
+	runGroup(tb, func(ctx context.Context) error { return ServeOrigin(ctx, ln, nil, slog.New(slog.DiscardHandler)) })
 	return ln.Addr().String()
+}
+
+// startHTTPSOrigin serves the origin with HTTPS on and returns its address
+// and the CA file to trust.
+func startHTTPSOrigin(tb testing.TB) (addr, caFile string) {
+	tb.Helper()
+	cert, key, err := WriteCert(tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tlsConf, err := ServerTLS(cert, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln := listen(tb)
+	runGroup(tb, func(ctx context.Context) error { return ServeOrigin(ctx, ln, tlsConf, slog.New(slog.DiscardHandler)) })
+	return ln.Addr().String(), cert
+}
+
+func TestHTTPSOrigin(t *testing.T) {
+	origin, ca := startHTTPSOrigin(t)
+	var d net.Dialer
+	probe, err := NewHTTPSProbe(func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", origin) }, ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := probe.Get(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("plain requests still work", func(t *testing.T) {
+		if err := Echo(testCtx(t), dial(t, origin)); err != nil {
+			t.Fatal(err)
+		}
+		if err := Bulk(testCtx(t), dial(t, origin), 1<<20, make([]byte, 64<<10)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("untrusted certificate", func(t *testing.T) {
+		other, _, err := WriteCert(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad, err := NewHTTPSProbe(func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", origin) }, other)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := bad.Get(testCtx(t)); err == nil {
+			t.Fatal("Get trusted a certificate it was not given")
+		}
+	})
+	t.Run("without TLS a handshake byte is a bad mode", func(t *testing.T) {
+		c := dial(t, startOrigin(t))
+		c.Write([]byte{tlsHandshake, 3, 1})
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil {
+			t.Fatalf("read = %d, %v; want the connection closed", n, err)
+		}
+	})
 }
 
 func dial(tb testing.TB, addr string) net.Conn {

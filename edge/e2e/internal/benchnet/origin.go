@@ -1,7 +1,9 @@
 package benchnet
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -29,8 +31,9 @@ const writeChunk = 256 << 10
 
 // ServeOrigin serves origin requests on ln until ctx ends, then closes ln
 // and every open connection and returns nil. A bad request closes its
-// connection and is logged.
-func ServeOrigin(ctx context.Context, ln net.Listener, log *slog.Logger) error {
+// connection and is logged. With tlsConf set, a connection that starts with
+// a TLS handshake gets HTTPS instead (see HTTPSProbe).
+func ServeOrigin(ctx context.Context, ln net.Listener, tlsConf *tls.Config, log *slog.Logger) error {
 	payload := make([]byte, writeChunk)
 	for i := range payload {
 		payload[i] = byte(i*7 + i>>8) // not all zeros, in case a hop compresses
@@ -41,6 +44,10 @@ func ServeOrigin(ctx context.Context, ln net.Listener, log *slog.Logger) error {
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
+	var https *connListener
+	if tlsConf != nil {
+		https = serveHTTPS(ctx, &wg, ln.Addr(), tlsConf, log)
+	}
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -52,25 +59,37 @@ func ServeOrigin(ctx context.Context, ln net.Listener, log *slog.Logger) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer c.Close()
-			done := context.AfterFunc(ctx, func() { c.Close() })
-			defer done()
-			if err := serveOriginConn(c, payload); err != nil && ctx.Err() == nil {
+			handedOff, err := serveOriginConn(ctx, c, payload, https)
+			if err != nil && ctx.Err() == nil {
 				log.Warn("origin request failed", "remote", c.RemoteAddr().String(), "err", err)
+			}
+			if !handedOff {
+				c.Close()
 			}
 		}()
 	}
 }
 
-func serveOriginConn(c net.Conn, payload []byte) error {
+// serveOriginConn serves one request; handedOff means that the HTTPS
+// server owns c now.
+func serveOriginConn(ctx context.Context, c net.Conn, payload []byte, https *connListener) (handedOff bool, err error) {
+	done := context.AfterFunc(ctx, func() { c.Close() })
+	defer done()
 	var mode [1]byte
 	if _, err := io.ReadFull(c, mode[:]); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil // a readiness probe: connect and close
+			return false, nil // a readiness probe: connect and close
 		}
-		return fmt.Errorf("read the request mode: %w", err)
+		return false, fmt.Errorf("read the request mode: %w", err)
 	}
-	switch mode[0] {
+	if mode[0] == tlsHandshake && https != nil {
+		return https.push(&prefixConn{Conn: c, r: io.MultiReader(bytes.NewReader(mode[:]), c)}), nil
+	}
+	return false, serveRequest(c, mode[0], payload)
+}
+
+func serveRequest(c net.Conn, mode byte, payload []byte) error {
+	switch mode {
 	case ModeBulk:
 		var size [8]byte
 		if _, err := io.ReadFull(c, size[:]); err != nil {
@@ -101,7 +120,7 @@ func serveOriginConn(c net.Conn, payload []byte) error {
 		}
 		return nil
 	default:
-		return fmt.Errorf("unknown request mode %q", mode[0])
+		return fmt.Errorf("unknown request mode %q", mode)
 	}
 }
 

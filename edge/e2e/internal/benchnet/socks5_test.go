@@ -70,6 +70,32 @@ func TestDialSOCKS5(t *testing.T) {
 	}
 }
 
+func TestSOCKS5HTTPSProbe(t *testing.T) {
+	origin, ca := startHTTPSOrigin(t)
+	tests := []struct {
+		name, proxy, user, pass string
+		wantErr                 bool
+	}{
+		{"no auth", startSOCKS(t, nil), "", "", false},
+		{"user and password", startSOCKS(t, socks5.StaticCredentials{"u": "p"}), "u", "p", false},
+		{"wrong password", startSOCKS(t, socks5.StaticCredentials{"u": "p"}), "u", "x", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			probe, err := NewSOCKS5HTTPSProbe(tt.proxy, tt.user, tt.pass, origin, ca)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				err = probe.Get(testCtx(t))
+				if (err != nil) != tt.wantErr {
+					t.Fatalf("Get = %v, want error %v", err, tt.wantErr)
+				}
+			}
+		})
+	}
+}
+
 func TestDialSOCKS5Cancelled(t *testing.T) {
 	// A proxy that accepts and never answers.
 	ln := listen(t)

@@ -2,13 +2,14 @@
 // bench): each run is one process of a benchmarked path, so that every hop
 // has its own process and Go scheduler as Airlock's programs do.
 //
-//	benchproc origin -listen ADDR
+//	benchproc origin -listen ADDR [-cert FILE -key FILE]
 //	benchproc exit   -listen ADDR -cert FILE -key FILE -origin ADDR
 //	benchproc relay  -listen ADDR -cert FILE -key FILE -ca FILE -next ADDR
 //	benchproc entry  -listen ADDR -ca FILE -next ADDR
 //
 // origin serves the benchmark's request protocol (package benchnet): a bulk
-// download of a requested size, or an echo. exit, relay and entry are the
+// download of a requested size, or an echo, and with -cert and -key HTTPS
+// on connections that start with a TLS handshake. exit, relay and entry are the
 // stages of the bare two-hop quic-go relay, started in that order:
 // client → entry (TCP→QUIC) → relay (QUIC→QUIC) → exit (QUIC→TCP) → origin.
 //
@@ -19,6 +20,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -61,8 +63,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 	fs := flag.NewFlagSet(mode, flag.ContinueOnError)
 	var f flags
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:0", "address to listen on")
-	fs.StringVar(&f.cert, "cert", "", "TLS certificate (exit, relay)")
-	fs.StringVar(&f.key, "key", "", "TLS key (exit, relay)")
+	fs.StringVar(&f.cert, "cert", "", "TLS certificate (exit, relay; origin: enables HTTPS)")
+	fs.StringVar(&f.key, "key", "", "TLS key (exit, relay; origin: enables HTTPS)")
 	fs.StringVar(&f.ca, "ca", "", "the certificate to trust when dialling (relay, entry)")
 	fs.StringVar(&f.next, "next", "", "the next stage's QUIC address (relay, entry)")
 	fs.StringVar(&f.origin, "origin", "", "the origin's TCP address (exit)")
@@ -75,12 +77,19 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 	ready := func(a net.Addr) { fmt.Fprintf(stdout, "listening %s\n", a) }
 	switch mode {
 	case "origin":
+		var tlsConf *tls.Config
+		if f.cert != "" || f.key != "" {
+			var err error
+			if tlsConf, err = benchnet.ServerTLS(f.cert, f.key); err != nil {
+				return err
+			}
+		}
 		ln, err := net.Listen("tcp", f.listen)
 		if err != nil {
 			return err
 		}
 		ready(ln.Addr())
-		return benchnet.ServeOrigin(ctx, ln, log)
+		return benchnet.ServeOrigin(ctx, ln, tlsConf, log)
 	case "exit":
 		if err := need(mode, "origin", f.origin); err != nil {
 			return err

@@ -1,0 +1,34 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/airlockhq/airlock/edge/edgetest/stack"
+)
+
+// startAirlock starts the real edge, connector and daemon (from AIRLOCK_BIN
+// if set, else built by the stack without -race) in front of origin, and
+// stops them when the benchmark ends.
+func startAirlock(ctx context.Context, tb testing.TB, origin string, log io.Writer) (*airlockStack, error) {
+	s, err := stack.Start(ctx, stack.Options{Bin: os.Getenv("AIRLOCK_BIN"), Origin: origin, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("airlock: start the stack: %w", err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			tb.Errorf("airlock: stop the stack: %v", err)
+		}
+	})
+	addr, user, pass, err := s.SOCKS()
+	if err != nil {
+		return nil, fmt.Errorf("airlock: %w", err)
+	}
+	// What kubectl asks for; the connector dials its rule's origin anyway.
+	target := strings.TrimPrefix(stack.KubeServer, "https://")
+	return &airlockStack{SOCKSAddr: addr, User: user, Pass: pass, Target: target}, nil
+}
