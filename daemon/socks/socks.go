@@ -88,14 +88,7 @@ func New(cfg Config) *Server {
 // ln and every connection it accepted, waits for their handlers and
 // returns. It returns nil when ctx ended.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := socks5.NewServer(
-		socks5.WithCredential(credentials{user: s.cfg.Username, pass: s.cfg.Password}),
-		socks5.WithResolver(noResolve{}),
-		socks5.WithRule(&socks5.PermitCommand{EnableConnect: true}),
-		socks5.WithConnectHandle(func(_ context.Context, w io.Writer, req *socks5.Request) error {
-			return s.connect(ctx, w, req)
-		}),
-	)
+	srv := s.protocol(ctx)
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -152,6 +145,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
+// protocol returns the SOCKS5 protocol handler for connections served
+// under ctx: RFC 1929 authentication only, CONNECT only, no resolution.
+func (s *Server) protocol(ctx context.Context) *socks5.Server {
+	return socks5.NewServer(
+		socks5.WithCredential(credentials{user: s.cfg.Username, pass: s.cfg.Password}),
+		socks5.WithResolver(noResolve{}),
+		socks5.WithRule(&socks5.PermitCommand{EnableConnect: true}),
+		socks5.WithConnectHandle(func(_ context.Context, w io.Writer, req *socks5.Request) error {
+			return s.connect(ctx, w, req)
+		}),
+	)
+}
+
 // connect handles one CONNECT: it opens an edge stream for the target as
 // the client gave it and splices the two.
 func (s *Server) connect(ctx context.Context, w io.Writer, req *socks5.Request) error {
@@ -159,6 +165,9 @@ func (s *Server) connect(ctx context.Context, w io.Writer, req *socks5.Request) 
 	if !ok {
 		return errors.New("socks: connect handler got no net.Conn")
 	}
+	// The SOCKS handshake is over; from here the open is bounded by
+	// OpenTimeout and the stream by nothing.
+	conn.SetDeadline(time.Time{})
 	target := req.DestAddr.String()
 	stream, err := s.open(ctx, target)
 	if s.cfg.OnOutcome != nil {
@@ -178,7 +187,6 @@ func (s *Server) connect(ctx context.Context, w io.Writer, req *socks5.Request) 
 	// client's connection closing.
 	stopAbort := context.AfterFunc(ctx, func() { abort(stream) })
 	defer stopAbort()
-	conn.SetDeadline(time.Time{})
 	bind := stream.LocalAddr()
 	if _, ok := bind.(*net.TCPAddr); !ok {
 		bind = conn.LocalAddr()
