@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/edge/edgeclient"
+	"github.com/airlockhq/airlock/edge/edgetest"
+)
+
+func TestFlagErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no credentials", []string{"--url", "tcp://127.0.0.1:1"}, "no credentials file"},
+		{"ingress without =", []string{"--credentials", "x", "--ingress", "k8s.example.com"}, "--ingress #1"},
+		{"bad second ingress", []string{"--credentials", "x", "--ingress", "a.example.com=tcp://x:1", "--ingress", "b"}, "--ingress #2"},
+		{"stray argument", []string{"serve"}, `unexpected argument "serve"`},
+		{"bad log level", []string{"--log-level", "loud"}, "--log-level"},
+		{"bad log format", []string{"--log-format", "xml"}, "--log-format"},
+		{"missing config", []string{"--config", "/nonexistent.yaml"}, "/nonexistent.yaml"},
+		{"unknown flag", []string{"--nope"}, "not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			err := run(context.Background(), tt.args, io.Discard, &stderr)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"--version"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "airlock-connector ") {
+		t.Fatalf("version %q", out.String())
+	}
+}
+
+// TestBinaryServesAndExitsCleanly builds the real binary, joins it to an
+// in-process edge, sends a stream through it and expects exit 0 on SIGTERM.
+func TestBinaryServesAndExitsCleanly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "airlock-connector")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	e := edgetest.Start(t, edgetest.Options{})
+	tun := e.CreateTunnel(t, "demo", "k8s.example.com")
+	origin := echoOrigin(t)
+
+	cmd := exec.Command(bin, "--credentials", tun.CredentialsFile, "--ingress", "k8s.example.com=tcp://"+origin,
+		"--admin", "127.0.0.1:0", "--log-format", "json", "--grace", "10s")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	readerDone := make(chan struct{})
+	adminAddr := make(chan string, 1)
+	go func() {
+		defer close(readerDone)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			t.Log(sc.Text())
+			var line struct{ Msg, Addr string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "admin listening" {
+				adminAddr <- line.Addr
+			}
+		}
+		exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-readerDone // no logging after the test ends
+	})
+
+	var admin string
+	select {
+	case admin = <-adminAddr:
+	case err := <-exited:
+		t.Fatalf("the connector exited: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no admin address logged")
+	}
+	waitReady(t, "http://"+admin+"/ready")
+
+	client := edgeclient.NewClient(edgeclient.Config{Addr: e.Addr, ServerName: e.ServerName, RootCAs: e.RootCAs})
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := client.Open(ctx, &edge.Open{App: "k8s.example.com", Token: e.MintToken(t, "k8s.example.com", "ada@example.com", time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(s, "through the binary")
+	s.CloseWrite()
+	got, err := io.ReadAll(s)
+	if err != nil || string(got) != "through the binary" {
+		t.Fatalf("echo %q, %v", got, err)
+	}
+	s.Close()
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v, want status 0", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the connector did not exit after SIGTERM")
+	}
+}
+
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready: %v", url, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling an HTTP endpoint
+	}
+}
+
+func echoOrigin(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+				c.(*net.TCPConn).CloseWrite()
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
