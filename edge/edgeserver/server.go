@@ -280,9 +280,7 @@ func (s *Server) shutdown(closeConns context.CancelFunc) {
 	s.ln.Close()
 	peers := s.registry.all()
 	s.log.Info("edge shutting down", "connections", len(peers), "grace", s.grace)
-	for _, p := range peers {
-		go p.send(&edge.Drain{Reason: "edge shutting down"}) //nolint:errcheck // best effort; the close follows
-	}
+	broadcast(peers, &edge.Drain{Reason: "edge shutting down"})
 	select {
 	case <-s.active.wait():
 	case <-time.After(s.grace):
@@ -346,6 +344,7 @@ func (s *Server) Reload(cfg *Config) error {
 	s.snap.Store(snap)
 	s.cfg.Store(cfg)
 	changed := !slices.EqualFunc(old, keys, func(a, b edge.PublicKey) bool { return a.ID == b.ID && a.Key.Equal(b.Key) })
+	var connectors []*peer
 	for _, p := range s.registry.all() {
 		if p.tunnel == nil {
 			continue
@@ -355,12 +354,28 @@ func (s *Server) Reload(cfg *Config) error {
 			p.conn.CloseWithError(quic.ApplicationErrorCode(edge.CodeUnauthenticated), "tunnel removed or secret changed") //nolint:errcheck
 			continue
 		}
-		if changed {
-			go p.send(&edge.Keys{Keys: keys}) //nolint:errcheck // a dead connection is cleaned up by its handler
-		}
+		connectors = append(connectors, p)
+	}
+	if changed {
+		broadcast(connectors, &edge.Keys{Keys: keys})
 	}
 	s.log.Info("edge config reloaded", "apps", len(cfg.Apps), "tunnels", len(cfg.Tunnels), "keys_changed", changed)
 	return nil
+}
+
+// broadcast sends f on the control stream of every peer in parallel and
+// waits (each send is bounded by writeTimeout). A peer whose send fails is
+// left to its handler, which sees the connection die.
+func broadcast(peers []*peer, f edge.Frame) {
+	var wg sync.WaitGroup
+	for _, p := range peers {
+		wg.Go(func() {
+			if err := p.send(f); err != nil {
+				p.log.Debug("control frame not sent", "frame", f.FrameType().String(), "err", err)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func (s *Server) nextID(kind string) string {
