@@ -180,4 +180,3 @@ func echoOrigin(t *testing.T) string {
 	}()
 	return ln.Addr().String()
 }
-
