@@ -58,4 +58,3 @@ func FuzzServeConn(f *testing.F) {
 		}
 	})
 }
-
