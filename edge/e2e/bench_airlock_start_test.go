@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -24,11 +25,15 @@ func startAirlock(ctx context.Context, tb testing.TB, origin string, log io.Writ
 			tb.Errorf("airlock: stop the stack: %v", err)
 		}
 	})
-	addr, user, pass, err := s.SOCKS()
+	u, err := url.Parse(s.ProxyURL()) // socks5://USER:PASS@ADDR
 	if err != nil {
-		return nil, fmt.Errorf("airlock: %w", err)
+		return nil, fmt.Errorf("airlock: the daemon's proxy url: %w", err)
 	}
+	if u.Scheme != "socks5" || u.User == nil {
+		return nil, fmt.Errorf("airlock: the daemon's proxy url %q is not socks5://USER:PASS@ADDR", u.Redacted())
+	}
+	pass, _ := u.User.Password()
 	// What kubectl asks for; the connector dials its rule's origin anyway.
 	target := strings.TrimPrefix(stack.KubeServer, "https://")
-	return &airlockStack{SOCKSAddr: addr, User: user, Pass: pass, Target: target}, nil
+	return &airlockStack{SOCKSAddr: u.Host, User: u.User.Username(), Pass: pass, Target: target}, nil
 }
