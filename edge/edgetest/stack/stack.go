@@ -60,11 +60,19 @@ type Options struct {
 	// environment.
 	ConnectorArgs []string
 	DaemonEnv     []string
+	// ExtraClusters are more daemon clusters besides DefaultCluster, each
+	// with its own listener and token file.
+	ExtraClusters []Cluster
 	// Log receives every program's output, each line prefixed with its
 	// name; nil keeps it only in memory (Process.Output).
 	Log io.Writer
 	// Timeout bounds each start-up step; 0 means 60 s.
 	Timeout time.Duration
+}
+
+// Cluster is a daemon cluster: an app and the token the daemon presents.
+type Cluster struct {
+	Name, App, Token string
 }
 
 // Stack is a running Airlock path.
@@ -82,6 +90,10 @@ type Stack struct {
 	DaemonConfig string
 	Socket       string // the daemon's control socket
 	Origin       string // what the connector dials
+
+	// The demo cluster's SOCKS5 listener and credentials, as in its
+	// proxy-url.
+	SOCKSAddr, User, Pass string
 
 	KubeAPI    *kapitest.Server // nil when Options.Origin was given
 	Kubeconfig string           // a kubeconfig for the demo cluster through Airlock; "" without KubeAPI
@@ -280,6 +292,12 @@ func (s *Stack) StartDaemon(ctx context.Context) error {
 		return err
 	}
 	s.cluster = c
+	u, err := url.Parse(c.ProxyURL)
+	if err != nil {
+		return fmt.Errorf("the daemon's proxy url %q: %w", c.ProxyURL, err)
+	}
+	s.SOCKSAddr, s.User = u.Host, u.User.Username()
+	s.Pass, _ = u.User.Password()
 	return nil
 }
 
@@ -298,10 +316,6 @@ func (s *Stack) writeDaemonConfig() error {
 		"KUBECONFIG=" + filepath.Join(s.Dir, "kubeconfig"),
 	}, s.opts.DaemonEnv...)
 	s.Socket = filepath.Join(run, "airlock", "airlock.sock")
-	tokenFile := filepath.Join(home, "demo.token")
-	if err := os.WriteFile(tokenFile, []byte(s.Token+"\n"), 0o600); err != nil {
-		return err
-	}
 	ca := filepath.Join(s.EdgeDir, "ca.crt")
 	cfg := fmt.Sprintf(`# written by the airlock stack harness
 edges:
@@ -310,16 +324,36 @@ edges:
     ca: %q
     server_name: edge.airlock.test
 clusters:
-  - name: %s
-    app: %s
-    listen: %q
-    token_file: %q
-`, s.EdgeAddr, ca, DefaultCluster, s.App, RandomLoopback()+":0", tokenFile)
+`, s.EdgeAddr, ca)
+	clusters := append([]Cluster{{Name: DefaultCluster, App: s.App, Token: s.Token}}, s.opts.ExtraClusters...)
+	for _, c := range clusters {
+		if err := s.SetToken(c.Name, c.Token); err != nil {
+			return err
+		}
+		cfg += fmt.Sprintf("  - name: %s\n    app: %s\n    listen: %q\n    token_file: %q\n",
+			c.Name, c.App, RandomLoopback()+":0", s.TokenFile(c.Name))
+	}
 	s.DaemonConfig = filepath.Join(home, "config", "airlock", "config.yaml")
 	if err := os.MkdirAll(filepath.Dir(s.DaemonConfig), 0o700); err != nil {
 		return err
 	}
 	return os.WriteFile(s.DaemonConfig, []byte(cfg), 0o600)
+}
+
+// TokenFile is the file holding the token the daemon presents for cluster.
+func (s *Stack) TokenFile(cluster string) string {
+	return filepath.Join(s.Dir, "daemon", cluster+".token")
+}
+
+// SetToken replaces the token the daemon presents for cluster; the daemon
+// reads the file again before its next stream.
+func (s *Stack) SetToken(cluster, tok string) error {
+	path := s.TokenFile(cluster)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(tok+"\n"), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // Env returns the environment under which `airlock` CLI verbs reach this
@@ -367,14 +401,17 @@ func (s *Stack) WaitCluster(ctx context.Context, name string, state apitype.Stat
 // ProxyURL is the demo cluster's full proxy-url, socks5://USER:PASS@ADDR.
 func (s *Stack) ProxyURL() string { return s.cluster.ProxyURL }
 
-// SOCKS returns the demo cluster's SOCKS5 address and credentials.
-func (s *Stack) SOCKS() (addr, user, pass string, err error) {
-	u, err := url.Parse(s.cluster.ProxyURL)
+// ClusterProxy returns a cluster's proxy-url as the daemon reports it.
+func (s *Stack) ClusterProxy(ctx context.Context, name string) (*url.URL, error) {
+	st, err := s.Client().Status(ctx)
 	if err != nil {
-		return "", "", "", fmt.Errorf("proxy url: %w", err)
+		return nil, err
 	}
-	pass, _ = u.User.Password()
-	return u.Host, u.User.Username(), pass, nil
+	c := st.FindCluster(name)
+	if c == nil {
+		return nil, fmt.Errorf("no cluster %s in the daemon's status", name)
+	}
+	return url.Parse(c.ProxyURL)
 }
 
 // WriteKubeconfig writes a kubeconfig for the test kube-apiserver that
