@@ -50,7 +50,6 @@ func (c *Connector) adminServer(ln net.Listener) *http.Server {
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       60 * time.Second,
-		ErrorLog:          nil,
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 // rule's origin, answer, and splice until both sides are done or ctx ends.
 func (c *Connector) handle(ctx context.Context, l *link, sc *edgeclient.StreamConn) {
 	start := time.Now()
-	sc.SetDeadline(start.Add(c.cfg.HeaderTimeout))
+	sc.SetReadDeadline(start.Add(c.cfg.HeaderTimeout))
 	d, err := edge.ReadFrameOf[*edge.Dial](sc)
 	if err != nil {
 		var e *edge.Error
@@ -51,6 +51,7 @@ func (c *Connector) handle(ctx context.Context, l *link, sc *edgeclient.StreamCo
 		log.Warn("stream refused", "outcome", edge.CodeOriginUnreachable.Slug(), "err", err)
 		return
 	}
+	sc.SetWriteDeadline(time.Now().Add(c.cfg.HeaderTimeout))
 	if err := edge.WriteFrame(sc, &edge.Result{}); err != nil {
 		origin.Close()
 		sc.Abort(edge.CodeInternal)
