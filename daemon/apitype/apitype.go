@@ -75,7 +75,7 @@ type Edge struct {
 	Name      string    `json:"name"`
 	Address   string    `json:"address"`
 	Connected bool      `json:"connected"`
-	Since     time.Time `json:"since,omitzero"` // when the live connection was made
+	Since     time.Time `json:"since,omitzero"`  // when the live connection was made
 	Error     string    `json:"error,omitempty"` // the last dial or connection error
 }
 
