@@ -66,9 +66,9 @@ func (l *link) onControl(f edge.Frame) {
 func (l *link) welcomed(conn *edgeclient.Conn) error {
 	l.conn = conn
 	w := conn.Welcome()
-	l.log = l.log.With("edge_id", w.EdgeID, "conn_id", w.ConnID)
-	l.keysMu.Lock()
+	l.keysMu.Lock() // onControl may be running: it logs under keysMu
 	defer l.keysMu.Unlock()
+	l.log = l.log.With("edge_id", w.EdgeID, "conn_id", w.ConnID)
 	if l.keysFromFrame {
 		return nil
 	}

@@ -281,14 +281,39 @@ func (s *Server) shutdown(closeConns context.CancelFunc) {
 	peers := s.registry.all()
 	s.log.Info("edge shutting down", "connections", len(peers), "grace", s.grace)
 	broadcast(peers, &edge.Drain{Reason: "edge shutting down"})
+	deadline := time.Now().Add(s.grace)
 	select {
 	case <-s.active.wait():
+		// The last bytes of the last streams may still be in flight: closing
+		// the connections now would drop them. Give them a few round trips,
+		// or until the peers close, within the grace.
+		s.linger(time.Until(deadline))
 	case <-time.After(s.grace):
 		s.log.Warn("shutdown grace over; cutting open streams")
 	}
 	closeConns()
 	s.connWG.Wait()
 	s.streamWG.Wait()
+}
+
+// linger waits up to four smoothed round trips of the slowest connection
+// (between 50 ms and 1 s, and at most limit) or until every peer has closed.
+func (s *Server) linger(limit time.Duration) {
+	peers := s.registry.all()
+	var rtt time.Duration
+	for _, p := range peers {
+		rtt = max(rtt, p.conn.ConnectionStats().SmoothedRTT)
+	}
+	d := min(max(4*rtt, 50*time.Millisecond), time.Second, limit)
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for _, p := range peers {
+		select {
+		case <-p.conn.Context().Done():
+		case <-timer.C:
+			return
+		}
+	}
 }
 
 // Close releases the listeners when Run was never called. It is safe to
