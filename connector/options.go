@@ -20,7 +20,19 @@ const DefaultAdminAddr = "127.0.0.1:7846"
 
 // Options are the connector's settings as an operator writes them: command
 // line flags, or the same names in a YAML file (--config). Resolve turns
-// them into a Config.
+// them into a Config. A file:
+//
+//	credentials-file: /etc/airlock/tunnel.json
+//	edges: [edge-1.example.com:7844, edge-2.example.com:7844] # default: the credentials' edges
+//	ha-connections: 2
+//	grace: 30s
+//	admin: 127.0.0.1:7846 # or off
+//	ingress:              # first match wins; a deny-all always follows
+//	  - hostname: k8s.prod.example.com
+//	    service: tcp://10.0.0.1:6443
+//	  - hostname: "*.apps.example.com"
+//	    service: tcp://apps.internal:8080
+//	  - service: deny
 type Options struct {
 	CredentialsFile   string         `yaml:"credentials-file"`
 	Edges             []string       `yaml:"edges"`
