@@ -21,7 +21,7 @@ const (
 
 // printReport writes the run's settings, the process layout of each path,
 // the table of figures and ratios, and the Airlock targets.
-func printReport(w io.Writer, cfg benchConfig, paths []*benchPath, notes []string) {
+func printReport(w io.Writer, cfg benchConfig, load string, paths []*benchPath, notes []string) {
 	procs := "unset (= CPUs)"
 	if v := os.Getenv("GOMAXPROCS"); v != "" {
 		procs = v
@@ -29,6 +29,8 @@ func printReport(w io.Writer, cfg benchConfig, paths []*benchPath, notes []strin
 	perRound := (cfg.conns + cfg.rounds - 1) / cfg.rounds
 	fmt.Fprintf(w, "\nmake bench — loopback only; %d CPUs; %s; GOMAXPROCS %s in every Go process\n",
 		runtime.NumCPU(), runtime.Version(), procs)
+	fmt.Fprintf(w, "load average (1, 5, 15 min) at the start and the end: %s → %s; figures from a busy machine drift, compare ratios\n",
+		load, loadAverage())
 	fmt.Fprintf(w, "bulk: %s (%.1f MB) downloaded per round, MB = 10⁶ bytes, median of %d interleaved rounds\n",
 		sizeString(cfg.bytes), float64(cfg.bytes)/1e6, cfg.rounds)
 	fmt.Fprintf(w, "new connection, %d sequential per path (%d a round), from the start of the TCP connect (+ SOCKS5 handshake where there is one):\n",
@@ -38,15 +40,15 @@ func printReport(w io.Writer, cfg benchConfig, paths []*benchPath, notes []strin
 	fmt.Fprintln(w, "         for SOCKS5 paths, its own SOCKS5 client, as kubectl with proxy-url: socks5://… does")
 	fmt.Fprintf(w, "\nprocess layout (each hop its own process; the client is the benchmark process):\n")
 	for _, p := range paths {
-		fmt.Fprintf(w, "  %-34s %s\n", p.name, p.layout)
+		fmt.Fprintf(w, "  %-38s %s\n", p.name, p.layout)
 	}
 	if find(paths, "ssh") != nil {
 		fmt.Fprintln(w, "  ssh form: `ssh -N -D` as people run it (no tty, so sshd leaves Nagle on); ciphers as negotiated (@openssh.com)")
 	}
 
 	relay, direct := find(paths, "relay"), find(paths, "direct")
-	const row = "%-36s %7s %11s %6s %7s │ %6s %6s │ %6s %6s\n"
-	fmt.Fprintf(w, "\n%-36s %7s %11s %6s %7s │ %13s │ %13s\n", "", "bulk", "", "", "", "echo, ms", "https, ms")
+	const row = "%-38s %7s %11s %6s %7s │ %6s %6s │ %6s %6s\n"
+	fmt.Fprintf(w, "\n%-38s %7s %11s %6s %7s │ %13s │ %13s\n", "", "bulk", "", "", "", "echo, ms", "https, ms")
 	fmt.Fprintf(w, row, "path", "MB/s", "min–max", "×relay", "×direct", "p50", "p99", "p50", "p99")
 	for _, p := range paths {
 		lo, hi := slices.Min(p.mbps), slices.Max(p.mbps)
@@ -73,6 +75,19 @@ func printReport(w io.Writer, cfg benchConfig, paths []*benchPath, notes []strin
 	fmt.Fprintf(w, "airlock / bare relay throughput: %.2f (target ≥ %.1f: %s)\n", vs, targetVsRelay, verdict(vs >= targetVsRelay))
 	fmt.Fprintf(w, "airlock new connection (echo) p50: %.2f ms (target ≤ %v: %s)\n", ms(p50), targetP50, verdict(p50 <= targetP50))
 	fmt.Fprintf(w, "airlock new connection (echo) p99: %.2f ms (target ≤ %v: %s)\n\n", ms(p99), targetP99, verdict(p99 <= targetP99))
+}
+
+// loadAverage returns the first three fields of /proc/loadavg, or "?".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func pct(ds []time.Duration, p float64) string {

@@ -24,6 +24,7 @@ import (
 // AIRLOCK_BENCH_ROUNDS.
 func BenchmarkPaths(b *testing.B) {
 	cfg := loadBenchConfig(b)
+	load := loadAverage()
 	dir := b.TempDir()
 	bin := buildBenchproc(b, dir)
 	cert, key, err := benchnet.WriteCert(dir)
@@ -67,7 +68,7 @@ func BenchmarkPaths(b *testing.B) {
 		}
 		b.Fatal(err)
 	}
-	printReport(os.Stdout, cfg, paths, notes)
+	printReport(os.Stdout, cfg, load, paths, notes)
 	for _, p := range paths {
 		b.Run(p.key, func(b *testing.B) { p.reportMetrics(b, paths) })
 	}
