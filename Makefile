@@ -33,10 +33,11 @@ test-short:
 	$(GO) test -short ./...
 
 demo: build kube-apiserver
-	$(GO) run ./edge/edgetest/cmd/airlock-demo -bin $(BIN) $(DEMO_FLAGS)
+	@$(GO) build -o $(BIN)/airlock-demo ./edge/edgetest/cmd/airlock-demo
+	@exec $(BIN)/airlock-demo -bin $(BIN) $(DEMO_FLAGS)
 
 bench: build kube-apiserver
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 30m ./edge/e2e/ | tee $(BIN)/bench-e2e.txt
+	AIRLOCK_BIN=$(abspath $(BIN)) $(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 30m ./edge/e2e/ | tee $(BIN)/bench-e2e.txt
 	$(GO) test -run '^$$' -bench . -benchmem ./edge/token/ ./edge/edgeserver/ ./daemon/kubeconfig/ | tee $(BIN)/bench-unit.txt
 
 lint:

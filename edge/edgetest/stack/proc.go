@@ -168,3 +168,6 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 }
 
 var errNotReady = errors.New("not ready")
+
+// Done is closed when the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
