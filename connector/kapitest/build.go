@@ -103,7 +103,7 @@ func goBuild(ctx context.Context, logw io.Writer, src, bin string) error {
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	start := time.Now()
-	fmt.Fprintf(logw, "building kube-apiserver %s (first time, ~8 min on 2 cores) into %s…\n", Version, filepath.Dir(bin))
+	fmt.Fprintf(logw, "building kube-apiserver %s (first time: ~8–12 min on 2 cores, seconds with a warm Go build cache) into %s…\n", Version, filepath.Dir(bin))
 	done := make(chan error, 1)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("go build kube-apiserver: %w", err)
