@@ -217,4 +217,3 @@ func waitFor(tb testing.TB, d time.Duration, what string, cond func() error) {
 	}
 }
 
-var errNotYet = errors.New("not yet")

@@ -3,7 +3,6 @@ package stack
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -167,7 +166,6 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-var errNotReady = errors.New("not ready")
 
 // Done is closed when the process has exited.
 func (p *Process) Done() <-chan struct{} { return p.done }
