@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -216,4 +215,3 @@ func waitFor(tb testing.TB, d time.Duration, what string, cond func() error) {
 		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
 	}
 }
-

@@ -166,6 +166,5 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-
 // Done is closed when the process has exited.
 func (p *Process) Done() <-chan struct{} { return p.done }
