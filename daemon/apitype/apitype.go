@@ -68,7 +68,49 @@ type Cluster struct {
 	// KubeconfigClusters are the kubeconfig cluster names mapped to this
 	// cluster in the configuration.
 	KubeconfigClusters []string `json:"kubeconfig_clusters,omitempty"`
+	// Kubeconfig is how the user's kubeconfig follows this cluster; nil when
+	// the configuration maps no kubeconfig entry to it (the daemon then
+	// leaves kubeconfig alone for this cluster).
+	Kubeconfig *Kubeconfig `json:"kubeconfig,omitempty"`
 }
+
+// Kubeconfig is one cluster's side of the kubeconfig sync: while its SOCKS5
+// listener is up, the daemon keeps `proxy-url` on the mapped kubeconfig
+// cluster entries; when it goes down, it gives them back as they were.
+type Kubeconfig struct {
+	// Clusters and Servers are the mapping from the configuration: entry
+	// names, and server URLs an entry's cluster.server must equal.
+	Clusters []string `json:"clusters,omitempty"`
+	Servers  []string `json:"servers,omitempty"`
+	// Applied are the entries that carry this cluster's proxy-url now, in
+	// kubeconfig precedence order.
+	Applied []KubeconfigEntry `json:"applied,omitempty"`
+	// Missing are mapped names and server URLs that match no entry in any
+	// kubeconfig file (yet: an entry added later is picked up).
+	Missing []string `json:"missing,omitempty"`
+	// Problem says why the kubeconfig is not fully in line, nil when it is.
+	// Its Code is one of the Kubeconfig* codes below. The daemon keeps
+	// watching and retries; the problem clears once the cause is gone.
+	Problem *Problem `json:"problem,omitempty"`
+}
+
+// KubeconfigEntry is one kubeconfig cluster entry in one file.
+type KubeconfigEntry struct {
+	File    string `json:"file"`    // as listed in $KUBECONFIG (before symlinks)
+	Cluster string `json:"cluster"` // the entry's name
+}
+
+// Codes of a Kubeconfig.Problem.
+const (
+	KubeconfigParse        = "parse_error"   // a file is not a kubeconfig that parses; it is never written
+	KubeconfigLocked       = "locked"        // another process holds FILE.lock
+	KubeconfigNotWritable  = "not_writable"  // the file or its folder cannot be written
+	KubeconfigUnsupported  = "unsupported"   // the entry is in a form airlock does not edit (JSON, anchors …)
+	KubeconfigConflict     = "conflict"      // the entry is mapped by two airlock clusters
+	KubeconfigVerify       = "verify_failed" // an edit did not verify; nothing was written
+	KubeconfigEntryMissing = "entry_missing" // a mapped name or server matches no entry
+	KubeconfigError        = "error"         // anything else (an I/O error)
+)
 
 // Edge is the daemon's link to one edge.
 type Edge struct {
@@ -81,11 +123,14 @@ type Edge struct {
 
 // Status is the answer to GET /v1/status.
 type Status struct {
-	PID        int       `json:"pid"`
-	Version    string    `json:"version"`
-	ConfigPath string    `json:"config_path,omitempty"`
-	Clusters   []Cluster `json:"clusters"`
-	Edges      []Edge    `json:"edges"`
+	PID        int    `json:"pid"`
+	Version    string `json:"version"`
+	ConfigPath string `json:"config_path,omitempty"`
+	// KubeconfigFiles are the kubeconfig files the daemon follows, in
+	// precedence order ($KUBECONFIG, or ~/.kube/config).
+	KubeconfigFiles []string  `json:"kubeconfig_files,omitempty"`
+	Clusters        []Cluster `json:"clusters"`
+	Edges           []Edge    `json:"edges"`
 }
 
 // FindCluster returns the cluster named name, or nil.
