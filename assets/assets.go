@@ -1,0 +1,56 @@
+// Package assets embeds Airlock's generated icons: for each tray state a
+// PNG at 16, 22, 24, 32, 48 and 256 pixels and an ICO. The files in icons/
+// are written by `go generate ./assets` from the drawing in
+// assets/internal/icon (the one source); a test fails when they differ
+// from what the source draws.
+package assets
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+)
+
+//go:generate go run ./gen -out icons
+
+//go:embed icons/*.png icons/*.ico
+var icons embed.FS
+
+// State is a tray state with its own icon.
+type State string
+
+// The tray states.
+const (
+	Disconnected State = "disconnected"
+	Connecting   State = "connecting"
+	Connected    State = "connected"
+	SignIn       State = "signin"
+	Error        State = "error"
+)
+
+// States lists every state.
+func States() []State { return []State{Disconnected, Connecting, Connected, SignIn, Error} }
+
+// Sizes are the PNG sizes embedded for each state.
+func Sizes() []int { return []int{16, 22, 24, 32, 48, 256} }
+
+// PNG returns state s's icon at size pixels (one of Sizes).
+func PNG(s State, size int) ([]byte, error) {
+	b, err := icons.ReadFile(fmt.Sprintf("icons/%s-%d.png", s, size))
+	if err != nil {
+		return nil, fmt.Errorf("no %d px icon for state %q: %w", size, s, err)
+	}
+	return b, nil
+}
+
+// ICO returns state s's icon as an ICO (16 to 256 pixels), for Windows.
+func ICO(s State) ([]byte, error) {
+	b, err := icons.ReadFile("icons/" + string(s) + ".ico")
+	if err != nil {
+		return nil, fmt.Errorf("no ICO for state %q: %w", s, err)
+	}
+	return b, nil
+}
+
+// Icons returns the embedded icon files (icons/NAME).
+func Icons() fs.FS { return icons }
