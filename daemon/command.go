@@ -9,6 +9,7 @@ import (
 	"log/slog"
 
 	"github.com/airlockhq/airlock/daemon/config"
+	"github.com/airlockhq/airlock/daemon/kubeconfig"
 	"github.com/airlockhq/airlock/daemon/safesocket"
 )
 
@@ -70,7 +71,11 @@ func Command(ctx context.Context, args []string, env Env) int {
 	if sock == "" {
 		sock = safesocket.Path(env.Getenv)
 	}
-	d, err := New(Options{Config: cfg, Socket: sock, Logger: log, Version: env.Version})
+	var kube kubeconfig.Options
+	if paths, err := kubeconfig.DefaultPaths(env.Getenv); err == nil {
+		kube.Paths = paths
+	}
+	d, err := New(Options{Config: cfg, Socket: sock, Logger: log, Version: env.Version, Kubeconfig: kube})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "airlock daemon: %v\n", err)
 		return 1

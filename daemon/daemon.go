@@ -1,7 +1,16 @@
 // Package daemon wires the end-user daemon together: the core (clusters'
-// SOCKS5 listeners and edge links, daemon/core) and the control API on the
-// per-user unix socket (daemon/controlapi, daemon/safesocket). It is what
-// `airlock daemon` runs and what daemon/daemontest starts in tests.
+// SOCKS5 listeners and edge links, daemon/core), the kubeconfig sync
+// (daemon/kubeconfig) and the control API on the per-user unix socket
+// (daemon/controlapi, daemon/safesocket). It is what `airlock daemon` runs
+// and what daemon/daemontest starts in tests.
+//
+// The kubeconfig follows the listeners: at start the daemon gives back what
+// a crashed daemon left in the files (kubeconfig.Cleanup); while a cluster
+// that maps kubeconfig entries (its `kubeconfig:` block) listens, those
+// entries carry its proxy-url and are kept so through other tools'
+// rewrites; on disconnect and when the daemon stops (ctx end, SIGTERM) they
+// are given back as they were. A cluster without a `kubeconfig:` block maps
+// nothing and its kubeconfig is left alone.
 package daemon
 
 import (
@@ -14,6 +23,7 @@ import (
 	"github.com/airlockhq/airlock/daemon/config"
 	"github.com/airlockhq/airlock/daemon/controlapi"
 	"github.com/airlockhq/airlock/daemon/core"
+	"github.com/airlockhq/airlock/daemon/kubeconfig"
 	"github.com/airlockhq/airlock/daemon/safesocket"
 	"golang.org/x/sync/errgroup"
 )
@@ -28,13 +38,21 @@ type Options struct {
 	// Version is reported in status and sent to edges.
 	Version string
 	// Core lets tests replace parts of the core (edges, token sources,
-	// listen); Config, Logger and Version above take precedence.
+	// listen); Config, Logger and Version above take precedence, and so
+	// does the kubeconfig sync.
 	Core core.Options
+	// Kubeconfig configures the kubeconfig sync. The zero value follows
+	// $KUBECONFIG or ~/.kube/config with daemon/kubeconfig's defaults;
+	// OnStatus is the daemon's own. When no kubeconfig file can be named
+	// (no $KUBECONFIG and no home folder) the daemon runs without the sync
+	// and logs why.
+	Kubeconfig kubeconfig.Options
 }
 
 // Daemon is the core plus its control API.
 type Daemon struct {
 	core    *core.Core
+	kube    *kubeSync // nil without the kubeconfig sync
 	api     *controlapi.Server
 	log     *slog.Logger
 	socket  string
@@ -51,15 +69,26 @@ func New(opts Options) (*Daemon, error) {
 	}
 	co := opts.Core
 	co.Config, co.Logger, co.Version = opts.Config, log, opts.Version
+	ks, err := newKubeSync(log.With("part", "kubeconfig"), opts.Kubeconfig)
+	if err != nil {
+		log.Warn("kubeconfig sync off", "err", err)
+		ks = nil
+		co.Kubeconfig, co.KubeconfigFiles = nil, nil
+	} else {
+		co.Kubeconfig, co.KubeconfigFiles = ks, ks.syncer.Paths()
+	}
 	c, err := core.New(co)
 	if err != nil {
 		return nil, err
+	}
+	if ks != nil {
+		ks.setCore(c)
 	}
 	socket := opts.Socket
 	if socket == "" {
 		socket = safesocket.Path(os.Getenv)
 	}
-	return &Daemon{core: c, api: controlapi.New(c, log), log: log, socket: socket, version: opts.Version, config: opts.Config.Path}, nil
+	return &Daemon{core: c, kube: ks, api: controlapi.New(c, log), log: log, socket: socket, version: opts.Version, config: opts.Config.Path}, nil
 }
 
 // Core returns the daemon's core.
@@ -69,8 +98,10 @@ func (d *Daemon) Core() *core.Core { return d.core }
 func (d *Daemon) Socket() string { return d.socket }
 
 // Run opens the control socket (an *safesocket.AlreadyRunningError if
-// another daemon has it), then runs the core and the API until ctx ends or
-// either fails.
+// another daemon has it), cleans up what a crashed daemon left in the
+// kubeconfig, then runs the core, the kubeconfig sync and the API until ctx
+// ends or the core or the API fails. Before it returns it gives the
+// kubeconfig back.
 func (d *Daemon) Run(ctx context.Context) error {
 	ln, err := safesocket.Listen(d.socket)
 	if err != nil {
@@ -78,7 +109,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	defer ln.Close()
 	d.log.Info("airlock daemon running", "version", d.version, "config", d.config, "control_socket", d.socket)
+	if d.kube != nil {
+		// Only now: a second daemon that found the socket taken must not
+		// take back the first one's entries.
+		d.kube.cleanup(ctx)
+		defer d.kube.restore()
+	}
 	g, gctx := errgroup.WithContext(ctx)
+	if d.kube != nil {
+		g.Go(func() error {
+			d.kube.run(gctx)
+			return nil
+		})
+	}
 	g.Go(func() error {
 		if err := d.core.Run(gctx); err != nil {
 			return fmt.Errorf("core: %w", err)

@@ -373,6 +373,7 @@ func TestWatchEndsWhenDaemonStops(t *testing.T) {
 	defer os.RemoveAll(dir)
 	sock := filepath.Join(dir, "run", "airlock.sock")
 	o := daemon.Options{Config: testConfig(), Socket: sock}
+	o.Kubeconfig.Paths = []string{filepath.Join(dir, "kubeconfig")}
 	withNullEdge(&o)
 	d, err := daemon.New(o)
 	if err != nil {

@@ -17,9 +17,16 @@
 //	    listen: 127.0.0.2:1080           # optional: 127.0.0.2:1080, .3, … in order
 //	    token_file: prod.token           # or token: …; relative to this file
 //	    autoconnect: true                # default true
-//	    kubeconfig:
-//	      clusters: [prod-eks]
-//	      servers: [https://10.0.0.1:6443]
+//	    kubeconfig:                      # the kubeconfig entries this cluster serves
+//	      clusters: [prod-eks]           # by cluster entry name
+//	      servers: [https://10.0.0.1:6443] # and/or by the entry's server URL, exactly
+//
+// While a cluster's SOCKS5 listener is up, the daemon sets `proxy-url` on
+// the kubeconfig cluster entries its `kubeconfig:` block maps and gives them
+// back on disconnect (see daemon/kubeconfig). A cluster without a
+// `kubeconfig:` block maps nothing: the daemon leaves the kubeconfig alone
+// for it, and `airlock status` shows its proxy-url for the user to use by
+// hand. An entry name or server URL may be mapped by one cluster only.
 package config
 
 import (
@@ -80,7 +87,8 @@ type Cluster struct {
 	// Autoconnect says whether the daemon connects this cluster when it
 	// starts. Nil means true.
 	Autoconnect *bool
-	// Kubeconfig is reserved for the kubeconfig sync: parsed and kept.
+	// Kubeconfig names the kubeconfig entries the daemon points at this
+	// cluster's listener; empty maps none.
 	Kubeconfig Kubeconfig
 
 	// Line is where the cluster starts in the file, 0 when built in code.

@@ -151,6 +151,8 @@ func TestParseErrors(t *testing.T) {
 		{"clusters not a list", head[:len(head)-len("clusters:\n")] + "clusters: x\n", 4, "clusters", "must be a list"},
 		{"kubeconfig server not url", head + "  - name: a\n    app: a.example.com\n    token: t\n    kubeconfig:\n      servers: [foo]\n", 9, "clusters[0].kubeconfig.servers[0]", "not an http(s) URL"},
 		{"kubeconfig unknown", head + "  - name: a\n    app: a.example.com\n    token: t\n    kubeconfig:\n      contexts: [foo]\n", 9, "clusters[0].kubeconfig.contexts", "unknown field"},
+		{"kubeconfig cluster mapped twice", head + "  - name: a\n    app: a.example.com\n    token: t\n    kubeconfig:\n      clusters: [x]\n  - name: b\n    app: b.example.com\n    token: t\n    kubeconfig:\n      clusters: [y, x]\n", 14, "clusters[1].kubeconfig.clusters[1]", "also mapped by clusters[0]"},
+		{"kubeconfig server mapped twice", head + "  - name: a\n    app: a.example.com\n    token: t\n    kubeconfig:\n      servers: [https://x:6443]\n  - name: b\n    app: b.example.com\n    token: t\n    kubeconfig:\n      servers: [https://x:6443]\n", 14, "clusters[1].kubeconfig.servers[0]", "also mapped by clusters[0]"},
 		{"privileged port", head + "  - name: a\n    app: a.example.com\n    token: t\n    listen: 127.0.0.2:80\n", 8, "clusters[0].listen", "privileged"},
 	}
 	for _, tt := range tests {

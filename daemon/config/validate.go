@@ -63,8 +63,32 @@ func (c *Config) Validate() error {
 			p.add(cl.line("edge"), path+".edge", "no edge is named %q", cl.Edge)
 		}
 	}
+	c.checkKubeconfigOwners(p)
 	c.assignListen(p)
 	return p.err()
+}
+
+// checkKubeconfigOwners refuses a kubeconfig entry name or server URL mapped
+// by two clusters: one entry can carry only one proxy-url.
+func (c *Config) checkKubeconfigOwners(p *problems) {
+	names, servers := map[string]int{}, map[string]int{}
+	for i := range c.Clusters {
+		cl := &c.Clusters[i]
+		for j, n := range cl.Kubeconfig.Clusters {
+			if prev, dup := names[n]; dup && prev != i {
+				p.add(cl.line("kubeconfig.clusters"), fmt.Sprintf("clusters[%d].kubeconfig.clusters[%d]", i, j), "kubeconfig cluster %q is also mapped by clusters[%d]", n, prev)
+			} else if n != "" {
+				names[n] = i
+			}
+		}
+		for j, s := range cl.Kubeconfig.Servers {
+			if prev, dup := servers[s]; dup && prev != i {
+				p.add(cl.line("kubeconfig.servers"), fmt.Sprintf("clusters[%d].kubeconfig.servers[%d]", i, j), "server %q is also mapped by clusters[%d]", s, prev)
+			} else if s != "" {
+				servers[s] = i
+			}
+		}
+	}
 }
 
 func checkName(p *problems, name string, line int, field string) bool {

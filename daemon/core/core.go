@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -62,6 +63,11 @@ type Options struct {
 	Listen func(ctx context.Context, addr string) (net.Listener, error)
 	// Rand is the source of SOCKS credentials. Nil means crypto/rand.
 	Rand io.Reader
+	// Kubeconfig, when set, is told when mapped clusters' listeners come
+	// up and go down (see [KubeconfigSync]). Nil leaves kubeconfig alone.
+	Kubeconfig KubeconfigSync
+	// KubeconfigFiles are the kubeconfig files followed, for Status.
+	KubeconfigFiles []string
 }
 
 // Errors callers match with errors.Is.
@@ -76,6 +82,8 @@ type Core struct {
 	cfg      *config.Config
 	version  string
 	listen   func(ctx context.Context, addr string) (net.Listener, error)
+	kube     KubeconfigSync
+	kubeFile []string
 	edges    map[string]Edge
 	clusters []*cluster
 	byName   map[string]*cluster
@@ -103,6 +111,7 @@ type cluster struct {
 	addr    string             // bound address while listening
 	stop    context.CancelFunc // non-nil while listening
 	done    chan struct{}      // closed when the listener's Serve returned
+	kube    apitype.Kubeconfig // what the kubeconfig sync last reported
 }
 
 type request struct {
@@ -145,16 +154,18 @@ func New(opts Options) (*Core, error) {
 		}
 	}
 	c := &Core{
-		log:     log,
-		cfg:     opts.Config,
-		version: opts.Version,
-		listen:  listen,
-		edges:   map[string]Edge{},
-		byName:  map[string]*cluster{},
-		reqs:    make(chan request),
-		started: make(chan struct{}),
-		stopped: make(chan struct{}),
-		subs:    map[*Subscription]struct{}{},
+		log:      log,
+		cfg:      opts.Config,
+		version:  opts.Version,
+		listen:   listen,
+		kube:     opts.Kubeconfig,
+		kubeFile: slices.Clone(opts.KubeconfigFiles),
+		edges:    map[string]Edge{},
+		byName:   map[string]*cluster{},
+		reqs:     make(chan request),
+		started:  make(chan struct{}),
+		stopped:  make(chan struct{}),
+		subs:     map[*Subscription]struct{}{},
 	}
 	for _, e := range opts.Config.Edges {
 		c.edges[e.Name] = newEdge(e, log.With("edge", e.Name))
@@ -212,6 +223,8 @@ loop:
 			var res result
 			if r.connect {
 				res.c, res.err = c.connect(gctx, g, cl)
+			} else if c.listening(cl) {
+				res.c = c.kubeDown(gctx, cl, c.disconnect(cl))
 			} else {
 				res.c = c.disconnect(cl)
 			}
@@ -319,7 +332,7 @@ func (c *Core) connect(ctx context.Context, g *errgroup.Group, cl *cluster) (api
 			return nil
 		})
 	}
-	return snap, nil
+	return c.kubeUp(ctx, cl, snap), nil
 }
 
 // edgeState is a listening cluster's state from its edge's link: connected
@@ -356,6 +369,13 @@ func (c *Core) bind(ctx context.Context, cl *cluster) (net.Listener, error) {
 		return nil, fmt.Errorf("listener on %s is not on loopback; refusing it", ln.Addr())
 	}
 	return ln, nil
+}
+
+// listening reports whether cl's listener is up.
+func (c *Core) listening(cl *cluster) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return cl.stop != nil
 }
 
 // disconnect runs on Run's goroutine.
@@ -438,6 +458,7 @@ func (c *Core) snapshotLocked(cl *cluster) apitype.Cluster {
 		State: cl.state, Listen: cl.cfg.Listen,
 		Autoconnect: cl.cfg.AutoconnectEnabled(), Since: cl.since,
 		KubeconfigClusters: append([]string(nil), cl.cfg.Kubeconfig.Clusters...),
+		Kubeconfig:         kubeconfigLocked(cl),
 	}
 	if cl.problem != nil {
 		p := *cl.problem
@@ -458,7 +479,7 @@ func (c *Core) Status() apitype.Status {
 }
 
 func (c *Core) statusLocked() apitype.Status {
-	st := apitype.Status{PID: os.Getpid(), Version: c.version, ConfigPath: c.cfg.Path}
+	st := apitype.Status{PID: os.Getpid(), Version: c.version, ConfigPath: c.cfg.Path, KubeconfigFiles: slices.Clone(c.kubeFile)}
 	for _, cl := range c.clusters {
 		st.Clusters = append(st.Clusters, c.snapshotLocked(cl))
 	}

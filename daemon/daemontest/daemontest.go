@@ -27,6 +27,8 @@ type Daemon struct {
 	Client *client.Client
 	// Socket is its control socket's path.
 	Socket string
+	// Kubeconfig is the first kubeconfig file the daemon follows.
+	Kubeconfig string
 
 	logs *buffer
 }
@@ -37,8 +39,9 @@ type Option func(*daemon.Options)
 // Start validates cfg, starts a daemon with it and waits until its control
 // API answers. Clusters without a listen address get 127.0.0.1:0 (a free
 // port) instead of the fixed defaults; their actual address is in the
-// status. The daemon's logs are kept (see Logs) and printed if the test
-// fails.
+// status. The daemon's kubeconfig sync follows a file of its own, Kubeconfig
+// (absent until a test writes it), never the user's; an Option may change
+// that. The daemon's logs are kept (see Logs) and printed if the test fails.
 func Start(tb testing.TB, cfg *config.Config, opts ...Option) *Daemon {
 	tb.Helper()
 	for i := range cfg.Clusters {
@@ -58,6 +61,7 @@ func Start(tb testing.TB, cfg *config.Config, opts ...Option) *Daemon {
 		Logger:  slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Version: "test",
 	}
+	o.Kubeconfig.Paths = []string{filepath.Join(dir, "kubeconfig")}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -66,6 +70,9 @@ func Start(tb testing.TB, cfg *config.Config, opts ...Option) *Daemon {
 		tb.Fatalf("daemontest: %v", err)
 	}
 	td := &Daemon{Daemon: d, Client: &client.Client{Socket: o.Socket}, Socket: o.Socket, logs: logs}
+	if len(o.Kubeconfig.Paths) > 0 {
+		td.Kubeconfig = o.Kubeconfig.Paths[0]
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
