@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -48,7 +50,8 @@ func statusCmd(ctx context.Context, args []string, env Env) int {
 }
 
 // PrintStatus writes st for people: an aligned table of clusters with
-// their full proxy-url, each problem, and a table of edges.
+// their full proxy-url, each problem, which kubeconfig entries carry the
+// proxy-url (or why they do not), and a table of edges.
 func PrintStatus(w io.Writer, st *apitype.Status) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLUSTER\tSTATE\tLISTEN\tPROXY-URL")
@@ -64,6 +67,16 @@ func PrintStatus(w io.Writer, st *apitype.Status) {
 		if cl.Problem != nil {
 			fmt.Fprintf(w, "  %s: %s: %s\n", cl.Name, cl.Problem.Code, cl.Problem.Message)
 		}
+		applied, problem := kubeconfigLines(cl.Kubeconfig)
+		if applied != "" {
+			fmt.Fprintf(w, "  %s: kubeconfig: %s\n", cl.Name, applied)
+		}
+		if problem != "" {
+			fmt.Fprintf(w, "  %s: kubeconfig problem: %s\n", cl.Name, problem)
+		}
+	}
+	if len(st.KubeconfigFiles) > 0 {
+		fmt.Fprintf(w, "kubeconfig files: %s\n", strings.Join(st.KubeconfigFiles, ", "))
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -119,9 +132,43 @@ func watchCmd(ctx context.Context, open func(context.Context) (watcher, error), 
 			if cl.Problem != nil {
 				line += fmt.Sprintf("  (%s: %s)", cl.Problem.Code, cl.Problem.Message)
 			}
+			if applied, problem := kubeconfigLines(cl.Kubeconfig); applied != "" {
+				line += "  kubeconfig: " + applied
+			} else if problem != "" {
+				line += "  kubeconfig problem: " + problem
+			}
 			fmt.Fprintln(env.Stdout, line)
 		}
 	}
+}
+
+// kubeconfigLines says which kubeconfig entries carry a cluster's
+// proxy-url ("proxy-url on \"prod\" in /home/me/.kube/config") and why
+// the kubeconfig is not fully in line ("locked: …"); "" for either when
+// there is nothing to say.
+func kubeconfigLines(k *apitype.Kubeconfig) (applied, problem string) {
+	if k == nil {
+		return "", ""
+	}
+	var files []string
+	byFile := map[string][]string{}
+	for _, e := range k.Applied {
+		if _, ok := byFile[e.File]; !ok {
+			files = append(files, e.File)
+		}
+		byFile[e.File] = append(byFile[e.File], strconv.Quote(e.Cluster))
+	}
+	var parts []string
+	for _, f := range files {
+		parts = append(parts, strings.Join(byFile[f], ", ")+" in "+f)
+	}
+	if len(parts) > 0 {
+		applied = "proxy-url on " + strings.Join(parts, "; ")
+	}
+	if k.Problem != nil {
+		problem = k.Problem.Code + ": " + k.Problem.Message
+	}
+	return applied, problem
 }
 
 // watcher is what client.Watcher offers.
