@@ -95,8 +95,12 @@ type Stack struct {
 	// proxy-url.
 	SOCKSAddr, User, Pass string
 
-	KubeAPI    *kapitest.Server // nil when Options.Origin was given
-	Kubeconfig string           // a kubeconfig for the demo cluster through Airlock; "" without KubeAPI
+	KubeAPI *kapitest.Server // nil when Options.Origin was given
+	// Kubeconfig is a kubeconfig for the test kube-apiserver ("" without
+	// KubeAPI): the harness writes it without proxy-url, and the daemon,
+	// which has it as $KUBECONFIG and maps its cluster entry
+	// kapitest.ClusterName to DefaultCluster, points it at Airlock.
+	Kubeconfig string
 
 	Edge, Connector, Daemon *Process
 
@@ -107,7 +111,8 @@ type Stack struct {
 }
 
 // Start starts a stack and returns once kubectl (or any client) can use it:
-// the connector is ready and the daemon's cluster is connected.
+// the connector is ready, the daemon's cluster is connected and, with a
+// kube-apiserver, the daemon has written its proxy-url into Kubeconfig.
 func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	if opts.App == "" {
 		opts.App = DefaultApp
@@ -148,14 +153,14 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	if err := s.StartConnector(ctx); err != nil {
 		return s, err
 	}
-	if err := s.StartDaemon(ctx); err != nil {
-		return s, err
-	}
 	if s.KubeAPI != nil {
 		s.Kubeconfig = filepath.Join(s.Dir, "kubeconfig")
-		if err := s.WriteKubeconfig(s.Kubeconfig, s.ProxyURL()); err != nil {
+		if err := s.WriteKubeconfig(s.Kubeconfig, ""); err != nil {
 			return s, err
 		}
+	}
+	if err := s.StartDaemon(ctx); err != nil {
+		return s, err
 	}
 	return s, nil
 }
@@ -275,7 +280,9 @@ func (s *Stack) StartConnector(ctx context.Context) error {
 }
 
 // StartDaemon writes the daemon's configuration (on first use) and starts
-// `airlock daemon`, then waits until the cluster is connected.
+// `airlock daemon`, then waits until the cluster is connected and, with a
+// kube-apiserver, until the daemon reports the proxy-url written into the
+// kubeconfig entry kapitest.ClusterName.
 func (s *Stack) StartDaemon(ctx context.Context) error {
 	if s.DaemonConfig == "" {
 		if err := s.writeDaemonConfig(); err != nil {
@@ -290,6 +297,11 @@ func (s *Stack) StartDaemon(ctx context.Context) error {
 	c, err := s.WaitCluster(ctx, DefaultCluster, apitype.StateConnected)
 	if err != nil {
 		return err
+	}
+	if s.KubeAPI != nil {
+		if c, err = s.WaitKubeconfig(ctx, DefaultCluster, kapitest.ClusterName); err != nil {
+			return err
+		}
 	}
 	s.cluster = c
 	u, err := url.Parse(c.ProxyURL)
@@ -332,6 +344,9 @@ clusters:
 		}
 		cfg += fmt.Sprintf("  - name: %s\n    app: %s\n    listen: %q\n    token_file: %q\n",
 			c.Name, c.App, RandomLoopback()+":0", s.TokenFile(c.Name))
+		if c.Name == DefaultCluster && s.KubeAPI != nil {
+			cfg += fmt.Sprintf("    kubeconfig:\n      clusters: [%q]\n", kapitest.ClusterName)
+		}
 	}
 	s.DaemonConfig = filepath.Join(home, "config", "airlock", "config.yaml")
 	if err := os.MkdirAll(filepath.Dir(s.DaemonConfig), 0o700); err != nil {
@@ -365,6 +380,43 @@ func (s *Stack) Client() *client.Client { return &client.Client{Socket: s.Socket
 
 // WaitCluster polls the daemon until cluster name reaches state.
 func (s *Stack) WaitCluster(ctx context.Context, name string, state apitype.State) (apitype.Cluster, error) {
+	return s.waitStatus(ctx, name, "be "+string(state), func(cl *apitype.Cluster) error {
+		if cl.State == state {
+			return nil
+		}
+		err := fmt.Errorf("cluster %s is %s", name, cl.State)
+		if cl.Problem != nil {
+			err = fmt.Errorf("%w: %s", err, cl.Problem.Message)
+		}
+		return err
+	})
+}
+
+// WaitKubeconfig polls the daemon until it reports that cluster name's
+// proxy-url is in kubeconfig cluster entry entry, with no kubeconfig
+// problem, and returns the cluster as it was then.
+func (s *Stack) WaitKubeconfig(ctx context.Context, name, entry string) (apitype.Cluster, error) {
+	return s.waitStatus(ctx, name, "have its proxy-url in kubeconfig entry "+entry, func(cl *apitype.Cluster) error {
+		k := cl.Kubeconfig
+		switch {
+		case k == nil:
+			return fmt.Errorf("cluster %s maps no kubeconfig entry", name)
+		case k.Problem != nil:
+			return fmt.Errorf("kubeconfig problem: %s: %s", k.Problem.Code, k.Problem.Message)
+		case cl.ProxyURL == "":
+			return fmt.Errorf("cluster %s is not listening (%s)", name, cl.State)
+		}
+		for _, e := range k.Applied {
+			if e.Cluster == entry {
+				return nil
+			}
+		}
+		return fmt.Errorf("entry %s not applied yet (applied: %v)", entry, k.Applied)
+	})
+}
+
+// waitStatus polls the daemon until ok accepts cluster name.
+func (s *Stack) waitStatus(ctx context.Context, name, what string, ok func(*apitype.Cluster) error) (apitype.Cluster, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	c := s.Client()
@@ -375,12 +427,8 @@ func (s *Stack) WaitCluster(ctx context.Context, name string, state apitype.Stat
 		st, err := c.Status(ctx)
 		if err == nil {
 			if cl := st.FindCluster(name); cl != nil {
-				if cl.State == state {
+				if last = ok(cl); last == nil {
 					return *cl, nil
-				}
-				last = fmt.Errorf("cluster %s is %s", name, cl.State)
-				if cl.Problem != nil {
-					last = fmt.Errorf("%w: %s", last, cl.Problem.Message)
 				}
 			} else {
 				last = fmt.Errorf("no cluster %s in the daemon's status", name)
@@ -390,7 +438,7 @@ func (s *Stack) WaitCluster(ctx context.Context, name string, state apitype.Stat
 		}
 		select {
 		case <-ctx.Done():
-			return apitype.Cluster{}, fmt.Errorf("wait for cluster %s to be %s: %v; daemon output:\n%s", name, state, last, tail(s.Daemon.Output()))
+			return apitype.Cluster{}, fmt.Errorf("wait for cluster %s to %s: %v; daemon output:\n%s", name, what, last, tail(s.Daemon.Output()))
 		case <-s.Daemon.done:
 			return apitype.Cluster{}, fmt.Errorf("daemon exited (%v); output:\n%s", s.Daemon.err, tail(s.Daemon.Output()))
 		case <-t.C:
@@ -415,20 +463,27 @@ func (s *Stack) ClusterProxy(ctx context.Context, name string) (*url.URL, error)
 }
 
 // WriteKubeconfig writes a kubeconfig for the test kube-apiserver that
-// names KubeServer as its server, with proxyURL as proxy-url.
+// names KubeServer as its server, with proxyURL as proxy-url ("" for none).
+// The file appears whole, by rename, as kubectl and other tools replace
+// kubeconfigs; the same arguments give the same bytes.
 func (s *Stack) WriteKubeconfig(path, proxyURL string) error {
 	if s.KubeAPI == nil {
 		return errors.New("no kube-apiserver in this stack")
 	}
-	if err := s.KubeAPI.Kubeconfig(path, proxyURL); err != nil {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".stack-tmp")
+	defer os.Remove(tmp) // no-op after the rename
+	if err := s.KubeAPI.Kubeconfig(tmp, proxyURL); err != nil {
 		return err
 	}
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(tmp)
 	if err != nil {
 		return err
 	}
 	out := strings.ReplaceAll(string(b), s.KubeAPI.URL, KubeServer)
-	return os.WriteFile(path, []byte(out), 0o600)
+	if err := os.WriteFile(tmp, []byte(out), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 func (s *Stack) waitHTTP(ctx context.Context, p *Process, u string) error {
