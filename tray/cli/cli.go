@@ -24,11 +24,16 @@ type Env struct {
 	// Daemon runs `airlock daemon ARGS` and returns its exit code; main
 	// wires it to daemon.Command.
 	Daemon func(ctx context.Context, args []string) int
+	// Tray runs `airlock [tray] ARGS` and returns its exit code; main
+	// wires it to tray/app.Command. Nil: `airlock` alone prints usage.
+	Tray func(ctx context.Context, args []string) int
 }
 
-const usage = `usage: airlock COMMAND [ARGS]
+const usage = `usage: airlock [COMMAND] [ARGS]
 
 Commands:
+  tray                   show Airlock in the system tray (the default without a command);
+                         starts the daemon when none is running
   daemon                 run the daemon in the foreground (SOCKS5 proxies and the control API)
   status [--json]        show each cluster's state, address and proxy-url, and each edge
   status --watch         print each state change as it happens
@@ -42,12 +47,21 @@ Commands that talk to the daemon take --socket PATH (default $XDG_RUNTIME_DIR/ai
 // Main runs the command in args (without the program name) and returns
 // the exit code: 0 on success, 1 on failure, 2 on bad usage.
 func Main(ctx context.Context, args []string, env Env) int {
-	if len(args) == 0 {
-		fmt.Fprint(env.Stderr, usage)
-		return 2
+	if len(args) == 0 || (env.Tray != nil && len(args[0]) > 0 && args[0][0] == '-' && args[0] != "-h" && args[0] != "--help" && args[0] != "--version") {
+		if env.Tray == nil {
+			fmt.Fprint(env.Stderr, usage)
+			return 2
+		}
+		return env.Tray(ctx, args)
 	}
 	verb, rest := args[0], args[1:]
 	switch verb {
+	case "tray":
+		if env.Tray == nil {
+			fmt.Fprintln(env.Stderr, "airlock: this build has no tray")
+			return 1
+		}
+		return env.Tray(ctx, rest)
 	case "daemon":
 		if env.Daemon == nil {
 			fmt.Fprintln(env.Stderr, "airlock: this build has no daemon")

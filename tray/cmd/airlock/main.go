@@ -1,7 +1,8 @@
-// Command airlock is the program users install: `airlock daemon` runs the
-// daemon headless; `airlock status | connect NAME | disconnect NAME` talk
-// to it over its control API. (The tray comes later.) Logic lives in
-// tray/cli and daemon.
+// Command airlock is the program users install: `airlock` (or `airlock
+// tray`) shows the tray and starts the daemon when none runs; `airlock
+// daemon` runs the daemon headless; `airlock status | connect NAME |
+// disconnect NAME | doctor | …` talk to it over its control API. Logic
+// lives in tray/app, tray/cli and daemon.
 package main
 
 import (
@@ -12,6 +13,7 @@ import (
 
 	"github.com/airlockhq/airlock/daemon"
 	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/tray/app"
 	"github.com/airlockhq/airlock/tray/cli"
 )
 
@@ -22,6 +24,10 @@ func main() {
 	env := cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Version: ver + " (" + rev + ")"}
 	env.Daemon = func(ctx context.Context, args []string) int {
 		return daemon.Command(ctx, args, daemon.Env{Stdout: env.Stdout, Stderr: env.Stderr, Getenv: env.Getenv, Version: env.Version})
+	}
+	env.Tray = func(ctx context.Context, args []string) int {
+		exe, _ := os.Executable()
+		return app.Command(ctx, args, app.Env{Stdout: env.Stdout, Stderr: env.Stderr, Getenv: env.Getenv, Executable: exe})
 	}
 	code := cli.Main(ctx, os.Args[1:], env)
 	stop()

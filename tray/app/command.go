@@ -1,0 +1,92 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/airlockhq/airlock/daemon/client"
+)
+
+// Env is what `airlock tray` needs from its process.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	// Executable is this program (os.Executable): the tray starts
+	// `Executable daemon …` when no daemon answers.
+	Executable string
+	// Configure, when set, adjusts the options before the tray runs
+	// (main wires sign-in here once the client offers it).
+	Configure func(*Options)
+}
+
+// Command runs `airlock [tray] [--socket PATH] [--config FILE]
+// [--log-level LEVEL] [--headless] [--no-start]` until ctx ends or the
+// user quits, and returns the exit code.
+func Command(ctx context.Context, args []string, env Env) int {
+	fs := flag.NewFlagSet("airlock tray", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	socket := fs.String("socket", "", "control socket of the daemon (default $XDG_RUNTIME_DIR/airlock/airlock.sock)")
+	config := fs.String("config", "", "configuration file for a daemon the tray starts (default $XDG_CONFIG_HOME/airlock/config.yaml)")
+	level := fs.String("log-level", "info", "log level: debug, info, warn or error (also for a daemon the tray starts)")
+	headless := fs.Bool("headless", false, "run without a tray icon: start or attach to the daemon and log its changes")
+	noStart := fs.Bool("no-start", false, "never start a daemon; only attach to a running one")
+	fs.Usage = func() {
+		fmt.Fprintln(env.Stderr, "usage: airlock [tray] [--socket PATH] [--config FILE] [--log-level LEVEL] [--headless] [--no-start]")
+		fmt.Fprintln(env.Stderr, "Shows Airlock in the system tray; starts `airlock daemon` when none is running.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.Stderr, "airlock tray: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return 2
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		fmt.Fprintf(env.Stderr, "airlock tray: --log-level: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lvl})).With("part", "tray")
+	c := &client.Client{Socket: *socket}
+	opts := Options{Client: c, Logger: log, Getenv: env.Getenv, Headless: *headless, ConfigPath: *config}
+	if !*noStart {
+		if env.Executable == "" {
+			fmt.Fprintln(env.Stderr, "airlock tray: cannot find this program to start the daemon; use --no-start")
+			return 1
+		}
+		dargs := []string{"daemon", "--socket", c.SocketPath(), "--log-level", *level}
+		if *config != "" {
+			dargs = append(dargs, "--config", *config)
+		}
+		opts.Supervisor = NewSupervisor(SupervisorOptions{
+			Logger:     log.With("part", "supervisor"),
+			Executable: env.Executable,
+			Args:       dargs,
+			Stderr:     env.Stderr,
+			Answers: func(ctx context.Context) bool {
+				ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				defer cancel()
+				_, err := c.Status(ctx)
+				return err == nil
+			},
+		})
+	}
+	if env.Configure != nil {
+		env.Configure(&opts)
+	}
+	if err := New(opts).Run(ctx); err != nil {
+		log.Error("airlock tray failed", "err", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,212 @@
+package app
+
+import (
+	"log/slog"
+	"slices"
+
+	"fyne.io/systray"
+
+	"github.com/airlockhq/airlock/assets"
+)
+
+// IconSize is the size of the PNG the tray hands to the panel, which
+// scales it to its own icon size.
+const IconSize = 32
+
+// ui draws views. Show is called from one goroutine only.
+type ui interface {
+	Show(v View)
+}
+
+// trayUI draws views with fyne.io/systray. systray keeps its menu in
+// package state, so one trayUI exists per process; every call into systray
+// happens on the goroutine that calls Show, and each item's click channel
+// is drained by a goroutine of its own that only forwards the click (see
+// App.click) and ends when systray closes the channel (ResetMenu).
+type trayUI struct {
+	log   *slog.Logger
+	click func(action)
+
+	built   bool
+	names   []string
+	icon    assets.State
+	tooltip string
+
+	daemon, account, connectAll, disconnectAll, copyMenu, openConfig, signOut, quit *item
+	clusters                                                                      []*item
+	copies                                                                        []*item
+}
+
+// item caches what an item shows, so that only changes reach D-Bus.
+type item struct {
+	mi       *systray.MenuItem
+	title    string
+	tooltip  string
+	disabled bool
+	checked  bool
+	hidden   bool
+}
+
+func newTrayUI(log *slog.Logger, click func(action)) *trayUI {
+	return &trayUI{log: log, click: click}
+}
+
+// preset sets the icon, title and tooltip before systray.Run, so the
+// first properties a panel reads are already right.
+func (u *trayUI) preset(v View) {
+	systray.SetTitle("Airlock")
+	u.setIcon(v.Icon)
+	u.tooltip = v.Tooltip
+	systray.SetTooltip(v.Tooltip)
+}
+
+func (u *trayUI) setIcon(s assets.State) {
+	b, err := assets.PNG(s, IconSize)
+	if err != nil {
+		u.log.Error("tray icon", "err", err)
+		return
+	}
+	u.icon = s
+	systray.SetIcon(b)
+}
+
+func (u *trayUI) Show(v View) {
+	names := make([]string, len(v.Clusters))
+	for i, c := range v.Clusters {
+		names[i] = c.Name
+	}
+	if !u.built || !slices.Equal(names, u.names) {
+		if u.built {
+			systray.ResetMenu()
+		}
+		u.build(names)
+	}
+	if v.Icon != u.icon {
+		u.setIcon(v.Icon)
+	}
+	if v.Tooltip != u.tooltip {
+		u.tooltip = v.Tooltip
+		systray.SetTooltip(v.Tooltip)
+	}
+	u.daemon.set(v.Daemon, "", true, false, v.Daemon == "")
+	u.account.set(v.Account, v.AccountNote, !v.AccountAction, false, false)
+	for i, c := range v.Clusters {
+		u.clusters[i].set(c.Title, c.Tooltip, false, c.On, false)
+		u.copies[i].set(c.Name, "", c.ProxyURL == "", false, false)
+	}
+	u.connectAll.set("Connect all", "", !v.CanConnectAll, false, false)
+	u.disconnectAll.set("Disconnect all", "", !v.CanDisconnectAll, false, false)
+	anyURL := slices.ContainsFunc(v.Clusters, func(c ClusterView) bool { return c.ProxyURL != "" })
+	u.copyMenu.set("Copy proxy URL", "socks5://… for a kubeconfig's proxy-url or curl --proxy", !anyURL, false, false)
+	u.openConfig.set("Open configuration", v.ConfigPath, false, false, false)
+	u.signOut.set("Sign out", "", !v.CanSignOut, false, false)
+}
+
+// build adds every item for the clusters named.
+func (u *trayUI) build(names []string) {
+	u.built, u.names = true, names
+	add := func(title string, a *action) *item {
+		it := &item{mi: systray.AddMenuItem(title, ""), title: title}
+		u.forward(it.mi, a)
+		return it
+	}
+	u.daemon = add("", nil)
+	u.daemon.mi.Disable()
+	u.daemon.disabled = true
+	u.account = add("Sign in…", &action{kind: actSignIn})
+	systray.AddSeparator()
+	u.clusters, u.copies = nil, nil
+	for _, n := range names {
+		it := &item{mi: systray.AddMenuItemCheckbox(n, "", false), title: n}
+		u.forward(it.mi, &action{kind: actToggle, cluster: n})
+		u.clusters = append(u.clusters, it)
+	}
+	if len(names) > 0 {
+		systray.AddSeparator()
+	}
+	u.connectAll = add("Connect all", &action{kind: actConnectAll})
+	u.disconnectAll = add("Disconnect all", &action{kind: actDisconnectAll})
+	u.copyMenu = add("Copy proxy URL", nil)
+	for _, n := range names {
+		it := &item{mi: u.copyMenu.mi.AddSubMenuItem(n, ""), title: n}
+		u.forward(it.mi, &action{kind: actCopy, cluster: n})
+		u.copies = append(u.copies, it)
+	}
+	u.openConfig = add("Open configuration", &action{kind: actOpenConfig})
+	u.signOut = add("Sign out", &action{kind: actSignOut})
+	systray.AddSeparator()
+	u.quit = add("Quit", &action{kind: actQuit})
+}
+
+// forward drains an item's click channel into click, never blocking on
+// anything else; it ends when systray closes the channel.
+func (u *trayUI) forward(mi *systray.MenuItem, a *action) {
+	if a == nil {
+		return
+	}
+	act := *a
+	go func() {
+		for range mi.ClickedCh {
+			u.click(act)
+		}
+	}()
+}
+
+func (it *item) set(title, tooltip string, disabled, checked, hidden bool) {
+	if title != it.title {
+		it.title = title
+		it.mi.SetTitle(title)
+	}
+	if tooltip != it.tooltip {
+		it.tooltip = tooltip
+		it.mi.SetTooltip(tooltip)
+	}
+	if disabled != it.disabled {
+		it.disabled = disabled
+		if disabled {
+			it.mi.Disable()
+		} else {
+			it.mi.Enable()
+		}
+	}
+	if checked != it.checked {
+		it.checked = checked
+		if checked {
+			it.mi.Check()
+		} else {
+			it.mi.Uncheck()
+		}
+	}
+	if hidden != it.hidden {
+		it.hidden = hidden
+		if hidden {
+			it.mi.Hide()
+		} else {
+			it.mi.Show()
+		}
+	}
+}
+
+// logUI is the headless "UI": it logs each cluster's changes.
+type logUI struct {
+	log    *slog.Logger
+	last   map[string]string
+	daemon string
+}
+
+func newLogUI(log *slog.Logger) *logUI { return &logUI{log: log, last: map[string]string{}} }
+
+func (l *logUI) Show(v View) {
+	if v.Daemon != l.daemon {
+		l.daemon = v.Daemon
+		if v.Daemon != "" {
+			l.log.Info(v.Daemon)
+		}
+	}
+	for _, c := range v.Clusters {
+		if l.last[c.Name] != c.Title {
+			l.last[c.Name] = c.Title
+			l.log.Info("cluster " + c.Title)
+		}
+	}
+}
