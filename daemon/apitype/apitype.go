@@ -17,6 +17,11 @@ const (
 	// PathClusters is the prefix of /v1/clusters/{name}/connect and
 	// /v1/clusters/{name}/disconnect.
 	PathClusters = "/v1/clusters/"
+	// PathLogin starts a sign-in (POST, body LoginRequest; answer
+	// SignInList); PathLogout signs out (POST, body LogoutRequest; answer
+	// SignInList).
+	PathLogin  = "/v1/login"
+	PathLogout = "/v1/logout"
 )
 
 // ConnectPath returns the path that connects cluster name.
@@ -119,6 +124,107 @@ type Edge struct {
 	Connected bool      `json:"connected"`
 	Since     time.Time `json:"since,omitzero"`  // when the live connection was made
 	Error     string    `json:"error,omitempty"` // the last dial or connection error
+	// SignIn is the user's sign-in at this edge; nil when every cluster on
+	// it uses a service token.
+	SignIn *SignIn `json:"sign_in,omitempty"`
+}
+
+// SignInState is where a user's sign-in at one edge stands.
+type SignInState string
+
+// The sign-in states. signed_out: no token, nothing asked of the user yet
+// (the first connection starts a sign-in). sign_in_needed: a sign-in
+// waits for the user at URL (and UserCode for the device flow); held
+// connections continue once it completes. signed_in: an access token is
+// in memory and refreshed in the background.
+const (
+	SignInSignedOut SignInState = "signed_out"
+	SignInNeeded    SignInState = "sign_in_needed"
+	SignInSignedIn  SignInState = "signed_in"
+)
+
+// SignIn is the user's sign-in at one edge. It never carries a token.
+type SignIn struct {
+	Edge  string      `json:"edge"`
+	State SignInState `json:"state"`
+	// AuthURL is the edge's sign-in base URL (auth_url).
+	AuthURL string `json:"auth_url"`
+	// Email is the signed-in user (from the access token).
+	Email string `json:"email,omitempty"`
+	// Expires is when the access token in memory expires; it is renewed
+	// before then while the refresh token is good.
+	Expires time.Time `json:"expires,omitzero"`
+	// URL is where the user signs in (sign_in_needed): the edge's
+	// authorization URL, or the device flow's verification URL.
+	URL string `json:"url,omitempty"`
+	// UserCode is the device flow's code to enter at URL.
+	UserCode string `json:"user_code,omitempty"`
+	// Device says the pending sign-in is the device flow.
+	Device bool `json:"device,omitempty"`
+	// BrowserOpened says the daemon opened URL in a browser; when false
+	// in sign_in_needed the user has to be told (the tray shows a
+	// notification with URL).
+	BrowserOpened bool `json:"browser_opened,omitempty"`
+	// Waiting counts connections held until the sign-in completes.
+	Waiting int `json:"waiting,omitempty"`
+	// Problem is the last sign-in problem: its Code is one of the
+	// SignIn* codes below.
+	Problem *Problem  `json:"problem,omitempty"`
+	Since   time.Time `json:"since"` // when State last changed
+}
+
+// Codes of a SignIn.Problem.
+const (
+	SignInRefused       = "refused"        // the edge (its policy or the identity provider) refused the user
+	SignInRevoked       = "revoked"        // the refresh token was refused (revoked, reused or expired): sign in again
+	SignInUnreachable   = "unreachable"    // the edge's sign-in endpoints did not answer
+	SignInTimeout       = "timeout"        // nobody completed the sign-in in time
+	SignInStoreFailed   = "store_failed"   // the refresh token could not be stored
+	SignInEdgeError     = "edge_error"     // the edge answered with an error
+	SignInCanceled      = "canceled"       // signed out, or a newer sign-in replaced it
+	SignInBrowserFailed = "browser_failed" // the browser could not be opened
+)
+
+// TokenStore says where the daemon keeps refresh tokens.
+type TokenStore struct {
+	// Kind is "keychain" (the OS keychain) or "file" (a 0600 file).
+	Kind string `json:"kind"`
+	// Path is the fallback file (in use when Kind is "file").
+	Path string `json:"path"`
+	// Cause and Reason say why the file is used: the keychain's failure
+	// (no_session_bus, no_secret_service, locked, timeout, error).
+	Cause  string `json:"cause,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// Since is when the choice was made; Remembered says it is kept for
+	// later starts in ChoicePath.
+	Since      time.Time `json:"since,omitzero"`
+	Remembered bool      `json:"remembered,omitempty"`
+	ChoicePath string    `json:"choice_path,omitempty"`
+	// Probed says the keychain was asked in this run of the daemon.
+	Probed bool `json:"probed,omitempty"`
+}
+
+// LoginRequest is the body of POST /v1/login.
+type LoginRequest struct {
+	// Edge names the edge; empty means every edge that has sign-in
+	// clusters.
+	Edge string `json:"edge,omitempty"`
+	// Device asks for the device authorization grant (a URL and a code
+	// to enter on any device) instead of a browser on this machine; the
+	// daemon also uses it when it cannot open a browser.
+	Device bool `json:"device,omitempty"`
+}
+
+// LogoutRequest is the body of POST /v1/logout.
+type LogoutRequest struct {
+	// Edge names the edge; empty means every edge.
+	Edge string `json:"edge,omitempty"`
+}
+
+// SignInList is the answer to POST /v1/login and /v1/logout: the
+// sign-in state of each edge concerned.
+type SignInList struct {
+	SignIns []SignIn `json:"sign_ins"`
 }
 
 // Status is the answer to GET /v1/status.
@@ -131,6 +237,19 @@ type Status struct {
 	KubeconfigFiles []string  `json:"kubeconfig_files,omitempty"`
 	Clusters        []Cluster `json:"clusters"`
 	Edges           []Edge    `json:"edges"`
+	// TokenStore is where sign-in tokens are kept; nil when no cluster
+	// uses sign-in.
+	TokenStore *TokenStore `json:"token_store,omitempty"`
+}
+
+// FindEdge returns the edge named name, or nil.
+func (s *Status) FindEdge(name string) *Edge {
+	for i := range s.Edges {
+		if s.Edges[i].Name == name {
+			return &s.Edges[i]
+		}
+	}
+	return nil
 }
 
 // FindCluster returns the cluster named name, or nil.
@@ -153,6 +272,8 @@ const (
 	EventStatus EventType = "status"
 	// EventCluster carries one cluster whose state changed.
 	EventCluster EventType = "cluster"
+	// EventSignIn carries one edge's sign-in that changed.
+	EventSignIn EventType = "sign_in"
 )
 
 // Event is one line of the GET /v1/events stream (JSON lines).
@@ -161,6 +282,7 @@ type Event struct {
 	Time    time.Time `json:"time"`
 	Status  *Status   `json:"status,omitempty"`
 	Cluster *Cluster  `json:"cluster,omitempty"`
+	SignIn  *SignIn   `json:"sign_in,omitempty"`
 }
 
 // Error codes in ErrorBody.

@@ -10,16 +10,26 @@
 //	    address: edge.example.com:7844   # UDP
 //	    ca: /etc/airlock/edge-ca.pem     # a file, or the PEM inline; omit for the system roots
 //	    server_name: edge.example.com    # default: the host of address
+//	    auth_url: https://edge.example.com:7843  # sign-in (OAuth 2.0); default https://<host of address>:7843
 //	clusters:
 //	  - name: prod
 //	    app: k8s.prod.example.com        # the app hostname the edge routes
 //	    edge: main                       # optional when there is one edge
 //	    listen: 127.0.0.2:1080           # optional: 127.0.0.2:1080, .3, … in order
-//	    token_file: prod.token           # or token: …; relative to this file
+//	    token_file: prod.token           # or token: …; relative to this file; neither: sign in at the edge
 //	    autoconnect: true                # default true
 //	    kubeconfig:                      # the kubeconfig entries this cluster serves
 //	      clusters: [prod-eks]           # by cluster entry name
 //	      servers: [https://10.0.0.1:6443] # and/or by the entry's server URL, exactly
+//
+// A cluster with neither token nor token_file uses sign-in: the daemon signs
+// the user in at its edge's auth_url (browser or device flow) when the first
+// connection needs a token. Optional top-level fields tune it:
+//
+//	browser: firefox --new-window    # the command that opens sign-in URLs (default $BROWSER, xdg-open …)
+//	sign_in:
+//	  wait: 2m                       # how long a connection is held while the user signs in
+//	  browser_interval: 5m           # the browser opens at most this often per edge; otherwise a notification
 //
 // While a cluster's SOCKS5 listener is up, the daemon sets `proxy-url` on
 // the kubeconfig cluster entries its `kubeconfig:` block maps and gives them
@@ -44,6 +54,12 @@ type Config struct {
 	Path     string
 	Edges    []Edge
 	Clusters []Cluster
+	// Browser is the command that opens sign-in URLs ("browser:"); empty
+	// means $BROWSER, then the platform's opener.
+	Browser string
+	// SignIn tunes sign-in ("sign_in:").
+	SignIn    SignIn
+	rootLines map[string]int
 }
 
 // Edge is one edge the daemon dials.
@@ -57,6 +73,10 @@ type Edge struct {
 	// ServerName is the name the edge's certificate must carry; empty means
 	// the host of Address.
 	ServerName string
+	// AuthURL is the edge's HTTPS base URL for sign-in (its OAuth 2.0
+	// authorization server); Validate fills in https://<host of
+	// Address>:7843 when empty.
+	AuthURL string
 
 	// RootCAs is CA parsed, set by Validate; nil means the system's roots.
 	RootCAs *x509.CertPool

@@ -125,7 +125,6 @@ func TestParseErrors(t *testing.T) {
 		{"no edges", "clusters:\n  - name: a\n    app: a.example.com\n    token: t\n", 0, "edges", "no edges"},
 		{"missing app", head + "  - name: prod\n    token: t\n", 5, "clusters[0].app", "is required"},
 		{"missing name", head + "  - app: a.example.com\n    token: t\n", 5, "clusters[0].name", "is required"},
-		{"missing token", head + "  - name: prod\n    app: a.example.com\n", 5, "clusters[0].token", "token or token_file is required"},
 		{"both tokens", head + "  - name: prod\n    app: a.example.com\n    token: t\n    token_file: f\n", 8, "clusters[0].token_file", "not both"},
 		{"missing token file", head + "  - name: prod\n    app: a.example.com\n    token_file: /nonexistent/tok\n", 7, "clusters[0].token_file", "cannot read"},
 		{"non-loopback listen", head + "  - name: prod\n    app: a.example.com\n    token: t\n    listen: 10.1.2.3:1080\n", 8, "clusters[0].listen", "not a loopback address"},

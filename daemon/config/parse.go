@@ -177,8 +177,10 @@ func items(p *problems, n *yaml.Node, field string) []*yaml.Node {
 }
 
 func parseRoot(p *problems, n *yaml.Node, cfg *Config) {
-	fields(p, n, "", []string{"edges", "clusters"}, func(key string, _ int, v *yaml.Node) {
+	fields(p, n, "", []string{"edges", "clusters", "browser", "sign_in"}, func(key string, _ int, v *yaml.Node) {
 		switch key {
+		case "browser", "sign_in":
+			parseSignInRoot(p, key, v, cfg)
 		case "edges":
 			for i, item := range items(p, v, "edges") {
 				cfg.Edges = append(cfg.Edges, parseEdge(p, item, fmt.Sprintf("edges[%d]", i)))
@@ -193,7 +195,7 @@ func parseRoot(p *problems, n *yaml.Node, cfg *Config) {
 
 func parseEdge(p *problems, n *yaml.Node, path string) Edge {
 	e := Edge{Line: n.Line, lines: map[string]int{}}
-	fields(p, n, path, []string{"name", "address", "ca", "server_name"}, func(key string, _ int, v *yaml.Node) {
+	fields(p, n, path, []string{"name", "address", "ca", "server_name", "auth_url"}, func(key string, _ int, v *yaml.Node) {
 		field := joinPath(path, key)
 		e.lines[key] = v.Line
 		switch key {
@@ -205,6 +207,8 @@ func parseEdge(p *problems, n *yaml.Node, path string) Edge {
 			e.CA = str(p, v, field)
 		case "server_name":
 			e.ServerName = str(p, v, field)
+		case "auth_url":
+			e.AuthURL = str(p, v, field)
 		}
 	})
 	return e

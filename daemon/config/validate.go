@@ -64,6 +64,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.checkKubeconfigOwners(p)
+	c.validateSignIn(p)
 	c.assignListen(p)
 	return p.err()
 }
@@ -128,6 +129,7 @@ func (e *Edge) validate(p *problems, path, base string) {
 			p.add(e.line("server_name"), path+".server_name", "%v", err)
 		}
 	}
+	e.validateAuthURL(p, path)
 	if e.CA == "" {
 		e.RootCAs = nil
 		return
@@ -162,7 +164,7 @@ func (c *Cluster) validate(p *problems, path, base string) {
 	case c.Token != "" && c.TokenFile != "":
 		p.add(c.line("token_file"), path+".token_file", "set token or token_file, not both")
 	case c.Token == "" && c.TokenFile == "":
-		p.add(c.Line, path+".token", "a token or token_file is required (a service token from `airlock-edge token mint`)")
+		// sign-in at the edge
 	case c.Token != "":
 		if strings.ContainsAny(c.Token, " \t\r\n") {
 			p.add(c.line("token"), path+".token", "contains whitespace")
