@@ -12,6 +12,7 @@ import (
 type checker struct {
 	snap     atomic.Pointer[snapshot]
 	verifier *token.Verifier
+	access   accessChecker // revoked sign-ins and removed users; nil: none
 }
 
 // check returns the app's route and the token's claims, or an *edge.Error
@@ -28,6 +29,11 @@ func (c *checker) check(open *edge.Open) (*route, *token.Claims, error) {
 	claims, err := c.verifier.Verify(open.Token, rt.app)
 	if err != nil {
 		return rt, nil, edge.Errorf(edge.CodeUnauthenticated, "%v", err)
+	}
+	if c.access != nil {
+		if err := c.access.CheckAccess(claims); err != nil {
+			return rt, claims, accessError(err)
+		}
 	}
 	if err := rt.policy.check(claims.Email, claims.Groups); err != nil {
 		return rt, claims, err

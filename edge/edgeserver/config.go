@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/edge/edgeserver/oauth"
 )
 
 // Defaults of [Config].
@@ -52,6 +53,26 @@ type Config struct {
 	Apps    []App       `yaml:"apps"`
 	Tunnels []Tunnel    `yaml:"tunnels"`
 
+	// Sign-in (see signin.go and package oauth).
+
+	// HTTPListen is the TCP address of the HTTPS sign-in server (OAuth
+	// 2.0 authorization server, login pages, JWKS); default: port 7843 on
+	// the host of Listen when that is a loopback address, else
+	// 127.0.0.1:7843; "off" for none.
+	HTTPListen string `yaml:"http_listen,omitempty"`
+	// PublicURL is the base URL people and daemons use for sign-in, the
+	// "issuer" of its metadata (default https://TLS.SERVER_NAME:PORT).
+	PublicURL string `yaml:"public_url,omitempty"`
+	// StoreFile is the embedded store of refresh token families and
+	// device codes (default signin.db beside the config).
+	StoreFile string `yaml:"store_file,omitempty"`
+	// Users is the built-in user list (bcrypt hashes).
+	Users []oauth.User `yaml:"users,omitempty"`
+	// OIDC is the upstream OpenID Connect provider.
+	OIDC *oauth.OIDCConfig `yaml:"oidc,omitempty"`
+	// Revocations refuse a user's tokens issued before a time.
+	Revocations []oauth.Revocation `yaml:"revocations,omitempty"`
+
 	dir string // the folder relative paths resolve against
 }
 
@@ -74,8 +95,12 @@ type TokenConfig struct {
 	// SigningKeys: the first one signs; all of them verify (rotation: add
 	// the new key first, remove the old one once its tokens have expired).
 	SigningKeys []SigningKey `yaml:"signing_keys"`
-	// AccessTTL is the lifetime of access tokens from sign-in (default 15m).
+	// AccessTTL is the lifetime of access tokens from sign-in (default
+	// 15m, between 1m and 1h).
 	AccessTTL Duration `yaml:"access_ttl,omitempty"`
+	// RefreshTTL is how long an unused refresh token lives (default 720h);
+	// each use returns a new one.
+	RefreshTTL Duration `yaml:"refresh_ttl,omitempty"`
 	// ServiceTTL is the default lifetime of minted service tokens (24h).
 	ServiceTTL Duration `yaml:"service_ttl,omitempty"`
 	// MaxServiceTTL caps minted service tokens (default 90 days).
@@ -216,6 +241,7 @@ func (c *Config) setDefaults() {
 	if t.Leeway == 0 {
 		t.Leeway = Duration(30 * time.Second)
 	}
+	c.signInDefaults()
 }
 
 // Dir is the folder relative paths resolve against.
@@ -267,6 +293,8 @@ func (c *Config) Validate() error {
 	if c.Tokens.ServiceTTL > c.Tokens.MaxServiceTTL {
 		v.add("tokens.service_ttl", fmt.Sprintf("%s exceeds max_service_ttl %s", time.Duration(c.Tokens.ServiceTTL), time.Duration(c.Tokens.MaxServiceTTL)))
 	}
+
+	c.validateSignIn(&v)
 
 	tunnelByName := map[string]int{}
 	servedBy := map[string]string{} // hostname → tunnel name

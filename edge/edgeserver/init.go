@@ -38,9 +38,10 @@ type InitOptions struct {
 	// certificate, besides 127.0.0.1, ::1 and localhost. The first one
 	// becomes tls.server_name.
 	Hostnames []string
-	// Listen and AdminListen go into the config (defaults
-	// DefaultListen, DefaultAdminListen).
-	Listen, AdminListen string
+	// Listen, AdminListen and HTTPListen go into the config (defaults
+	// DefaultListen, DefaultAdminListen, and port 7843 on Listen's host
+	// when that is loopback, else DefaultHTTPListen).
+	Listen, AdminListen, HTTPListen string
 	// Issuer is tokens.issuer (default "airlock-edge").
 	Issuer string
 	// Force overwrites an existing state.
@@ -100,7 +101,7 @@ func Init(dir string, opts InitOptions) (string, error) {
 		serverName = opts.Hostnames[0]
 	}
 	vals := starterValues{
-		Listen: opts.Listen, AdminListen: opts.AdminListen, ServerName: serverName,
+		Listen: opts.Listen, AdminListen: opts.AdminListen, HTTPListen: opts.HTTPListen, ServerName: serverName,
 		Issuer: opts.Issuer, KeyID: kid, KeyFile: signFile,
 	}
 	if vals.Listen == "" {
@@ -108,6 +109,9 @@ func Init(dir string, opts InitOptions) (string, error) {
 	}
 	if vals.AdminListen == "" {
 		vals.AdminListen = DefaultAdminListen
+	}
+	if vals.HTTPListen == "" {
+		vals.HTTPListen = defaultHTTPListen(vals.Listen)
 	}
 	if vals.Issuer == "" {
 		vals.Issuer = "airlock-edge"
@@ -141,7 +145,7 @@ func Init(dir string, opts InitOptions) (string, error) {
 }
 
 type starterValues struct {
-	Listen, AdminListen, ServerName, Issuer, KeyID, KeyFile string
+	Listen, AdminListen, HTTPListen, ServerName, Issuer, KeyID, KeyFile string
 }
 
 var starterConfig = template.Must(template.New("config").Parse(`# airlock-edge configuration. Relative paths are relative to this file.
@@ -151,6 +155,14 @@ var starterConfig = template.Must(template.New("config").Parse(`# airlock-edge c
 listen: {{printf "%q" .Listen}}
 # /metrics and /healthz; keep it on loopback ("off" turns it off).
 admin_listen: {{printf "%q" .AdminListen}}
+# HTTPS sign-in server (OAuth 2.0 for the daemons, login pages, JWKS),
+# served with the edge certificate; keep it on loopback or behind a proxy
+# ("off" turns sign-in off).
+http_listen: {{printf "%q" .HTTPListen}}
+# The base URL people's browsers and daemons use for sign-in.
+# public_url: "https://edge.example.com:7843"
+# Refresh token families and device codes (hashes only).
+store_file: signin.db
 # Addresses written into connector credentials (default: listen).
 # public_addrs: ["edge.example.com:7844"]
 # How long open streams may finish after SIGTERM.
@@ -169,13 +181,34 @@ tokens:
   signing_keys:
     - id: {{printf "%q" .KeyID}}
       file: {{printf "%q" .KeyFile}}
+  # Access tokens from sign-in: 1m to 1h. Refresh tokens rotate on use.
   access_ttl: 15m
+  refresh_ttl: 720h
   service_ttl: 24h
   max_service_ttl: 2160h
   leeway: 30s
 
 # audit:
 #   file: audit.log   # one JSON line per stream; default stderr
+
+# Who may sign in. The built-in user list ("airlock-edge user add EMAIL"
+# writes the bcrypt hash):
+# users:
+#   - email: alice@example.com
+#     password_hash: "$2a$10$..."
+#     groups: [sre]
+# and/or an upstream OpenID Connect provider; register
+# PUBLIC_URL/oauth/callback as its redirect URI:
+# oidc:
+#   issuer: https://login.example.com
+#   client_id: airlock-edge
+#   client_secret: "..."
+#   scopes: [email, profile, groups]
+#   email_claim: email
+#   groups_claim: groups
+# "airlock-edge user revoke EMAIL" adds entries that refuse a user's
+# tokens issued before a time:
+# revocations: []
 
 # Apps users open, and who may. "airlock-edge tunnel create" adds entries.
 # - hostname: k8s.example.com

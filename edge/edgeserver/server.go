@@ -95,6 +95,7 @@ type Server struct {
 	ln       *quic.Listener
 	adminLn  net.Listener
 	adminSrv *http.Server
+	signIn   *signIn // the HTTPS sign-in server; nil when http_listen is off
 
 	running   atomic.Bool
 	stopping  atomic.Bool
@@ -195,6 +196,12 @@ func New(cfg *Config, opts Options) (_ *Server, err error) {
 	if s.ln, err = s.tr.Listen(tlsConf, qconf); err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
+	if s.signIn, err = newSignIn(cfg, s.log, keys, cert); err != nil {
+		return nil, err
+	}
+	if s.signIn != nil {
+		s.access = s.signIn.auth
+	}
 	if cfg.AdminListen != AdminOff {
 		if s.adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
 			return nil, fmt.Errorf("admin_listen: %w", err)
@@ -238,6 +245,9 @@ func (s *Server) Run(ctx context.Context) error {
 
 	s.log.Info("edge serving", "addr", s.Addr().String(), "admin", addrString(s.AdminAddr()))
 	g, gctx := errgroup.WithContext(ctx)
+	if s.signIn != nil {
+		s.signIn.run(gctx, g)
+	}
 	if s.adminSrv != nil {
 		g.Go(func() error {
 			if err := s.adminSrv.Serve(s.adminLn); !errors.Is(err, http.ErrServerClosed) {
@@ -343,6 +353,7 @@ func (s *Server) closeAll() {
 		for _, c := range s.closers {
 			c.Close()
 		}
+		s.signIn.close()
 	})
 }
 
@@ -359,6 +370,10 @@ func (s *Server) Reload(cfg *Config) error {
 	if err != nil {
 		return err
 	}
+	signInSet, err := s.prepareSignIn(cfg, keys)
+	if err != nil {
+		return err
+	}
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	old := s.verifier.Keys()
@@ -368,6 +383,9 @@ func (s *Server) Reload(cfg *Config) error {
 	snap := compile(cfg)
 	s.snap.Store(snap)
 	s.cfg.Store(cfg)
+	if err := s.applySignIn(signInSet); err != nil {
+		s.log.Error("sign-in settings not applied", "err", err)
+	}
 	changed := !slices.EqualFunc(old, keys, func(a, b edge.PublicKey) bool { return a.ID == b.ID && a.Key.Equal(b.Key) })
 	var connectors []*peer
 	for _, p := range s.registry.all() {

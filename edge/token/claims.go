@@ -31,6 +31,14 @@ type Claims struct {
 	Email     string
 	Groups    []string
 	Kind      Kind
+	// Family is the "fam" claim of access tokens from sign-in: the refresh
+	// token family they came from, so that revoking the family refuses
+	// its access tokens at once.
+	Family string
+	// IDP is the "idp" claim of access tokens from sign-in: which identity
+	// provider vouched for the user ("users" for the edge's own user list,
+	// "oidc" for the upstream OIDC provider).
+	IDP string
 }
 
 // HasAudience reports whether aud is one of the token's audiences.
@@ -44,6 +52,8 @@ type jwtClaims struct {
 	Email  string   `json:"email,omitempty"`
 	Groups []string `json:"groups,omitempty"`
 	Kind   Kind     `json:"kind,omitempty"`
+	Family string   `json:"fam,omitempty"`
+	IDP    string   `json:"idp,omitempty"`
 }
 
 func (c *Claims) toJWT() *jwtClaims {
@@ -57,6 +67,8 @@ func (c *Claims) toJWT() *jwtClaims {
 		Email:  c.Email,
 		Groups: c.Groups,
 		Kind:   c.Kind,
+		Family: c.Family,
+		IDP:    c.IDP,
 	}
 	if !c.ExpiresAt.IsZero() {
 		j.ExpiresAt = jwt.NewNumericDate(c.ExpiresAt)
@@ -80,6 +92,8 @@ func (j *jwtClaims) toClaims(kid string) *Claims {
 		Email:    j.Email,
 		Groups:   j.Groups,
 		Kind:     j.Kind,
+		Family:   j.Family,
+		IDP:      j.IDP,
 	}
 	if j.ExpiresAt != nil {
 		c.ExpiresAt = j.ExpiresAt.Time
