@@ -108,9 +108,10 @@ func TestKubeconfigWrittenByDaemon(t *testing.T) {
 		}
 		getNamespaces(t, s, bin)
 		// unset drops it; the daemon puts it back.
+		writes := daemonWrites(s)
 		start := time.Now()
 		kubectl(t, s, bin, "config", "unset", "clusters."+kapitest.ClusterName+".proxy-url")
-		waitReapplied(t, s, bin)
+		waitReapplied(t, s, bin, writes)
 		t.Logf("proxy-url back %v after kubectl config unset", time.Since(start).Round(time.Millisecond))
 		getNamespaces(t, s, bin)
 	})
@@ -118,11 +119,12 @@ func TestKubeconfigWrittenByDaemon(t *testing.T) {
 	t.Run("replaced by rename", func(t *testing.T) {
 		// A tool (gcloud, aws eks, an editor) writes a fresh file and renames
 		// it over the kubeconfig: no proxy-url, no record.
+		writes := daemonWrites(s)
 		start := time.Now()
 		if err := s.WriteKubeconfig(s.Kubeconfig, ""); err != nil {
 			t.Fatal(err)
 		}
-		waitReapplied(t, s, bin)
+		waitReapplied(t, s, bin, writes)
 		t.Logf("proxy-url back %v after a rename-replace", time.Since(start).Round(time.Millisecond))
 		getNamespaces(t, s, bin)
 		if err := s.Daemon.Stop(15 * time.Second); err != nil {
@@ -185,11 +187,20 @@ func getNamespaces(t *testing.T, s *stack.Stack, bin string) {
 	}
 }
 
-// waitReapplied waits until kubectl sees the daemon's proxy-url again.
-func waitReapplied(t *testing.T, s *stack.Stack, bin string) {
+// daemonWrites counts the kubeconfig writes the running daemon logged.
+func daemonWrites(s *stack.Stack) int {
+	return strings.Count(s.Daemon.Output(), "kubeconfig updated")
+}
+
+// waitReapplied waits until the daemon has written the kubeconfig again
+// (more than writes times) and kubectl sees its proxy-url.
+func waitReapplied(t *testing.T, s *stack.Stack, bin string, writes int) {
 	t.Helper()
 	want := s.ProxyURL()
 	waitFor(t, reapplyDeadline, "proxy-url re-applied", func() error {
+		if n := daemonWrites(s); n <= writes {
+			return fmt.Errorf("the daemon has not written the kubeconfig since (%d writes)", n)
+		}
 		out, err := runKubectl(s, bin, "config", "view", "--raw", "-o",
 			fmt.Sprintf(`jsonpath={.clusters[?(@.name==%q)].cluster.proxy-url}`, kapitest.ClusterName))
 		if err != nil {
