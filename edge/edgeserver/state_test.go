@@ -15,7 +15,7 @@ import (
 // initState makes a state folder in a temp dir and returns the config path.
 func initState(tb testing.TB) string {
 	tb.Helper()
-	path, err := Init(filepath.Join(tb.TempDir(), "state"), InitOptions{})
+	path, err := Init(filepath.Join(tb.TempDir(), "state"), InitOptions{HTTPListen: "127.0.0.1:0"})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -13,6 +13,13 @@
 //	// dial e.Addr with e.ClientTLS(), send edge.Open{App, Token: tok} ...
 //	rec := e.WaitAudit(t, func(r edgeserver.AuditRecord) bool { return r.App == "k8s.demo.test" })
 //
+// Sign-in: the edge's HTTPS sign-in server is at [Edge.OAuthURL]
+// (https://127.0.0.1:PORT, the edge certificate; [Edge.HTTPClient] trusts
+// it). [Edge.AddUser] puts a user in the built-in user list:
+//
+//	e.AddUser(t, "alice@example.com", "correct horse", "sre")
+//	// OAuth metadata: e.OAuthURL + "/.well-known/oauth-authorization-server"
+//
 // Methods take the calling test's testing.TB, so they work from subtests.
 package edgetest
 
@@ -25,6 +32,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,6 +42,7 @@ import (
 
 	"github.com/airlockhq/airlock/edge"
 	"github.com/airlockhq/airlock/edge/edgeserver"
+	"github.com/airlockhq/airlock/edge/edgeserver/oauth"
 	"github.com/airlockhq/airlock/edge/token"
 )
 
@@ -63,6 +72,10 @@ type Edge struct {
 	Addr string
 	// AdminURL is "http://127.0.0.1:PORT" serving /metrics and /healthz.
 	AdminURL string
+	// OAuthURL is the base URL of the HTTPS sign-in server,
+	// "https://127.0.0.1:PORT" (the config's public_url). It stays the
+	// same across Restart.
+	OAuthURL string
 	// ServerName is the TLS server name of the edge ("localhost").
 	ServerName string
 	// CAPEM is the PEM of the CA that signed the edge certificate; RootCAs
@@ -97,7 +110,7 @@ func Start(tb testing.TB, opts Options) *Edge {
 	}
 	dir := filepath.Join(tb.TempDir(), "edge")
 	path, err := edgeserver.Init(dir, edgeserver.InitOptions{
-		Hostnames: opts.Hostnames, Listen: opts.Listen, AdminListen: "127.0.0.1:0",
+		Hostnames: opts.Hostnames, Listen: opts.Listen, AdminListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0",
 	})
 	if err != nil {
 		tb.Fatalf("edgetest: %v", err)
@@ -128,6 +141,8 @@ func Start(tb testing.TB, opts Options) *Edge {
 		c.Listen = e.Addr
 		c.AdminListen = strings.TrimPrefix(e.AdminURL, "http://")
 		c.PublicAddrs = []string{e.Addr}
+		c.HTTPListen = strings.TrimPrefix(e.OAuthURL, "https://")
+		c.PublicURL = e.OAuthURL
 		return nil
 	})
 	if err != nil {
@@ -151,6 +166,7 @@ func (e *Edge) start(tb testing.TB, cfg *edgeserver.Config) {
 	e.srv, e.cancel, e.done = srv, cancel, done
 	e.Addr = srv.Addr().String()
 	e.AdminURL = "http://" + srv.AdminAddr().String()
+	e.OAuthURL = "https://" + srv.HTTPAddr().String()
 	e.mu.Unlock()
 }
 
@@ -301,6 +317,52 @@ func (e *Edge) Signer() *token.Signer { return e.signer }
 
 // Keys are the edge's token verification keys (what connectors get).
 func (e *Edge) Keys() []edge.PublicKey { return e.Server().Keys() }
+
+// AddUser adds (or updates) a user of the built-in user list, with a
+// bcrypt hash of password (at least 8 characters), and reloads the edge.
+func (e *Edge) AddUser(tb testing.TB, email, password string, groups ...string) {
+	tb.Helper()
+	hash, err := oauth.HashPassword(password)
+	if err != nil {
+		tb.Fatalf("edgetest: %v", err)
+	}
+	if _, err := edgeserver.SetUser(e.ConfigPath, oauth.User{Email: email, PasswordHash: hash, Groups: groups}); err != nil {
+		tb.Fatalf("edgetest: %v", err)
+	}
+	e.Reload(tb)
+}
+
+// RemoveUser removes a built-in user and reloads the edge: their next
+// stream is refused.
+func (e *Edge) RemoveUser(tb testing.TB, email string) {
+	tb.Helper()
+	if err := edgeserver.RemoveUser(e.ConfigPath, email); err != nil {
+		tb.Fatalf("edgetest: %v", err)
+	}
+	e.Reload(tb)
+}
+
+// RevokeUser revokes every sign-in of email so far (as `airlock-edge user
+// revoke` does) and reloads the edge.
+func (e *Edge) RevokeUser(tb testing.TB, email string) {
+	tb.Helper()
+	if err := edgeserver.RevokeUser(e.ConfigPath, email, time.Now()); err != nil {
+		tb.Fatalf("edgetest: %v", err)
+	}
+	e.Reload(tb)
+}
+
+// HTTPClient returns an HTTP client that trusts the edge's CA, for the
+// sign-in server at OAuthURL. It does not follow redirects to loopback
+// callbacks on its own: CheckRedirect is left to the caller.
+func (e *Edge) HTTPClient() *http.Client {
+	return &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: e.RootCAs, MinVersion: tls.VersionTLS12},
+		},
+	}
+}
 
 // ClientTLS returns a TLS config that dials this edge: its CA, server name
 // and the ALPN.

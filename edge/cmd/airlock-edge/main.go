@@ -1,6 +1,8 @@
 // Command airlock-edge is the Airlock edge: it makes its state folder
 // (init), adds tunnels for connectors (tunnel create), mints service tokens
-// (token mint) and serves (serve). See package edgeserver.
+// (token mint), manages the built-in users (user add, remove, revoke),
+// rotates the token signing key (key rotate) and serves (serve). See
+// package edgeserver.
 package main
 
 import (
@@ -23,7 +25,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	var ue usageError
 	switch {
@@ -56,8 +58,21 @@ commands:
         the secret. New apps allow the given emails/domains, or nobody.
   token mint --app H --email E [--ttl 24h] [--group G ...]
         print a signed service token for E to open app H
+  user add EMAIL [--group G ...] [--password-stdin]
+        add (or update) a user of the built-in user list; the password is
+        read from stdin (--password-stdin) or asked for, and only its bcrypt
+        hash is kept
+  user remove EMAIL
+        remove a built-in user: their next connection is refused
+  user revoke EMAIL
+        revoke every sign-in of EMAIL (built-in or upstream): refresh tokens
+        stop working and access tokens are refused on the next connection
+  key rotate
+        add a new token signing key first in the config; the old keys keep
+        verifying the tokens they signed
   serve
-        run the edge until SIGINT or SIGTERM (SIGHUP reloads the config)
+        run the edge until SIGINT or SIGTERM; the config reloads when its
+        file changes (and on SIGHUP) without dropping tunnels
   version
         print the version
 
@@ -66,7 +81,7 @@ config.yaml). --dir defaults to $XDG_STATE_HOME/airlock-edge, else
 ~/.local/state/airlock-edge. Run "airlock-edge COMMAND -h" for its flags.
 `
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return usagef("no command given")
@@ -90,6 +105,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return usagef("token: the only subcommand is mint")
 		}
 		return cmdTokenMint(args[2:], stdout, stderr)
+	case "user":
+		if len(args) < 2 {
+			return usagef("user: give a subcommand: add, remove or revoke")
+		}
+		switch args[1] {
+		case "add":
+			return cmdUserAdd(args[2:], stdin, stdout, stderr)
+		case "remove":
+			return cmdUserRemove(args[2:], stdout, stderr)
+		case "revoke":
+			return cmdUserRevoke(args[2:], stdout, stderr)
+		}
+		return usagef("user: unknown subcommand %q (add, remove, revoke)", args[1])
+	case "key":
+		if len(args) < 2 || args[1] != "rotate" {
+			return usagef("key: the only subcommand is rotate")
+		}
+		return cmdKeyRotate(args[2:], stdout, stderr)
 	case "serve":
 		return cmdServe(ctx, args[1:], stderr)
 	}
@@ -163,6 +196,7 @@ func cmdInit(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&hosts, "hostname", "extra DNS `name` or IP for the edge certificate (repeatable); the first is the TLS server name")
 	fs.StringVar(&opts.Listen, "listen", edgeserver.DefaultListen, "UDP `address` of the QUIC listener")
 	fs.StringVar(&opts.AdminListen, "admin-listen", edgeserver.DefaultAdminListen, "TCP `address` of /metrics and /healthz")
+	fs.StringVar(&opts.HTTPListen, "http-listen", "", "TCP `address` of the HTTPS sign-in server (default: port 7843 on the --listen host if loopback, else 127.0.0.1:7843)")
 	fs.BoolVar(&opts.Force, "force", false, "overwrite an existing state")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -278,6 +312,15 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
+	defer func() { stopWatch(); <-watchDone }()
+	go func() {
+		defer close(watchDone)
+		if err := edgeserver.WatchConfig(watchCtx, loc.path(), log, srv.Reload); err != nil {
+			log.Warn("config file not watched; reload with SIGHUP", "err", err)
+		}
+	}()
 	go func() {
 		for {
 			select {

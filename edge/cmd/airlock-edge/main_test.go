@@ -19,7 +19,7 @@ import (
 func runCmd(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	err := run(context.Background(), args, &out, &errOut)
+	err := run(context.Background(), args, strings.NewReader(""), &out, &errOut)
 	return out.String(), errOut.String(), err
 }
 
@@ -101,7 +101,7 @@ func TestServeSIGTERM(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	dir := filepath.Join(t.TempDir(), "state")
-	if out, err := exec.Command(bin, "init", "--dir", dir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0").CombinedOutput(); err != nil {
+	if out, err := exec.Command(bin, "init", "--dir", dir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0").CombinedOutput(); err != nil {
 		t.Fatalf("init: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin, "serve", "--dir", dir)

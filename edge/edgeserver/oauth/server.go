@@ -270,19 +270,19 @@ func (s *Server) Handler() http.Handler {
 func (s *Server) metadata(w http.ResponseWriter, _ *http.Request) {
 	base := s.cur.Load().PublicURL
 	writeJSON(w, http.StatusOK, map[string]any{
-		"issuer":                                base,
-		"authorization_endpoint":                base + "/oauth/authorize",
-		"token_endpoint":                        base + "/oauth/token",
-		"device_authorization_endpoint":         base + "/oauth/device/code",
-		"revocation_endpoint":                   base + "/oauth/revoke",
-		"jwks_uri":                              base + "/.well-known/jwks.json",
-		"response_types_supported":              []string{"code"},
-		"response_modes_supported":              []string{"query"},
-		"grant_types_supported":                 []string{"authorization_code", "refresh_token", grantDevice},
-		"code_challenge_methods_supported":      []string{"S256"},
-		"token_endpoint_auth_methods_supported": []string{"none"},
+		"issuer":                                     base,
+		"authorization_endpoint":                     base + "/oauth/authorize",
+		"token_endpoint":                             base + "/oauth/token",
+		"device_authorization_endpoint":              base + "/oauth/device/code",
+		"revocation_endpoint":                        base + "/oauth/revoke",
+		"jwks_uri":                                   base + "/.well-known/jwks.json",
+		"response_types_supported":                   []string{"code"},
+		"response_modes_supported":                   []string{"query"},
+		"grant_types_supported":                      []string{"authorization_code", "refresh_token", grantDevice},
+		"code_challenge_methods_supported":           []string{"S256"},
+		"token_endpoint_auth_methods_supported":      []string{"none"},
 		"revocation_endpoint_auth_methods_supported": []string{"none"},
-		"client_id":                             ClientID,
+		"client_id":                                  ClientID,
 	})
 }
 
