@@ -329,4 +329,3 @@ func proxyParts(t testing.TB, proxyURL string) (addr, user, pass string) {
 	user, pass, _ = strings.Cut(rest[:at], ":")
 	return rest[at+1:], user, pass
 }
-

@@ -33,8 +33,8 @@ type trayUI struct {
 	tooltip string
 
 	daemon, account, connectAll, disconnectAll, copyMenu, openConfig, signOut, quit *item
-	clusters                                                                      []*item
-	copies                                                                        []*item
+	clusters                                                                        []*item
+	copies                                                                          []*item
 }
 
 // item caches what an item shows, so that only changes reach D-Bus.

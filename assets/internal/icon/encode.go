@@ -39,8 +39,8 @@ func ICO(pngs [][]byte) ([]byte, error) {
 		}
 		e := make([]byte, 16)
 		e[0], e[1] = byte(cfg.Width%256), byte(cfg.Height%256) // 0 means 256
-		le.PutUint16(e[4:], 1)                                  // planes
-		le.PutUint16(e[6:], 32)                                 // bits per pixel
+		le.PutUint16(e[4:], 1)                                 // planes
+		le.PutUint16(e[6:], 32)                                // bits per pixel
 		le.PutUint32(e[8:], uint32(len(p)))
 		le.PutUint32(e[12:], uint32(offset))
 		b.Write(e)

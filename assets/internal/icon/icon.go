@@ -149,7 +149,9 @@ func glyph(s State, stroke float64) []part {
 		}
 		return []part{{head, ""}, {shoulders, ""}}
 	case Error:
-		bar := func(x, y float64) bool { return roundRect(x, y, 0.5-stroke*0.75, 0.20, 0.5+stroke*0.75, 0.60, stroke*0.5) <= 0 }
+		bar := func(x, y float64) bool {
+			return roundRect(x, y, 0.5-stroke*0.75, 0.20, 0.5+stroke*0.75, 0.60, stroke*0.5) <= 0
+		}
 		dot := func(x, y float64) bool { return math.Hypot(x-0.5, y-0.75) <= stroke*0.85 }
 		return []part{{bar, ""}, {dot, ""}}
 	}
