@@ -4,6 +4,12 @@
 // state, a tunnel, a service token and a daemon configuration. The
 // end-to-end tests, the benchmarks and `make demo` all start it.
 //
+// With a kube-apiserver, the harness writes a kubeconfig for it without
+// proxy-url and gives it to the daemon as $KUBECONFIG; the daemon's
+// configuration maps that kubeconfig's cluster entry to the demo cluster, so
+// the daemon writes the proxy-url itself, as it would into a user's
+// kubeconfig, and Start returns once the daemon reports it written.
+//
 // Every listener is on loopback: the edge and the daemon on addresses of
 // their own in 127.0.0.0/8 with ports the kernel picked, so several stacks
 // can run at once.
