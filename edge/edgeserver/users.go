@@ -61,7 +61,7 @@ func RevokeUser(path, email string, at time.Time) error {
 	if err := oauth.CheckEmail(email); err != nil {
 		return fmt.Errorf("revoke: %w", err)
 	}
-	r := oauth.Revocation{Email: strings.ToLower(email), Before: at.UTC().Truncate(time.Second).Add(time.Second)}
+	r := oauth.Revocation{Email: strings.ToLower(email), Before: at.UTC()}
 	return editConfigDoc(path, func(root *yaml.Node) error {
 		n, err := encodeNode(r)
 		if err != nil {

@@ -30,6 +30,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -41,6 +42,7 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/edge/edgeclient"
 	"github.com/airlockhq/airlock/edge/edgeserver"
 	"github.com/airlockhq/airlock/edge/edgeserver/oauth"
 	"github.com/airlockhq/airlock/edge/token"
@@ -362,6 +364,79 @@ func (e *Edge) HTTPClient() *http.Client {
 			TLSClientConfig: &tls.Config{RootCAs: e.RootCAs, MinVersion: tls.VersionTLS12},
 		},
 	}
+}
+
+// DialClient connects to the edge as a daemon does and closes the
+// connection in tb.Cleanup.
+func (e *Edge) DialClient(tb testing.TB) *edgeclient.Conn {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := edgeclient.Dial(ctx, edgeclient.Config{Addr: e.Addr, ServerName: e.ServerName, RootCAs: e.RootCAs,
+		Hello: edge.Hello{Role: edge.RoleClient, Software: "edgetest"}})
+	if err != nil {
+		tb.Fatalf("edgetest: dial as a client: %v", err)
+	}
+	tb.Cleanup(func() { c.Close(edge.CodeOK, "") })
+	return c
+}
+
+// EchoConnector joins tun as a connector whose every stream echoes what
+// it receives: the path through the edge without an origin. It stops in
+// tb.Cleanup.
+func (e *Edge) EchoConnector(tb testing.TB, tun *Tunnel) *edgeclient.Conn {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := edgeclient.Dial(ctx, edgeclient.Config{
+		Addr: e.Addr, ServerName: tun.Credentials.ServerName, RootCAs: e.RootCAs,
+		Hello: edge.Hello{Role: edge.RoleConnector, TunnelID: tun.Credentials.TunnelID, Secret: tun.Credentials.Secret, ConnectorID: "edgetest-echo"},
+	})
+	if err != nil {
+		tb.Fatalf("edgetest: connect the echo connector: %v", err)
+	}
+	var wg sync.WaitGroup
+	tb.Cleanup(func() { c.Close(edge.CodeOK, ""); wg.Wait() })
+	wg.Go(func() {
+		for {
+			s, err := c.AcceptStream(context.Background())
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer s.Close()
+				if _, err := edge.ReadFrameOf[*edge.Dial](s); err != nil {
+					return
+				}
+				if edge.WriteFrame(s, &edge.Result{}) != nil {
+					return
+				}
+				io.Copy(s, s) //nolint:errcheck // the test sees a short echo
+				s.CloseWrite()
+			})
+		}
+	})
+	return c
+}
+
+// Echo opens a stream to app with tok on c, sends msg and returns the
+// echo; a refusal is the *edge.Error the edge sent.
+func Echo(tb testing.TB, c *edgeclient.Conn, app, tok, msg string) (string, error) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := c.OpenStream(ctx, &edge.Open{App: app, Token: tok, Target: "echo:1"})
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	s.SetDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck
+	if _, err := io.WriteString(s, msg); err != nil {
+		return "", err
+	}
+	s.CloseWrite()
+	b, err := io.ReadAll(s)
+	return string(b), err
 }
 
 // ClientTLS returns a TLS config that dials this edge: its CA, server name
