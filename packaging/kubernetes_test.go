@@ -1,0 +1,156 @@
+package packaging_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/airlockhq/airlock/connector/kapitest"
+	"github.com/airlockhq/airlock/packaging/internal/ptest"
+)
+
+// TestKubernetesManifests has a real kube-apiserver accept the connector's
+// manifests: the namespace is created for real (a server-side dry run of
+// the objects in it needs it), then the whole folder goes through `kubectl
+// apply --dry-run=server`, then for real. The namespace enforces the
+// "restricted" Pod Security Standard and warns on violations, so any
+// warning fails the test.
+func TestKubernetesManifests(t *testing.T) {
+	kubectl := ptest.Tool(t, "kubectl", "kubectl")
+	dir := filepath.Join(ptest.Root(t), "packaging", "kubernetes")
+	s := kapitest.Start(t, kapitest.Options{})
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := s.Kubeconfig(kubeconfig, ""); err != nil {
+		t.Fatal(err)
+	}
+	run := func(t *testing.T, args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, kubectl, append([]string{"--kubeconfig", kubeconfig}, args...)...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("kubectl %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+		}
+		if strings.Contains(stderr.String(), "Warning") {
+			t.Errorf("kubectl %s warned:\n%s", strings.Join(args, " "), stderr.String())
+		}
+		return stdout.String()
+	}
+	wantObjects := []string{
+		"namespace/airlock",
+		"serviceaccount/airlock-connector",
+		"secret/airlock-connector",
+		"deployment.apps/airlock-connector",
+		"poddisruptionbudget.policy/airlock-connector",
+	}
+
+	run(t, "apply", "-f", filepath.Join(dir, "00-namespace.yaml"))
+	t.Run("server dry run", func(t *testing.T) {
+		out := run(t, "apply", "--dry-run=server", "-f", dir)
+		for _, obj := range wantObjects {
+			if !strings.Contains(out, obj+" ") {
+				t.Errorf("no %s in:\n%s", obj, out)
+			}
+		}
+		if strings.Count(out, "(server dry run)") != len(wantObjects) {
+			t.Errorf("want %d objects through the server dry run:\n%s", len(wantObjects), out)
+		}
+	})
+	t.Run("apply", func(t *testing.T) {
+		run(t, "apply", "-f", dir)
+		got := run(t, "-n", "airlock", "get", "deployment/airlock-connector", "-o",
+			"jsonpath={.spec.replicas} {.spec.template.spec.containers[0].readinessProbe.httpGet.path} {.spec.template.spec.containers[0].livenessProbe.httpGet.path}")
+		if got != "2 /ready /healthz" {
+			t.Errorf("replicas and probes %q, want %q", got, "2 /ready /healthz")
+		}
+		got = run(t, "-n", "airlock", "get", "pdb/airlock-connector", "-o", "jsonpath={.spec.minAvailable}")
+		if got != "1" {
+			t.Errorf("PodDisruptionBudget minAvailable %q, want 1", got)
+		}
+	})
+}
+
+// TestConnectorDeployment checks what the issue asks of the Deployment
+// beyond what the API server validates.
+func TestConnectorDeployment(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(ptest.Root(t), "packaging", "kubernetes", "30-deployment.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Spec struct {
+			Replicas int
+			Template struct {
+				Spec struct {
+					AutomountServiceAccountToken *bool `yaml:"automountServiceAccountToken"`
+					SecurityContext              struct {
+						RunAsNonRoot   bool                  `yaml:"runAsNonRoot"`
+						SeccompProfile struct{ Type string } `yaml:"seccompProfile"`
+					} `yaml:"securityContext"`
+					Affinity struct {
+						PodAntiAffinity struct {
+							Preferred []struct {
+								PodAffinityTerm struct {
+									TopologyKey string `yaml:"topologyKey"`
+								} `yaml:"podAffinityTerm"`
+							} `yaml:"preferredDuringSchedulingIgnoredDuringExecution"`
+						} `yaml:"podAntiAffinity"`
+					}
+					Containers []struct {
+						Args            []string
+						SecurityContext struct {
+							ReadOnlyRootFilesystem   bool  `yaml:"readOnlyRootFilesystem"`
+							AllowPrivilegeEscalation *bool `yaml:"allowPrivilegeEscalation"`
+							Capabilities             struct{ Drop []string }
+						} `yaml:"securityContext"`
+						Resources struct {
+							Requests map[string]string
+							Limits   map[string]string
+						}
+					}
+				}
+			}
+		}
+	}
+	if err := yaml.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	pod := d.Spec.Template.Spec
+	if len(pod.Containers) != 1 {
+		t.Fatalf("%d containers, want 1", len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	checks := []struct {
+		name string
+		ok   bool
+	}{
+		{"2 replicas", d.Spec.Replicas == 2},
+		{"anti-affinity by node", len(pod.Affinity.PodAntiAffinity.Preferred) == 1 &&
+			pod.Affinity.PodAntiAffinity.Preferred[0].PodAffinityTerm.TopologyKey == "kubernetes.io/hostname"},
+		{"no service account token", pod.AutomountServiceAccountToken != nil && !*pod.AutomountServiceAccountToken},
+		{"non-root", pod.SecurityContext.RunAsNonRoot},
+		{"seccomp RuntimeDefault", pod.SecurityContext.SeccompProfile.Type == "RuntimeDefault"},
+		{"read-only root filesystem", c.SecurityContext.ReadOnlyRootFilesystem},
+		{"no privilege escalation", c.SecurityContext.AllowPrivilegeEscalation != nil && !*c.SecurityContext.AllowPrivilegeEscalation},
+		{"drops ALL capabilities", slices.Equal(c.SecurityContext.Capabilities.Drop, []string{"ALL"})},
+		{"requests and limits", c.Resources.Requests["cpu"] != "" && c.Resources.Requests["memory"] != "" &&
+			c.Resources.Limits["cpu"] != "" && c.Resources.Limits["memory"] != ""},
+		{"admin listener for the probes", slices.Contains(c.Args, "--admin=0.0.0.0:7846")},
+		{"credentials from the Secret", slices.Contains(c.Args, "--credentials=/etc/airlock/credentials.json")},
+	}
+	for _, ch := range checks {
+		if !ch.ok {
+			t.Errorf("the Deployment misses: %s", ch.name)
+		}
+	}
+}
