@@ -73,7 +73,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 func (s *Server) startLogin(w http.ResponseWriter, r *http.Request, p *pending, loginErr string) {
 	st := s.cur.Load()
 	if len(st.Users) == 0 && st.OIDC != nil {
-		s.redirectUpstream(w, r, p.id)
+		s.redirectUpstream(w, r, p.id, p.browser)
 		return
 	}
 	page := loginPage{

@@ -275,4 +275,3 @@ func (f *fixture) noRedirect() *http.Client {
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return c
 }
-

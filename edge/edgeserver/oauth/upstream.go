@@ -50,15 +50,16 @@ func (s *Server) upstreamStart(w http.ResponseWriter, r *http.Request) {
 		s.message(w, http.StatusBadRequest, "Bad sign-in request", "The sign-in request is malformed.", err.Error())
 		return
 	}
-	s.redirectUpstream(w, r, q.Get("req"))
+	s.redirectUpstream(w, r, q.Get("req"), cookieBrowser(r))
 }
 
 // redirectUpstream sends the browser to the upstream provider with the
-// edge's own state, nonce and PKCE S256 challenge.
-func (s *Server) redirectUpstream(w http.ResponseWriter, r *http.Request, reqID string) {
+// edge's own state, nonce and PKCE S256 challenge. browser is the
+// airlock_browser cookie of the request.
+func (s *Server) redirectUpstream(w http.ResponseWriter, r *http.Request, reqID, browser string) {
 	st := s.cur.Load()
 	p, ok := s.pending.get(reqID, s.now())
-	if !ok || p.browser != cookieBrowser(r) {
+	if !ok || p.browser != browser {
 		s.message(w, http.StatusBadRequest, "Sign-in expired", "This sign-in is no longer open in this browser. Start again from your terminal.", "")
 		return
 	}

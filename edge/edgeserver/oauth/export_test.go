@@ -1,0 +1,4 @@
+package oauth
+
+// IdentityFromClaims is identityFromClaims for the external tests.
+var IdentityFromClaims = identityFromClaims
