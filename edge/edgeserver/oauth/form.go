@@ -181,8 +181,7 @@ func verifierMatches(verifier, challenge string) error {
 			return errors.New("code_verifier holds a character outside A-Z a-z 0-9 - . _ ~")
 		}
 	}
-	sum := sha256.Sum256([]byte(verifier))
-	if b64(sum[:]) != challenge {
+	if challengeOf(verifier) != challenge {
 		return errors.New("code_verifier does not match the code_challenge (PKCE)")
 	}
 	return nil
@@ -245,4 +244,10 @@ func isLoopbackHost(h string) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
+}
+
+// challengeOf is the S256 challenge of a verifier.
+func challengeOf(verifier string) string {
+	sum := sha256.Sum256([]byte(verifier))
+	return b64(sum[:])
 }
