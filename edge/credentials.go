@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 )
 
 // Credentials is what a connector needs to join a tunnel: written by
@@ -70,7 +71,9 @@ func ReadCredentials(path string) (*Credentials, error) {
 }
 
 // WriteCredentials writes c to path with mode 0600, atomically: a reader
-// sees the old file or the whole new one.
+// sees the old file or the whole new one. The new content goes to a
+// temporary file of a unique name in the same folder, so concurrent writers
+// never share one, and is synced before the rename.
 func WriteCredentials(path string, c *Credentials) error {
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("credentials: %w", err)
@@ -79,12 +82,15 @@ func WriteCredentials(path string, c *Credentials) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("write credentials: %w", err)
 	}
-	_, err = f.Write(append(b, '\n'))
+	tmp := f.Name()
+	err = f.Chmod(0o600) // CreateTemp makes 0600 files; say so anyway
+	if err == nil {
+		_, err = f.Write(append(b, '\n'))
+	}
 	if err == nil {
 		err = f.Sync()
 	}

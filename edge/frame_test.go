@@ -160,6 +160,14 @@ func TestCheckHostname(t *testing.T) {
 		{"a.", false},
 		{strings.Repeat("a", 64) + ".b", false},
 		{"a/b", false},
+		{"a-b.c-d", true},
+		{"a--b", true},
+		{"-a", false},
+		{"a-", false},
+		{"a.-b", false},
+		{"a-.b", false},
+		{"a.b-", false},
+		{"-", false},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			if err := CheckHostname(tc.in); (err == nil) != tc.ok {

@@ -373,7 +373,8 @@ func ResultOf(err error) *Result {
 }
 
 // CheckHostname reports whether s is a DNS hostname as apps are named:
-// letters, digits, '-' and '.', labels of 1 to 63 bytes.
+// letters, digits, '-', '_' and '.', labels of 1 to 63 bytes that neither
+// start nor end with '-'.
 func CheckHostname(s string) error {
 	if s == "" {
 		return errors.New("hostname is empty")
@@ -389,9 +390,16 @@ func CheckHostname(s string) error {
 			if label == 0 {
 				return fmt.Errorf("hostname %q has an empty label", s)
 			}
+			if s[i-1] == '-' {
+				return fmt.Errorf("hostname %q has a label that ends with '-'", s)
+			}
 			label = 0
 			continue
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+		case c == '-':
+			if label == 0 {
+				return fmt.Errorf("hostname %q has a label that starts with '-'", s)
+			}
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_':
 		default:
 			return fmt.Errorf("hostname %q has a bad character %q", s, c)
 		}
@@ -401,6 +409,9 @@ func CheckHostname(s string) error {
 	}
 	if label == 0 {
 		return fmt.Errorf("hostname %q ends with a dot", s)
+	}
+	if s[len(s)-1] == '-' {
+		return fmt.Errorf("hostname %q has a label that ends with '-'", s)
 	}
 	return nil
 }
