@@ -41,7 +41,7 @@ func (v PackageVersion) Windows() [4]uint16 {
 }
 
 var (
-	semverRE   = regexp.MustCompile(`^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(?:-([0-9A-Za-z.-]+))?$`)
+	semverRE   = regexp.MustCompile(`^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$`)
 	describeRE = regexp.MustCompile(`^(.*)-([0-9]+)-g([0-9a-f]{4,40})$`)
 	hashRE     = regexp.MustCompile(`^[0-9a-f]{4,40}$`)
 	wordRE     = regexp.MustCompile(`^[0-9A-Za-z.]+$`)
