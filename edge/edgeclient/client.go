@@ -47,6 +47,16 @@ func (c *Client) Open(ctx context.Context, open *edge.Open) (*StreamConn, error)
 	}
 }
 
+// Connect dials the edge now unless a live connection exists, so that a
+// caller can learn at once whether the edge is reachable and will have us,
+// rather than on the first stream. Concurrent callers (and Open) share one
+// dial. It returns the dial's error: a *DialError, an *edge.Error refusal,
+// or the context's cause.
+func (c *Client) Connect(ctx context.Context) error {
+	_, err := c.get(ctx)
+	return err
+}
+
 // get returns a live connection, dialling one if needed. Concurrent callers
 // share one dial. A connection the edge asked to drain is left to the edge,
 // which closes it once its open streams have finished.
