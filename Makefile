@@ -55,3 +55,14 @@ fuzz:
 
 clean:
 	rm -rf $(BIN) dist
+
+# The release, into DIST (see README, "Install"): linux amd64 and arm64 binaries
+# of the three programs, airlock.exe for Windows amd64, .deb and .rpm packages,
+# SHA256SUMS. airlock.exe is signed (osslsigncode) when AIRLOCK_SIGN_PKCS12, or
+# AIRLOCK_SIGN_CERT and AIRLOCK_SIGN_KEY, are set; AIRLOCK_SIGN_PASSWORD and
+# AIRLOCK_SIGN_TIMESTAMP_URL are optional.
+DIST ?= dist
+.PHONY: dist
+dist:
+	rm -rf $(DIST)
+	$(GO) run ./packaging/cmd/airlock-dist -out $(DIST) -version $(VERSION) -commit $(COMMIT)
