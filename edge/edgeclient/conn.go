@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,10 +97,27 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	qc, err := quic.DialAddr(ctx, cfg.Addr, tlsConf, qconf)
+	raddr, err := resolveUDP(ctx, cfg.Addr)
 	if err != nil {
 		return nil, &DialError{Addr: cfg.Addr, Err: err}
 	}
+	udp, err := listenToward(raddr)
+	if err != nil {
+		return nil, &DialError{Addr: cfg.Addr, Err: err}
+	}
+	// The transport and its socket belong to this one connection: they
+	// close when it does, however it ends.
+	tr := &quic.Transport{Conn: udp}
+	release := func() {
+		tr.Close()
+		udp.Close()
+	}
+	qc, err := tr.Dial(ctx, raddr, tlsConf, qconf)
+	if err != nil {
+		release()
+		return nil, &DialError{Addr: cfg.Addr, Err: err}
+	}
+	context.AfterFunc(qc.Context(), release)
 	c, err := handshake(ctx, qc, cfg.Hello)
 	if err != nil {
 		qc.CloseWithError(quic.ApplicationErrorCode(edge.CodeOf(err)), "handshake failed")
@@ -158,6 +176,14 @@ func (c *Conn) readControl(on func(edge.Frame)) {
 		}
 	}
 }
+
+// LocalAddr is the UDP address of this connection's own socket: the
+// local address that routes to the edge (a loopback one for an edge on
+// loopback), never the wildcard address.
+func (c *Conn) LocalAddr() net.Addr { return c.qc.LocalAddr() }
+
+// RemoteAddr is the edge's UDP address.
+func (c *Conn) RemoteAddr() net.Addr { return c.qc.RemoteAddr() }
 
 // Welcome returns the edge's answer to our Hello.
 func (c *Conn) Welcome() *edge.Welcome { return c.welcome }
