@@ -11,7 +11,7 @@ GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 TEST_TIMEOUT ?= 45m
 FUZZTIME ?= 30s
 
-.PHONY: all build test test-short demo bench lint fuzz kube-apiserver clean
+.PHONY: all build test test-short demo bench lint fuzz kube-apiserver clean screenshot
 
 all: build
 
@@ -52,6 +52,15 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+# The tray under Xvfb with Debian's xfce4-panel as the real tray host: the
+# icon in each state, the panel and the menu opened with a real click, as
+# PNGs in screenshots/ (apt: xvfb xauth x11-apps imagemagick xdotool
+# xfce4-panel dbus-daemon dbus-bin).
+screenshot:
+	@mkdir -p screenshots
+	AIRLOCK_SCREENSHOTS=$(abspath screenshots) $(GO) test -count=1 -run '^TestScreenshot$$' -v ./tray/app/
+	@ls -l screenshots
 
 clean:
 	rm -rf $(BIN) dist

@@ -26,8 +26,8 @@ type Options struct {
 	Supervisor *Supervisor
 	// Headless runs without an icon even when a session bus exists.
 	Headless bool
-	// Account returns the signed-in user from a status; nil means the
-	// tray cannot tell (the account item then says how to sign in).
+	// Account returns the signed-in user from a status; nil means
+	// AccountFromStatus.
 	Account func(*apitype.Status) Account
 	// SignIn and SignOut run those actions; nil disables the items.
 	SignIn, SignOut func(ctx context.Context) error
@@ -135,7 +135,7 @@ func (a *App) Run(ctx context.Context) error {
 		return g.Wait()
 	}
 
-	tu := newTrayUI(a.log, a.click)
+	tu := newTrayUI(a.log, a.click, IconSize(a.getenv))
 	tu.preset(BuildView(nil, Account{}, ""))
 	ready := make(chan struct{})
 	g.Go(func() error { return a.follow(gctx, tu, ready) })
@@ -180,12 +180,16 @@ func (a *App) follow(ctx context.Context, u ui, ready <-chan struct{}) error {
 		}
 	}
 	show := func(st *apitype.Status, note string) {
-		acct := Account{CanSignIn: a.opts.SignIn != nil, CanSignOut: a.opts.SignOut != nil}
-		if st != nil && a.opts.Account != nil {
-			acct = a.opts.Account(st)
-			acct.CanSignIn = acct.CanSignIn && a.opts.SignIn != nil
-			acct.CanSignOut = acct.CanSignOut && a.opts.SignOut != nil
+		var acct Account
+		if st != nil {
+			account := a.opts.Account
+			if account == nil {
+				account = AccountFromStatus
+			}
+			acct = account(st)
 		}
+		acct.CanSignIn = acct.CanSignIn && a.opts.SignIn != nil
+		acct.CanSignOut = acct.CanSignOut && a.opts.SignOut != nil
 		u.Show(BuildView(st, acct, note))
 	}
 	show(nil, "")
@@ -259,6 +263,20 @@ func apply(st *apitype.Status, ev apitype.Event) *apitype.Status {
 			s := *ev.Status
 			return &s
 		}
+	case apitype.EventSignIn:
+		if st == nil || ev.SignIn == nil {
+			return nil
+		}
+		s := *st
+		s.Edges = append([]apitype.Edge(nil), st.Edges...)
+		for i := range s.Edges {
+			if s.Edges[i].Name == ev.SignIn.Edge {
+				si := *ev.SignIn
+				s.Edges[i].SignIn = &si
+				return &s
+			}
+		}
+		return nil
 	case apitype.EventCluster:
 		if st == nil || ev.Cluster == nil {
 			return nil

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/client"
 )
 
@@ -22,6 +23,13 @@ type Env struct {
 	// Configure, when set, adjusts the options before the tray runs
 	// (main wires sign-in here once the client offers it).
 	Configure func(*Options)
+}
+
+// loginClient is the part of the control API client that signs in and
+// out.
+type loginClient interface {
+	Login(ctx context.Context, req apitype.LoginRequest) (*apitype.SignInList, error)
+	Logout(ctx context.Context, req apitype.LogoutRequest) (*apitype.SignInList, error)
 }
 
 // Command runs `airlock [tray] [--socket PATH] [--config FILE]
@@ -80,6 +88,18 @@ func Command(ctx context.Context, args []string, env Env) int {
 				return err == nil
 			},
 		})
+	}
+	// Sign-in from the menu lights up once the client offers Login and
+	// Logout (POST /v1/login, /v1/logout).
+	if l, ok := any(c).(loginClient); ok {
+		opts.SignIn = func(ctx context.Context) error {
+			_, err := l.Login(ctx, apitype.LoginRequest{})
+			return err
+		}
+		opts.SignOut = func(ctx context.Context) error {
+			_, err := l.Logout(ctx, apitype.LogoutRequest{})
+			return err
+		}
 	}
 	if env.Configure != nil {
 		env.Configure(&opts)

@@ -30,6 +30,23 @@ func notes(prev, next *apitype.Status) []Note {
 		return nil
 	}
 	var out []Note
+	for _, e := range next.Edges {
+		si := e.SignIn
+		if si == nil || si.State != apitype.SignInNeeded {
+			continue
+		}
+		if old := prev.FindEdge(e.Name); old != nil && old.SignIn != nil && old.SignIn.State == apitype.SignInNeeded && old.SignIn.URL == si.URL {
+			continue
+		}
+		body := "Finish signing in in your browser."
+		if !si.BrowserOpened && si.URL != "" {
+			body = "Open " + si.URL + " to sign in."
+			if si.UserCode != "" {
+				body += " Code: " + si.UserCode
+			}
+		}
+		out = append(out, Note{Key: e.Name + "/signin", Summary: "Sign in to Airlock (" + e.Name + ")", Body: body, Urgent: true})
+	}
 	for _, cl := range next.Clusters {
 		old := prev.FindCluster(cl.Name)
 		if cl.State != apitype.StateError || cl.Problem == nil {

@@ -3,15 +3,26 @@ package app
 import (
 	"log/slog"
 	"slices"
+	"strconv"
 
 	"fyne.io/systray"
 
 	"github.com/airlockhq/airlock/assets"
 )
 
-// IconSize is the size of the PNG the tray hands to the panel, which
-// scales it to its own icon size.
-const IconSize = 32
+// IconSize returns the size of the PNG the tray hands to the panel:
+// systray sends one pixmap, which the panel scales to its icon size, so it
+// is the size most panels draw at 1× (xfce4-panel, KDE Plasma and GNOME's
+// AppIndicator extension use 16–22 px), or 48 on a 2× display (GDK_SCALE,
+// QT_SCALE_FACTOR).
+func IconSize(getenv func(string) string) int {
+	for _, k := range []string{"GDK_SCALE", "QT_SCALE_FACTOR"} {
+		if f, err := strconv.ParseFloat(getenv(k), 64); err == nil && f >= 1.5 {
+			return 48
+		}
+	}
+	return 22
+}
 
 // ui draws views. Show is called from one goroutine only.
 type ui interface {
@@ -24,8 +35,9 @@ type ui interface {
 // is drained by a goroutine of its own that only forwards the click (see
 // App.click) and ends when systray closes the channel (ResetMenu).
 type trayUI struct {
-	log   *slog.Logger
-	click func(action)
+	log      *slog.Logger
+	click    func(action)
+	iconSize int
 
 	built   bool
 	names   []string
@@ -47,8 +59,8 @@ type item struct {
 	hidden   bool
 }
 
-func newTrayUI(log *slog.Logger, click func(action)) *trayUI {
-	return &trayUI{log: log, click: click}
+func newTrayUI(log *slog.Logger, click func(action), iconSize int) *trayUI {
+	return &trayUI{log: log, click: click, iconSize: iconSize}
 }
 
 // preset sets the icon, title and tooltip before systray.Run, so the
@@ -61,7 +73,10 @@ func (u *trayUI) preset(v View) {
 }
 
 func (u *trayUI) setIcon(s assets.State) {
-	b, err := assets.PNG(s, IconSize)
+	b, err := assets.PNG(s, u.iconSize)
+	if err == nil {
+		b, err = systrayPNG(b)
+	}
 	if err != nil {
 		u.log.Error("tray icon", "err", err)
 		return

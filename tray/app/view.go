@@ -49,6 +49,27 @@ type Account struct {
 	CanSignIn, CanSignOut bool
 }
 
+// AccountFromStatus reads the account from the edges' sign-in states: the
+// user signed in at any edge, sign-in offered while an edge that needs it
+// is not signed in, sign-out while one is.
+func AccountFromStatus(st *apitype.Status) Account {
+	var a Account
+	for _, e := range st.Edges {
+		if e.SignIn == nil {
+			continue
+		}
+		if e.SignIn.State == apitype.SignInSignedIn {
+			a.CanSignOut = true
+			if a.User == "" {
+				a.User = e.SignIn.Email
+			}
+		} else {
+			a.CanSignIn = true
+		}
+	}
+	return a
+}
+
 // BuildView computes the tray's view from a status; st nil means no daemon
 // answers, and daemonNote says why.
 func BuildView(st *apitype.Status, acct Account, daemonNote string) View {
@@ -60,7 +81,11 @@ func BuildView(st *apitype.Status, acct Account, daemonNote string) View {
 		v.Account, v.AccountAction = "Sign in…", true
 	default:
 		v.Account = "Sign in…"
-		v.AccountNote = "sign-in from the tray is not available in this version: run `airlock login`"
+		v.AccountNote = "no cluster needs a sign-in, or this daemon cannot sign in from the tray: run `airlock login`"
+	}
+	if acct.User != "" && acct.CanSignIn {
+		v.Account += " (sign in…)" // signed in at one edge, not at another
+		v.AccountAction = true
 	}
 	v.CanSignOut = acct.CanSignOut && acct.User != ""
 	if st == nil {
@@ -75,6 +100,12 @@ func BuildView(st *apitype.Status, acct Account, daemonNote string) View {
 	v.ConfigPath = st.ConfigPath
 	var on, signIn, failed, connecting int
 	var problems []string
+	for _, e := range st.Edges {
+		if e.SignIn != nil && e.SignIn.State == apitype.SignInNeeded {
+			signIn++
+			problems = append(problems, "sign-in needed at "+e.Name)
+		}
+	}
 	for _, cl := range st.Clusters {
 		cv := clusterView(cl)
 		v.Clusters = append(v.Clusters, cv)
