@@ -1,0 +1,32 @@
+// Package signin signs the user in at each edge (the edge is an OAuth 2.0
+// authorization server, client id "airlock") and supplies the resulting
+// access tokens to the daemon's SOCKS listeners as a [tokens.Source] per
+// edge.
+//
+// The life of a token:
+//
+//   - Token returns the access token in memory while it is valid: one atomic
+//     load, no lock, no I/O.
+//   - Otherwise one sign-in starts for the edge (single-flight: twenty
+//     parallel connections cause one) and every caller is held until it
+//     completes, up to the configured wait (default 2 min), so the kubectl
+//     command that needed the token goes on by itself. The sign-in first
+//     tries the refresh token (in memory, else from the keychain); without
+//     one, or when the edge refuses it, it runs the authorization code flow
+//     with PKCE S256 and state through a loopback redirect listener
+//     (http://127.0.0.1:PORT/callback), or the device flow (RFC 8628) where
+//     no browser can be opened.
+//   - The browser opens at most once per edge per BrowserInterval (default
+//     5 min); otherwise the [Notifier] (the tray) and the log get the URL.
+//   - Access tokens are renewed in the background at 80% of their lifetime,
+//     so a connection rarely waits; an open stream was authorised when it
+//     opened and is never touched by a renewal.
+//   - Refresh tokens rotate: every refresh returns a new one, which is
+//     stored (keychain first) before the new access token is used; refreshes
+//     of one edge are serialised, as reusing a rotated refresh token revokes
+//     its whole family.
+//
+// One access token covers every sign-in app on an edge: requests carry
+// `audience` = those apps' hostnames. Only refresh tokens are stored, as
+// small JSON values in a keychain.Store; nothing here logs a token.
+package signin

@@ -1,0 +1,230 @@
+package signin
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/airlockhq/airlock/daemon/apitype"
+	"golang.org/x/oauth2"
+)
+
+// run is a flight's body: the refresh token first (unless the user asked
+// to sign in), then the user.
+func (e *edgeState) run(ctx context.Context, f *flight) (*accessToken, error) {
+	if !f.explicit {
+		tok, err := e.refresh(ctx)
+		if err == nil {
+			return tok, nil
+		}
+		var se *Error
+		switch {
+		case errors.Is(err, errNoRefresh):
+		case errors.As(err, &se) && se.Code == apitype.SignInRevoked:
+			e.log.Info("the edge refused the stored refresh token; the user must sign in again", "reason", se.Err)
+		default:
+			return nil, err
+		}
+	}
+	meta, err := e.metadata(ctx)
+	if err != nil {
+		return nil, err
+	}
+	hasDevice := meta.DeviceAuthorizationEndpoint != ""
+	e.mu.Lock()
+	if !f.explicit && e.m.browser == nil && hasDevice {
+		f.device = true // headless: a code to enter on any device
+	}
+	device := f.device
+	e.mu.Unlock()
+	if device {
+		if !hasDevice {
+			return nil, errorf(e.name, apitype.SignInEdgeError, nil, "the edge offers no device sign-in (no device_authorization_endpoint)")
+		}
+		return e.deviceFlow(ctx, f, meta)
+	}
+	tok, err := e.codeFlow(ctx, f, meta, f.explicit && hasDevice)
+	if errors.Is(err, errNoBrowser) {
+		e.mu.Lock()
+		f.device = true
+		e.mu.Unlock()
+		return e.deviceFlow(ctx, f, meta)
+	}
+	return tok, err
+}
+
+// codeFlow is the authorization code flow with PKCE S256 and state,
+// redirected to a loopback listener of its own. With deviceOnFail it
+// returns errNoBrowser when the browser cannot be opened.
+func (e *edgeState) codeFlow(ctx context.Context, f *flight, meta *metadata, deviceOnFail bool) (*accessToken, error) {
+	state := randomString()
+	cb, err := listenCallback(ctx, e.name, state)
+	if err != nil {
+		return nil, errorf(e.name, apitype.SignInEdgeError, err, "cannot start the sign-in")
+	}
+	defer cb.close()
+	cfg := oauthConfig(meta, cb.redirect)
+	verifier := oauth2.GenerateVerifier()
+	u := cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), e.audienceParam())
+	if err := e.present(ctx, f, u, "", deviceOnFail); err != nil {
+		return nil, err
+	}
+	select {
+	case res := <-cb.results:
+		if res.err != nil {
+			err := e.refusal(res.err)
+			res.outcome <- res.err
+			return nil, err
+		}
+		tok, err := cfg.Exchange(e.httpCtx(ctx), res.code, oauth2.VerifierOption(verifier), e.audienceParam())
+		if err != nil {
+			err = e.tokenErr(ctx, err)
+			res.outcome <- err
+			return nil, err
+		}
+		at, err := e.accept(ctx, tok)
+		res.outcome <- err
+		return at, err
+	case <-ctx.Done():
+		return nil, ctxErr(e.name, ctx)
+	}
+}
+
+// deviceFlow is the device authorization grant (RFC 8628).
+func (e *edgeState) deviceFlow(ctx context.Context, f *flight, meta *metadata) (*accessToken, error) {
+	cfg := oauthConfig(meta, "")
+	hctx := e.httpCtx(ctx)
+	da, err := cfg.DeviceAuth(hctx, e.audienceParam())
+	if err != nil {
+		return nil, e.tokenErr(ctx, err)
+	}
+	u := da.VerificationURIComplete
+	if u == "" {
+		u = da.VerificationURI
+	}
+	if err := e.present(ctx, f, u, da.UserCode, false); err != nil {
+		return nil, err
+	}
+	tok, err := cfg.DeviceAccessToken(hctx, da, e.audienceParam())
+	if err != nil {
+		if code, _ := oauthCode(err); code == "expired_token" {
+			return nil, errorf(e.name, apitype.SignInTimeout, nil, "the device code expired before anyone entered it")
+		}
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return nil, errorf(e.name, apitype.SignInTimeout, nil, "the device code expired before anyone entered it")
+		}
+		return nil, e.tokenErr(ctx, err)
+	}
+	return e.accept(ctx, tok)
+}
+
+// present shows the user where to sign in: the browser (at most once per
+// interval, unless the user asked) or the notifier.
+func (e *edgeState) present(ctx context.Context, f *flight, url, code string, deviceOnFail bool) error {
+	now := time.Now()
+	e.mu.Lock()
+	f.url, f.userCode = url, code
+	open := false
+	if code == "" && e.m.browser != nil &&
+		(f.explicit || e.lastBrowser.IsZero() || now.Sub(e.lastBrowser) >= e.m.interval) {
+		open, e.lastBrowser = true, now
+	}
+	e.mu.Unlock()
+	opened := false
+	if open {
+		if err := e.m.browser.Open(ctx, url); err != nil {
+			e.log.Warn("could not open the browser for sign-in", "err", err)
+			if deviceOnFail {
+				e.mu.Lock()
+				f.url, f.userCode = "", ""
+				e.mu.Unlock()
+				return errNoBrowser
+			}
+			e.setProblem(&apitype.Problem{Code: apitype.SignInBrowserFailed, Message: err.Error()})
+		} else {
+			opened = true
+		}
+	}
+	e.mu.Lock()
+	f.browserOpened = opened
+	e.mu.Unlock()
+	if opened {
+		e.log.Info("opened the browser for sign-in", "apps", e.audience, "url", url)
+	} else {
+		e.m.notifier.Notify(ctx, Notice{Edge: e.name, Apps: e.audience, URL: url, UserCode: code})
+	}
+	f.markReady()
+	e.m.changedNow()
+	return nil
+}
+
+// refusal turns the edge's error redirect into an Error.
+func (e *edgeState) refusal(oe *OAuthError) error {
+	if oe.Code == "access_denied" {
+		return errorf(e.name, apitype.SignInRefused, nil, "refused for %s: %s", strings.Join(e.audience, ", "), describe(oe))
+	}
+	return errorf(e.name, apitype.SignInEdgeError, oe, "the edge answered the sign-in with an error")
+}
+
+// tokenErr classifies an error of a token or device endpoint request.
+func (e *edgeState) tokenErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctxErr(e.name, ctx)
+	}
+	code, desc := oauthCode(err)
+	switch code {
+	case "":
+		return errorf(e.name, apitype.SignInUnreachable, cleanRetrieveError(err), "cannot reach the edge's sign-in endpoints at %s", e.authURL)
+	case "access_denied", "invalid_target", "unauthorized_client":
+		return errorf(e.name, apitype.SignInRefused, nil, "refused for %s: %s", strings.Join(e.audience, ", "), describe(&OAuthError{Code: code, Description: desc}))
+	}
+	return errorf(e.name, apitype.SignInEdgeError, cleanRetrieveError(err), "the edge refused the token request")
+}
+
+func describe(oe *OAuthError) string {
+	if oe.Description != "" {
+		return oe.Description
+	}
+	return oe.Code
+}
+
+func (e *edgeState) audienceParam() oauth2.AuthCodeOption {
+	return oauth2.SetAuthURLParam("audience", strings.Join(e.audience, " "))
+}
+
+// httpCtx hands the edge's HTTP client to x/oauth2.
+func (e *edgeState) httpCtx(ctx context.Context) context.Context {
+	return context.WithValue(ctx, oauth2.HTTPClient, e.hc)
+}
+
+// metadata returns the edge's metadata, fetched at most every few minutes.
+func (e *edgeState) metadata(ctx context.Context) (*metadata, error) {
+	e.mu.Lock()
+	m, at := e.meta, e.metaAt
+	e.mu.Unlock()
+	if m != nil && time.Since(at) < metadataTTL {
+		return m, nil
+	}
+	m, err := fetchMetadata(ctx, e.hc, e.authURL)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctxErr(e.name, ctx)
+		}
+		return nil, errorf(e.name, apitype.SignInUnreachable, err, "cannot read the edge's sign-in metadata at %s%s", e.authURL, MetadataPath)
+	}
+	e.mu.Lock()
+	e.meta, e.metaAt = m, time.Now()
+	e.mu.Unlock()
+	return m, nil
+}
+
+const metadataTTL = 10 * time.Minute
+
+func randomString() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
