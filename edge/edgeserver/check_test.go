@@ -32,6 +32,7 @@ func newChecker(tb testing.TB) (*checker, *Config, string) {
 		tb.Fatal(err)
 	}
 	c.snap.Store(compile(cfg))
+	c.access = newAccessChecker(tb, cfg)
 	tok, err := cfg.MintToken(MintOptions{App: testApp, Email: "alice@example.com", TTL: time.Hour})
 	if err != nil {
 		tb.Fatal(err)

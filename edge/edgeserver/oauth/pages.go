@@ -121,9 +121,9 @@ p{line-height:1.45}
 <input type="hidden" name="req" value="{{.ReqID}}">
 <input type="hidden" name="csrf" value="{{.CSRF}}">
 <label for="email">Email</label>
-<input type="email" id="email" name="email" value="{{.Email}}" autocomplete="username" required autofocus>
+<input type="email" id="email" name="email" value="{{.Email}}" autocomplete="username" required{{if not .Email}} autofocus{{end}}>
 <label for="password">Password</label>
-<input type="password" id="password" name="password" autocomplete="current-password" required>
+<input type="password" id="password" name="password" autocomplete="current-password" required{{if .Email}} autofocus{{end}}>
 <button type="submit" id="submit" name="action" value="login">Sign in</button>
 {{if .UserCode}}<button type="submit" class="secondary" id="deny" name="action" value="deny" formnovalidate>Deny this device</button>{{end}}
 </form>
