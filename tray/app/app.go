@@ -248,6 +248,9 @@ func (a *App) read(ctx context.Context, w *client.Watcher, show func(*apitype.St
 		if next == nil {
 			continue
 		}
+		if st == nil {
+			a.log.Info("attached to the airlock daemon", "pid", next.PID, "version", next.Version, "socket", a.opts.Client.SocketPath())
+		}
 		prev := a.setStatus(next)
 		a.notes(notes(prev, next))
 		st = next

@@ -196,6 +196,7 @@ func TestNoWatcher(t *testing.T) {
 	env, _ := sandbox(t)
 	p := startAirlock(t, bus.Env(env), "tray", "--socket", d.Socket, "--no-start")
 	p.waitLog(t, 20*time.Second, "no StatusNotifierWatcher on the session bus")
+	p.waitLog(t, 20*time.Second, "attached to the airlock daemon")
 
 	// Still serving: a state change reaches a notification.
 	if _, err := d.Client.Connect(context.Background(), "prod"); err != nil {
