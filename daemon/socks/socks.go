@@ -198,14 +198,26 @@ func (s *Server) connect(ctx context.Context, w io.Writer, req *socks5.Request) 
 	return err
 }
 
+// open gets a token, then opens the stream within OpenTimeout. The token
+// is not bounded by OpenTimeout: a sign-in source holds the connection
+// while the user signs in (its own wait bounds that). A token the edge
+// refuses as unauthenticated goes back to an Invalidator source and the
+// open is tried once more with a fresh one.
 func (s *Server) open(ctx context.Context, target string) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpenTimeout)
-	defer cancel()
-	tok, err := s.cfg.Tokens.Token(ctx)
-	if err != nil {
-		return nil, err
+	for attempt := 0; ; attempt++ {
+		tok, err := s.cfg.Tokens.Token(ctx)
+		if err != nil {
+			return nil, err
+		}
+		octx, cancel := context.WithTimeout(ctx, s.cfg.OpenTimeout)
+		conn, err := s.cfg.Edge.Open(octx, &edge.Open{App: s.cfg.App, Token: tok, Target: target})
+		cancel()
+		inv, ok := s.cfg.Tokens.(tokens.Invalidator)
+		if err == nil || !ok || attempt > 0 || edge.CodeOf(err) != edge.CodeUnauthenticated {
+			return conn, err
+		}
+		inv.Invalidate(tok)
 	}
-	return s.cfg.Edge.Open(ctx, &edge.Open{App: s.cfg.App, Token: tok, Target: target})
 }
 
 func abort(c net.Conn) {

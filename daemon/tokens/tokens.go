@@ -23,6 +23,14 @@ type Source interface {
 	Token(ctx context.Context) (string, error)
 }
 
+// Invalidator is a Source whose tokens can go stale before they expire
+// (a sign-in the edge revoked, keys it rotated): when the edge refuses a
+// token as unauthenticated, the caller hands it back with Invalidate and
+// asks again, once.
+type Invalidator interface {
+	Invalidate(token string)
+}
+
 // ErrUnavailable is wrapped by errors of a Source that has no token.
 var ErrUnavailable = errors.New("no token available")
 
