@@ -68,6 +68,10 @@ type Options struct {
 	Kubeconfig KubeconfigSync
 	// KubeconfigFiles are the kubeconfig files followed, for Status.
 	KubeconfigFiles []string
+	// StatusExtra, when set, adds to every Status what parts outside the
+	// core know (sign-in per edge, the token store). It runs with the
+	// core's lock held: it must not call the core.
+	StatusExtra func(*apitype.Status)
 }
 
 // Errors callers match with errors.Is.
@@ -84,6 +88,7 @@ type Core struct {
 	listen   func(ctx context.Context, addr string) (net.Listener, error)
 	kube     KubeconfigSync
 	kubeFile []string
+	extra    func(*apitype.Status)
 	edges    map[string]Edge
 	clusters []*cluster
 	byName   map[string]*cluster
@@ -160,6 +165,7 @@ func New(opts Options) (*Core, error) {
 		listen:   listen,
 		kube:     opts.Kubeconfig,
 		kubeFile: slices.Clone(opts.KubeconfigFiles),
+		extra:    opts.StatusExtra,
 		edges:    map[string]Edge{},
 		byName:   map[string]*cluster{},
 		reqs:     make(chan request),
@@ -493,6 +499,9 @@ func (c *Core) statusLocked() apitype.Status {
 			es.Error = lastErr.Error()
 		}
 		st.Edges = append(st.Edges, es)
+	}
+	if c.extra != nil {
+		c.extra(&st)
 	}
 	return st
 }

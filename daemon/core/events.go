@@ -110,3 +110,11 @@ func (s *Subscription) closeLocked() {
 	default:
 	}
 }
+
+// Publish sends ev to every subscriber, as the core's own changes are: for
+// parts outside the core (sign-in). It never blocks.
+func (c *Core) Publish(ev apitype.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.publishLocked(ev)
+}
