@@ -240,6 +240,26 @@ type Status struct {
 	// TokenStore is where sign-in tokens are kept; nil when no cluster
 	// uses sign-in.
 	TokenStore *TokenStore `json:"token_store,omitempty"`
+	// ConfigError says the configuration file changed and does not load:
+	// the daemon keeps running the previous configuration. Nil while the
+	// file on disk is the one in use.
+	ConfigError *ConfigError `json:"config_error,omitempty"`
+}
+
+// ConfigError is a configuration file the daemon could not reload.
+type ConfigError struct {
+	Path string `json:"path"`
+	// Message is every problem, one per line ("FILE:LINE: FIELD: …").
+	Message  string          `json:"message"`
+	Problems []ConfigProblem `json:"problems,omitempty"`
+	Since    time.Time       `json:"since"`
+}
+
+// ConfigProblem is one problem in a configuration file.
+type ConfigProblem struct {
+	Line    int    `json:"line,omitempty"`
+	Field   string `json:"field,omitempty"` // e.g. "clusters[1].listen"
+	Message string `json:"message"`
 }
 
 // FindEdge returns the edge named name, or nil.
