@@ -243,7 +243,7 @@ func (s *Server) Run(ctx context.Context) error {
 	connsCtx, closeConns := context.WithCancel(context.WithoutCancel(ctx))
 	defer closeConns()
 
-	s.log.Info("edge serving", "addr", s.Addr().String(), "admin", addrString(s.AdminAddr()))
+	s.log.Info("edge serving", "addr", s.Addr().String(), "admin", addrString(s.AdminAddr()), "signin", s.PublicURL())
 	g, gctx := errgroup.WithContext(ctx)
 	if s.signIn != nil {
 		s.signIn.run(gctx, g)
@@ -314,8 +314,7 @@ func (s *Server) linger(limit time.Duration) {
 	for _, p := range peers {
 		rtt = max(rtt, p.conn.ConnectionStats().SmoothedRTT)
 	}
-	d := min(max(4*rtt, 50*time.Millisecond), time.Second, limit)
-	timer := time.NewTimer(d)
+	timer := time.NewTimer(lingerTime(rtt, limit))
 	defer timer.Stop()
 	for _, p := range peers {
 		select {
@@ -324,6 +323,14 @@ func (s *Server) linger(limit time.Duration) {
 			return
 		}
 	}
+}
+
+// lingerTime is how long to keep a connection open after its last stream
+// ended, so that the stream's tail gets delivered (and resent once if lost)
+// before a close discards it: four smoothed round trips, at least 50 ms,
+// at most 1 s and at most limit.
+func lingerTime(rtt, limit time.Duration) time.Duration {
+	return min(max(4*rtt, 50*time.Millisecond), time.Second, limit)
 }
 
 // Close releases the listeners when Run was never called. It is safe to

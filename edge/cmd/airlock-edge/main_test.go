@@ -9,11 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/edge/edgeserver"
 )
 
 func runCmd(t *testing.T, args ...string) (string, string, error) {
@@ -113,16 +115,29 @@ func TestServeSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	serving := make(chan struct{})
-	var logs bytes.Buffer
+	serving, reloaded := make(chan struct{}), make(chan struct{})
+	var (
+		logsMu sync.Mutex
+		logs   bytes.Buffer
+	)
+	logsText := func() string { logsMu.Lock(); defer logsMu.Unlock(); return logs.String() }
 	logDone := make(chan struct{})
 	go func() {
 		defer close(logDone)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			logsMu.Lock()
 			logs.WriteString(sc.Text() + "\n")
+			logsMu.Unlock()
 			if strings.Contains(sc.Text(), "edge serving") {
 				close(serving)
+			}
+			if strings.Contains(sc.Text(), "config file changed; reloaded") {
+				select {
+				case <-reloaded:
+				default:
+					close(reloaded)
+				}
 			}
 		}
 	}()
@@ -134,6 +149,15 @@ func TestServeSIGTERM(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil { // reload, keeps serving
 		t.Fatal(err)
 	}
+	// A change of the config file reloads it without a signal.
+	if _, err := edgeserver.RotateKey(filepath.Join(dir, "config.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-reloaded:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the edge did not reload the changed config file:\n%s", logsText())
+	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +166,7 @@ func TestServeSIGTERM(t *testing.T) {
 	select {
 	case err := <-waited:
 		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, logsText())
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("no exit within 20s of SIGTERM")
