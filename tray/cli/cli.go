@@ -27,6 +27,9 @@ type Env struct {
 	// Tray runs `airlock [tray] ARGS` and returns its exit code; main
 	// wires it to tray/app.Command. Nil: `airlock` alone prints usage.
 	Tray func(ctx context.Context, args []string) int
+	// CheckConfig loads a configuration for `airlock doctor`; main wires
+	// it to daemon/config.
+	CheckConfig ConfigCheck
 }
 
 const usage = `usage: airlock [COMMAND] [ARGS]
@@ -39,6 +42,7 @@ Commands:
   status --watch         print each state change as it happens
   connect NAME           bring a cluster's proxy up
   disconnect NAME        take a cluster's proxy down
+  doctor                 check the config, daemon, token store, tray host, edges and kubeconfig; say what to fix
   version                print the version
 
 Commands that talk to the daemon take --socket PATH (default $XDG_RUNTIME_DIR/airlock/airlock.sock).
@@ -72,6 +76,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		return statusCmd(ctx, rest, env)
 	case "connect", "disconnect":
 		return connectCmd(ctx, verb, rest, env)
+	case "doctor":
+		return doctorCmd(ctx, rest, env)
 	case "version", "--version":
 		fmt.Fprintf(env.Stdout, "airlock %s\n", env.Version)
 		return 0

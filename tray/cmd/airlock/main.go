@@ -7,15 +7,34 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/airlockhq/airlock/daemon"
+	"github.com/airlockhq/airlock/daemon/config"
 	"github.com/airlockhq/airlock/edge"
 	"github.com/airlockhq/airlock/tray/app"
 	"github.com/airlockhq/airlock/tray/cli"
 )
+
+// checkConfig loads the configuration at path (the default when empty)
+// for `airlock doctor`.
+func checkConfig(path string) (string, string, error) {
+	if path == "" {
+		p, err := config.DefaultPath(os.Getenv)
+		if err != nil {
+			return "", "", err
+		}
+		path = p
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return path, "", err
+	}
+	return path, fmt.Sprintf("%d edge(s), %d cluster(s)", len(cfg.Edges), len(cfg.Clusters)), nil
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -29,6 +48,7 @@ func main() {
 		exe, _ := os.Executable()
 		return app.Command(ctx, args, app.Env{Stdout: env.Stdout, Stderr: env.Stderr, Getenv: env.Getenv, Executable: exe})
 	}
+	env.CheckConfig = checkConfig
 	code := cli.Main(ctx, os.Args[1:], env)
 	stop()
 	os.Exit(code)
