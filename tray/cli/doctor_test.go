@@ -24,7 +24,9 @@ func doctorRun(t *testing.T, check cli.ConfigCheck, args ...string) (int, string
 	return code, out.String()
 }
 
-func goodConfig(path string) (string, string, error) { return "/cfg/config.yaml", "1 edge(s), 2 cluster(s)", nil }
+func goodConfig(path string) (string, string, error) {
+	return "/cfg/config.yaml", "1 edge(s), 2 cluster(s)", nil
+}
 
 func TestDoctor(t *testing.T) {
 	d := start(t)
