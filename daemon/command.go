@@ -75,7 +75,7 @@ func Command(ctx context.Context, args []string, env Env) int {
 	if paths, err := kubeconfig.DefaultPaths(env.Getenv); err == nil {
 		kube.Paths = paths
 	}
-	d, err := New(Options{Config: cfg, Socket: sock, Logger: log, Version: env.Version, Kubeconfig: kube})
+	d, err := New(Options{Config: cfg, Socket: sock, Logger: log, Version: env.Version, Kubeconfig: kube, SignIn: SignInOptions{Getenv: env.Getenv}})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "airlock daemon: %v\n", err)
 		return 1

@@ -25,6 +25,7 @@ import (
 	"github.com/airlockhq/airlock/daemon/core"
 	"github.com/airlockhq/airlock/daemon/kubeconfig"
 	"github.com/airlockhq/airlock/daemon/safesocket"
+	"github.com/airlockhq/airlock/daemon/signin"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -47,12 +48,15 @@ type Options struct {
 	// (no $KUBECONFIG and no home folder) the daemon runs without the sync
 	// and logs why.
 	Kubeconfig kubeconfig.Options
+	// SignIn configures sign-in for clusters without a service token.
+	SignIn SignInOptions
 }
 
 // Daemon is the core plus its control API.
 type Daemon struct {
 	core    *core.Core
-	kube    *kubeSync // nil without the kubeconfig sync
+	kube    *kubeSync   // nil without the kubeconfig sync
+	signIn  *signInPart // nil when every cluster has a service token
 	api     *controlapi.Server
 	log     *slog.Logger
 	socket  string
@@ -77,6 +81,16 @@ func New(opts Options) (*Daemon, error) {
 	} else {
 		co.Kubeconfig, co.KubeconfigFiles = ks, ks.syncer.Paths()
 	}
+	if opts.Config == nil {
+		return nil, errors.New("daemon: no configuration")
+	}
+	if err := opts.Config.Validate(); err != nil {
+		return nil, err
+	}
+	si, err := newSignIn(opts.Config, opts.SignIn, log.With("part", "signin"), &co)
+	if err != nil {
+		return nil, err
+	}
 	c, err := core.New(co)
 	if err != nil {
 		return nil, err
@@ -84,11 +98,16 @@ func New(opts Options) (*Daemon, error) {
 	if ks != nil {
 		ks.setCore(c)
 	}
+	api := controlapi.New(c, log)
+	if si != nil {
+		si.core = c
+		api.SetSignIn(si.m, signin.ErrUnknownEdge, signin.ErrNoSignIn)
+	}
 	socket := opts.Socket
 	if socket == "" {
 		socket = safesocket.Path(os.Getenv)
 	}
-	return &Daemon{core: c, kube: ks, api: controlapi.New(c, log), log: log, socket: socket, version: opts.Version, config: opts.Config.Path}, nil
+	return &Daemon{core: c, kube: ks, signIn: si, api: api, log: log, socket: socket, version: opts.Version, config: opts.Config.Path}, nil
 }
 
 // Core returns the daemon's core.
@@ -121,6 +140,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.kube.run(gctx)
 			return nil
 		})
+	}
+	if d.signIn != nil {
+		g.Go(func() error { return d.signIn.run(gctx) })
 	}
 	g.Go(func() error {
 		if err := d.core.Run(gctx); err != nil {

@@ -7,6 +7,7 @@ package client
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -124,10 +125,22 @@ func (c *Client) Disconnect(ctx context.Context, name string) (*apitype.Cluster,
 }
 
 func (c *Client) do(ctx context.Context, method, path string) (*http.Response, error) {
+	return c.doBody(ctx, method, path, nil)
+}
+
+// doBody is do with a JSON request body (nil for none).
+func (c *Client) doBody(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
 	c.init()
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+apitype.Host+path, nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+apitype.Host+path, rd)
 	if err != nil {
 		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

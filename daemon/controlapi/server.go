@@ -30,6 +30,8 @@ type Server struct {
 	uid  int
 	// peerUID returns a connection's peer uid; safesocket.PeerUID.
 	peerUID func(net.Conn) (int, error)
+	// signIn serves /v1/login and /v1/logout; nil: no sign-in.
+	signIn *signInAPI
 }
 
 // New returns a Server for c. Only peers running as the current user are
@@ -88,6 +90,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc(apitype.PathEvents, s.only(http.MethodGet, s.events))
 	mux.HandleFunc(apitype.PathClusters+"{name}/connect", s.only(http.MethodPost, s.connect))
 	mux.HandleFunc(apitype.PathClusters+"{name}/disconnect", s.only(http.MethodPost, s.disconnect))
+	mux.HandleFunc(apitype.PathLogin, s.only(http.MethodPost, s.login))
+	mux.HandleFunc(apitype.PathLogout, s.only(http.MethodPost, s.logout))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, apitype.CodeNotFound, "no such API path: "+r.URL.Path)
 	})
