@@ -429,3 +429,20 @@ func BenchmarkVerifyUncached(b *testing.B) {
 		}
 	}
 }
+
+func TestSignInClaimsRoundTrip(t *testing.T) {
+	s := newSigner(t)
+	v := newVerifier(t, VerifierOptions{}, s)
+	tok, err := s.Sign(Claims{Subject: "u1", Email: "a@example.com", Audience: []string{testApp}, Kind: KindAccess,
+		Family: "fam-1", IDP: "users", ExpiresAt: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := v.Verify(tok, testApp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Family != "fam-1" || c.IDP != "users" || c.Kind != KindAccess {
+		t.Fatalf("claims %+v", c)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 var (
@@ -29,7 +30,7 @@ type BoltStore struct {
 func OpenBoltStore(path string, timeout time.Duration) (*BoltStore, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("open sign-in store %s: another process (a running airlock-edge?) holds it", path)
 		}
 		return nil, fmt.Errorf("open sign-in store %s: %w", path, err)
