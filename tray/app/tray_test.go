@@ -34,7 +34,9 @@ func (refusingEdge) Close() error                    { return nil }
 
 // startRefusingDaemon runs a daemon in this process with two clusters
 // behind an edge that refuses every stream.
-func startRefusingDaemon(t *testing.T) *daemontest.Daemon {
+func startRefusingDaemon(t *testing.T) *daemontest.Daemon { return startRefusingDaemonB(t) }
+
+func startRefusingDaemonB(t testing.TB) *daemontest.Daemon {
 	no := false
 	cfg := &config.Config{
 		Edges: []config.Edge{{Name: "main", Address: "127.0.0.1:7844"}},

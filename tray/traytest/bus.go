@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,13 +44,17 @@ func StartBus(tb testing.TB) *Bus {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cmd.Stderr = os.Stderr
+	var stderr syncBuffer
+	cmd.Stderr = &stderr // "Failed to set fd limit" and the like: shown only when the test fails
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("traytest: start dbus-daemon: %v", err)
 	}
 	tb.Cleanup(func() {
 		cmd.Process.Kill()
 		cmd.Wait()
+		if tb.Failed() && stderr.String() != "" {
+			tb.Logf("dbus-daemon: %s", stderr.String())
+		}
 	})
 	lines := make(chan string, 1)
 	go func() {
@@ -66,6 +71,23 @@ func StartBus(tb testing.TB) *Bus {
 		tb.Fatal("traytest: dbus-daemon printed no address within 10s")
 	}
 	return nil
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // Env returns environ with DBUS_SESSION_BUS_ADDRESS set to the bus.
