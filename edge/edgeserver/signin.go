@@ -155,7 +155,8 @@ func newSignIn(cfg *Config, log *slog.Logger, keys []edge.PublicKey, cert tls.Ce
 			MinVersion:   tls.VersionTLS12,
 			NextProtos:   []string{"h2", "http/1.1"},
 		},
-		ErrorLog: nil,
+		// TLS handshake noise (scanners, browsers probing) at debug.
+		ErrorLog: slog.NewLogLogger(log.With("part", "signin").Handler(), slog.LevelDebug),
 	}
 	return si, nil
 }

@@ -107,7 +107,8 @@
 // rotated refresh token again revokes the whole family (OAuth 2.1): a
 // daemon must not refresh the same token concurrently. On refresh the
 // edge re-reads a built-in user's groups, and refuses a user no longer in
-// the list.
+// the list. An upstream user is not asked about again on refresh: to cut
+// one off, revoke them (or change the app's policy, checked per stream).
 //
 // # Device authorization (RFC 8628)
 //
