@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"time"
 
 	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/config"
@@ -35,6 +36,9 @@ type SignInOptions struct {
 	Notifier signin.Notifier
 	// HTTPClient replaces the client for an edge's sign-in endpoints.
 	HTTPClient func(config.Edge) *http.Client
+	// RefreshAt and Wait override signin's defaults (tests).
+	RefreshAt float64
+	Wait      time.Duration
 	// Getenv reads the environment; nil means os.Getenv.
 	Getenv func(string) string
 }
@@ -76,7 +80,7 @@ func newSignIn(cfg *config.Config, opts SignInOptions, log *slog.Logger, co *cor
 	p := &signInPart{store: store}
 	m, err := signin.New(signin.Options{
 		Config: cfg, Store: store, Browser: browser, Notifier: opts.Notifier,
-		Logger: log, HTTPClient: opts.HTTPClient,
+		Logger: log, HTTPClient: opts.HTTPClient, RefreshAt: opts.RefreshAt, Wait: opts.Wait,
 		OnChange: func(s apitype.SignIn) {
 			if p.core != nil {
 				p.core.Publish(apitype.Event{Type: apitype.EventSignIn, Time: s.Since, SignIn: &s})

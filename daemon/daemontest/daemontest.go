@@ -18,6 +18,7 @@ import (
 	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/client"
 	"github.com/airlockhq/airlock/daemon/config"
+	"github.com/airlockhq/airlock/daemon/keychain"
 )
 
 // Daemon is a daemon running in the test's process.
@@ -62,6 +63,11 @@ func Start(tb testing.TB, cfg *config.Config, opts ...Option) *Daemon {
 		Version: "test",
 	}
 	o.Kubeconfig.Paths = []string{filepath.Join(dir, "kubeconfig")}
+	// Sign-in never touches the user's state folder or keychain, and opens
+	// no browser unless an Option says so.
+	o.SignIn.StateDir = filepath.Join(dir, "state")
+	o.SignIn.Keychain = keychain.NewFile(filepath.Join(dir, "keychain.json"))
+	o.SignIn.NoBrowser = true
 	for _, opt := range opts {
 		opt(&o)
 	}
