@@ -24,7 +24,7 @@ import (
 // "restricted" Pod Security Standard and warns on violations, so any
 // warning fails the test.
 func TestKubernetesManifests(t *testing.T) {
-	kubectl := ptest.Tool(t, "kubectl", "kubectl")
+	kubectl := ptest.Tool(t, "kubectl", "kubectl or google-cloud-cli-kubectl")
 	dir := filepath.Join(ptest.Root(t), "packaging", "kubernetes")
 	s := kapitest.Start(t, kapitest.Options{})
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")

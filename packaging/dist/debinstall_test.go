@@ -30,13 +30,25 @@ func testDebInstall(t *testing.T, debs []string) {
 	}
 	dpkg := ptest.Tool(t, "dpkg", "dpkg")
 	names := []string{"airlock", "airlock-edge", "airlock-connector"}
+	leftovers := false
 	for _, n := range names {
 		if st := debStatus(n); st != "" {
-			t.Fatalf("%s is already on this machine (%s): the test would replace and remove it", n, st)
+			// An earlier run of this test that was killed leaves its own
+			// version behind; anything else is someone's install.
+			v, _ := exec.Command("dpkg-query", "--show", "--showformat=${Version}", n).Output()
+			if string(v) != testPkgVersion {
+				t.Fatalf("%s %s is installed on this machine (%s): the test would replace and remove it", n, v, st)
+			}
+			leftovers = true
 		}
 	}
+	if leftovers {
+		t.Logf("purging the packages an earlier, interrupted run of this test left")
+		run(t, dpkg, append([]string{"--purge"}, names...)...)
+		os.RemoveAll(edgeState)
+	}
 	if _, err := os.Stat(edgeState); err == nil {
-		t.Fatalf("%s exists already: left by an earlier run? Remove it first", edgeState)
+		t.Fatalf("%s exists already (no airlock-edge package owns it): remove it first", edgeState)
 	}
 	var files []string
 	existed := map[string]bool{} // folders that were there before the install
