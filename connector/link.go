@@ -130,6 +130,12 @@ func (l *link) finish(hardCtx context.Context, accepted <-chan error, reason str
 	}
 	select {
 	case <-l.streams.idleCh():
+		// We have read all the edge sent: say so (FIN on the control
+		// stream), and the edge closes the connection once its side of
+		// the streams has ended too. linger covers an edge that does not.
+		if err := l.conn.CloseControl(); err != nil {
+			l.log.Debug("could not end the control stream", "err", err)
+		}
 		l.linger(hardCtx)
 	case <-l.conn.Context().Done():
 	case <-hardCtx.Done():
@@ -142,9 +148,10 @@ func (l *link) finish(hardCtx context.Context, accepted <-chan error, reason str
 }
 
 // closeLinger is how long a drained connection stays open after its last
-// stream ended, unless the edge closes it first: closing a QUIC connection
-// discards stream data not yet sent, such as the last bytes and FIN of a
-// stream that has just finished.
+// stream ended, unless the edge closes it first (it does as soon as its side
+// of the streams has ended too): closing a QUIC connection discards stream
+// data not yet sent, such as the last bytes and FIN of a stream that has just
+// finished. The full second is only for an edge that does not close.
 const closeLinger = time.Second
 
 func (l *link) linger(hardCtx context.Context) {

@@ -15,6 +15,14 @@
 // (no new streams on this connection) and the edge may send [Keys] (its
 // current token verification keys) for as long as the connection lives.
 //
+// A connector that drains a connection answers any stream that still
+// arrives with [CodeGoingAway] before any bytes flow, and the edge retries
+// that stream on another connection of the tunnel. Once its last stream
+// has ended, the connector ends its side of the control stream (FIN),
+// saying it has read everything the edge sent; once the last stream has
+// ended at the edge too, the edge closes the connection with
+// [CodeGoingAway]. Neither side waits on a timer for the other.
+//
 // # Streams
 //
 // A daemon opens one stream per proxied TCP connection and sends [Open]; the

@@ -208,6 +208,16 @@ func (c *Conn) Drain(reason string) error {
 	return edge.WriteFrame(c.ctrl, &edge.Drain{Reason: reason})
 }
 
+// CloseControl ends our side of the control stream (FIN): we send no more
+// control frames. A connector calls it once it has drained the connection
+// and its last stream has ended, telling the edge that it has read all the
+// edge sent, so that the edge closes the connection at once.
+func (c *Conn) CloseControl() error {
+	c.ctrlMu.Lock()
+	defer c.ctrlMu.Unlock()
+	return c.ctrl.Close()
+}
+
 // Close closes the connection with a code and a reason the edge logs.
 func (c *Conn) Close(code edge.Code, reason string) error {
 	return c.qc.CloseWithError(quic.ApplicationErrorCode(code), reason)

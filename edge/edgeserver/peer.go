@@ -27,9 +27,45 @@ type peer struct {
 	log    *slog.Logger
 
 	sendMu   sync.Mutex
-	draining atomic.Bool  // the connector asked for no new streams
+	draining atomic.Bool  // the peer asked for no new streams
 	active   atomic.Int64 // streams routed to this connector now
+	idleOnce sync.Once
+	idle     chan struct{} // closed once a draining connector has no stream left
+	ctrlEOF  chan struct{} // closed when the peer ends its control stream (FIN)
 }
+
+// acquire counts a new stream routed to connector p, or reports false when p
+// is draining. Every true is paired with one release.
+func (p *peer) acquire() bool {
+	p.active.Add(1)
+	if p.draining.Load() {
+		p.release()
+		return false
+	}
+	return true
+}
+
+// release ends a stream counted by acquire. The last one on a draining
+// connector marks it idle.
+func (p *peer) release() {
+	if p.active.Add(-1) == 0 && p.draining.Load() {
+		p.markIdle()
+	}
+}
+
+// drain stops new streams on p and reports whether it was not draining
+// already. A connector with no stream left is idle at once.
+func (p *peer) drain() bool {
+	if !p.draining.CompareAndSwap(false, true) {
+		return false
+	}
+	if p.active.Load() == 0 {
+		p.markIdle()
+	}
+	return true
+}
+
+func (p *peer) markIdle() { p.idleOnce.Do(func() { close(p.idle) }) }
 
 // send writes one frame on the control stream.
 func (p *peer) send(f edge.Frame) error {
@@ -83,6 +119,7 @@ func (s *Server) handleConn(connsCtx context.Context, conn *quic.Conn) {
 	if p.tunnel == nil {
 		s.acceptClientStreams(p)
 	} else {
+		wg.Go(func() { s.closeWhenDrained(p) })
 		s.refuseConnectorStreams(p)
 	}
 	conn.CloseWithError(0, "") //nolint:errcheck // already closed in the usual case
@@ -113,11 +150,13 @@ func (s *Server) handshake(conn *quic.Conn, log *slog.Logger) (*peer, *handshake
 			"this edge speaks protocol version %d; the peer sent version %d", edge.Version, hello.Version))
 	}
 	p := &peer{
-		id:    s.nextID("c"),
-		addr:  conn.RemoteAddr().String(),
-		conn:  conn,
-		ctrl:  ctrl,
-		hello: hello,
+		id:      s.nextID("c"),
+		addr:    conn.RemoteAddr().String(),
+		conn:    conn,
+		ctrl:    ctrl,
+		hello:   hello,
+		idle:    make(chan struct{}),
+		ctrlEOF: make(chan struct{}),
 	}
 	p.log = log.With("conn", p.id, "role", hello.Role.String())
 	w := &edge.Welcome{Version: edge.Version, EdgeID: s.edgeID, ConnID: p.id}
@@ -178,21 +217,54 @@ func (s *Server) readControl(p *peer) {
 				p.log.Warn("malformed control frame; closing the connection", "err", ee.Message)
 				p.conn.CloseWithError(quic.ApplicationErrorCode(edge.CodeBadRequest), truncate("control stream: "+ee.Message)) //nolint:errcheck
 			case errors.Is(err, io.EOF):
-				if p.draining.CompareAndSwap(false, true) {
-					p.log.Info("peer closed its control stream; no new streams on this connection")
+				close(p.ctrlEOF)
+				if p.drain() {
+					p.log.Info("peer closed its control stream; no new streams on this connection", "active_streams", p.active.Load())
 				}
 			}
 			return
 		}
 		switch f := f.(type) {
 		case *edge.Drain:
-			if p.draining.CompareAndSwap(false, true) {
-				p.log.Info("peer is draining; no new streams on this connection", "reason", f.Reason)
+			if p.drain() {
+				p.log.Info("peer is draining; no new streams on this connection", "reason", f.Reason, "active_streams", p.active.Load())
 			}
 		default:
 			p.log.Debug("ignoring frame on the control stream", "frame", f.FrameType().String())
 		}
 	}
+}
+
+// closeWhenDrained closes a connector connection with CodeGoingAway once the
+// connector asked to drain it and its last stream has ended here, so that
+// neither side waits on a timer to be sure nothing is still on its way.
+//
+// A close discards stream data not yet delivered and read, such as the last
+// bytes of the stream that just ended. When the last stream ends here, the
+// edge has read all the connector sent; the connector says it has read all
+// the edge sent by ending its control stream (FIN) once its own streams have
+// ended, and then the close is immediate. A connector that does not (an
+// older one) gets a few round trips (lingerTime) instead.
+func (s *Server) closeWhenDrained(p *peer) {
+	select {
+	case <-p.idle:
+	case <-p.conn.Context().Done():
+		return
+	}
+	select {
+	case <-p.ctrlEOF:
+	default:
+		t := time.NewTimer(lingerTime(p.conn.ConnectionStats().SmoothedRTT, time.Second))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-p.ctrlEOF:
+		case <-p.conn.Context().Done():
+			return
+		}
+	}
+	p.log.Info("drained connector connection has no stream left; closing it")
+	p.conn.CloseWithError(quic.ApplicationErrorCode(edge.CodeGoingAway), "drained") //nolint:errcheck
 }
 
 // refuseConnectorStreams resets any stream a connector opens: streams go

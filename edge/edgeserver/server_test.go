@@ -481,3 +481,79 @@ func metricValue(t *testing.T, s *Server, name, label, value string) float64 {
 	}
 	return 0
 }
+
+// TestDrainedConnectorClosed: a connector connection that sent Drain keeps
+// its open stream, gets no new one, and is closed with CodeGoingAway soon
+// after that stream ends; one with no stream is closed at once.
+func TestDrainedConnectorClosed(t *testing.T) {
+	closedWith := func(t *testing.T, fc *fakeConnector, within time.Duration) {
+		t.Helper()
+		select {
+		case <-fc.conn.Context().Done():
+			if got := edge.CodeOf(context.Cause(fc.conn.Context())); got != edge.CodeGoingAway {
+				t.Fatalf("closed with %v (%v), want going away", got, context.Cause(fc.conn.Context()))
+			}
+		case <-time.After(within):
+			t.Fatalf("the drained connection was not closed within %s", within)
+		}
+	}
+	t.Run("with an open stream", func(t *testing.T) {
+		e := startEdge(t)
+		a := e.connector(t, "a", e.creds)
+		c := e.client(t)
+		tok := e.mint(t, testApp, "alice@example.com", time.Hour)
+		held, res := open(t, c, &edge.Open{App: testApp, Token: tok})
+		if res.Code != edge.CodeOK {
+			t.Fatal(res.Err())
+		}
+		if err := a.sendDrain(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the edge to see the drain", func() bool {
+			for _, p := range e.srv.registry.all() {
+				if p.hello.ConnectorID == "a" && p.draining.Load() {
+					return true
+				}
+			}
+			return false
+		})
+		b := e.connector(t, "b", e.creds)
+		for range 3 {
+			str, res := open(t, c, &edge.Open{App: testApp, Token: tok})
+			if res.Code != edge.CodeOK {
+				t.Fatal(res.Err())
+			}
+			if got := roundTrip(t, str, "x"); got != "b:x" {
+				t.Fatalf("a new stream went %q, want to b", got)
+			}
+		}
+		if a.conn.Context().Err() != nil {
+			t.Fatalf("closed with a stream open: %v", context.Cause(a.conn.Context()))
+		}
+		start := time.Now()
+		if got := roundTrip(t, held, "last"); got != "a:last" {
+			t.Fatalf("the held stream after the drain: %q", got)
+		}
+		closedWith(t, a, 5*time.Second)
+		if d := time.Since(start); d > 1500*time.Millisecond {
+			t.Errorf("closed %s after the last stream ended", d)
+		}
+		if b.conn.Context().Err() != nil {
+			t.Errorf("the other connector's connection closed too")
+		}
+	})
+	t.Run("idle", func(t *testing.T) {
+		e := startEdge(t)
+		a := e.connector(t, "a", e.creds)
+		if err := a.sendDrain(); err != nil {
+			t.Fatal(err)
+		}
+		closedWith(t, a, 5*time.Second)
+	})
+	t.Run("control stream closed", func(t *testing.T) {
+		e := startEdge(t)
+		a := e.connector(t, "a", e.creds)
+		a.ctrl.Close()
+		closedWith(t, a, 5*time.Second)
+	})
+}

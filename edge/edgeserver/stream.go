@@ -76,7 +76,7 @@ func (s *Server) serveStream(p *peer, str *quic.Stream) {
 		s.refuseStream(str, rec, err)
 		return
 	}
-	defer cp.active.Add(-1)
+	defer cp.release()
 	rec.ConnectorConn = cp.id
 
 	str.SetWriteDeadline(time.Now().Add(writeTimeout)) //nolint:errcheck
@@ -134,12 +134,14 @@ func (s *Server) dialConnector(rt *route, open *edge.Open, claims *token.Claims,
 			break
 		}
 		tried = append(tried, cp)
-		cp.active.Add(1)
+		if !cp.acquire() {
+			continue // it began to drain since pick
+		}
 		up, err := s.openUpstream(cp, dial)
 		if err == nil {
 			return up, cp, nil
 		}
-		cp.active.Add(-1)
+		cp.release()
 		lastErr = err
 		var r retryable
 		if !errors.As(err, &r) {
