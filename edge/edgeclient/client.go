@@ -30,8 +30,10 @@ func NewClient(cfg Config) *Client {
 }
 
 // Open opens a stream for open. If the shared connection turns out to be
-// dead, Open re-dials once and tries again, so an edge restart costs the
-// caller one handshake and no error.
+// dead, or the edge refuses the stream with CodeGoingAway because it is
+// shutting down (before any bytes flowed), Open dials a new connection once
+// and tries again, so an edge restart costs the caller one handshake and no
+// error.
 func (c *Client) Open(ctx context.Context, open *edge.Open) (*StreamConn, error) {
 	for attempt := 0; ; attempt++ {
 		conn, err := c.get(ctx)
@@ -39,11 +41,21 @@ func (c *Client) Open(ctx context.Context, open *edge.Open) (*StreamConn, error)
 			return nil, err
 		}
 		s, err := conn.OpenStream(ctx, open)
-		var ce *ConnError
-		if err == nil || !errors.As(err, &ce) || attempt > 0 || ctx.Err() != nil {
+		if err == nil || attempt > 0 || ctx.Err() != nil {
 			return s, err
 		}
-		c.forget(conn, err)
+		var ce *ConnError
+		var ee *edge.Error
+		switch {
+		case errors.As(err, &ce):
+			c.forget(conn, err)
+		case errors.As(err, &ee) && ee.Code == edge.CodeGoingAway:
+			// Its Drain may still be on the way: open no more streams
+			// here. The edge closes the connection once its streams end.
+			conn.draining.Store(true)
+		default:
+			return s, err
+		}
 	}
 }
 

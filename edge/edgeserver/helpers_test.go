@@ -234,6 +234,7 @@ type fakeConnector struct {
 	ctrl    *quic.Stream
 	welcome *edge.Welcome
 	result  atomic.Pointer[edge.Result]
+	reset   atomic.Bool // reset each stream with CodeGoingAway instead of answering
 	dials   chan *edge.Dial
 	frames  chan edge.Frame // control frames from the edge
 }
@@ -281,6 +282,11 @@ func (fc *fakeConnector) serve(str *quic.Stream) {
 	select {
 	case fc.dials <- d:
 	default:
+	}
+	if fc.reset.Load() {
+		str.CancelWrite(quic.StreamErrorCode(edge.CodeGoingAway))
+		str.CancelRead(quic.StreamErrorCode(edge.CodeGoingAway))
+		return
 	}
 	res := fc.result.Load()
 	if err := edge.WriteFrame(str, res); err != nil || res.Code != edge.CodeOK {

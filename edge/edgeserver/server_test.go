@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -556,4 +557,61 @@ func TestDrainedConnectorClosed(t *testing.T) {
 		a.ctrl.Close()
 		closedWith(t, a, 5*time.Second)
 	})
+}
+
+// TestGoingAwayRetried: a connector that answers a stream with
+// CodeGoingAway (it is draining and its Drain has not arrived yet) or
+// resets it so before any bytes flowed costs the client nothing: the edge
+// tries the tunnel's other connections, each at most once, and stops
+// routing to the one going away.
+func TestGoingAwayRetried(t *testing.T) {
+	goingAway := func(fc *fakeConnector) {
+		fc.result.Store(&edge.Result{Code: edge.CodeGoingAway, Message: "connector draining"})
+	}
+	reset := func(fc *fakeConnector) { fc.reset.Store(true) }
+	for _, tc := range []struct {
+		name    string
+		leaving []func(*fakeConnector) // connectors that go away, and how
+		stay    bool                   // whether a connector stays
+		want    edge.Code
+	}{
+		{"answer", []func(*fakeConnector){goingAway}, true, edge.CodeOK},
+		{"reset", []func(*fakeConnector){reset}, true, edge.CodeOK},
+		{"two leaving", []func(*fakeConnector){goingAway, reset}, true, edge.CodeOK},
+		{"all leaving", []func(*fakeConnector){goingAway, reset}, false, edge.CodeNoConnector},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startEdge(t)
+			var leaving []*fakeConnector
+			for i, how := range tc.leaving {
+				fc := e.connector(t, "leaving"+strconv.Itoa(i), e.creds)
+				how(fc)
+				leaving = append(leaving, fc)
+			}
+			if tc.stay {
+				e.connector(t, "b", e.creds)
+			}
+			c := e.client(t)
+			tok := e.mint(t, testApp, "alice@example.com", time.Hour)
+			for i := range 2 * len(leaving) {
+				str, res := open(t, c, &edge.Open{App: testApp, Token: tok})
+				if res.Code != tc.want {
+					t.Fatalf("stream %d: %v, want %v", i, res.Err(), tc.want)
+				}
+				if tc.want == edge.CodeOK {
+					if got := roundTrip(t, str, "x"); got != "b:x" {
+						t.Fatalf("stream %d relayed %q, want b:x", i, got)
+					}
+				}
+			}
+			for _, fc := range leaving {
+				if len(fc.dials) == 0 {
+					t.Errorf("%s was never tried", fc.name)
+				}
+				if len(fc.dials) > 1 {
+					t.Errorf("%s got %d streams; after going away it should get none", fc.name, len(fc.dials))
+				}
+			}
+		})
+	}
 }

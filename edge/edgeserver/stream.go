@@ -111,16 +111,20 @@ func (s *Server) refuseStream(str *quic.Stream, rec *AuditRecord, err error) {
 	str.CancelRead(quic.StreamErrorCode(res.Code))
 }
 
-// retryable marks a failure to reach a connector connection before it saw
-// the stream: another connection of the tunnel may do.
+// retryable marks a failure to get a stream going on a connector
+// connection before any of the client's bytes went there: another
+// connection of the tunnel may do.
 type retryable struct{ err error }
 
 func (r retryable) Error() string { return r.err.Error() }
 func (r retryable) Unwrap() error { return r.err }
 
 // dialConnector opens a stream on one of the tunnel's connector
-// connections, sends Dial and waits for the connector's Result. It tries
-// another connection when one cannot take the stream.
+// connections, sends Dial and waits for the connector's Result. When a
+// connection cannot take the stream (it is closed, has no free stream, or
+// its connector answers CodeGoingAway because it is draining) it tries the
+// next, at most once each, so that a rolling restart of the connectors costs
+// the client nothing.
 func (s *Server) dialConnector(rt *route, open *edge.Open, claims *token.Claims, streamID string) (*quic.Stream, *peer, error) {
 	dial := &edge.Dial{
 		App: rt.app, Target: open.Target, Token: open.Token,
@@ -128,7 +132,7 @@ func (s *Server) dialConnector(rt *route, open *edge.Open, claims *token.Claims,
 	}
 	var tried []*peer
 	var lastErr error
-	for range 3 {
+	for {
 		cp := s.registry.pick(rt.tunnel.id, tried)
 		if cp == nil {
 			break
@@ -150,6 +154,11 @@ func (s *Server) dialConnector(rt *route, open *edge.Open, claims *token.Claims,
 		cp.log.Info("connector connection could not take a stream; trying another", "err", err)
 	}
 	if lastErr != nil {
+		if edge.CodeOf(lastErr) == edge.CodeGoingAway {
+			// To the client, going away means this edge is: here every
+			// connector connection was.
+			return nil, nil, edge.Errorf(edge.CodeNoConnector, "every connector connection of tunnel %s is draining (app %s): %v", rt.tunnel.name, rt.app, lastErr)
+		}
 		return nil, nil, lastErr
 	}
 	return nil, nil, edge.Errorf(edge.CodeNoConnector, "no connector of tunnel %s is connected to this edge (app %s)", rt.tunnel.name, rt.app)
@@ -174,13 +183,20 @@ func (s *Server) openUpstream(cp *peer, dial *edge.Dial) (*quic.Stream, error) {
 	if err != nil {
 		abort(up, edge.CodeGoingAway)
 		var ee *edge.Error
+		code := edge.CodeOf(err)
 		switch {
 		case errors.As(err, &ee):
 			return nil, edge.Errorf(edge.CodeInternal, "connector %s sent a bad answer: %s", cp.id, ee.Message)
+		case cp.conn.Context().Err() != nil:
+			// Nothing but our Dial went there: another connection may do.
+			return nil, retryable{edge.Errorf(edge.CodeNoConnector, "connector connection %s closed before it answered: %v", cp.id, context.Cause(cp.conn.Context()))}
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			return nil, edge.Errorf(edge.CodeOriginUnreachable, "connector %s did not answer within %s", cp.id, resultTimeout)
-		case edge.CodeOf(err) != edge.CodeInternal && edge.CodeOf(err) != edge.CodeOK:
-			return nil, edge.Errorf(edge.CodeOf(err), "connector %s reset the stream", cp.id)
+		case code == edge.CodeGoingAway:
+			cp.drain()
+			return nil, retryable{edge.Errorf(edge.CodeGoingAway, "connector %s reset the stream: it is going away", cp.id)}
+		case code != edge.CodeInternal && code != edge.CodeOK:
+			return nil, edge.Errorf(code, "connector %s reset the stream", cp.id)
 		}
 		return nil, edge.Errorf(edge.CodeOriginUnreachable, "connector %s: %v", cp.id, err)
 	}
@@ -188,6 +204,14 @@ func (s *Server) openUpstream(cp *peer, dial *edge.Dial) (*quic.Stream, error) {
 	if res.Code != edge.CodeOK {
 		up.Close()
 		up.CancelRead(quic.StreamErrorCode(res.Code))
+		if res.Code == edge.CodeGoingAway {
+			// The connector drains this connection and refused the stream
+			// before any bytes flowed: route no more here, try another.
+			if cp.drain() {
+				cp.log.Info("connector answered going away; no new streams on this connection", "reason", res.Message)
+			}
+			return nil, retryable{res.Err()}
+		}
 		return nil, res.Err()
 	}
 	return up, nil
