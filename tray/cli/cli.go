@@ -42,6 +42,8 @@ Commands:
   status --watch         print each state change as it happens
   connect NAME           bring a cluster's proxy up
   disconnect NAME        take a cluster's proxy down
+  login [--device] [EDGE]  sign in now (browser, or a URL and code with --device) and wait
+  logout [EDGE]          sign out: revoke at the edge, delete tokens from every store
   doctor                 check the config, daemon, token store, tray host, edges and kubeconfig; say what to fix
   version                print the version
 
@@ -78,6 +80,10 @@ func Main(ctx context.Context, args []string, env Env) int {
 		return connectCmd(ctx, verb, rest, env)
 	case "doctor":
 		return doctorCmd(ctx, rest, env)
+	case "login":
+		return loginCmd(ctx, rest, env)
+	case "logout":
+		return logoutCmd(ctx, rest, env)
 	case "version", "--version":
 		fmt.Fprintf(env.Stdout, "airlock %s\n", env.Version)
 		return 0

@@ -92,6 +92,14 @@ func PrintStatus(w io.Writer, st *apitype.Status) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Name, e.Address, state)
 	}
 	tw.Flush()
+	for _, e := range st.Edges {
+		if e.SignIn != nil {
+			fmt.Fprintf(w, "  %s: %s\n", e.Name, signInLine(e.SignIn))
+		}
+	}
+	if ts := st.TokenStore; ts != nil && ts.Kind == "file" {
+		fmt.Fprintf(w, "tokens are kept in %s (%s)\n", ts.Path, ts.Reason)
+	}
 }
 
 func watchCmd(ctx context.Context, open func(context.Context) (watcher, error), asJSON bool, env Env) int {
@@ -123,6 +131,11 @@ func watchCmd(ctx context.Context, open func(context.Context) (watcher, error), 
 		case apitype.EventStatus:
 			PrintStatus(env.Stdout, ev.Status)
 			fmt.Fprintln(env.Stdout)
+		case apitype.EventSignIn:
+			if ev.SignIn == nil {
+				continue
+			}
+			fmt.Fprintf(env.Stdout, "%s  edge %s  %s\n", ev.Time.Local().Format(time.TimeOnly), ev.SignIn.Edge, signInLine(ev.SignIn))
 		case apitype.EventCluster:
 			cl := ev.Cluster
 			line := fmt.Sprintf("%s  %s  %s", ev.Time.Local().Format(time.TimeOnly), cl.Name, cl.State)
