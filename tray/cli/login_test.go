@@ -108,7 +108,7 @@ func TestLoginLogout(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "Signed out at edge test.") {
 			t.Fatalf("exit %d: %s %s", code, out, errs)
 		}
-		code, out, _ = run(t, "status", "--socket", d.Socket)
+		_, out, _ = run(t, "status", "--socket", d.Socket)
 		if !strings.Contains(out, "test: signed out") {
 			t.Fatalf("status after logout:\n%s", out)
 		}
