@@ -75,9 +75,22 @@ func HTTPClient(e config.Edge) *http.Client {
 	if e.ServerName != "" && sameHost(e.AuthURL, e.Address) {
 		tc.ServerName = e.ServerName
 	}
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	dial := dialer.DialContext
+	if name, host := e.ServerName, addressHost(e.Address); name != "" && host != "" && !strings.EqualFold(name, host) {
+		// The edge's metadata names URLs on its public_url, by default
+		// https://SERVER_NAME:PORT, a name this machine may not resolve:
+		// reach that name where the configuration says the edge is.
+		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if h, port, err := net.SplitHostPort(addr); err == nil && strings.EqualFold(h, name) {
+				addr = net.JoinHostPort(host, port)
+			}
+			return dialer.DialContext(ctx, network, addr)
+		}
+	}
 	tr := &http.Transport{
 		Proxy:                 nil,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           dial,
 		TLSClientConfig:       tc,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: 30 * time.Second,
@@ -92,6 +105,14 @@ func HTTPClient(e config.Edge) *http.Client {
 			return http.ErrUseLastResponse // the OAuth endpoints answer directly
 		},
 	}
+}
+
+func addressHost(address string) string {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return ""
+	}
+	return host
 }
 
 func sameHost(authURL, address string) bool {
