@@ -26,6 +26,9 @@ const (
 	DefaultEmail   = "demo@airlock.test"
 	DefaultCluster = "demo"
 	DefaultTunnel  = "demo"
+	// EdgeServerName is the edge's TLS server name (on its certificate)
+	// and the host of its public sign-in URL.
+	EdgeServerName = "edge.airlock.test"
 	// KubeServer is the API server URL the demo kubeconfig names: a name
 	// that resolves nowhere on this machine and is on the test
 	// apiserver's certificate, so kubectl can only reach it through
@@ -68,6 +71,9 @@ type Options struct {
 	Log io.Writer
 	// Timeout bounds each start-up step; 0 means 60 s.
 	Timeout time.Duration
+	// SignIn, when set, makes the demo cluster sign in at the edge with its
+	// built-in users instead of presenting a service token.
+	SignIn *SignIn
 }
 
 // Cluster is a daemon cluster: an app and the token the daemon presents.
@@ -90,6 +96,12 @@ type Stack struct {
 	DaemonConfig string
 	Socket       string // the daemon's control socket
 	Origin       string // what the connector dials
+
+	// AuthURL is the edge's HTTPS sign-in server at its address
+	// (https://IP:PORT); its public URL, what browsers are sent to, is
+	// PublicURL (https://edge.airlock.test:PORT, a name that resolves
+	// nowhere: browsers need a resolver rule).
+	AuthURL, PublicURL string
 
 	// The demo cluster's SOCKS5 listener and credentials, as in its
 	// proxy-url.
@@ -202,7 +214,14 @@ func (s *Stack) setUpEdge(ctx context.Context) error {
 	}
 	s.EdgeAddr = net.JoinHostPort(ip, fmt.Sprint(udp))
 	s.EdgeAdmin = "http://" + net.JoinHostPort(ip, fmt.Sprint(tcp))
-	if _, err := s.EdgeCLI(ctx, "init", "--listen", s.EdgeAddr, "--admin-listen", strings.TrimPrefix(s.EdgeAdmin, "http://"), "--hostname", "edge.airlock.test"); err != nil {
+	httpPort, err := FreeTCPPort(ip)
+	if err != nil {
+		return err
+	}
+	s.AuthURL = "https://" + net.JoinHostPort(ip, fmt.Sprint(httpPort))
+	s.PublicURL = "https://" + net.JoinHostPort(EdgeServerName, fmt.Sprint(httpPort))
+	if _, err := s.EdgeCLI(ctx, "init", "--listen", s.EdgeAddr, "--admin-listen", strings.TrimPrefix(s.EdgeAdmin, "http://"),
+		"--http-listen", strings.TrimPrefix(s.AuthURL, "https://"), "--hostname", EdgeServerName); err != nil {
 		return err
 	}
 	domains := s.opts.AllowDomains
@@ -215,6 +234,13 @@ func (s *Stack) setUpEdge(ctx context.Context) error {
 	}
 	if _, err := s.EdgeCLI(ctx, args...); err != nil {
 		return err
+	}
+	if s.opts.SignIn != nil {
+		for _, u := range s.opts.SignIn.Users {
+			if err := s.AddUser(ctx, u); err != nil {
+				return err
+			}
+		}
 	}
 	s.Credentials = filepath.Join(s.EdgeDir, "tunnels", DefaultTunnel+".json")
 	s.Token, err = s.MintToken(ctx, s.App, s.Email, "24h")
@@ -326,24 +352,30 @@ func (s *Stack) writeDaemonConfig() error {
 		"XDG_CONFIG_HOME=" + filepath.Join(home, "config"),
 		"XDG_STATE_HOME=" + filepath.Join(home, "state"),
 		"KUBECONFIG=" + filepath.Join(s.Dir, "kubeconfig"),
+		// No session bus unless DaemonEnv names one: the daemon must not
+		// reach the keyring of the user running the tests.
+		"DBUS_SESSION_BUS_ADDRESS=unix:path=" + filepath.Join(home, "no-session-bus"),
 	}, s.opts.DaemonEnv...)
 	s.Socket = filepath.Join(run, "airlock", "airlock.sock")
 	ca := filepath.Join(s.EdgeDir, "ca.crt")
+	top, authURL := s.signInConfig()
 	cfg := fmt.Sprintf(`# written by the airlock stack harness
-edges:
+%sedges:
   - name: local
     address: %q
     ca: %q
-    server_name: edge.airlock.test
-clusters:
-`, s.EdgeAddr, ca)
+    server_name: %s
+%sclusters:
+`, top, s.EdgeAddr, ca, EdgeServerName, authURL)
 	clusters := append([]Cluster{{Name: DefaultCluster, App: s.App, Token: s.Token}}, s.opts.ExtraClusters...)
 	for _, c := range clusters {
 		if err := s.SetToken(c.Name, c.Token); err != nil {
 			return err
 		}
-		cfg += fmt.Sprintf("  - name: %s\n    app: %s\n    listen: %q\n    token_file: %q\n",
-			c.Name, c.App, RandomLoopback()+":0", s.TokenFile(c.Name))
+		cfg += fmt.Sprintf("  - name: %s\n    app: %s\n    listen: %q\n", c.Name, c.App, RandomLoopback()+":0")
+		if c.Name != DefaultCluster || s.opts.SignIn == nil {
+			cfg += fmt.Sprintf("    token_file: %q\n", s.TokenFile(c.Name))
+		}
 		if c.Name == DefaultCluster && s.KubeAPI != nil {
 			cfg += fmt.Sprintf("    kubeconfig:\n      clusters: [%q]\n", kapitest.ClusterName)
 		}
