@@ -12,6 +12,7 @@
 //	ca.crt, ca.key       a local CA (ECDSA P-256); the key 0600
 //	edge.crt, edge.key   the edge's certificate, signed by the CA; the key 0600
 //	signing-KID.pem      the Ed25519 token signing key (PKCS #8), 0600
+//	reset.key            the secret of the QUIC stateless reset key, 0600
 //	tunnels/NAME.json    connector credentials written by [CreateTunnel], 0600
 //
 // Relative paths in config.yaml resolve against the folder that holds it.
@@ -22,5 +23,7 @@
 // until its context ends, then sends [edge.Drain] on every connection, waits
 // up to the shutdown grace for open streams, and closes. [Server.Reload]
 // swaps the apps, tunnels, policies and keys atomically without dropping
-// connections.
+// connections. The QUIC stateless reset key is derived from reset.key, so
+// that an edge killed and restarted answers its old connections' packets
+// with a stateless reset and their peers re-dial at once.
 package edgeserver

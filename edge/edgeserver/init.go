@@ -30,6 +30,9 @@ const (
 	CertFile   = "edge.crt"
 	KeyFile    = "edge.key"
 	TunnelsDir = "tunnels"
+	// ResetKeyFile holds the secret the QUIC stateless reset key is
+	// derived from (see [Server]); serving creates it when missing.
+	ResetKeyFile = "reset.key"
 )
 
 // InitOptions tune [Init]. The zero value makes a loopback edge.
@@ -134,6 +137,7 @@ func Init(dir string, opts InitOptions) (string, error) {
 		{CertFile, certPEM, 0o644},
 		{KeyFile, keyPEM, 0o600},
 		{signFile, signPEM, 0o600},
+		{ResetKeyFile, newResetSecret(), 0o600},
 		{ConfigFile, cfg.Bytes(), 0o600}, // last: its presence marks a complete state
 	}
 	for _, f := range files {

@@ -192,7 +192,11 @@ func New(cfg *Config, opts Options) (_ *Server, err error) {
 			return nil, fmt.Errorf("listen: %w", err)
 		}
 	}
-	s.tr = &quic.Transport{Conn: s.udp}
+	resetKey, err := statelessResetKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.tr = &quic.Transport{Conn: s.udp, StatelessResetKey: resetKey}
 	if s.ln, err = s.tr.Listen(tlsConf, qconf); err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}

@@ -91,6 +91,7 @@ type Edge struct {
 
 	mu     sync.Mutex
 	srv    *edgeserver.Server
+	pc     net.PacketConn
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -157,15 +158,22 @@ func Start(tb testing.TB, opts Options) *Edge {
 
 func (e *Edge) start(tb testing.TB, cfg *edgeserver.Config) {
 	tb.Helper()
-	srv, err := edgeserver.New(cfg, edgeserver.Options{Logger: e.opts.Logger, Audit: e.audit})
+	// The test owns the UDP socket, so that Kill can pull it from under
+	// the server.
+	pc, err := net.ListenPacket("udp", cfg.Listen)
 	if err != nil {
+		tb.Fatalf("edgetest: start the edge: %v", err)
+	}
+	srv, err := edgeserver.New(cfg, edgeserver.Options{Logger: e.opts.Logger, Audit: e.audit, PacketConn: pc})
+	if err != nil {
+		pc.Close()
 		tb.Fatalf("edgetest: start the edge: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
 	e.mu.Lock()
-	e.srv, e.cancel, e.done = srv, cancel, done
+	e.srv, e.pc, e.cancel, e.done = srv, pc, cancel, done
 	e.Addr = srv.Addr().String()
 	e.AdminURL = "http://" + srv.AdminAddr().String()
 	e.OAuthURL = "https://" + srv.HTTPAddr().String()
@@ -201,8 +209,32 @@ func (e *Edge) Stop(tb testing.TB) {
 	}
 }
 
-// Restart stops the edge and starts a new one on the same addresses, with
-// the same state: the test of reconnection after an edge restart.
+// Kill stops the edge as kill -9 would: its UDP socket closes first, so no
+// peer hears a Drain or a connection close, then the server is stopped.
+// The peers' connections stay open on their side until they send a packet
+// to a restarted edge (Restart), which answers it with a stateless reset,
+// or until their idle timeout. Killing a stopped edge does nothing.
+func (e *Edge) Kill(tb testing.TB) {
+	tb.Helper()
+	e.mu.Lock()
+	pc, cancel, done := e.pc, e.cancel, e.done
+	e.cancel, e.done = nil, nil
+	e.mu.Unlock()
+	if cancel == nil {
+		return
+	}
+	pc.Close()
+	cancel()
+	select {
+	case <-done: // an error: its socket went away under it
+	case <-time.After(e.opts.ShutdownGrace + 15*time.Second):
+		tb.Errorf("edgetest: the killed edge did not stop")
+	}
+}
+
+// Restart stops the edge (unless Kill did) and starts a new one on the same
+// addresses, with the same state: the test of reconnection after an edge
+// restart.
 func (e *Edge) Restart(tb testing.TB) {
 	tb.Helper()
 	e.Stop(tb)

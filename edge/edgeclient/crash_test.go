@@ -1,0 +1,53 @@
+package edgeclient_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/edge/edgeclient"
+	"github.com/airlockhq/airlock/edge/edgetest"
+)
+
+// TestEdgeCrashRestart: after the edge is killed (no connection close on
+// the wire) and restarted on its state, the first packet of an old
+// connection gets a stateless reset, so a client's next stream re-dials at
+// once instead of waiting out the idle timeout (30 s).
+func TestEdgeCrashRestart(t *testing.T) {
+	e := edgetest.Start(t, edgetest.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := edgeclient.NewClient(clientConfig(e))
+	t.Cleanup(func() { c.Close() })
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	old := e.DialClient(t)
+
+	e.Kill(t)
+	if old.Context().Err() != nil {
+		t.Fatalf("the kill closed the connection on the wire: %v", context.Cause(old.Context()))
+	}
+	e.Restart(t)
+	start := time.Now()
+
+	// The old connection's next packet is answered with a stateless reset.
+	_, err := old.OpenStream(ctx, &edge.Open{App: "nothing.test", Token: "x"})
+	var reset *quic.StatelessResetError
+	if !errors.As(err, &reset) {
+		t.Fatalf("a stream on the old connection: %v, want a stateless reset", err)
+	}
+	// The shared client re-dials under the caller: the new edge answers
+	// (here: no such app) well within the idle timeout.
+	_, err = c.Open(ctx, &edge.Open{App: "nothing.test", Token: "x"})
+	if got := edge.CodeOf(err); got != edge.CodeUnknownApp {
+		t.Fatalf("Open after the restart = %v, want the new edge's unknown app", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("the client took %s to reach the restarted edge, want under 2s", d)
+	}
+}
