@@ -11,6 +11,13 @@
 // rewrites; on disconnect and when the daemon stops (ctx end, SIGTERM) they
 // are given back as they were. A cluster without a `kubeconfig:` block maps
 // nothing and its kubeconfig is left alone.
+//
+// A cluster without a service token signs in at its edge (daemon/signin):
+// its connections take the edge's access token, signing the user in on the
+// first one; refresh tokens live in the OS keychain or, where none answers,
+// a 0600 file under $XDG_STATE_HOME/airlock (daemon/keychain). Status and
+// events show each edge's sign-in and the token store; POST /v1/login and
+// /v1/logout drive it.
 package daemon
 
 import (

@@ -83,7 +83,7 @@ func newSignIn(cfg *config.Config, opts SignInOptions, log *slog.Logger, co *cor
 		Logger: log, HTTPClient: opts.HTTPClient, RefreshAt: opts.RefreshAt, Wait: opts.Wait,
 		OnChange: func(s apitype.SignIn) {
 			if p.core != nil {
-				p.core.Publish(apitype.Event{Type: apitype.EventSignIn, Time: s.Since, SignIn: &s})
+				p.core.Publish(apitype.Event{Type: apitype.EventSignIn, Time: time.Now(), SignIn: &s})
 			}
 		},
 	})
