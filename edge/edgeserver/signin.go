@@ -106,7 +106,20 @@ func (c *Config) signInSettings(bound net.Addr, keys []edge.PublicKey) (oauth.Se
 		PublicURL: c.publicURL(bound), Signer: signer, Keys: keys,
 		AccessTTL: time.Duration(c.Tokens.AccessTTL), RefreshTTL: time.Duration(c.Tokens.RefreshTTL),
 		Apps: apps, Users: c.Users, OIDC: c.OIDC, Revocations: c.Revocations,
+		Policy: signInPolicy(compile(c)),
 	}, nil
+}
+
+// signInPolicy is the per-stream policy check of snap's apps, for the
+// sign-in server: it hands out tokens only for apps a stream would open.
+func signInPolicy(snap *snapshot) oauth.PolicyFunc {
+	return func(app, email string, groups []string) error {
+		rt := snap.lookup(app)
+		if rt == nil {
+			return edge.Errorf(edge.CodeUnknownApp, "no app %s at this edge", app)
+		}
+		return rt.policy.check(email, groups)
+	}
 }
 
 // signIn is the edge's HTTPS sign-in server.

@@ -52,6 +52,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		fail("invalid_request", err.Error())
 		return
 	}
+	aud, err := parseAudience(q)
+	if err != nil {
+		fail("invalid_target", err.(*protoError).Desc)
+		return
+	}
 	st := s.cur.Load()
 	if len(st.Users) == 0 && st.OIDC == nil {
 		fail("server_error", "the edge has no identity provider: add users or oidc to its config")
@@ -59,7 +64,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	p := &pending{
 		browser: s.browserID(w, r), clientID: ClientID, redirectURI: redirect,
-		state: state, challenge: q.Get("code_challenge"),
+		state: state, challenge: q.Get("code_challenge"), audience: aud,
 	}
 	if !s.pending.add(p, s.now()) {
 		fail("temporarily_unavailable", "too many sign-ins in progress")
@@ -188,7 +193,10 @@ func clientIP(r *http.Request) string {
 
 // finish completes a pending sign-in for id: an authorization request
 // gets a one-time code at its loopback redirect URI; a device code is
-// approved.
+// approved. When the policy allows id none of the apps asked for, the
+// redirect URI gets access_denied naming the apps and the reasons (and
+// the daemon's page shows it); a device gets the edge's "Not allowed"
+// page.
 func (s *Server) finish(w http.ResponseWriter, r *http.Request, p pending, id Identity) {
 	if !s.pending.take(p.id) {
 		s.message(w, http.StatusBadRequest, "Sign-in already finished", "This sign-in was already completed. Start again from your terminal if you need to.", "")
@@ -196,6 +204,10 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, p pending, id Id
 	}
 	if p.isDevice() {
 		s.approveDevice(w, r, p, id)
+		return
+	}
+	if d := s.refusedEverywhere(id, p.audience); d != nil {
+		redirectError(w, r, p.redirectURI, p.state, "access_denied", d.String())
 		return
 	}
 	code := newSecret(codePrefix)

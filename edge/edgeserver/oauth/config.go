@@ -85,6 +85,10 @@ type Settings struct {
 	Users       []User
 	OIDC        *OIDCConfig
 	Revocations []Revocation
+	// Policy is the apps' policy: codes, device approvals and tokens
+	// name only the apps it allows (nil: every app). Streams are checked
+	// again, since the policy may change after issuance.
+	Policy PolicyFunc
 }
 
 // FieldError is one wrong field of the sign-in config, named by its path.

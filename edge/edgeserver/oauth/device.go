@@ -77,6 +77,9 @@ func (s *Server) grantDevice(ctx context.Context, f url.Values, aud []string) (*
 			outcome = &protoError{http.StatusBadRequest, "expired_token", "the device code expired; start again"}
 		case d.Status == DeviceDenied:
 			outcome = &protoError{http.StatusBadRequest, "access_denied", "the sign-in was denied in the browser"}
+			if d.DenyReason != "" {
+				outcome.Desc = d.DenyReason
+			}
 			d.Status = "" // answered once, then gone
 		case d.Status == DevicePending:
 			if !d.LastPoll.IsZero() && now.Sub(d.LastPoll) < time.Duration(d.Interval)*time.Second {
@@ -173,16 +176,28 @@ func (s *Server) deviceSubmit(w http.ResponseWriter, r *http.Request) {
 	s.startLogin(w, r, p, "")
 }
 
+// approveDevice approves the device code of p for id, or denies it when
+// the policy allows id none of the apps it asked for: the person sees
+// why, and the polling device gets access_denied with the same reasons.
 func (s *Server) approveDevice(w http.ResponseWriter, r *http.Request, p pending, id Identity) {
+	var refused *denial
 	_, err := s.store.UpdateDevice(r.Context(), p.deviceKey, func(d *Device) error {
 		if d.Status != DevicePending || !s.now().Before(d.Expires) {
 			return ErrExpired
+		}
+		if refused = s.refusedEverywhere(id, d.Audience); refused != nil {
+			d.Status, d.DenyReason = DeviceDenied, refused.String()
+			return nil
 		}
 		d.Status, d.Identity = DeviceApproved, &id
 		return nil
 	})
 	if err != nil {
 		s.message(w, http.StatusBadRequest, "Device code expired", "The device code expired or was used meanwhile. Start again on the device.", "")
+		return
+	}
+	if refused != nil {
+		s.deniedPage(w, refused)
 		return
 	}
 	s.log.Info("device approved", "email", id.Email, "idp", id.IDP)

@@ -56,7 +56,7 @@
 //
 // GET /oauth/authorize?response_type=code&client_id=airlock
 // &redirect_uri=http://127.0.0.1:PORT/PATH&state=S
-// &code_challenge=C&code_challenge_method=S256
+// &code_challenge=C&code_challenge_method=S256[&audience=APPS]
 //
 //   - redirect_uri must be http://127.0.0.1:PORT/… or http://[::1]:PORT/…
 //     (any port, RFC 8252 §7.3; no "localhost", no user info, no fragment).
@@ -69,6 +69,14 @@
 //   - The person signs in (built-in login page, or the upstream provider;
 //     with both, the page offers both), and the browser is sent (303) to
 //     redirect_uri?code=CODE&state=S. The daemon checks state.
+//   - Before the code, the edge checks the apps' policy (the per-stream
+//     check's code) for audience (none: every app). When it allows the
+//     person none of them, no code is made: the browser is sent to
+//     redirect_uri?error=access_denied&error_description=…&state=S, the
+//     description naming the person, the apps and each policy's reason,
+//     e.g. "You (alice@x) are not allowed to use k8s.prod: alice@x is not
+//     allowed to reach app k8s.prod (policy: emails). Ask your
+//     administrator for access." — the daemon shows it on its page.
 //   - Codes are one-time, live 60 s and are bound to the client, the
 //     redirect_uri and the challenge. A code used twice fails and revokes
 //     the refresh token family it issued.
@@ -78,8 +86,12 @@
 // POST /oauth/token, application/x-www-form-urlencoded. Every grant takes
 // audience: the app hostnames wanted (repeat the parameter, or separate
 // them with spaces). The access token's aud is those of them that are
-// apps of this edge; none of them: invalid_target. No audience: every app
-// (on refresh: what the sign-in asked for).
+// apps of this edge and whose policy allows the person; none of them are
+// apps: invalid_target; none allowed: access_denied (code and device
+// grants) naming the apps and the reasons. No audience: every app (on
+// refresh: what the sign-in asked for). The policy is evaluated again on
+// every refresh (an app the person lost drops out of aud, one regained
+// comes back) and, as the real enforcement, on every stream.
 //
 //	grant_type=authorization_code&code=CODE&redirect_uri=URI&code_verifier=V
 //	grant_type=refresh_token&refresh_token=R
@@ -93,9 +105,11 @@
 // Errors are {"error","error_description"} with 400 (401 for
 // invalid_client): invalid_request, invalid_grant (unknown, used or expired
 // code; redirect_uri mismatch; PKCE verifier mismatch; unknown, revoked,
-// expired or reused refresh token; user removed), invalid_target,
+// expired or reused refresh token; user removed; the policy no longer
+// allows the user any app of the sign-in, which also revokes it),
+// invalid_target, access_denied (the policy allows none of the apps),
 // unsupported_grant_type, and for the device grant authorization_pending,
-// slow_down, expired_token, access_denied. The description names the cause.
+// slow_down, expired_token. The description names the cause.
 //
 // The access token is an Ed25519 JWT (alg EdDSA, kid header) with iss
 // (tokens.issuer), sub, aud, exp, iat, nbf, jti, email, groups, kind
@@ -108,7 +122,8 @@
 // daemon must not refresh the same token concurrently. On refresh the
 // edge re-reads a built-in user's groups, and refuses a user no longer in
 // the list. An upstream user is not asked about again on refresh: to cut
-// one off, revoke them (or change the app's policy, checked per stream).
+// one off, revoke them (or change the app's policy: checked on refresh
+// and on every stream).
 //
 // # Device authorization (RFC 8628)
 //
@@ -120,8 +135,11 @@
 //
 // The daemon polls the token endpoint with the device_code grant no faster
 // than interval (slow_down adds 5 s); the person opens verification_uri,
-// enters the code, signs in (or presses Deny: access_denied). The
-// device_code is one-time.
+// enters the code, signs in (or presses Deny: access_denied). When the
+// policy allows the person none of the apps of the device authorization,
+// the browser shows a "Not allowed" page (403) naming them and the
+// reasons, and the device's next poll gets access_denied with the same
+// description. The device_code is one-time.
 //
 // # Revocation
 //

@@ -60,6 +60,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		Family{ID: "f", ClientID: ClientID, Identity: id, Created: now, Expires: now, Current: "k"},
 		refreshEntry{Family: "f", Generation: 2},
 		Device{Key: "k", UserCode: "BCDFGHJK", ClientID: ClientID, Expires: now, Interval: 5, Status: DeviceApproved, Identity: &id},
+		Device{Key: "k", UserCode: "BCDFGHJK", ClientID: ClientID, Expires: now, Interval: 5, Status: DeviceDenied, DenyReason: "You (a@example.com) are not allowed to use k8s.example.com"},
 	} {
 		b, _ := json.Marshal(v)
 		f.Add(b)

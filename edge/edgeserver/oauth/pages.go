@@ -72,6 +72,11 @@ type devicePage struct {
 	CSRF, UserCode, Error string
 }
 
+type deniedPage struct {
+	Email, Apps string
+	Reasons     []string
+}
+
 func (s *Server) render(w http.ResponseWriter, status int, name string, data any) {
 	securePage(w)
 	w.WriteHeader(status)
@@ -143,6 +148,13 @@ p{line-height:1.45}
 <button type="submit" id="continue" name="action" value="continue">Continue</button>
 <button type="submit" class="secondary" id="deny" name="action" value="deny">Deny</button>
 </form>
+{{template "foot"}}{{end}}
+
+{{define "denied"}}{{template "head" "Not allowed"}}
+<h1 id="title">Not allowed</h1>
+<p id="message">You ({{.Email}}) are not allowed to use {{.Apps}}.</p>
+<ul class="error" id="reasons">{{range .Reasons}}<li>{{.}}</li>{{end}}</ul>
+<p>Ask your administrator for access: the edge's policy for the app decides.</p>
 {{template "foot"}}{{end}}
 
 {{define "message"}}{{template "head" .Title}}

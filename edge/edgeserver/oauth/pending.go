@@ -20,6 +20,7 @@ type pending struct {
 
 	// An authorization request (deviceKey == "").
 	clientID, redirectURI, state, challenge string
+	audience                                []string // the apps asked for (none: every app)
 	// A device authorization: the store key of its device code.
 	deviceKey, userCode string
 

@@ -297,12 +297,19 @@ func (s *Server) jwks(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"keys": out})
 }
 
-// issue makes a new family and its first tokens for id.
+// issue makes a new family and its first tokens for id. The access
+// token names the apps asked for (none: every app) that exist and that
+// the policy allows id; none allowed is access_denied.
 func (s *Server) issue(ctx context.Context, id Identity, audience []string, clientID string) (*tokenResponse, string, error) {
 	st := s.cur.Load()
 	aud, perr := st.resolveAudience(audience)
 	if perr != nil {
 		return nil, "", perr
+	}
+	aud, denied := st.permit(id, aud)
+	if len(aud) == 0 {
+		s.log.Info("tokens refused by the apps' policy", "email", id.Email, "idp", id.IDP, "apps", denied.apps)
+		return nil, "", denied.protoError()
 	}
 	now := s.now()
 	refresh := newSecret(refreshPrefix)

@@ -74,6 +74,9 @@ type Device struct {
 	LastPoll time.Time `json:"last_poll,omitzero"`
 	Status   string    `json:"status"` // DevicePending, DeviceApproved, DeviceDenied
 	Identity *Identity `json:"identity,omitempty"`
+	// DenyReason says why a denied device was refused (empty: the
+	// person pressed Deny).
+	DenyReason string `json:"deny_reason,omitempty"`
 }
 
 // Device statuses.

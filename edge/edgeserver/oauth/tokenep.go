@@ -188,6 +188,12 @@ func (s *Server) grantRefresh(ctx context.Context, f url.Values, aud []string) (
 	if perr != nil {
 		return nil, perr
 	}
+	resolved, denied := st.permit(id, resolved)
+	if len(resolved) == 0 {
+		s.revokeFamily(ctx, fam.ID, "the policy no longer allows the user any app of the sign-in")
+		s.log.Info("refresh refused by the apps' policy", "email", id.Email, "idp", id.IDP, "apps", denied.apps)
+		return nil, &protoError{http.StatusBadRequest, "invalid_grant", denied.revokedDesc()}
+	}
 	access, err := st.sign(id, resolved, fam.ID, now)
 	if err != nil {
 		return nil, err
