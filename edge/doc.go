@@ -13,7 +13,10 @@
 // connector) opens the control stream first and sends [Hello]; the edge answers
 // [Welcome] with [CodeOK] or a refusal, and then either side may send [Drain]
 // (no new streams on this connection) and the edge may send [Keys] (its
-// current token verification keys) for as long as the connection lives.
+// current token verification keys) for as long as the connection lives. A
+// connector sends [Ping] now and then when the edge's Welcome says it
+// accepts them: padded so that an edge killed and restarted answers with a
+// QUIC stateless reset.
 //
 // A connector that drains a connection answers any stream that still
 // arrives with [CodeGoingAway] before any bytes flow, and the edge retries

@@ -41,6 +41,7 @@ const (
 	FrameOpen    FrameType = 5
 	FrameDial    FrameType = 6
 	FrameResult  FrameType = 7
+	FramePing    FrameType = 8
 )
 
 func (t FrameType) String() string {
@@ -59,6 +60,8 @@ func (t FrameType) String() string {
 		return "dial"
 	case FrameResult:
 		return "result"
+	case FramePing:
+		return "ping"
 	}
 	return fmt.Sprintf("frame type %d", uint8(t))
 }
@@ -189,6 +192,8 @@ func newFrame(t FrameType) Frame {
 		return new(Dial)
 	case FrameResult:
 		return new(Result)
+	case FramePing:
+		return new(Ping)
 	}
 	return nil
 }
@@ -238,6 +243,18 @@ func appendUint(b []byte, tag uint8, v uint64) []byte {
 	}
 	var tmp [binary.MaxVarintLen64]byte
 	return appendBytes(b, tag, tmp[:binary.PutUvarint(tmp[:], v)])
+}
+
+func appendBool(b []byte, tag uint8, v bool) []byte {
+	if !v {
+		return b
+	}
+	return appendUint(b, tag, 1)
+}
+
+func decodeBool(v []byte, name string) (bool, error) {
+	x, err := decodeUint(v, name, 1)
+	return x == 1, err
 }
 
 func decodeString(v []byte, name string, limit int) (string, error) {

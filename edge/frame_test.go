@@ -18,6 +18,9 @@ func sampleFrames() map[string]Frame {
 		"hello connector": &Hello{Version: Version, Role: RoleConnector, TunnelID: "t1", Secret: "s", ConnectorID: "c1", ConnIndex: 1},
 		"welcome":         &Welcome{Version: Version, EdgeID: "e1", ConnID: "42", Keys: []PublicKey{{ID: "k1", Key: key}}},
 		"welcome refusal": &Welcome{Version: Version, Code: CodeUnauthenticated, Message: "bad secret"},
+		"welcome pings":   &Welcome{Version: Version, EdgeID: "e1", ConnID: "43", Pings: true},
+		"ping":            &Ping{Padding: PingPadding},
+		"ping bare":       &Ping{},
 		"drain":           &Drain{Reason: "shutting down"},
 		"keys":            &Keys{Keys: []PublicKey{{ID: "k1", Key: key}, {ID: "k2", Key: key}}},
 		"open":            &Open{App: "k8s.demo.test", Token: "tok", Target: "10.0.0.1:6443"},
@@ -99,6 +102,8 @@ func TestBadFrames(t *testing.T) {
 		{"short key", []byte{byte(FrameKeys), 0, 3, 1, 1, 0}, "shorter than an Ed25519 key"},
 		{"uvarint with trailing bytes", []byte{byte(FrameResult), 0, 4, 1, 2, 1, 1}, "not a valid uvarint"},
 		{"token too long", enc(&Open{App: "a.b", Token: strings.Repeat("x", MaxTokenLen+1)}), "token is 8193 bytes"},
+		{"ping padding too long", append([]byte{byte(FramePing), 0x04, 0x04, 1, 0x81, 0x08}, make([]byte, MaxPingPadding+1)...), "padding of 1025 bytes"},
+		{"welcome pings not a bool", []byte{byte(FrameWelcome), 0, 6, 1, 1, 1, 7, 1, 2}, "pings 2 exceeds 1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -125,6 +125,7 @@ type Welcome struct {
 	EdgeID  string      // which edge process answered, for logs
 	ConnID  string      // this connection's id at the edge, for logs
 	Keys    []PublicKey // connector only: keys that sign the tokens it will see
+	Pings   bool        // the edge accepts Ping frames on the control stream
 }
 
 // FrameType implements Frame.
@@ -136,7 +137,8 @@ func (w *Welcome) appendFields(b []byte) []byte {
 	b = appendString(b, 3, w.Message)
 	b = appendString(b, 4, w.EdgeID)
 	b = appendString(b, 5, w.ConnID)
-	return appendKeys(b, 6, w.Keys)
+	b = appendKeys(b, 6, w.Keys)
+	return appendBool(b, 7, w.Pings)
 }
 
 func (w *Welcome) decodeField(tag uint8, v []byte) (err error) {
@@ -161,6 +163,8 @@ func (w *Welcome) decodeField(tag uint8, v []byte) (err error) {
 		if k, err = decodeKey(v); err == nil {
 			w.Keys = append(w.Keys, k)
 		}
+	case 7:
+		w.Pings, err = decodeBool(v, "pings")
 	}
 	return err
 }
@@ -198,6 +202,46 @@ func (d *Drain) decodeField(tag uint8, v []byte) (err error) {
 }
 
 func (*Drain) validate() error { return nil }
+
+// MaxPingPadding bounds the padding of a Ping.
+const MaxPingPadding = 1024
+
+// PingPadding is the padding senders put in a Ping: enough that the QUIC
+// packet carrying it is larger than the 42 bytes below which quic-go sends
+// no stateless reset.
+const PingPadding = 48
+
+// Ping is a liveness probe a connector sends on its control stream to an
+// edge whose Welcome says it accepts them; the edge ignores it. QUIC's own
+// keep-alive packets are too small (about 25 bytes) to be answered with a
+// stateless reset, so without this a connector would learn that its edge
+// was killed and restarted only from its idle timeout; the padding makes
+// the packet large enough to be answered at once.
+type Ping struct {
+	Padding int // bytes of padding, at most MaxPingPadding
+}
+
+// FrameType implements Frame.
+func (*Ping) FrameType() FrameType { return FramePing }
+
+func (p *Ping) appendFields(b []byte) []byte {
+	if p.Padding <= 0 {
+		return b
+	}
+	return appendBytes(b, 1, make([]byte, min(p.Padding, MaxPingPadding)))
+}
+
+func (p *Ping) decodeField(tag uint8, v []byte) error {
+	if tag == 1 {
+		if len(v) > MaxPingPadding {
+			return fmt.Errorf("padding of %d bytes exceeds %d", len(v), MaxPingPadding)
+		}
+		p.Padding = len(v)
+	}
+	return nil
+}
+
+func (*Ping) validate() error { return nil }
 
 // Keys replaces the token verification keys a connector holds (key rotation).
 type Keys struct {

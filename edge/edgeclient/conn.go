@@ -35,7 +35,17 @@ type Config struct {
 	OnControl func(edge.Frame)
 	// Logger receives connection events. Nil discards them.
 	Logger *slog.Logger
+	// PingInterval is how often to send a Ping on the control stream when
+	// the edge accepts them, so that an edge killed and restarted resets
+	// the connection within this time (QUIC's keep-alives are too small
+	// to be answered so). Zero means DefaultConnectorPingInterval for a
+	// connector and none for a client, whose next stream does the same;
+	// negative means none.
+	PingInterval time.Duration
 }
+
+// DefaultConnectorPingInterval is a connector's default PingInterval.
+const DefaultConnectorPingInterval = time.Second
 
 // DefaultQUICConfig returns the transport settings Airlock uses on both ends:
 // keepalives well inside the idle timeout, room for many concurrent streams
@@ -125,7 +135,34 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	}
 	c.log = log.With("edge", cfg.Addr, "edge_id", c.welcome.EdgeID, "conn_id", c.welcome.ConnID)
 	go c.readControl(cfg.OnControl)
+	every := cfg.PingInterval
+	if every == 0 && cfg.Hello.Role == edge.RoleConnector {
+		every = DefaultConnectorPingInterval
+	}
+	if every > 0 && c.welcome.Pings {
+		go c.ping(every)
+	}
 	return c, nil
+}
+
+// ping sends a padded Ping on the control stream every so often until the
+// connection ends or the control stream is closed.
+func (c *Conn) ping(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.qc.Context().Done():
+			return
+		case <-t.C:
+		}
+		c.ctrlMu.Lock()
+		err := edge.WriteFrame(c.ctrl, &edge.Ping{Padding: edge.PingPadding})
+		c.ctrlMu.Unlock()
+		if err != nil {
+			return
+		}
+	}
 }
 
 func handshake(ctx context.Context, qc *quic.Conn, hello edge.Hello) (*Conn, error) {

@@ -27,6 +27,7 @@ func TestEdgeCrashRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := e.DialClient(t)
+	connector := e.EchoConnector(t, e.CreateTunnel(t, "demo", "k8s.demo.test"))
 
 	e.Kill(t)
 	if old.Context().Err() != nil {
@@ -50,4 +51,15 @@ func TestEdgeCrashRestart(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("the client took %s to reach the restarted edge, want under 2s", d)
 	}
+	// A connector opens no streams: its Pings (padded, unlike QUIC's
+	// keep-alives) draw the reset within a ping interval or so.
+	select {
+	case <-connector.Context().Done():
+		if err := context.Cause(connector.Context()); !errors.As(err, &reset) {
+			t.Fatalf("the connector's connection ended with %v, want a stateless reset", err)
+		}
+	case <-time.After(edgeclient.DefaultConnectorPingInterval + 2*time.Second):
+		t.Fatal("the connector's old connection is still open")
+	}
+	t.Logf("connector reset %s after the restart", time.Since(start).Round(time.Millisecond))
 }

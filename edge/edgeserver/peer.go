@@ -159,7 +159,7 @@ func (s *Server) handshake(conn *quic.Conn, log *slog.Logger) (*peer, *handshake
 		ctrlEOF: make(chan struct{}),
 	}
 	p.log = log.With("conn", p.id, "role", hello.Role.String())
-	w := &edge.Welcome{Version: edge.Version, EdgeID: s.edgeID, ConnID: p.id}
+	w := &edge.Welcome{Version: edge.Version, EdgeID: s.edgeID, ConnID: p.id, Pings: true}
 	if hello.Role == edge.RoleConnector {
 		t := s.snap.Load().tunnels[hello.TunnelID]
 		if t == nil {
@@ -229,6 +229,8 @@ func (s *Server) readControl(p *peer) {
 			if p.drain() {
 				p.log.Info("peer is draining; no new streams on this connection", "reason", f.Reason, "active_streams", p.active.Load())
 			}
+		case *edge.Ping:
+			// A liveness probe: its packet is what matters.
 		default:
 			p.log.Debug("ignoring frame on the control stream", "frame", f.FrameType().String())
 		}
