@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/daemon/apitype"
+	"github.com/airlockhq/airlock/edge"
 	"golang.org/x/oauth2"
 )
 
@@ -164,7 +165,7 @@ func (e *edgeState) present(ctx context.Context, f *flight, url, code string, de
 // refusal turns the edge's error redirect into an Error.
 func (e *edgeState) refusal(oe *OAuthError) error {
 	if oe.Code == "access_denied" {
-		return errorf(e.name, apitype.SignInRefused, nil, "refused for %s: %s", strings.Join(e.audience, ", "), describe(oe))
+		return e.refused(oe)
 	}
 	return errorf(e.name, apitype.SignInEdgeError, oe, "the edge answered the sign-in with an error")
 }
@@ -179,9 +180,16 @@ func (e *edgeState) tokenErr(ctx context.Context, err error) error {
 	case "":
 		return errorf(e.name, apitype.SignInUnreachable, cleanRetrieveError(err), "cannot reach the edge's sign-in endpoints at %s", e.authURL)
 	case "access_denied", "invalid_target", "unauthorized_client":
-		return errorf(e.name, apitype.SignInRefused, nil, "refused for %s: %s", strings.Join(e.audience, ", "), describe(&OAuthError{Code: code, Description: desc}))
+		return e.refused(&OAuthError{Code: code, Description: desc})
 	}
 	return errorf(e.name, apitype.SignInEdgeError, cleanRetrieveError(err), "the edge refused the token request")
+}
+
+// refused is the edge's refusal of the user: it carries an edge Forbidden
+// error, so the SOCKS client gets "not allowed" and the cluster shows
+// "forbidden" with the edge's reason, as for a refusal on a stream.
+func (e *edgeState) refused(oe *OAuthError) error {
+	return errorf(e.name, apitype.SignInRefused, edge.Errorf(edge.CodeForbidden, "%s", describe(oe)), "refused for %s", strings.Join(e.audience, ", "))
 }
 
 func describe(oe *OAuthError) string {

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/daemon/apitype"
+	"github.com/airlockhq/airlock/daemon/socks"
 	"github.com/airlockhq/airlock/daemon/tokens"
+	"github.com/airlockhq/airlock/edge"
 )
 
 func TestLazySignInOnce(t *testing.T) {
@@ -249,6 +251,9 @@ func TestRefused(t *testing.T) {
 	se := signInErr(t, err)
 	if se.Code != apitype.SignInRefused || !strings.Contains(err.Error(), "a.example.com") || !strings.Contains(err.Error(), "not allowed") {
 		t.Fatalf("refused sign-in: %v", err)
+	}
+	if f := socks.Classify(err); f.Cause != "forbidden" || f.Reply != edge.SOCKSNotAllowed || !strings.Contains(f.Message, "a.example.com") {
+		t.Errorf("as a SOCKS refusal: %+v, want forbidden / not allowed naming the app", f)
 	}
 	waitFor(t, "the refusal page", func() bool { return strings.Contains(r.browser.lastPage(), "not allowed") })
 	st, _ := r.m.SignIn("main")
