@@ -36,7 +36,7 @@ func (e *edgeState) run(ctx context.Context, f *flight) (*accessToken, error) {
 	}
 	hasDevice := meta.DeviceAuthorizationEndpoint != ""
 	e.mu.Lock()
-	if !f.explicit && e.m.browser == nil && hasDevice {
+	if e.m.browser == nil && hasDevice {
 		f.device = true // headless: a code to enter on any device
 	}
 	device := f.device

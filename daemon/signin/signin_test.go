@@ -324,6 +324,13 @@ func TestLoginExplicit(t *testing.T) {
 		r.as.approve(got[0].UserCode, true)
 		waitFor(t, "signed in", func() bool { st, _ := r.m.SignIn("main"); return st.State == apitype.SignInSignedIn })
 	})
+	t.Run("headless login uses the device flow", func(t *testing.T) {
+		r := newRig(t, rigOptions{noBrowser: true})
+		got, err := r.m.Login(ctxT(t), apitype.LoginRequest{})
+		if err != nil || !got[0].Device || got[0].UserCode == "" {
+			t.Fatalf("Login: %+v %v", got, err)
+		}
+	})
 	t.Run("device asked", func(t *testing.T) {
 		r := newRig(t, rigOptions{})
 		got, err := r.m.Login(ctxT(t), apitype.LoginRequest{Device: true})
