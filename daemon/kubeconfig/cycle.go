@@ -139,8 +139,7 @@ func (s *Syncer) execute(o *outcome) int {
 	return wrote
 }
 
-// publish stores the cycle's statuses, forgets disconnected clusters that are clean,
-// and reports changes.
+// publish stores the cycle's statuses and reports changes.
 func (s *Syncer) publish(j job, o *outcome) {
 	s.mu.Lock()
 	var changed []Status
@@ -166,10 +165,11 @@ func (s *Syncer) publish(j job, o *outcome) {
 		if _, again := s.wants[n]; again {
 			continue
 		}
+		// A released name stays released until it connects again: kubectl reads
+		// a kubeconfig before it takes the lock (client-go's ModifyConfig), so a
+		// kubectl that started before the Disconnect can write our record back,
+		// and Run must remove it again.
 		err := errors.Join(o.errs[n]...)
-		if err == nil {
-			delete(s.release, n)
-		}
 		failing = failing || err != nil
 		set(Status{Name: n, Err: err})
 	}

@@ -154,17 +154,25 @@ func TestKubectlConcurrent(t *testing.T) {
 				t.Errorf("Connect: %v", err)
 				return
 			}
-			if got, rec := proxyOf(t, checked("Connect"), "prod"); got != url || !rec {
-				// kubectl may have rewritten it since, but it keeps proxy-url and extensions.
-				t.Errorf("after Connect proxy = %q, record %v", got, rec)
-			}
+			// kubectl reads the file before it takes the lock, so one that
+			// started before Connect may write back what it read; Run puts
+			// the proxy-url back at once.
+			settles(t, "after Connect", func() error {
+				if got, rec := proxyOf(t, checked("Connect"), "prod"); got != url || !rec {
+					return fmt.Errorf("proxy = %q, record %v", got, rec)
+				}
+				return nil
+			})
 			if err := s.Disconnect(ctx, "prod"); err != nil {
 				t.Errorf("Disconnect: %v", err)
 				return
 			}
-			if got, rec := proxyOf(t, checked("Disconnect"), "prod"); got != "" || rec {
-				t.Errorf("after Disconnect proxy = %q, record %v", got, rec)
-			}
+			settles(t, "after Disconnect", func() error {
+				if got, rec := proxyOf(t, checked("Disconnect"), "prod"); got != "" || rec {
+					return fmt.Errorf("proxy = %q, record %v", got, rec)
+				}
+				return nil
+			})
 		}
 	})
 	wg.Wait()
@@ -178,5 +186,24 @@ func TestKubectlConcurrent(t *testing.T) {
 	}
 	if got, rec := proxyOf(t, final, "prod"); got != "" || rec {
 		t.Errorf("proxy-url %q, record %v left after the last Disconnect", got, rec)
+	}
+}
+
+// settles polls cond for up to 5 s (Run re-applies within milliseconds; the
+// margin is for a loaded machine) and marks the test failed with its last
+// error. Unlike eventually it is safe off the test's goroutine.
+func settles(t *testing.T, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%s: %v", what, err)
+			return
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
 	}
 }
