@@ -165,9 +165,13 @@ func (s *Server) dialConnector(rt *route, open *edge.Open, claims *token.Claims,
 }
 
 func (s *Server) openUpstream(cp *peer, dial *edge.Dial) (*quic.Stream, error) {
-	ctx, cancel := context.WithTimeout(cp.conn.Context(), openStreamTimeout)
-	up, err := cp.conn.OpenStreamSync(ctx)
-	cancel()
+	up, err := cp.conn.OpenStream()
+	if err != nil && cp.conn.Context().Err() == nil {
+		// No free stream right now: wait a little for one.
+		ctx, cancel := context.WithTimeout(cp.conn.Context(), openStreamTimeout)
+		up, err = cp.conn.OpenStreamSync(ctx)
+		cancel()
+	}
 	if err != nil {
 		if cp.conn.Context().Err() != nil {
 			return nil, retryable{edge.Errorf(edge.CodeNoConnector, "connector connection %s closed", cp.id)}
