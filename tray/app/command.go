@@ -25,13 +25,6 @@ type Env struct {
 	Configure func(*Options)
 }
 
-// loginClient is the part of the control API client that signs in and
-// out.
-type loginClient interface {
-	Login(ctx context.Context, req apitype.LoginRequest) (*apitype.SignInList, error)
-	Logout(ctx context.Context, req apitype.LogoutRequest) (*apitype.SignInList, error)
-}
-
 // Command runs `airlock [tray] [--socket PATH] [--config FILE]
 // [--log-level LEVEL] [--headless] [--no-start]` until ctx ends or the
 // user quits, and returns the exit code.
@@ -89,17 +82,14 @@ func Command(ctx context.Context, args []string, env Env) int {
 			},
 		})
 	}
-	// Sign-in from the menu lights up once the client offers Login and
-	// Logout (POST /v1/login, /v1/logout).
-	if l, ok := any(c).(loginClient); ok {
-		opts.SignIn = func(ctx context.Context) error {
-			_, err := l.Login(ctx, apitype.LoginRequest{})
-			return err
-		}
-		opts.SignOut = func(ctx context.Context) error {
-			_, err := l.Logout(ctx, apitype.LogoutRequest{})
-			return err
-		}
+	// "Sign in…" and "Sign out" (POST /v1/login, /v1/logout).
+	opts.SignIn = func(ctx context.Context) error {
+		_, err := c.Login(ctx, apitype.LoginRequest{})
+		return err
+	}
+	opts.SignOut = func(ctx context.Context) error {
+		_, err := c.Logout(ctx, apitype.LogoutRequest{})
+		return err
 	}
 	if env.Configure != nil {
 		env.Configure(&opts)
