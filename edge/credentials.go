@@ -6,7 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
+
+	"github.com/airlockhq/airlock/edge/atomicfile"
 )
 
 // Credentials is what a connector needs to join a tunnel: written by
@@ -71,9 +72,7 @@ func ReadCredentials(path string) (*Credentials, error) {
 }
 
 // WriteCredentials writes c to path with mode 0600, atomically: a reader
-// sees the old file or the whole new one. The new content goes to a
-// temporary file of a unique name in the same folder, so concurrent writers
-// never share one, and is synced before the rename.
+// sees the old file or the whole new one.
 func WriteCredentials(path string, c *Credentials) error {
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("credentials: %w", err)
@@ -82,27 +81,8 @@ func WriteCredentials(path string, c *Credentials) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write credentials: %w", err)
-	}
-	tmp := f.Name()
-	err = f.Chmod(0o600) // CreateTemp makes 0600 files; say so anyway
-	if err == nil {
-		_, err = f.Write(append(b, '\n'))
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write credentials %s: %w", path, err)
+	if err := atomicfile.Write(path, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("credentials: %w", err)
 	}
 	return nil
 }

@@ -4,10 +4,10 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/airlockhq/airlock/edge/atomicfile"
 )
 
 // Kubeconfig writes a kubeconfig for the admin user to path: cluster and
@@ -40,32 +40,5 @@ func (s *Server) Kubeconfig(path, proxyURL string) error {
 		q(user), b64(s.ClientCertPEM), b64(s.ClientKeyPEM))
 	fmt.Fprintf(&b, "contexts:\n- name: %s\n  context:\n    cluster: %s\n    user: %s\n", q(ClusterName), q(ClusterName), q(user))
 	fmt.Fprintf(&b, "current-context: %s\n", q(ClusterName))
-	return writeFileAtomic(path, []byte(b.String()), 0o600)
-}
-
-// writeFileAtomic writes data to a temporary file beside path, syncs it and
-// renames it over path.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("kapitest: %w", err)
-	}
-	defer os.Remove(f.Name()) // no-op after the rename
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("kapitest: write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, []byte(b.String()), 0o600)
 }

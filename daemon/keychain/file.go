@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/airlockhq/airlock/edge/atomicfile"
 )
 
 // maxFile bounds the fallback file: a handful of small values.
@@ -159,46 +161,12 @@ func marshalFile(vals map[string]string) ([]byte, error) {
 }
 
 // writeAtomic writes data to path with mode 0600, creating its folder with
-// mode 0700: a temporary file in the same folder, fsync, rename, fsync of
-// the folder. A failure leaves the old file as it was.
+// mode 0700. A failure leaves the old file as it was.
 func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := ensureDir(dir); err != nil {
+	if err := ensureDir(filepath.Dir(path)); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	name := tmp.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(name)
-		}
-	}()
-	if err := tmp.Chmod(0o600); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(name, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(path, data, 0o600)
 }
 
 // ensureDir makes dir (and its parents) and sets dir itself to 0700.

@@ -18,6 +18,8 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/airlockhq/airlock/edge/atomicfile"
+
 	"github.com/airlockhq/airlock/edge"
 	"github.com/airlockhq/airlock/edge/token"
 )
@@ -141,7 +143,7 @@ func Init(dir string, opts InitOptions) (string, error) {
 		{ConfigFile, cfg.Bytes(), 0o600}, // last: its presence marks a complete state
 	}
 	for _, f := range files {
-		if err := writeFileAtomic(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
 			return "", fmt.Errorf("init: %w", err)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/airlockhq/airlock/edge/atomicfile"
+
 	"gopkg.in/yaml.v3"
 
 	"github.com/airlockhq/airlock/edge"
@@ -126,7 +128,7 @@ func CreateTunnel(configPath, name string, opts TunnelOptions) (*CreatedTunnel, 
 	if st, err := os.Stat(configPath); err == nil {
 		mode = st.Mode().Perm()
 	}
-	if err := writeFileAtomic(configPath, edited, mode); err != nil {
+	if err := atomicfile.Write(configPath, edited, mode); err != nil {
 		os.Remove(credsPath)
 		return nil, fmt.Errorf("create tunnel %s: %w", name, err)
 	}

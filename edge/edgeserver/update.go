@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/airlockhq/airlock/edge/atomicfile"
+
 	"gopkg.in/yaml.v3"
 )
 
@@ -50,7 +52,7 @@ func UpdateConfig(path string, edit func(*Config) error) (*Config, error) {
 	if st, err := os.Stat(path); err == nil {
 		mode = st.Mode().Perm()
 	}
-	if err := writeFileAtomic(path, out.Bytes(), mode); err != nil {
+	if err := atomicfile.Write(path, out.Bytes(), mode); err != nil {
 		return nil, err
 	}
 	return next, nil

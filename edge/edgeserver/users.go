@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/airlockhq/airlock/edge/atomicfile"
+
 	"gopkg.in/yaml.v3"
 
 	"github.com/airlockhq/airlock/edge/edgeserver/oauth"
@@ -88,7 +90,7 @@ func RotateKey(path string) (string, error) {
 	}
 	file := "signing-" + kid + ".pem"
 	full := filepath.Join(filepath.Dir(path), file)
-	if err := writeFileAtomic(full, pemBytes, 0o600); err != nil {
+	if err := atomicfile.Write(full, pemBytes, 0o600); err != nil {
 		return "", err
 	}
 	err = editConfigDoc(path, func(root *yaml.Node) error {
@@ -153,7 +155,7 @@ func editConfigDoc(path string, edit func(root *yaml.Node) error) error {
 	if st, err := os.Stat(path); err == nil {
 		mode = st.Mode().Perm()
 	}
-	return writeFileAtomic(path, out.Bytes(), mode)
+	return atomicfile.Write(path, out.Bytes(), mode)
 }
 
 // mappingValue returns the value of key in mapping m (nil if absent).

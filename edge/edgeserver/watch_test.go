@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlockhq/airlock/edge/atomicfile"
 	"github.com/airlockhq/airlock/edge/edgeserver/oauth"
 )
 
@@ -54,7 +55,7 @@ func TestWatchConfig(t *testing.T) {
 		t.Fatalf("a broken config was applied: %+v", c)
 	case <-time.After(time.Second):
 	}
-	if err := writeFileAtomic(path, raw, 0o600); err != nil {
+	if err := atomicfile.Write(path, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	select {

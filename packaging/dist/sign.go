@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/airlockhq/airlock/edge/atomicfile"
 )
 
 // SignOptions say how to sign airlock.exe (Authenticode, with
@@ -101,27 +103,5 @@ func (s *SignOptions) sign(ctx context.Context, exe string) error {
 	if err != nil {
 		return fmt.Errorf("sign: %w", err)
 	}
-	return writeFileAtomic(exe, b, 0o755)
-}
-
-// writeFileAtomic writes b to a temporary file beside path and renames it
-// over path.
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return atomicfile.Write(exe, b, 0o755)
 }
