@@ -1,8 +1,10 @@
 // Package signintest plays the person at the browser for sign-in tests:
 // [FormBrowser] is a signin.Browser that signs in through the edge's
 // built-in login page (an HTML form) with net/http and a cookie jar, and
-// [ApproveDevice] enters a device code and signs in. The end-to-end test of
-// the same page in a real browser is edge/e2e (headless Chromium).
+// [ApproveDevice] enters a device code and signs in; [OpenLogin] and
+// [LoginPage.Submit] are the two steps of [SignIn], for callers that report
+// each (the demo). The end-to-end test of the same page in a real browser
+// is edge/e2e (headless Chromium).
 package signintest
 
 import (
@@ -121,12 +123,43 @@ func (b *FormBrowser) Errors() []error {
 // form and follows the redirects to the daemon's loopback callback. It
 // returns the text of the last page.
 func SignIn(ctx context.Context, hc *http.Client, authURL, email, password string) (string, error) {
+	p, err := OpenLogin(ctx, hc, authURL)
+	if err != nil {
+		return p.page, err
+	}
+	text, _, err := p.Submit(ctx, email, password)
+	return text, err
+}
+
+// LoginPage is the edge's login page as a browser holds it: the page, the
+// URL it came from and the cookies set on the way. [SignIn] is OpenLogin
+// and Submit; the two steps apart let a caller report each.
+type LoginPage struct {
+	c    *http.Client
+	page string
+	base *url.URL
+}
+
+// OpenLogin opens authURL (the edge's authorization URL) with a fresh
+// cookie jar and returns the login page it leads to. On error the page
+// (possibly empty) is still returned, never nil.
+func OpenLogin(ctx context.Context, hc *http.Client, authURL string) (*LoginPage, error) {
 	c := clientWithJar(hc)
 	page, base, err := get(ctx, c, authURL)
-	if err != nil {
-		return page, err
-	}
-	return submitLogin(ctx, c, page, base, email, password, "login")
+	return &LoginPage{c: c, page: page, base: base}, err
+}
+
+// URL is where the login page was served from (after redirects).
+func (p *LoginPage) URL() *url.URL { return p.base }
+
+// Text is the login page without its tags.
+func (p *LoginPage) Text() string { return text(p.page) }
+
+// Submit fills in the login form as email with password, sends it and
+// follows the redirects (to the daemon's loopback callback). It returns
+// the text of the last page and its URL.
+func (p *LoginPage) Submit(ctx context.Context, email, password string) (string, *url.URL, error) {
+	return submitLogin(ctx, p.c, p.page, p.base, email, password, "login")
 }
 
 // ApproveDevice opens a device flow's verification URL, enters userCode,
@@ -147,19 +180,23 @@ func ApproveDevice(ctx context.Context, hc *http.Client, verifyURL, userCode, em
 	if err != nil {
 		return page, err
 	}
-	return submitLogin(ctx, c, page, base, email, password, "login")
+	text, _, err := submitLogin(ctx, c, page, base, email, password, "login")
+	return text, err
 }
 
-func submitLogin(ctx context.Context, c *http.Client, page string, base *url.URL, email, password, action string) (string, error) {
+func submitLogin(ctx context.Context, c *http.Client, page string, base *url.URL, email, password, action string) (string, *url.URL, error) {
+	if base == nil {
+		return text(page), nil, errors.New("no login page to submit")
+	}
 	f, err := parseForm(page, base)
 	if err != nil {
-		return text(page), err
+		return text(page), base, err
 	}
 	f.values.Set("email", email)
 	f.values.Set("password", password)
 	f.values.Set("action", action)
-	page, _, err = post(ctx, c, f)
-	return text(page), err
+	page, last, err := post(ctx, c, f)
+	return text(page), last, err
 }
 
 func clientWithJar(hc *http.Client) *http.Client {

@@ -31,7 +31,9 @@ func startProcess(ctx context.Context, name string, log io.Writer, env []string,
 		w = io.MultiWriter(out, &prefixWriter{prefix: "[" + name + "] ", w: log})
 	}
 	cmd.Stdout, cmd.Stderr = w, w
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// A process group of its own: a Ctrl-C in the terminal reaches the
+	// program that runs the stack (the demo), which stops each in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}

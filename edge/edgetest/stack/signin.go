@@ -2,7 +2,13 @@ package stack
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -65,4 +71,52 @@ func (s *Stack) signInConfig() (top, edge string) {
 		}
 	}
 	return top, edge
+}
+
+// BrowserURL rewrites a URL on the edge's public sign-in URL (the daemon's
+// sign-in and device URLs name edge.airlock.test, which resolves nowhere)
+// to the edge's address, which a browser on this machine can open: the
+// edge's certificate names that IP too (its CA is the stack's own, so a
+// browser still asks to trust it). Other URLs are returned unchanged.
+func (s *Stack) BrowserURL(u string) string {
+	if s.PublicURL == "" || !strings.HasPrefix(u, s.PublicURL) {
+		return u
+	}
+	rest := u[len(s.PublicURL):]
+	if rest != "" && !strings.HasPrefix(rest, "/") && !strings.HasPrefix(rest, "?") {
+		return u // another port that starts with the same digits
+	}
+	return s.AuthURL + rest
+}
+
+// SignInClient returns an HTTP client for the edge's sign-in pages as a
+// browser on this machine would reach them: it trusts the edge's CA and
+// reaches the public URL's name at the edge's address. It follows
+// redirects, to the daemon's loopback callback too, and uses no proxy.
+func (s *Stack) SignInClient() (*http.Client, error) {
+	pemBytes, err := os.ReadFile(filepath.Join(s.EdgeDir, "ca.crt"))
+	if err != nil {
+		return nil, fmt.Errorf("the edge's CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		return nil, errors.New("the edge's CA: no certificate in ca.crt")
+	}
+	public := strings.TrimPrefix(s.PublicURL, "https://")
+	actual := strings.TrimPrefix(s.AuthURL, "https://")
+	if public == "" || actual == "" {
+		return nil, errors.New("the edge has no sign-in server")
+	}
+	d := &net.Dialer{Timeout: 10 * time.Second}
+	tr := &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if addr == public {
+				addr = actual
+			}
+			return d.DialContext(ctx, network, addr)
+		},
+		ForceAttemptHTTP2: true,
+	}
+	return &http.Client{Transport: tr, Timeout: time.Minute}, nil
 }

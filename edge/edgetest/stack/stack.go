@@ -26,6 +26,8 @@ const (
 	DefaultEmail   = "demo@airlock.test"
 	DefaultCluster = "demo"
 	DefaultTunnel  = "demo"
+	// EdgeName is the edge's name in the daemon's configuration.
+	EdgeName = "local"
 	// EdgeServerName is the edge's TLS server name (on its certificate)
 	// and the host of its public sign-in URL.
 	EdgeServerName = "edge.airlock.test"
@@ -221,7 +223,10 @@ func (s *Stack) setUpEdge(ctx context.Context) error {
 	s.AuthURL = "https://" + net.JoinHostPort(ip, fmt.Sprint(httpPort))
 	s.PublicURL = "https://" + net.JoinHostPort(EdgeServerName, fmt.Sprint(httpPort))
 	if _, err := s.EdgeCLI(ctx, "init", "--listen", s.EdgeAddr, "--admin-listen", strings.TrimPrefix(s.EdgeAdmin, "http://"),
-		"--http-listen", strings.TrimPrefix(s.AuthURL, "https://"), "--hostname", EdgeServerName); err != nil {
+		"--http-listen", strings.TrimPrefix(s.AuthURL, "https://"),
+		// The edge's IP too, so a browser on this machine can open the
+		// sign-in pages at AuthURL (see BrowserURL).
+		"--hostname", EdgeServerName, "--hostname", ip); err != nil {
 		return err
 	}
 	domains := s.opts.AllowDomains
@@ -361,12 +366,12 @@ func (s *Stack) writeDaemonConfig() error {
 	top, authURL := s.signInConfig()
 	cfg := fmt.Sprintf(`# written by the airlock stack harness
 %sedges:
-  - name: local
+  - name: %s
     address: %q
     ca: %q
     server_name: %s
 %sclusters:
-`, top, s.EdgeAddr, ca, EdgeServerName, authURL)
+`, top, EdgeName, s.EdgeAddr, ca, EdgeServerName, authURL)
 	clusters := append([]Cluster{{Name: DefaultCluster, App: s.App, Token: s.Token}}, s.opts.ExtraClusters...)
 	for _, c := range clusters {
 		if err := s.SetToken(c.Name, c.Token); err != nil {
