@@ -6,6 +6,11 @@
 // with an event stream of state changes that never blocks the core. The
 // control API (daemon/controlapi) drives it through Connect, Disconnect,
 // Status and Subscribe.
+//
+// The set of clusters and edges can change while the core runs (Reload, a
+// changed configuration file): Run's goroutine owns every change, and
+// makes it under the core's lock, so the other methods see either the old
+// set or the new one.
 package core
 
 import (
@@ -82,21 +87,28 @@ var (
 
 // Core owns the clusters' listeners and the edge links.
 type Core struct {
-	log      *slog.Logger
-	cfg      *config.Config
-	version  string
-	listen   func(ctx context.Context, addr string) (net.Listener, error)
-	kube     KubeconfigSync
-	kubeFile []string
-	extra    func(*apitype.Status)
-	edges    map[string]Edge
-	clusters []*cluster
-	byName   map[string]*cluster
-	reqs     chan request
-	started  chan struct{}
-	stopped  chan struct{}
+	log       *slog.Logger
+	version   string
+	listen    func(ctx context.Context, addr string) (net.Listener, error)
+	newEdge   func(e config.Edge, log *slog.Logger) Edge
+	tokensFor func(c config.Cluster) tokens.Source
+	rand      io.Reader
+	kube      KubeconfigSync
+	kubeFile  []string
+	extra     func(*apitype.Status)
+	reqs      chan request
+	started   chan struct{}
+	stopped   chan struct{}
 
-	mu   sync.Mutex // guards cluster state below and subs
+	// The configuration and what it makes. Run's goroutine alone changes
+	// them, under mu; it reads them without mu, everyone else with it.
+	cfg       *config.Config
+	edges     map[string]Edge
+	clusters  []*cluster
+	byName    map[string]*cluster
+	configErr *apitype.ConfigError
+
+	mu   sync.Mutex // guards the fields above, cluster state and subs
 	subs map[*Subscription]struct{}
 	once sync.Once
 }
@@ -122,12 +134,14 @@ type cluster struct {
 type request struct {
 	name    string
 	connect bool
+	reload  *config.Config // a Reload: name and connect are unused
 	reply   chan result
 }
 
 type result struct {
-	c   apitype.Cluster
-	err error
+	c       apitype.Cluster
+	changes Changes
+	err     error
 }
 
 // New returns a Core for opts. It validates the configuration and makes
@@ -159,38 +173,51 @@ func New(opts Options) (*Core, error) {
 		}
 	}
 	c := &Core{
-		log:      log,
-		cfg:      opts.Config,
-		version:  opts.Version,
-		listen:   listen,
-		kube:     opts.Kubeconfig,
-		kubeFile: slices.Clone(opts.KubeconfigFiles),
-		extra:    opts.StatusExtra,
-		edges:    map[string]Edge{},
-		byName:   map[string]*cluster{},
-		reqs:     make(chan request),
-		started:  make(chan struct{}),
-		stopped:  make(chan struct{}),
-		subs:     map[*Subscription]struct{}{},
+		log:       log,
+		cfg:       opts.Config,
+		version:   opts.Version,
+		listen:    listen,
+		newEdge:   newEdge,
+		tokensFor: tokensFor,
+		rand:      opts.Rand,
+		kube:      opts.Kubeconfig,
+		kubeFile:  slices.Clone(opts.KubeconfigFiles),
+		extra:     opts.StatusExtra,
+		edges:     map[string]Edge{},
+		byName:    map[string]*cluster{},
+		reqs:      make(chan request),
+		started:   make(chan struct{}),
+		stopped:   make(chan struct{}),
+		subs:      map[*Subscription]struct{}{},
 	}
 	for _, e := range opts.Config.Edges {
 		c.edges[e.Name] = newEdge(e, log.With("edge", e.Name))
 	}
-	now := time.Now()
 	for _, cc := range opts.Config.Clusters {
-		user, pass, err := socks.NewCredentials(opts.Rand)
+		cl, err := c.newCluster(cc, "", "")
 		if err != nil {
 			return nil, err
-		}
-		cl := &cluster{
-			cfg: cc, user: user, pass: pass,
-			edge: c.edges[cc.Edge], edgeName: cc.Edge, tokens: tokensFor(cc),
-			state: apitype.StateDisconnected, since: now,
 		}
 		c.clusters = append(c.clusters, cl)
 		c.byName[cc.Name] = cl
 	}
 	return c, nil
+}
+
+// newCluster makes a disconnected cluster for cc on its edge in c.edges,
+// with the SOCKS credentials user and pass, or new ones when empty.
+func (c *Core) newCluster(cc config.Cluster, user, pass string) (*cluster, error) {
+	if user == "" {
+		var err error
+		if user, pass, err = socks.NewCredentials(c.rand); err != nil {
+			return nil, err
+		}
+	}
+	return &cluster{
+		cfg: cc, user: user, pass: pass,
+		edge: c.edges[cc.Edge], edgeName: cc.Edge, tokens: c.tokensFor(cc),
+		state: apitype.StateDisconnected, since: time.Now(),
+	}, nil
 }
 
 // ConfigTokens returns the token source a cluster's configuration names.
@@ -227,11 +254,16 @@ loop:
 		case r := <-c.reqs:
 			cl := c.byName[r.name]
 			var res result
-			if r.connect {
+			switch {
+			case r.reload != nil:
+				res.changes, res.err = c.apply(gctx, g, r.reload)
+			case cl == nil: // removed by a reload meanwhile
+				res.err = fmt.Errorf("%w %q", ErrUnknownCluster, r.name)
+			case r.connect:
 				res.c, res.err = c.connect(gctx, g, cl)
-			} else if c.listening(cl) {
+			case c.listening(cl):
 				res.c = c.kubeDown(gctx, cl, c.disconnect(cl))
-			} else {
+			default:
 				res.c = c.disconnect(cl)
 			}
 			r.reply <- res
@@ -270,19 +302,30 @@ func (c *Core) Disconnect(ctx context.Context, name string) (apitype.Cluster, er
 }
 
 func (c *Core) do(ctx context.Context, r request) (apitype.Cluster, error) {
-	if _, ok := c.byName[r.name]; !ok {
+	c.mu.Lock()
+	_, ok := c.byName[r.name]
+	c.mu.Unlock()
+	if !ok {
 		return apitype.Cluster{}, fmt.Errorf("%w %q", ErrUnknownCluster, r.name)
 	}
+	res, err := c.send(ctx, r)
+	if err != nil {
+		return apitype.Cluster{}, err
+	}
+	return res.c, res.err
+}
+
+// send hands r to Run's goroutine and waits for the answer.
+func (c *Core) send(ctx context.Context, r request) (result, error) {
 	r.reply = make(chan result, 1)
 	select {
 	case c.reqs <- r:
 	case <-c.stopped:
-		return apitype.Cluster{}, ErrNotRunning
+		return result{}, ErrNotRunning
 	case <-ctx.Done():
-		return apitype.Cluster{}, context.Cause(ctx)
+		return result{}, context.Cause(ctx)
 	}
-	res := <-r.reply
-	return res.c, res.err
+	return <-r.reply, nil
 }
 
 // connect runs on Run's goroutine.
@@ -319,11 +362,12 @@ func (c *Core) connect(ctx context.Context, g *errgroup.Group, cl *cluster) (api
 	}
 	snap := c.snapshotLocked(cl)
 	c.mu.Unlock()
-	c.log.Info("cluster listening", "cluster", cl.cfg.Name, "app", cl.cfg.App, "addr", cl.addr)
+	name := cl.cfg.Name // cl.cfg changes under c.mu on a reload
+	c.log.Info("cluster listening", "cluster", name, "app", cl.cfg.App, "addr", cl.addr)
 	g.Go(func() error {
 		defer close(done)
 		if err := srv.Serve(sctx, ln); err != nil {
-			c.log.Error("listener failed", "cluster", cl.cfg.Name, "err", err)
+			c.log.Error("listener failed", "cluster", name, "err", err)
 			c.mu.Lock()
 			if cl.done == done {
 				c.setLocked(cl, apitype.StateError, &apitype.Problem{Code: "listen_failed", Message: err.Error()})
@@ -486,6 +530,11 @@ func (c *Core) Status() apitype.Status {
 
 func (c *Core) statusLocked() apitype.Status {
 	st := apitype.Status{PID: os.Getpid(), Version: c.version, ConfigPath: c.cfg.Path, KubeconfigFiles: slices.Clone(c.kubeFile)}
+	if c.configErr != nil {
+		ce := *c.configErr
+		ce.Problems = slices.Clone(ce.Problems)
+		st.ConfigError = &ce
+	}
 	for _, cl := range c.clusters {
 		st.Clusters = append(st.Clusters, c.snapshotLocked(cl))
 	}
@@ -508,11 +557,11 @@ func (c *Core) statusLocked() apitype.Status {
 
 // Cluster returns one cluster's state.
 func (c *Core) Cluster(name string) (apitype.Cluster, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	cl, ok := c.byName[name]
 	if !ok {
 		return apitype.Cluster{}, fmt.Errorf("%w %q", ErrUnknownCluster, name)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	return c.snapshotLocked(cl), nil
 }

@@ -60,10 +60,6 @@ func (c *Core) kubeDown(ctx context.Context, cl *cluster, snap apitype.Cluster) 
 // the configuration) and publishes the change. It never blocks on I/O and
 // ignores unknown clusters and clusters that map no kubeconfig entry.
 func (c *Core) SetKubeconfig(name string, k apitype.Kubeconfig) {
-	cl, ok := c.byName[name]
-	if !ok || !mapsKubeconfig(&cl.cfg) {
-		return
-	}
 	k.Clusters, k.Servers = nil, nil
 	k.Applied, k.Missing = slices.Clone(k.Applied), slices.Clone(k.Missing)
 	if k.Problem != nil {
@@ -72,6 +68,10 @@ func (c *Core) SetKubeconfig(name string, k apitype.Kubeconfig) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	cl, ok := c.byName[name]
+	if !ok || !mapsKubeconfig(&cl.cfg) {
+		return
+	}
 	if sameKubeconfig(cl.kube, k) {
 		return
 	}
