@@ -18,6 +18,14 @@
 // a 0600 file under $XDG_STATE_HOME/airlock (daemon/keychain). Status and
 // events show each edge's sign-in and the token store; POST /v1/login and
 // /v1/logout drive it.
+//
+// The configuration file is followed while the daemon runs (reload.go):
+// its folder is watched, since editors and tools replace files by rename,
+// and a change is applied through the core without a restart — clusters
+// added, removed or restarted, edges' links and sign-ins replaced — while
+// unchanged clusters keep their streams. A file that does not load leaves
+// the running configuration in place; status shows why, by line and field,
+// until the file loads again.
 package daemon
 
 import (
@@ -57,13 +65,16 @@ type Options struct {
 	Kubeconfig kubeconfig.Options
 	// SignIn configures sign-in for clusters without a service token.
 	SignIn SignInOptions
+	// Reload configures following the configuration file (Config.Path).
+	Reload ReloadOptions
 }
 
 // Daemon is the core plus its control API.
 type Daemon struct {
 	core    *core.Core
 	kube    *kubeSync   // nil without the kubeconfig sync
-	signIn  *signInPart // nil when every cluster has a service token
+	signIn  *signInPart
+	reload  *reloader // nil when the configuration file is not followed
 	api     *controlapi.Server
 	log     *slog.Logger
 	socket  string
@@ -105,16 +116,18 @@ func New(opts Options) (*Daemon, error) {
 	if ks != nil {
 		ks.setCore(c)
 	}
+	si.setCore(c)
 	api := controlapi.New(c, log)
-	if si != nil {
-		si.core = c
-		api.SetSignIn(si.m, signin.ErrUnknownEdge, signin.ErrNoSignIn)
-	}
+	api.SetSignIn(si, signin.ErrUnknownEdge, signin.ErrNoSignIn)
 	socket := opts.Socket
 	if socket == "" {
 		socket = safesocket.Path(os.Getenv)
 	}
-	return &Daemon{core: c, kube: ks, signIn: si, api: api, log: log, socket: socket, version: opts.Version, config: opts.Config.Path}, nil
+	d := &Daemon{core: c, kube: ks, signIn: si, api: api, log: log, socket: socket, version: opts.Version, config: opts.Config.Path}
+	if opts.Config.Path != "" && !opts.Reload.Off {
+		d.reload = newReloader(opts.Config.Path, opts.Reload.Debounce, log.With("part", "config"), d.applyConfig, c.SetConfigError)
+	}
+	return d, nil
 }
 
 // Core returns the daemon's core.
@@ -148,8 +161,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return nil
 		})
 	}
-	if d.signIn != nil {
-		g.Go(func() error { return d.signIn.run(gctx) })
+	g.Go(func() error { return d.signIn.run(gctx) })
+	if d.reload != nil {
+		g.Go(func() error {
+			d.reload.run(gctx)
+			return nil
+		})
 	}
 	g.Go(func() error {
 		if err := d.core.Run(gctx); err != nil {

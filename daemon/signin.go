@@ -2,11 +2,14 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"runtime"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/airlockhq/airlock/daemon/apitype"
@@ -43,61 +46,51 @@ type SignInOptions struct {
 	Getenv func(string) string
 }
 
-// signInPart is the daemon's sign-in: the manager and its token store.
+// signInPart is the daemon's sign-in: one signin.Manager per edge that
+// has sign-in clusters, and the token store they share. A reloaded
+// configuration adds, replaces and removes managers edge by edge (update);
+// the clusters' token sources look the edge's manager up on every call,
+// so a replaced manager never needs a listener restarted.
 type signInPart struct {
-	m     *signin.Manager
-	store *keychain.Auto
-	core  *core.Core // set once the core exists
+	log    *slog.Logger
+	opts   SignInOptions
+	getenv func(string) string
+
+	mu       sync.Mutex
+	core     *core.Core    // set once the core exists
+	store    *keychain.Auto // opened with the first sign-in edge
+	probed   bool
+	edges    map[string]*edgeSignIn
+	order    []string
+	runCtx   context.Context // set while run runs
+	wg       sync.WaitGroup
+	saidNoUI bool
 }
 
-// newSignIn prepares sign-in when a cluster needs it, and points co's
-// token sources and status at it. It returns nil when every cluster has a
-// service token.
+// edgeSignIn is one edge's manager and what it was made from.
+type edgeSignIn struct {
+	key    string
+	m      *signin.Manager
+	cancel context.CancelFunc // nil until started
+	done   chan struct{}
+}
+
+// newSignIn prepares sign-in for the configuration's sign-in edges (there
+// may be none yet: a reload can add some) and points co's token sources
+// and status at it.
 func newSignIn(cfg *config.Config, opts SignInOptions, log *slog.Logger, co *core.Options) (*signInPart, error) {
-	if len(cfg.SignInEdges()) == 0 {
-		return nil, nil
-	}
 	getenv := opts.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	dir := opts.StateDir
-	if dir == "" {
-		d, err := keychain.DefaultDir(getenv)
-		if err != nil {
-			return nil, err
-		}
-		dir = d
-	}
-	store, err := keychain.OpenAuto(keychain.AutoOptions{Dir: dir, Keychain: opts.Keychain, Logger: log})
-	if err != nil {
+	p := &signInPart{log: log, opts: opts, getenv: getenv, edges: map[string]*edgeSignIn{}}
+	if _, err := p.update(cfg); err != nil {
 		return nil, err
-	}
-	browser := opts.Browser
-	if browser == nil && !opts.NoBrowser {
-		browser = signin.DefaultBrowser(cfg.Browser, getenv, runtime.GOOS)
-	}
-	p := &signInPart{store: store}
-	m, err := signin.New(signin.Options{
-		Config: cfg, Store: store, Browser: browser, Notifier: opts.Notifier,
-		Logger: log, HTTPClient: opts.HTTPClient, RefreshAt: opts.RefreshAt, Wait: opts.Wait,
-		OnChange: func(s apitype.SignIn) {
-			if p.core != nil {
-				p.core.Publish(apitype.Event{Type: apitype.EventSignIn, Time: time.Now(), SignIn: &s})
-			}
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("sign-in: %w", err)
-	}
-	p.m = m
-	if browser == nil {
-		log.Info("no browser can be opened here: sign-in uses the device flow (a URL and a code to enter on any device)")
 	}
 	prevTokens := co.Tokens
 	co.Tokens = func(c config.Cluster) tokens.Source {
 		if c.UsesSignIn() {
-			return m.Source(c.Edge)
+			return signInSource{p: p, edge: c.Edge}
 		}
 		if prevTokens != nil {
 			return prevTokens(c)
@@ -108,23 +101,316 @@ func newSignIn(cfg *config.Config, opts SignInOptions, log *slog.Logger, co *cor
 	return p, nil
 }
 
-// status adds the token store and each edge's sign-in to st.
+func (p *signInPart) setCore(c *core.Core) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.core = c
+}
+
+// signInKey is what an edge's manager is made from: when it changes, the
+// manager is replaced.
+func signInKey(cfg *config.Config, name string) string {
+	e := cfg.Edge(name)
+	return strings.Join([]string{
+		e.Address, e.CA, e.ServerName, e.AuthURL,
+		strings.Join(cfg.SignInApps(name), ","),
+		cfg.SignIn.Wait.String(), cfg.SignIn.BrowserInterval.String(), cfg.Browser,
+	}, "\x00")
+}
+
+// edgeConfig is cfg cut down to edge name and its sign-in clusters.
+func edgeConfig(cfg *config.Config, name string) *config.Config {
+	out := &config.Config{Path: cfg.Path, Browser: cfg.Browser, SignIn: cfg.SignIn, Edges: []config.Edge{*cfg.Edge(name)}}
+	for _, cl := range cfg.Clusters {
+		if cl.Edge == name && cl.UsesSignIn() {
+			out.Clusters = append(out.Clusters, cl)
+		}
+	}
+	return out
+}
+
+// update makes the managers match cfg: a new one for each sign-in edge
+// that is new or whose settings changed (started at once while run runs),
+// and stops those of edges that no longer sign in or were replaced. It
+// changes nothing when a manager cannot be made, and reports whether
+// anything changed.
+func (p *signInPart) update(cfg *config.Config) (bool, error) {
+	names := cfg.SignInEdges()
+	p.mu.Lock()
+	store := p.store
+	p.mu.Unlock()
+	if store == nil && len(names) > 0 {
+		s, err := p.openStore()
+		if err != nil {
+			return false, err
+		}
+		store = s
+	}
+	made := map[string]*edgeSignIn{}
+	for _, name := range names {
+		key := signInKey(cfg, name)
+		p.mu.Lock()
+		cur := p.edges[name]
+		p.mu.Unlock()
+		if cur != nil && cur.key == key {
+			continue
+		}
+		m, err := p.newManager(edgeConfig(cfg, name), store)
+		if err != nil {
+			return false, fmt.Errorf("sign-in: %w", err)
+		}
+		made[name] = &edgeSignIn{key: key, m: m}
+	}
+
+	p.mu.Lock()
+	if p.store == nil {
+		p.store = store
+	}
+	var stale []*edgeSignIn
+	keep := map[string]bool{}
+	for _, name := range names {
+		keep[name] = true
+		if e, ok := made[name]; ok {
+			if old := p.edges[name]; old != nil {
+				stale = append(stale, old)
+			}
+			p.edges[name] = e
+			if p.runCtx != nil {
+				p.startLocked(e)
+			}
+		}
+	}
+	for name, e := range p.edges {
+		if !keep[name] {
+			stale = append(stale, e)
+			delete(p.edges, name)
+		}
+	}
+	changed := len(made) > 0 || len(stale) > 0 || !equalStrings(p.order, names)
+	p.order = names
+	probe := p.runCtx != nil && p.store != nil && !p.probed
+	if probe {
+		p.probed = true
+		ctx := p.runCtx
+		p.wg.Go(func() { p.store.Probe(ctx) }) // bounded by the keychain timeout
+	}
+	p.mu.Unlock()
+	for _, e := range stale {
+		p.stop(e)
+	}
+	for name := range made {
+		p.log.Info("sign-in ready", "edge", name)
+	}
+	return changed, nil
+}
+
+func equalStrings(a, b []string) bool {
+	return strings.Join(a, "\x00") == strings.Join(b, "\x00") && len(a) == len(b)
+}
+
+func (p *signInPart) openStore() (*keychain.Auto, error) {
+	dir := p.opts.StateDir
+	if dir == "" {
+		d, err := keychain.DefaultDir(p.getenv)
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+	}
+	return keychain.OpenAuto(keychain.AutoOptions{Dir: dir, Keychain: p.opts.Keychain, Logger: p.log})
+}
+
+func (p *signInPart) newManager(cfg *config.Config, store *keychain.Auto) (*signin.Manager, error) {
+	browser := p.opts.Browser
+	if browser == nil && !p.opts.NoBrowser {
+		browser = signin.DefaultBrowser(cfg.Browser, p.getenv, runtime.GOOS)
+	}
+	m, err := signin.New(signin.Options{
+		Config: cfg, Store: store, Browser: browser, Notifier: p.opts.Notifier,
+		Logger: p.log, HTTPClient: p.opts.HTTPClient, RefreshAt: p.opts.RefreshAt, Wait: p.opts.Wait,
+		OnChange: p.publish,
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	say := browser == nil && !p.saidNoUI
+	p.saidNoUI = p.saidNoUI || say
+	p.mu.Unlock()
+	if say {
+		p.log.Info("no browser can be opened here: sign-in uses the device flow (a URL and a code to enter on any device)")
+	}
+	return m, nil
+}
+
+// publish sends an edge's sign-in change to the event stream.
+func (p *signInPart) publish(s apitype.SignIn) {
+	p.mu.Lock()
+	c := p.core
+	p.mu.Unlock()
+	if c != nil {
+		c.Publish(apitype.Event{Type: apitype.EventSignIn, Time: time.Now(), SignIn: &s})
+	}
+}
+
+// startLocked runs e's manager under run's context.
+func (p *signInPart) startLocked(e *edgeSignIn) {
+	ctx, cancel := context.WithCancel(p.runCtx)
+	e.cancel, e.done = cancel, make(chan struct{})
+	p.wg.Go(func() {
+		defer close(e.done)
+		e.m.Run(ctx)
+	})
+}
+
+// stop ends e's manager and its sign-ins in progress, and waits for it.
+// A manager that never ran is run on an ended context, which ends them.
+func (p *signInPart) stop(e *edgeSignIn) {
+	if e.cancel == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		e.m.Run(ctx)
+		return
+	}
+	e.cancel()
+	<-e.done
+}
+
+// manager returns edge's manager, or nil.
+func (p *signInPart) manager(edge string) *signin.Manager {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if e := p.edges[edge]; e != nil {
+		return e.m
+	}
+	return nil
+}
+
+// status adds the token store and each edge's sign-in to st. It runs
+// under the core's lock.
 func (p *signInPart) status(st *apitype.Status) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.store == nil || len(p.edges) == 0 {
+		return
+	}
 	info := p.store.Info()
 	st.TokenStore = &apitype.TokenStore{
 		Kind: string(info.Kind), Path: info.Path, Cause: string(info.Cause), Reason: info.Reason,
 		Since: info.Since, Remembered: info.Remembered, ChoicePath: info.ChoicePath, Probed: info.Probed,
 	}
 	for i := range st.Edges {
-		if s, ok := p.m.SignIn(st.Edges[i].Name); ok {
-			st.Edges[i].SignIn = &s
+		if e := p.edges[st.Edges[i].Name]; e != nil {
+			if s, ok := e.m.SignIn(st.Edges[i].Name); ok {
+				st.Edges[i].SignIn = &s
+			}
 		}
 	}
 }
 
 // run asks the token store once (so status shows which store answers)
-// and runs the manager until ctx ends.
+// and runs the managers until ctx ends.
 func (p *signInPart) run(ctx context.Context) error {
-	go p.store.Probe(ctx) // bounded by the keychain timeout
-	return p.m.Run(ctx)
+	p.mu.Lock()
+	p.runCtx = ctx
+	for _, name := range p.order {
+		if e := p.edges[name]; e.cancel == nil {
+			p.startLocked(e)
+		}
+	}
+	if p.store != nil && !p.probed {
+		p.probed = true
+		p.wg.Go(func() { p.store.Probe(ctx) }) // bounded by the keychain timeout
+	}
+	p.mu.Unlock()
+	<-ctx.Done()
+	p.mu.Lock()
+	p.runCtx = nil // managers made from now on never start
+	p.mu.Unlock()
+	p.wg.Wait()
+	return nil
 }
+
+// pick returns the managers of edge (every sign-in edge when empty), in
+// configuration order.
+func (p *signInPart) pick(edge string) ([]*signin.Manager, []string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.order) == 0 {
+		return nil, nil, signin.ErrNoSignIn
+	}
+	if edge == "" {
+		ms := make([]*signin.Manager, len(p.order))
+		for i, n := range p.order {
+			ms[i] = p.edges[n].m
+		}
+		return ms, p.order, nil
+	}
+	e, ok := p.edges[edge]
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: %q (sign-in edges: %v)", signin.ErrUnknownEdge, edge, p.order)
+	}
+	return []*signin.Manager{e.m}, []string{edge}, nil
+}
+
+// Login implements controlapi.SignIn over the edges' managers.
+func (p *signInPart) Login(ctx context.Context, req apitype.LoginRequest) ([]apitype.SignIn, error) {
+	ms, names, err := p.pick(req.Edge)
+	if err != nil {
+		return nil, err
+	}
+	var out []apitype.SignIn
+	for i, m := range ms {
+		list, err := m.Login(ctx, apitype.LoginRequest{Edge: names[i], Device: req.Device})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, list...)
+	}
+	return out, nil
+}
+
+// Logout implements controlapi.SignIn over the edges' managers.
+func (p *signInPart) Logout(ctx context.Context, req apitype.LogoutRequest) ([]apitype.SignIn, error) {
+	ms, names, err := p.pick(req.Edge)
+	if err != nil {
+		return nil, err
+	}
+	var out []apitype.SignIn
+	var errs []error
+	for i, m := range ms {
+		list, err := m.Logout(ctx, apitype.LogoutRequest{Edge: names[i]})
+		out = append(out, list...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// signInSource is a sign-in cluster's token source: the current manager
+// of its edge, looked up on every call.
+type signInSource struct {
+	p    *signInPart
+	edge string
+}
+
+// Token implements tokens.Source.
+func (s signInSource) Token(ctx context.Context) (string, error) {
+	m := s.p.manager(s.edge)
+	if m == nil {
+		return "", fmt.Errorf("%w: edge %s has no sign-in (the configuration changed)", tokens.ErrUnavailable, s.edge)
+	}
+	return m.Source(s.edge).Token(ctx)
+}
+
+// Invalidate implements tokens.Invalidator.
+func (s signInSource) Invalidate(tok string) {
+	if m := s.p.manager(s.edge); m != nil {
+		if inv, ok := m.Source(s.edge).(tokens.Invalidator); ok {
+			inv.Invalidate(tok)
+		}
+	}
+}
+
+func (s signInSource) String() string { return "sign-in at edge " + s.edge }
