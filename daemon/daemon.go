@@ -72,7 +72,7 @@ type Options struct {
 // Daemon is the core plus its control API.
 type Daemon struct {
 	core    *core.Core
-	kube    *kubeSync   // nil without the kubeconfig sync
+	kube    *kubeSync // nil without the kubeconfig sync
 	signIn  *signInPart
 	reload  *reloader // nil when the configuration file is not followed
 	api     *controlapi.Server

@@ -57,7 +57,7 @@ type signInPart struct {
 	getenv func(string) string
 
 	mu       sync.Mutex
-	core     *core.Core    // set once the core exists
+	core     *core.Core     // set once the core exists
 	store    *keychain.Auto // opened with the first sign-in edge
 	probed   bool
 	edges    map[string]*edgeSignIn
