@@ -85,7 +85,7 @@ func doctor(cfgPath string, st *apitype.Status, stErr error, socket string, chec
 		add(checkOK, "config", path+": "+summary, "")
 	}
 	if st != nil && st.ConfigError != nil {
-		add(checkFail, "config reload", st.ConfigError.Message, "the daemon runs the previous configuration until the file is fixed")
+		add(checkFail, "config reload", strings.ReplaceAll(st.ConfigError.Message, "\n", "\n    "), "the daemon runs the previous configuration until the file is fixed")
 	}
 
 	// The daemon.
