@@ -91,11 +91,18 @@ func (c *Connector) Run(ctx context.Context) error {
 	// end with it.
 	hardCtx, hardStop := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer hardStop(nil)
+	drainNoted := make(chan struct{})
 	stopDrain := context.AfterFunc(ctx, func() {
+		defer close(drainNoted)
 		c.draining.Store(true)
 		c.log.Info("shutting down: draining connections", "grace", c.cfg.Grace, "active_streams", c.activeStreams())
 	})
-	defer stopDrain()
+	defer func() {
+		// Run owns that goroutine too: it must not log after Run returned.
+		if !stopDrain() {
+			<-drainNoted
+		}
+	}()
 
 	var slots sync.WaitGroup
 	for _, s := range c.slots {
