@@ -104,6 +104,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.mu.Unlock()
 
 	headless := a.opts.Headless
+	var dn *dbusNotifier // reports the actions chosen on notes
 	if !headless {
 		conn, err := connectPrivate(a.getenv)
 		if err != nil {
@@ -117,7 +118,8 @@ func (a *App) Run(ctx context.Context) error {
 				a.log.Warn(noWatcher)
 			}
 			if a.opts.Notifier == nil {
-				a.opts.Notifier = newDBusNotifier(conn, "")
+				dn = newDBusNotifier(conn, "")
+				a.opts.Notifier = dn
 			}
 		}
 	}
@@ -130,6 +132,16 @@ func (a *App) Run(ctx context.Context) error {
 		g.Go(func() error { return a.sup.Run(gctx) })
 	}
 	g.Go(func() error { return a.execute(gctx) })
+	if dn != nil {
+		if sigs, err := dn.listen(); err != nil {
+			a.log.Warn("actions on notifications are off", "err", err)
+		} else {
+			g.Go(func() error {
+				dn.run(gctx, sigs, a.noteAction)
+				return nil
+			})
+		}
+	}
 	if headless {
 		g.Go(func() error { return a.follow(gctx, newLogUI(a.log), nil) })
 		return g.Wait()
@@ -138,11 +150,18 @@ func (a *App) Run(ctx context.Context) error {
 	tu := newTrayUI(a.log, a.click, IconSize(a.getenv))
 	tu.preset(BuildView(nil, Account{}, ""))
 	ready := make(chan struct{})
-	g.Go(func() error { return a.follow(gctx, tu, ready) })
+	followed := make(chan struct{})
+	g.Go(func() error {
+		defer close(followed)
+		return a.follow(gctx, tu, ready)
+	})
 	stopped := make(chan struct{})
 	go func() { // ends once Run has returned: stopped is closed below
 		select {
-		case <-gctx.Done():
+		case <-followed:
+			// follow returns only once ctx has ended, and it is the only
+			// caller of the UI: quit only then, since systray panics on a
+			// change after Quit closed its connection.
 			systray.Quit()
 		case <-stopped:
 		}
@@ -331,6 +350,14 @@ func (a *App) show(n Note) {
 			return
 		}
 		a.log.Warn("notification not shown", "summary", n.Summary, "err", err)
+	}
+}
+
+// noteAction runs the action the user chose on a note: "Sign in…".
+func (a *App) noteAction(n Note) {
+	if n.SignIn {
+		a.log.Info("sign in chosen on a notification", "note", n.Key)
+		a.click(action{kind: actSignIn})
 	}
 }
 

@@ -15,6 +15,9 @@ type Note struct {
 	Summary string
 	Body    string
 	Urgent  bool
+	// SignIn offers "Sign in…" on the note (where the notification server
+	// shows actions): choosing it signs in as the menu item does.
+	SignIn bool
 }
 
 // Notifier shows notes on the desktop.
@@ -23,29 +26,30 @@ type Notifier interface {
 }
 
 // notes returns the notifications a change from prev to next calls for:
-// a cluster that newly needs sign-in, was refused or became unreachable.
-// prev nil (the first status) calls for none.
+// a sign-in that waits for the user where the daemon did not open the
+// browser (rate limit, no browser, the device flow), and a cluster that
+// newly needs sign-in, was refused or became unreachable. prev nil (the
+// first status) calls only for a waiting sign-in: the user must hear of
+// it, whenever the tray attached.
 func notes(prev, next *apitype.Status) []Note {
-	if prev == nil || next == nil {
+	if next == nil {
 		return nil
 	}
 	var out []Note
 	for _, e := range next.Edges {
 		si := e.SignIn
-		if si == nil || si.State != apitype.SignInNeeded {
-			continue
+		if si == nil || si.State != apitype.SignInNeeded || si.BrowserOpened || si.URL == "" {
+			continue // nothing waits, or the browser shows the page already
 		}
-		if old := prev.FindEdge(e.Name); old != nil && old.SignIn != nil && old.SignIn.State == apitype.SignInNeeded && old.SignIn.URL == si.URL {
-			continue
-		}
-		body := "Finish signing in in your browser."
-		if !si.BrowserOpened && si.URL != "" {
-			body = "Open " + si.URL + " to sign in."
-			if si.UserCode != "" {
-				body += " Code: " + si.UserCode
+		if prev != nil {
+			if old := prev.FindEdge(e.Name); old != nil && old.SignIn != nil && old.SignIn.State == apitype.SignInNeeded && old.SignIn.URL == si.URL {
+				continue // told already
 			}
 		}
-		out = append(out, Note{Key: e.Name + "/signin", Summary: "Sign in to Airlock (" + e.Name + ")", Body: body, Urgent: true})
+		out = append(out, signInNote(e.Name, si))
+	}
+	if prev == nil {
+		return out
 	}
 	for _, cl := range next.Clusters {
 		old := prev.FindCluster(cl.Name)
@@ -60,6 +64,20 @@ func notes(prev, next *apitype.Status) []Note {
 		}
 	}
 	return out
+}
+
+// signInNote tells the user where to sign in at edge: the URL, and the
+// code for the device flow. A browser sign-in offers "Sign in…", which
+// asks the daemon to open the browser now.
+func signInNote(edge string, si *apitype.SignIn) Note {
+	n := Note{Key: edge + "/signin", Summary: "Sign in to Airlock (" + edge + ")", Urgent: true}
+	if si.UserCode != "" {
+		n.Body = "Open " + si.URL + " on any device and enter the code " + si.UserCode + "."
+		return n
+	}
+	n.Body = "Open " + si.URL + " to sign in, or choose “Sign in…”."
+	n.SignIn = true
+	return n
 }
 
 func noteFor(cl apitype.Cluster) (Note, bool) {

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"sync"
 
@@ -9,22 +10,29 @@ import (
 
 // dbusNotifier sends notes to org.freedesktop.Notifications over its own
 // private session-bus connection (never the shared dbus.SessionBus() that
-// systray uses), replacing the previous note with the same key.
+// systray uses), replacing the previous note with the same key, and
+// reports the actions the user chooses on them (run).
 type dbusNotifier struct {
 	conn *dbus.Conn
 	icon string // an icon file path, or ""
 
-	mu  sync.Mutex
-	ids map[string]uint32
+	mu    sync.Mutex
+	ids   map[string]uint32 // note key → the server's id
+	shown map[uint32]Note   // id → the note, while it may be acted on
 }
 
 const (
 	notifyName = "org.freedesktop.Notifications"
 	notifyPath = "/org/freedesktop/Notifications"
+
+	// actionSignIn is the action key of "Sign in…"; "default" is what
+	// servers invoke when the note itself is clicked.
+	actionSignIn  = "signin"
+	actionDefault = "default"
 )
 
 func newDBusNotifier(conn *dbus.Conn, icon string) *dbusNotifier {
-	return &dbusNotifier{conn: conn, icon: icon, ids: map[string]uint32{}}
+	return &dbusNotifier{conn: conn, icon: icon, ids: map[string]uint32{}, shown: map[uint32]Note{}}
 }
 
 func (d *dbusNotifier) Notify(n Note) error {
@@ -39,14 +47,82 @@ func (d *dbusNotifier) Notify(n Note) error {
 		"urgency":       dbus.MakeVariant(urgency),
 		"desktop-entry": dbus.MakeVariant("airlock"),
 	}
+	actions := []string{}
+	if n.SignIn {
+		actions = []string{actionDefault, "Sign in…", actionSignIn, "Sign in…"}
+	}
 	var id uint32
 	call := d.conn.Object(notifyName, notifyPath).Call(notifyName+".Notify", 0,
-		"Airlock", replaces, d.icon, n.Summary, n.Body, []string{}, hints, int32(-1))
+		"Airlock", replaces, d.icon, n.Summary, n.Body, actions, hints, int32(-1))
 	if err := call.Store(&id); err != nil {
 		return fmt.Errorf("desktop notification: %w", err)
 	}
 	d.mu.Lock()
+	if replaces != 0 && replaces != id {
+		delete(d.shown, replaces)
+	}
 	d.ids[n.Key] = id
+	d.shown[id] = n
 	d.mu.Unlock()
 	return nil
+}
+
+// listen subscribes to the server's action signals; call it before the
+// first Notify, so that no choice is missed.
+func (d *dbusNotifier) listen() (<-chan *dbus.Signal, error) {
+	for _, member := range []string{"ActionInvoked", "NotificationClosed"} {
+		err := d.conn.AddMatchSignal(dbus.WithMatchObjectPath(notifyPath), dbus.WithMatchInterface(notifyName), dbus.WithMatchMember(member))
+		if err != nil {
+			return nil, fmt.Errorf("notification actions: %w", err)
+		}
+	}
+	ch := make(chan *dbus.Signal, 16)
+	d.conn.Signal(ch)
+	return ch, nil
+}
+
+// run calls onAction with the note whose action the user chose (its
+// "Sign in…" or a click on it), from the signals listen returned, until
+// ctx ends.
+func (d *dbusNotifier) run(ctx context.Context, ch <-chan *dbus.Signal, onAction func(Note)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case sig, ok := <-ch:
+			if !ok {
+				return
+			}
+			if n, ok := d.signal(sig); ok {
+				onAction(n)
+			}
+		}
+	}
+}
+
+// signal handles one signal of the notification server and returns the
+// note to act on, if any.
+func (d *dbusNotifier) signal(sig *dbus.Signal) (Note, bool) {
+	if sig.Path != notifyPath || len(sig.Body) < 2 {
+		return Note{}, false
+	}
+	id, ok := sig.Body[0].(uint32)
+	if !ok {
+		return Note{}, false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n, known := d.shown[id]
+	switch sig.Name {
+	case notifyName + ".NotificationClosed":
+		delete(d.shown, id)
+		return Note{}, false
+	case notifyName + ".ActionInvoked":
+		key, _ := sig.Body[1].(string)
+		if !known || !n.SignIn || (key != actionSignIn && key != actionDefault) {
+			return Note{}, false
+		}
+		return n, true
+	}
+	return Note{}, false
 }

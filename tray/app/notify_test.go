@@ -1,0 +1,56 @@
+package app
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/airlockhq/airlock/daemon/apitype"
+)
+
+func TestSignInNotes(t *testing.T) {
+	edge := func(si *apitype.SignIn) *apitype.Status {
+		return &apitype.Status{Edges: []apitype.Edge{{Name: "corp", SignIn: si}}}
+	}
+	signedOut := edge(&apitype.SignIn{Edge: "corp", State: apitype.SignInSignedOut})
+	browser := edge(&apitype.SignIn{Edge: "corp", State: apitype.SignInNeeded, URL: "https://edge/oauth/authorize?x=1"})
+	opened := edge(&apitype.SignIn{Edge: "corp", State: apitype.SignInNeeded, URL: "https://edge/oauth/authorize?x=1", BrowserOpened: true})
+	device := edge(&apitype.SignIn{Edge: "corp", State: apitype.SignInNeeded, URL: "https://edge/device", UserCode: "WXYZ-1234", Device: true})
+	other := edge(&apitype.SignIn{Edge: "corp", State: apitype.SignInNeeded, URL: "https://edge/oauth/authorize?x=2"})
+	tests := []struct {
+		name       string
+		prev, next *apitype.Status
+		want       []string // body fragments; nil: no note
+		signIn     bool
+	}{
+		{"browser not opened", signedOut, browser, []string{"https://edge/oauth/authorize?x=1"}, true},
+		{"browser opened: the page is there", signedOut, opened, nil, false},
+		{"device flow: URL and code", signedOut, device, []string{"https://edge/device", "WXYZ-1234"}, false},
+		{"same sign-in again", browser, browser, nil, false},
+		{"a newer sign-in", browser, other, []string{"x=2"}, true},
+		{"already waiting when the tray attached", nil, device, []string{"WXYZ-1234"}, false},
+		{"signed in", browser, signedOut, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ns := notes(tt.prev, tt.next)
+			if tt.want == nil {
+				if len(ns) != 0 {
+					t.Fatalf("notes %+v, want none", ns)
+				}
+				return
+			}
+			if len(ns) != 1 {
+				t.Fatalf("notes %+v, want one", ns)
+			}
+			n := ns[0]
+			if n.Key != "corp/signin" || !strings.Contains(n.Summary, "corp") || n.SignIn != tt.signIn || !n.Urgent {
+				t.Errorf("note %+v", n)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(n.Body, w) {
+					t.Errorf("body %q lacks %q", n.Body, w)
+				}
+			}
+		})
+	}
+}
