@@ -33,6 +33,7 @@ func Command(ctx context.Context, args []string, env Env) int {
 	fs.Usage = func() {
 		fmt.Fprintln(env.Stderr, "usage: airlock daemon [--config FILE] [--socket PATH] [--log-level LEVEL]")
 		fmt.Fprintln(env.Stderr, "Runs the Airlock daemon in the foreground: one SOCKS5 proxy per cluster and the control API.")
+		fmt.Fprintln(env.Stderr, "Changes to the configuration file apply while it runs; a file that does not load is shown by `airlock status` and `airlock doctor`.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

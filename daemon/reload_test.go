@@ -338,3 +338,59 @@ func TestConfigReloadSignIn(t *testing.T) {
 		t.Errorf("login with no sign-in cluster: %v", err)
 	}
 }
+
+// TestConfigReloadKubeconfig maps, remaps and removes clusters by editing
+// the file: the user's kubeconfig follows — entries get the proxy-url when
+// mapped, move with a new mapping, and are given back byte for byte when
+// the cluster goes away.
+func TestConfigReloadKubeconfig(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.yaml")
+	head := "edges:\n  - name: main\n    address: 127.0.0.1:7844\nclusters:\n"
+	prod := "  - name: prod\n    app: k8s.prod.example.com\n    token: t\n    listen: 127.0.0.1:0\n"
+	write := func(clusters string) { replaceByRename(t, path, head+clusters) }
+	write(prod)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := daemontest.Start(t, cfg, func(o *daemon.Options) {
+		withNullEdge(o)
+		o.Reload.Debounce = 50 * time.Millisecond
+	})
+	if err := os.WriteFile(d.Kubeconfig, []byte(userKubeconfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	prodURL := d.ProxyURL(t, "prod")
+
+	// prod maps prod-eks: the entry gets its proxy-url, prod keeps running.
+	write(prod + "    kubeconfig:\n      clusters: [prod-eks]\n")
+	waitUntil(t, "prod-eks carries prod's proxy-url", func() error {
+		if got := proxyURLs(t, d.Kubeconfig)["prod-eks"]; got != prodURL {
+			return fmt.Errorf("prod-eks proxy-url %q", got)
+		}
+		return nil
+	})
+	if got := d.ProxyURL(t, "prod"); got != prodURL {
+		t.Errorf("mapping restarted prod: %s, was %s", got, prodURL)
+	}
+
+	// The mapping moves to stage's entry.
+	write(prod + "    kubeconfig:\n      clusters: [stage]\n")
+	waitUntil(t, "the mapping moved", func() error {
+		urls := proxyURLs(t, d.Kubeconfig)
+		if urls["stage"] != prodURL || urls["prod-eks"] != "" {
+			return fmt.Errorf("proxy-urls %v", urls)
+		}
+		return nil
+	})
+
+	// prod goes away: the kubeconfig is as the user wrote it.
+	write("  - name: other\n    app: k8s.other.example.com\n    token: t\n    listen: 127.0.0.1:0\n")
+	waitUntil(t, "the kubeconfig given back", func() error {
+		if got := readString(t, d.Kubeconfig); got != userKubeconfig {
+			return fmt.Errorf("kubeconfig now:\n%s", got)
+		}
+		return nil
+	})
+}
