@@ -16,6 +16,7 @@ import (
 	"github.com/airlockhq/airlock/daemon/config"
 	"github.com/airlockhq/airlock/daemon/core"
 	"github.com/airlockhq/airlock/daemon/daemontest"
+	"github.com/airlockhq/airlock/tray/cli"
 )
 
 // loadConfig is the ConfigCheck tray/cmd/airlock wires: daemon/config.
@@ -110,5 +111,18 @@ func waitConfigError(t *testing.T, c *client.Client, want bool) {
 			t.Fatalf("config error in status %+v, want present=%v", st.ConfigError, want)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestPrintStatusConfigError(t *testing.T) {
+	var b strings.Builder
+	cli.PrintStatus(&b, &apitype.Status{ConfigError: &apitype.ConfigError{
+		Path:    "/cfg/config.yaml",
+		Message: "/cfg/config.yaml:8: clusters[0].listen: not loopback\n/cfg/config.yaml:12: clusters[1].app: is required",
+	}})
+	for _, want := range []string{"/cfg/config.yaml does not load", "runs the previous one", "\n  /cfg/config.yaml:8: clusters[0].listen", "\n  /cfg/config.yaml:12: clusters[1].app"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, b.String())
+		}
 	}
 }

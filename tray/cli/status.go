@@ -100,6 +100,10 @@ func PrintStatus(w io.Writer, st *apitype.Status) {
 	if ts := st.TokenStore; ts != nil && ts.Kind == "file" {
 		fmt.Fprintf(w, "tokens are kept in %s (%s)\n", ts.Path, ts.Reason)
 	}
+	if ce := st.ConfigError; ce != nil {
+		fmt.Fprintf(w, "\nthe configuration file %s does not load (the daemon runs the previous one until it does):\n  %s\n",
+			ce.Path, strings.ReplaceAll(ce.Message, "\n", "\n  "))
+	}
 }
 
 func watchCmd(ctx context.Context, open func(context.Context) (watcher, error), asJSON bool, env Env) int {
