@@ -180,7 +180,7 @@ func (g *signer) report(last, si apitype.SignIn) {
 func (g *signer) signIn(ctx context.Context, si apitype.SignIn, n int) {
 	pr := g.pr
 	if si.UserCode != "" {
-		pr.step("the daemon asks for a sign-in at edge %s and has no browser: it uses the device flow", si.Edge)
+		pr.step("the daemon holds the connection and asks for a sign-in at edge %s; with no browser, by the device flow", si.Edge)
 		pr.f(`
     Open   %s
     code   %s
