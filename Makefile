@@ -1,5 +1,5 @@
 # Airlock — build, test, demo, bench.
-#   make demo   the whole path on this machine: kube-apiserver, edge, connector, daemon, kubectl
+#   make demo   the whole path on this machine: kube-apiserver, edge, connector, daemon, sign-in, kubectl
 #   make test   every test, with the race detector (what CI runs)
 
 GO       ?= go
@@ -32,6 +32,7 @@ test: kube-apiserver
 test-short:
 	$(GO) test -short ./...
 
+# DEMO_FLAGS: -browser auto|system|chromium|form|none, -origin URL, -token, -dir D.
 demo: build kube-apiserver
 	@$(GO) build -o $(BIN)/airlock-demo ./edge/edgetest/cmd/airlock-demo
 	@exec $(BIN)/airlock-demo -bin $(BIN) $(DEMO_FLAGS)

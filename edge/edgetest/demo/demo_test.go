@@ -98,6 +98,42 @@ func TestDemo(t *testing.T) {
 		d.checkSignedIn(t)
 		d.interrupt(t)
 	})
+	t.Run("system browser", func(t *testing.T) {
+		// A desktop whose xdg-open hands the URL to the test, which signs
+		// in as the person would, with the printed password, at the URL
+		// the demo opened.
+		fake := t.TempDir()
+		urls := filepath.Join(fake, "urls")
+		script := "#!/bin/sh\nprintf '%s\\n' \"$1\" >> '" + urls + "'\n"
+		if err := os.WriteFile(filepath.Join(fake, "xdg-open"), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		d := startDemoEnv(t, bin, []string{"DISPLAY=:99", "PATH=" + fake + string(os.PathListSeparator) + os.Getenv("PATH")})
+		d.waitFor(t, "waiting for you to sign in…")
+		out := d.output()
+		if !strings.Contains(out, "system — your own browser (auto: a desktop session, $DISPLAY)") {
+			t.Errorf("auto did not pick the system browser on a desktop:\n%s", out)
+		}
+		m := regexp.MustCompile(`Sign in as (\S+) with password (\S+)\n +\(if no browser opened, open (\S+)\)`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no user, password and URL in the output:\n%s", out)
+		}
+		data, err := os.ReadFile(urls)
+		if err != nil {
+			t.Fatalf("xdg-open was not run: %v", err)
+		}
+		opened := strings.TrimSpace(string(data))
+		if opened != m[3] || !strings.HasPrefix(opened, "https://127.") {
+			t.Fatalf("xdg-open got %q; the demo printed %q; want the edge's address", opened, m[3])
+		}
+		page, err := signintest.SignIn(context.Background(), edgeClient(t, d.dir), opened, m[1], m[2])
+		if err != nil || !strings.Contains(page, "Signed in") {
+			t.Fatalf("sign in at %s: %v (%s)", opened, err, page)
+		}
+		d.waitFor(t, "Press Ctrl-C to stop.")
+		d.checkSignedIn(t)
+		d.interrupt(t)
+	})
 	t.Run("service token", func(t *testing.T) {
 		d := startDemo(t, bin, "-token")
 		d.waitFor(t, "Press Ctrl-C to stop.")
@@ -172,9 +208,17 @@ type demoProc struct {
 
 func startDemo(t *testing.T, bin string, args ...string) *demoProc {
 	t.Helper()
+	return startDemoEnv(t, bin, nil, args...)
+}
+
+// startDemoEnv starts airlock-demo with env added to the environment
+// (where no desktop session is, unless env names one).
+func startDemoEnv(t *testing.T, bin string, env []string, args ...string) *demoProc {
+	t.Helper()
 	d := &demoProc{dir: t.TempDir(), kubeCache: t.TempDir(), out: &syncBuffer{}, done: make(chan struct{})}
 	d.cmd = exec.Command(filepath.Join(bin, "airlock-demo"), append([]string{"-bin", bin, "-dir", d.dir}, args...)...)
-	d.cmd.Env = append(os.Environ(), "KUBECACHEDIR="+d.kubeCache)
+	d.cmd.Env = append(os.Environ(), "KUBECACHEDIR="+d.kubeCache, "DISPLAY=", "WAYLAND_DISPLAY=")
+	d.cmd.Env = append(d.cmd.Env, env...)
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
