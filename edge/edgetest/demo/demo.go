@@ -148,7 +148,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return fmt.Errorf("%w\n(see %s)", err, logPath)
 	}
 	defer func() {
-		pr.f("\nstopping the daemon, the connector, the edge and the kube-apiserver…")
+		if s.KubeAPI != nil {
+			pr.f("\nstopping the daemon, the connector, the edge and the kube-apiserver…")
+		} else {
+			pr.f("\nstopping the daemon, the connector and the edge…")
+		}
 		if cerr := s.Close(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("stop: %w", cerr))
 			return
@@ -270,7 +274,7 @@ func (d *demo) wait(ctx context.Context, signerDone <-chan error) error {
 // command completes once the sign-in is done.
 func (d *demo) heldKubectl(ctx context.Context, sg *signer) {
 	d.pr.f("\nYou are signed out. kubectl runs anyway: the daemon holds its connection, asks for\na sign-in, and lets it through once you are signed in.\n")
-	d.pr.f("$ kubectl get namespaces")
+	d.pr.f("$ kubectl --kubeconfig %s get namespaces", d.s.Kubeconfig)
 	start := time.Now()
 	out, err := d.kubectl(ctx, "get", "namespaces")
 	took := time.Since(start).Round(100 * time.Millisecond)

@@ -300,7 +300,7 @@ func (d *demoProc) checkSignedIn(t *testing.T) string {
 			t.Errorf("the output lacks %q:\n%s", want, out)
 		}
 	}
-	if i, j := strings.Index(out, "$ kubectl get namespaces"), strings.Index(out, "kube-system"); i < 0 || j < i {
+	if i, j := strings.Index(out, "$ kubectl --kubeconfig "), strings.Index(out, "kube-system"); i < 0 || j < i {
 		t.Errorf("kubectl's output does not follow its command:\n%s", out)
 	}
 	log, err := os.ReadFile(filepath.Join(d.dir, "demo.log"))

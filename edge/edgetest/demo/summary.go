@@ -60,7 +60,7 @@ func (d *demo) printTokens(ctx context.Context) {
 	case "keychain":
 		d.pr.f("\nThe refresh token is in your OS keychain (service \"airlock\"); the access token\nlives only in the daemon's memory.")
 	default:
-		d.pr.f("\nThe refresh token is in %s (mode 0600), as no OS keychain\nanswered; the access token lives only in the daemon's memory.", ts.Path)
+		d.pr.f("\nThe refresh token is in a 0600 file, as no OS keychain answered here:\n    %s\nThe access token lives only in the daemon's memory.", ts.Path)
 	}
 }
 
@@ -89,31 +89,53 @@ Point your own kubeconfig's cluster at Airlock by adding, under its cluster entr
 
 then run kubectl as usual.`, s.ProxyURL())
 		if !d.cfg.Token {
-			d.pr.f("Its first connection starts the sign-in: this terminal shows each step.")
+			d.pr.f("Its first connection starts the sign-in; this terminal shows each step.")
 		}
 		d.pr.f(`
 In another terminal, '. %s' gives you an 'airlock' command for this demo's
 daemon: airlock status, airlock logout.`, envFile)
 		return
 	}
+	lines := [][2]string{
+		{". " + shellQuote(envFile), "sets KUBECONFIG, and 'airlock' for this demo's daemon"},
+		{"kubectl get namespaces", ""},
+		{"kubectl create configmap hello --from-literal=from=airlock", ""},
+		{"kubectl get configmaps -w", ""},
+		{"airlock status", ""},
+	}
+	if !d.cfg.Token {
+		lines = append(lines,
+			[2]string{"airlock logout", "sign out: the edge revokes the sign-in, the tokens are deleted"},
+			[2]string{"kubectl get namespaces", "signs in again: this terminal shows each step"})
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `
 The kubeconfig names %s, which resolves nowhere on this machine:
 kubectl reaches the API server only through Airlock. Try, in another terminal:
 
-    . %s        # sets KUBECONFIG, and 'airlock' for this demo's daemon
-    kubectl get namespaces
-    kubectl create configmap hello --from-literal=from=airlock
-    kubectl get configmaps -w
-    airlock status
-`, stack.KubeServer, envFile)
-	if !d.cfg.Token {
-		fmt.Fprintf(&b, `    airlock logout                # sign out: the edge revokes the sign-in, the tokens are deleted
-    kubectl get namespaces        # signs in again: this terminal shows each step
-`)
-	}
+`, stack.KubeServer)
+	b.WriteString(commandList(lines))
 	fmt.Fprintf(&b, "\nEach connection leaves one JSON audit line in the edge's log (%s).\n", d.logPath)
 	d.pr.block(b.String())
+}
+
+// commandList indents commands and aligns their comments.
+func commandList(lines [][2]string) string {
+	width := 0
+	for _, l := range lines {
+		if l[1] != "" {
+			width = max(width, len(l[0]))
+		}
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		if l[1] == "" {
+			fmt.Fprintf(&b, "    %s\n", l[0])
+			continue
+		}
+		fmt.Fprintf(&b, "    %-*s   # %s\n", width, l[0], l[1])
+	}
+	return b.String()
 }
 
 // shellQuote quotes s for sh when it needs it.
