@@ -133,11 +133,11 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	g.Go(func() error { return a.execute(gctx) })
 	if dn != nil {
-		if sigs, err := dn.listen(); err != nil {
+		if sigs, err := dn.listen(a.noteAction); err != nil {
 			a.log.Warn("actions on notifications are off", "err", err)
 		} else {
 			g.Go(func() error {
-				dn.run(gctx, sigs, a.noteAction)
+				dn.run(gctx, sigs)
 				return nil
 			})
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 )
@@ -16,10 +17,22 @@ type dbusNotifier struct {
 	conn *dbus.Conn
 	icon string // an icon file path, or ""
 
-	mu    sync.Mutex
-	ids   map[string]uint32 // note key → the server's id
-	shown map[uint32]Note   // id → the note, while it may be acted on
+	mu       sync.Mutex
+	ids      map[string]uint32 // note key → the server's id
+	shown    map[uint32]Note   // id → the note, while it may be acted on
+	early    map[uint32]early  // actions on ids whose Notify has not returned yet
+	onAction func(Note)        // set by listen
 }
+
+// early is an action on an id not known yet: other programs' notes share
+// the signal, so it is kept only briefly.
+type early struct {
+	key string
+	at  time.Time
+}
+
+// earlyFor is how long an action on an unknown id is kept.
+const earlyFor = 5 * time.Second
 
 const (
 	notifyName = "org.freedesktop.Notifications"
@@ -32,7 +45,7 @@ const (
 )
 
 func newDBusNotifier(conn *dbus.Conn, icon string) *dbusNotifier {
-	return &dbusNotifier{conn: conn, icon: icon, ids: map[string]uint32{}, shown: map[uint32]Note{}}
+	return &dbusNotifier{conn: conn, icon: icon, ids: map[string]uint32{}, shown: map[uint32]Note{}, early: map[uint32]early{}}
 }
 
 func (d *dbusNotifier) Notify(n Note) error {
@@ -57,19 +70,41 @@ func (d *dbusNotifier) Notify(n Note) error {
 	if err := call.Store(&id); err != nil {
 		return fmt.Errorf("desktop notification: %w", err)
 	}
+	d.record(n, id, replaces)
+	return nil
+}
+
+// record remembers that the server shows n as id (in place of replaces),
+// and runs an action the user chose on it before Notify returned.
+func (d *dbusNotifier) record(n Note, id, replaces uint32) {
 	d.mu.Lock()
 	if replaces != 0 && replaces != id {
 		delete(d.shown, replaces)
 	}
 	d.ids[n.Key] = id
 	d.shown[id] = n
+	e, found := d.early[id]
+	delete(d.early, id)
+	onAction := d.onAction
 	d.mu.Unlock()
-	return nil
+	if found && onAction != nil && acts(n, e.key) {
+		// The signal overtook the reply to Notify.
+		onAction(n)
+	}
 }
 
-// listen subscribes to the server's action signals; call it before the
-// first Notify, so that no choice is missed.
-func (d *dbusNotifier) listen() (<-chan *dbus.Signal, error) {
+// acts reports whether action key on n is one to run.
+func acts(n Note, key string) bool {
+	return n.SignIn && (key == actionSignIn || key == actionDefault)
+}
+
+// listen subscribes to the server's action signals, to be handed to
+// onAction by run; call it before the first Notify, so that no choice is
+// missed.
+func (d *dbusNotifier) listen(onAction func(Note)) (<-chan *dbus.Signal, error) {
+	d.mu.Lock()
+	d.onAction = onAction
+	d.mu.Unlock()
 	for _, member := range []string{"ActionInvoked", "NotificationClosed"} {
 		err := d.conn.AddMatchSignal(dbus.WithMatchObjectPath(notifyPath), dbus.WithMatchInterface(notifyName), dbus.WithMatchMember(member))
 		if err != nil {
@@ -81,10 +116,10 @@ func (d *dbusNotifier) listen() (<-chan *dbus.Signal, error) {
 	return ch, nil
 }
 
-// run calls onAction with the note whose action the user chose (its
-// "Sign in…" or a click on it), from the signals listen returned, until
-// ctx ends.
-func (d *dbusNotifier) run(ctx context.Context, ch <-chan *dbus.Signal, onAction func(Note)) {
+// run calls listen's onAction with the note whose action the user chose
+// (its "Sign in…" or a click on it), from the signals listen returned,
+// until ctx ends.
+func (d *dbusNotifier) run(ctx context.Context, ch <-chan *dbus.Signal) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -93,8 +128,8 @@ func (d *dbusNotifier) run(ctx context.Context, ch <-chan *dbus.Signal, onAction
 			if !ok {
 				return
 			}
-			if n, ok := d.signal(sig); ok {
-				onAction(n)
+			if n, ok := d.signal(sig); ok && d.onAction != nil {
+				d.onAction(n)
 			}
 		}
 	}
@@ -119,10 +154,17 @@ func (d *dbusNotifier) signal(sig *dbus.Signal) (Note, bool) {
 		return Note{}, false
 	case notifyName + ".ActionInvoked":
 		key, _ := sig.Body[1].(string)
-		if !known || !n.SignIn || (key != actionSignIn && key != actionDefault) {
+		if !known {
+			now := time.Now()
+			for old, e := range d.early {
+				if now.Sub(e.at) > earlyFor {
+					delete(d.early, old)
+				}
+			}
+			d.early[id] = early{key: key, at: now} // Notify's reply may still be on its way
 			return Note{}, false
 		}
-		return n, true
+		return n, acts(n, key)
 	}
 	return Note{}, false
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/godbus/dbus/v5"
+
 	"github.com/airlockhq/airlock/daemon/apitype"
 )
 
@@ -53,4 +55,57 @@ func TestSignInNotes(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestNotificationActions(t *testing.T) {
+	var got []string
+	d := newDBusNotifier(nil, "")
+	d.onAction = func(n Note) { got = append(got, n.Key) }
+	invoke := func(id uint32, key string) {
+		if n, ok := d.signal(&dbus.Signal{Path: notifyPath, Name: notifyName + ".ActionInvoked", Body: []any{id, key}}); ok {
+			d.onAction(n)
+		}
+	}
+	closed := func(id uint32) {
+		d.signal(&dbus.Signal{Path: notifyPath, Name: notifyName + ".NotificationClosed", Body: []any{id, uint32(2)}})
+	}
+	signIn := Note{Key: "corp/signin", SignIn: true}
+	refused := Note{Key: "prod/refused"}
+
+	t.Run("Sign in… and a click on the note", func(t *testing.T) {
+		got = nil
+		d.record(signIn, 1, 0)
+		invoke(1, actionSignIn)
+		invoke(1, actionDefault)
+		if strings.Join(got, ",") != "corp/signin,corp/signin" {
+			t.Errorf("actions %q", got)
+		}
+	})
+	t.Run("a note without Sign in…, another program's note, an unknown action", func(t *testing.T) {
+		got = nil
+		d.record(refused, 2, 0)
+		invoke(2, actionDefault)
+		invoke(99, "open")
+		invoke(1, "dismiss")
+		if len(got) != 0 {
+			t.Errorf("actions %q", got)
+		}
+	})
+	t.Run("the signal overtakes Notify's reply", func(t *testing.T) {
+		got = nil
+		invoke(3, actionSignIn)
+		d.record(Note{Key: "lab/signin", SignIn: true}, 3, 0)
+		if strings.Join(got, ",") != "lab/signin" {
+			t.Errorf("actions %q", got)
+		}
+	})
+	t.Run("closed", func(t *testing.T) {
+		got = nil
+		closed(1)
+		invoke(1, actionSignIn)
+		d.record(Note{Key: "x"}, 4, 0) // an early entry for 1 must not fire on a later note
+		if len(got) != 0 {
+			t.Errorf("actions after close %q", got)
+		}
+	})
 }
