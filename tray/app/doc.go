@@ -19,9 +19,13 @@
 //
 // Desktop notifications (org.freedesktop.Notifications) say when sign-in
 // is needed, access was refused or a cluster is unreachable, at most once
-// per cluster and cause every few minutes. They go over a private D-Bus
-// connection, never the shared one systray uses (a match rule added there
-// can stop systray from re-registering after a panel restart).
+// per cluster and cause every few minutes. A sign-in the daemon did not
+// open the browser for (its rate limit, no browser, the device flow) is
+// told with its URL, and the code for the device flow; a browser
+// sign-in's note offers "Sign in…", which signs in as the menu item does.
+// They go over a private D-Bus connection, never the shared one systray
+// uses (a match rule added there can stop systray from re-registering
+// after a panel restart).
 //
 // Without a session bus the tray runs headless: it still starts or attaches
 // to the daemon and logs each state change, and says why there is no icon.
