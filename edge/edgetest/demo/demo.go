@@ -100,9 +100,19 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			cfg.Password = newPassword()
 		}
 	}
+	if cfg.Origin == "" {
+		if _, err := cfg.LookPath(cfg.Kubectl); err != nil {
+			return fmt.Errorf("the demo runs kubectl, which is not installed: %w", err)
+		}
+	}
 	bin, err := filepath.Abs(cfg.Bin)
 	if err != nil {
 		return err
+	}
+	for _, p := range []string{"airlock", "airlock-edge", "airlock-connector"} {
+		if err := executable(filepath.Join(bin, p)); err != nil {
+			return fmt.Errorf("-bin %s: no %s program there (make build): %w", cfg.Bin, p, err)
+		}
 	}
 	dir := cfg.Dir
 	if dir == "" {
