@@ -18,7 +18,7 @@ type Client struct {
 
 	mu      sync.Mutex
 	conn    *Conn
-	dialing chan struct{} // non-nil while a dial is in flight; closed when it ends
+	dialing *dialCall // non-nil while a dial is in flight
 	lastErr error
 	since   time.Time
 }
@@ -81,8 +81,8 @@ func (c *Client) get(ctx context.Context) (*Conn, error) {
 			return conn, nil
 		}
 		if c.dialing == nil {
-			done := make(chan struct{})
-			c.dialing = done
+			call := &dialCall{done: make(chan struct{})}
+			c.dialing = call
 			c.mu.Unlock()
 			conn, err := Dial(ctx, c.cfg)
 			c.mu.Lock()
@@ -91,15 +91,23 @@ func (c *Client) get(ctx context.Context) (*Conn, error) {
 			} else {
 				c.lastErr = err
 			}
+			// The callers waiting on this dial share its failure, unless it
+			// was this caller's own context that ended it: one unreachable
+			// edge then costs every waiting stream one handshake timeout,
+			// not one each in turn.
+			call.err, call.shared = err, ctx.Err() == nil
 			c.dialing = nil
-			close(done)
+			close(call.done)
 			c.mu.Unlock()
 			return conn, err
 		}
-		wait := c.dialing
+		call := c.dialing
 		c.mu.Unlock()
 		select {
-		case <-wait:
+		case <-call.done:
+			if call.err != nil && call.shared {
+				return nil, call.err
+			}
 		case <-ctx.Done():
 			return nil, context.Cause(ctx)
 		}
@@ -137,6 +145,14 @@ func (c *Client) Close() error {
 		return nil
 	}
 	return conn.Close(edge.CodeGoingAway, "client closed")
+}
+
+// dialCall is one dial in flight, shared by every caller that needs a
+// connection meanwhile.
+type dialCall struct {
+	done   chan struct{} // closed when the dial has ended
+	err    error         // its failure
+	shared bool          // err is the edge's, so waiters return it too
 }
 
 func hostOf(addr string) (string, error) {
