@@ -13,8 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airlockhq/airlock/connector"
-	"github.com/airlockhq/airlock/connector/ingress"
+	"github.com/airlockhq/airlock/connector/connectortest"
 	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/config"
 	"github.com/airlockhq/airlock/daemon/daemontest"
@@ -35,33 +34,6 @@ func proxyParts(t testing.TB, proxyURL string) (addr, user, pass string) {
 	return rest[at+1:], user, pass
 }
 
-func startConnector(t testing.TB, e *edgetest.Edge, tun *edgetest.Tunnel, rule string) {
-	t.Helper()
-	r, err := ingress.ParseFlag(rule, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules, err := ingress.New([]ingress.Rule{r})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := connector.New(connector.Config{Credentials: tun.Credentials, Edges: []string{e.Addr}, Rules: rules, Grace: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("connector did not stop")
-		}
-	})
-}
-
 // TestEndToEnd runs a real edge and connector in-process with the daemon
 // and checks the path and each refusal as a SOCKS client sees it.
 func TestEndToEnd(t *testing.T) {
@@ -71,7 +43,7 @@ func TestEndToEnd(t *testing.T) {
 	}))
 	defer origin.Close()
 	demo := e.CreateTunnel(t, "demo", "k8s.demo.test")
-	startConnector(t, e, demo, "k8s.demo.test=tcp://"+origin.Listener.Addr().String())
+	connectortest.Start(t, e, demo, "k8s.demo.test=tcp://"+origin.Listener.Addr().String())
 	e.CreateTunnel(t, "idle", "k8s.idle.test") // no connector runs for it
 
 	cluster := func(name, app, tok string) config.Cluster {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlockhq/airlock/connector/connectortest"
 	"github.com/airlockhq/airlock/daemon"
 	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/client"
@@ -48,7 +49,7 @@ func TestSignInEndToEnd(t *testing.T) {
 	}))
 	defer origin.Close()
 	demo := e.CreateTunnel(t, "demo", "k8s.demo.test")
-	startConnector(t, e, demo, "k8s.demo.test=tcp://"+origin.Listener.Addr().String())
+	connectortest.Start(t, e, demo, "k8s.demo.test=tcp://"+origin.Listener.Addr().String())
 
 	cfg := &config.Config{
 		Edges:    []config.Edge{{Name: "test", Address: e.Addr, CA: string(e.CAPEM), ServerName: e.ServerName, AuthURL: e.OAuthURL}},

@@ -9,8 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airlockhq/airlock/connector"
-	"github.com/airlockhq/airlock/connector/ingress"
+	"github.com/airlockhq/airlock/connector/connectortest"
 	"github.com/airlockhq/airlock/connector/kapitest"
 	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/config"
@@ -43,7 +42,7 @@ func TestClickThenKubectl(t *testing.T) {
 
 	e := edgetest.Start(t, edgetest.Options{})
 	tun := e.CreateTunnel(t, "demo", "k8s.demo.test")
-	startConnector(t, e, tun, "k8s.demo.test=tcp://"+kapi.Addr)
+	connectortest.Start(t, e, tun, "k8s.demo.test=tcp://"+kapi.Addr)
 	no := false
 	d := daemontest.Start(t, &config.Config{
 		Edges: []config.Edge{{Name: "test", Address: e.Addr, CA: string(e.CAPEM), ServerName: e.ServerName}},
@@ -100,31 +99,4 @@ func TestClickThenKubectl(t *testing.T) {
 	if it, _ := m.Find("demo — connected"); !strings.Contains(it.Label, addr) {
 		t.Errorf("menu item %q lacks the listener's address %s", it.Label, addr)
 	}
-}
-
-func startConnector(t testing.TB, e *edgetest.Edge, tun *edgetest.Tunnel, rule string) {
-	t.Helper()
-	r, err := ingress.ParseFlag(rule, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules, err := ingress.New([]ingress.Rule{r})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := connector.New(connector.Config{Credentials: tun.Credentials, Edges: []string{e.Addr}, Rules: rules, Grace: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("connector did not stop")
-		}
-	})
 }
