@@ -4,31 +4,15 @@ package safesocket
 
 import (
 	"fmt"
-	"net"
 
 	"golang.org/x/sys/unix"
 )
 
-// PeerUID returns the uid of the process at the other end of a unix
-// socket connection (LOCAL_PEERCRED).
-func PeerUID(c net.Conn) (int, error) {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return -1, fmt.Errorf("peer credentials: %T is not a unix socket", c)
-	}
-	raw, err := uc.SyscallConn()
+// peerUID reads LOCAL_PEERCRED.
+func peerUID(fd int) (int, error) {
+	cred, err := unix.GetsockoptXucred(fd, unix.SOL_LOCAL, unix.LOCAL_PEERCRED)
 	if err != nil {
-		return -1, err
-	}
-	var cred *unix.Xucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptXucred(int(fd), unix.SOL_LOCAL, unix.LOCAL_PEERCRED)
-	}); err != nil {
-		return -1, err
-	}
-	if cerr != nil {
-		return -1, fmt.Errorf("LOCAL_PEERCRED: %w", cerr)
+		return -1, fmt.Errorf("LOCAL_PEERCRED: %w", err)
 	}
 	return int(cred.Uid), nil
 }

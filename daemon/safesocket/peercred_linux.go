@@ -2,31 +2,15 @@ package safesocket
 
 import (
 	"fmt"
-	"net"
 
 	"golang.org/x/sys/unix"
 )
 
-// PeerUID returns the uid of the process at the other end of a unix
-// socket connection (SO_PEERCRED).
-func PeerUID(c net.Conn) (int, error) {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return -1, fmt.Errorf("peer credentials: %T is not a unix socket", c)
-	}
-	raw, err := uc.SyscallConn()
+// peerUID reads SO_PEERCRED.
+func peerUID(fd int) (int, error) {
+	cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
 	if err != nil {
-		return -1, err
-	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return -1, err
-	}
-	if cerr != nil {
-		return -1, fmt.Errorf("SO_PEERCRED: %w", cerr)
+		return -1, fmt.Errorf("SO_PEERCRED: %w", err)
 	}
 	return int(cred.Uid), nil
 }
