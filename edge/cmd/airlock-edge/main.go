@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/airlockhq/airlock/edge"
 	"github.com/airlockhq/airlock/edge/edgeserver"
 )
@@ -312,20 +314,21 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	// The watcher and the SIGHUP loop live exactly as long as the server.
 	watchCtx, stopWatch := context.WithCancel(ctx)
-	watchDone := make(chan struct{})
-	defer func() { stopWatch(); <-watchDone }()
-	go func() {
-		defer close(watchDone)
+	var g errgroup.Group
+	defer func() { stopWatch(); g.Wait() }()
+	g.Go(func() error {
 		if err := edgeserver.WatchConfig(watchCtx, loc.path(), log, srv.Reload); err != nil {
 			log.Warn("config file not watched; reload with SIGHUP", "err", err)
 		}
-	}()
-	go func() {
+		return nil
+	})
+	g.Go(func() error {
 		for {
 			select {
-			case <-ctx.Done():
-				return
+			case <-watchCtx.Done():
+				return nil
 			case <-hup:
 				next, err := edgeserver.LoadConfig(loc.path())
 				if err == nil {
@@ -336,7 +339,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 				}
 			}
 		}
-	}()
+	})
 	start := time.Now()
 	err = srv.Run(ctx)
 	log.Info("airlock-edge exiting", "uptime", time.Since(start).Round(time.Second))
