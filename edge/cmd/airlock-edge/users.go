@@ -93,39 +93,44 @@ func readPassword(stdin io.Reader, stderr io.Writer, fromPipe bool) (string, err
 }
 
 func cmdUserRemove(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("user remove", stderr, "user remove EMAIL")
-	var loc location
-	loc.register(fs)
-	pos, err := parse(fs, args)
+	path, email, err := parseEmailCommand("user remove", args, stderr)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("user remove: give exactly one EMAIL")
-	}
-	if err := edgeserver.RemoveUser(loc.path(), pos[0]); err != nil {
+	if err := edgeserver.RemoveUser(path, email); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "removed user %s; their next connection is refused\n", strings.ToLower(pos[0]))
+	fmt.Fprintf(stdout, "removed user %s; their next connection is refused\n", strings.ToLower(email))
 	return nil
 }
 
 func cmdUserRevoke(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("user revoke", stderr, "user revoke EMAIL")
+	path, email, err := parseEmailCommand("user revoke", args, stderr)
+	if err != nil {
+		return err
+	}
+	if err := edgeserver.RevokeUser(path, email, time.Now()); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "revoked every sign-in of %s so far: their refresh tokens stop working and their access tokens are refused on the next connection (they may sign in again)\n", strings.ToLower(email))
+	return nil
+}
+
+// parseEmailCommand parses the arguments of a command that takes the
+// --dir/--config pair and exactly one EMAIL, and returns the config path
+// and the email.
+func parseEmailCommand(name string, args []string, stderr io.Writer) (path, email string, err error) {
+	fs := newFlagSet(name, stderr, name+" EMAIL")
 	var loc location
 	loc.register(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
-		return err
+		return "", "", err
 	}
 	if len(pos) != 1 {
-		return usagef("user revoke: give exactly one EMAIL")
+		return "", "", usagef("%s: give exactly one EMAIL", name)
 	}
-	if err := edgeserver.RevokeUser(loc.path(), pos[0], time.Now()); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "revoked every sign-in of %s so far: their refresh tokens stop working and their access tokens are refused on the next connection (they may sign in again)\n", strings.ToLower(pos[0]))
-	return nil
+	return loc.path(), pos[0], nil
 }
 
 func cmdKeyRotate(args []string, stdout, stderr io.Writer) error {
