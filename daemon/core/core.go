@@ -495,6 +495,16 @@ func (c *Core) setLocked(cl *cluster, st apitype.State, p *apitype.Problem) {
 	c.publishLocked(apitype.Event{Type: apitype.EventCluster, Time: cl.since, Cluster: &snap})
 }
 
+// cloneProblem copies p, so a snapshot or event shares nothing with the
+// core's state.
+func cloneProblem(p *apitype.Problem) *apitype.Problem {
+	if p == nil {
+		return nil
+	}
+	cp := *p
+	return &cp
+}
+
 func sameProblem(a, b *apitype.Problem) bool {
 	if a == nil || b == nil {
 		return a == b
@@ -509,10 +519,7 @@ func (c *Core) snapshotLocked(cl *cluster) apitype.Cluster {
 		Autoconnect: cl.cfg.AutoconnectEnabled(), Since: cl.since,
 		KubeconfigClusters: append([]string(nil), cl.cfg.Kubeconfig.Clusters...),
 		Kubeconfig:         kubeconfigLocked(cl),
-	}
-	if cl.problem != nil {
-		p := *cl.problem
-		out.Problem = &p
+		Problem:            cloneProblem(cl.problem),
 	}
 	if cl.addr != "" {
 		out.Listen = cl.addr

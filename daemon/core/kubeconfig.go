@@ -61,11 +61,7 @@ func (c *Core) kubeDown(ctx context.Context, cl *cluster, snap apitype.Cluster) 
 // ignores unknown clusters and clusters that map no kubeconfig entry.
 func (c *Core) SetKubeconfig(name string, k apitype.Kubeconfig) {
 	k.Clusters, k.Servers = nil, nil
-	k.Applied, k.Missing = slices.Clone(k.Applied), slices.Clone(k.Missing)
-	if k.Problem != nil {
-		p := *k.Problem
-		k.Problem = &p
-	}
+	k.Applied, k.Missing, k.Problem = slices.Clone(k.Applied), slices.Clone(k.Missing), cloneProblem(k.Problem)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cl, ok := c.byName[name]
@@ -95,10 +91,7 @@ func kubeconfigLocked(cl *cluster) *apitype.Kubeconfig {
 		Servers:  slices.Clone(cl.cfg.Kubeconfig.Servers),
 		Applied:  slices.Clone(cl.kube.Applied),
 		Missing:  slices.Clone(cl.kube.Missing),
-	}
-	if cl.kube.Problem != nil {
-		p := *cl.kube.Problem
-		k.Problem = &p
+		Problem:  cloneProblem(cl.kube.Problem),
 	}
 	return &k
 }
