@@ -3,8 +3,6 @@ package connector_test
 import (
 	"testing"
 	"time"
-
-	"github.com/airlockhq/airlock/connector"
 )
 
 // TestEdgeCrashReconnects: when the edge is killed (nothing said on the
@@ -22,26 +20,5 @@ func TestEdgeCrashReconnects(t *testing.T) {
 
 	s.edge.Kill(t)
 	s.edge.Restart(t)
-	start := time.Now()
-	deadline := start.Add(10 * time.Second)
-	for {
-		sc, err := s.open(t, testApp, "")
-		if err == nil {
-			echoRoundTrip(t, sc, sc.CloseWrite, "after")
-			sc.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no stream through the restarted edge: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond) // waiting for the connector to notice
-	}
-	took := time.Since(start)
-	t.Logf("first stream through the restarted edge after %v", took)
-	if took > 3*time.Second {
-		t.Errorf("reconnecting took %v, want under 3s", took)
-	}
-	s.run.waitReady(t, "both connections back", func(code int, st connector.Status) bool {
-		return code == 200 && st.Connections[0].Healthy && st.Connections[1].Healthy
-	})
+	s.expectBackAfterRestart(t, 3*time.Second)
 }
