@@ -496,19 +496,21 @@ func (e *Edge) AuditText() string { return e.audit.String() }
 // Audit lines are written when a stream ends.
 func (e *Edge) WaitAudit(tb testing.TB, match func(edgeserver.AuditRecord) bool) edgeserver.AuditRecord {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	timeout := time.NewTimer(10 * time.Second)
+	defer timeout.Stop()
 	for {
+		// Take the wake-up before reading, so that a line written in
+		// between wakes us rather than being missed.
+		changed := e.audit.changed()
 		for _, r := range e.audit.records(tb) {
 			if match(r) {
 				return r
 			}
 		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("edgetest: no matching audit line within 10s; the log:\n%s", e.audit.String())
-		}
 		select {
-		case <-e.audit.changed():
-		case <-time.After(100 * time.Millisecond):
+		case <-changed:
+		case <-timeout.C:
+			tb.Fatalf("edgetest: no matching audit line within 10s; the log:\n%s", e.audit.String())
 		}
 	}
 }
