@@ -54,7 +54,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	aud, err := parseAudience(q)
 	if err != nil {
-		fail("invalid_target", err.(*protoError).Desc)
+		fail("invalid_target", err.Desc)
 		return
 	}
 	st := s.cur.Load()

@@ -11,18 +11,9 @@ import (
 
 // deviceCode starts a device authorization (RFC 8628 §3.1).
 func (s *Server) deviceCode(w http.ResponseWriter, r *http.Request) {
-	f, err := parseForm(r)
-	if err != nil {
-		writeError(w, err.(*protoError))
-		return
-	}
-	if perr := clientOf(r, f); perr != nil {
+	_, aud, perr := clientForm(r)
+	if perr != nil {
 		writeError(w, perr)
-		return
-	}
-	aud, err := parseAudience(f)
-	if err != nil {
-		writeError(w, err.(*protoError))
 		return
 	}
 	st := s.cur.Load()
@@ -129,9 +120,9 @@ func (s *Server) devicePage(w http.ResponseWriter, r *http.Request) {
 // deviceSubmit takes the user code and starts the sign-in that approves
 // it (or denies it).
 func (s *Server) deviceSubmit(w http.ResponseWriter, r *http.Request) {
-	f, err := parseForm(r)
-	if err != nil {
-		s.message(w, http.StatusBadRequest, "Bad form", "The form did not arrive whole.", err.Error())
+	f, perr := parseForm(r)
+	if perr != nil {
+		s.message(w, http.StatusBadRequest, "Bad form", "The form did not arrive whole.", perr.Error())
 		return
 	}
 	browser := cookieBrowser(r)

@@ -47,7 +47,7 @@ func errInvalidGrant(format string, args ...any) *protoError {
 // maxFormBytes) and the query, and refuses repeated single-valued
 // parameters and over-long values. It is the one decoder of client
 // bodies.
-func parseForm(r *http.Request) (url.Values, error) {
+func parseForm(r *http.Request) (url.Values, *protoError) {
 	if r.Method == http.MethodPost {
 		ct := r.Header.Get("Content-Type")
 		if i := strings.IndexByte(ct, ';'); i >= 0 {
@@ -69,7 +69,7 @@ func parseForm(r *http.Request) (url.Values, error) {
 }
 
 // parseFormBytes is parseForm's check on raw bytes (the fuzz target).
-func parseFormBytes(b []byte) (url.Values, error) {
+func parseFormBytes(b []byte) (url.Values, *protoError) {
 	if len(b) > maxFormBytes {
 		return nil, errInvalidRequest("the body is larger than %d bytes", maxFormBytes)
 	}
@@ -80,7 +80,7 @@ func parseFormBytes(b []byte) (url.Values, error) {
 	return checkValues(v)
 }
 
-func checkValues(v url.Values) (url.Values, error) {
+func checkValues(v url.Values) (url.Values, *protoError) {
 	for k, vs := range v {
 		if k != "audience" && len(vs) > 1 {
 			return nil, errInvalidRequest("parameter %q appears %d times", k, len(vs))
@@ -97,7 +97,7 @@ func checkValues(v url.Values) (url.Values, error) {
 // parseAudience returns the app hostnames named by the "audience"
 // parameters (repeatable, each possibly space separated), lower case,
 // deduplicated. An entry that is not a hostname is an error.
-func parseAudience(v url.Values) ([]string, error) {
+func parseAudience(v url.Values) ([]string, *protoError) {
 	var out []string
 	seen := map[string]bool{}
 	for _, a := range v["audience"] {

@@ -48,6 +48,23 @@ func clientOf(r *http.Request, f url.Values) *protoError {
 	return nil
 }
 
+// clientForm reads a client's POST to the token or device endpoint: the
+// form, the client's identity and the audiences it names.
+func clientForm(r *http.Request) (url.Values, []string, *protoError) {
+	f, perr := parseForm(r)
+	if perr != nil {
+		return nil, nil, perr
+	}
+	if perr := clientOf(r, f); perr != nil {
+		return nil, nil, perr
+	}
+	aud, perr := parseAudience(f)
+	if perr != nil {
+		return nil, nil, perr
+	}
+	return f, aud, nil
+}
+
 func quote(s string) string {
 	if len(s) > 64 {
 		s = s[:64] + "…"
@@ -58,21 +75,13 @@ func quote(s string) string {
 // tokenEndpoint serves the authorization code, refresh token and device
 // code grants.
 func (s *Server) tokenEndpoint(w http.ResponseWriter, r *http.Request) {
-	f, err := parseForm(r)
-	if err != nil {
-		writeError(w, err.(*protoError))
-		return
-	}
-	if perr := clientOf(r, f); perr != nil {
+	f, aud, perr := clientForm(r)
+	if perr != nil {
 		writeError(w, perr)
 		return
 	}
-	aud, err := parseAudience(f)
-	if err != nil {
-		writeError(w, err.(*protoError))
-		return
-	}
 	var resp *tokenResponse
+	var err error
 	switch g := f.Get("grant_type"); g {
 	case "authorization_code":
 		resp, err = s.grantCode(r.Context(), f, aud)
@@ -215,9 +224,9 @@ func (s *Server) revokeFamily(ctx context.Context, id, reason string) {
 // whole family goes, and its access tokens are refused on their next
 // stream. Unknown tokens get 200, as the RFC says.
 func (s *Server) revokeEndpoint(w http.ResponseWriter, r *http.Request) {
-	f, err := parseForm(r)
-	if err != nil {
-		writeError(w, err.(*protoError))
+	f, perr := parseForm(r)
+	if perr != nil {
+		writeError(w, perr)
 		return
 	}
 	if perr := clientOf(r, f); perr != nil {

@@ -85,9 +85,9 @@ func (s *Server) redirectUpstream(w http.ResponseWriter, r *http.Request, reqID,
 
 // upstreamCallback is where the upstream provider sends the browser back.
 func (s *Server) upstreamCallback(w http.ResponseWriter, r *http.Request) {
-	q, err := parseForm(r)
-	if err != nil {
-		s.message(w, http.StatusBadRequest, "Bad answer from the identity provider", "The answer is malformed.", err.Error())
+	q, perr := parseForm(r)
+	if perr != nil {
+		s.message(w, http.StatusBadRequest, "Bad answer from the identity provider", "The answer is malformed.", perr.Error())
 		return
 	}
 	p, ok := s.pending.byUpstream(q.Get("state"), s.now())
