@@ -89,6 +89,12 @@ func New(opts Options) (*Daemon, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if opts.Config == nil {
+		return nil, errors.New("daemon: no configuration")
+	}
+	if err := opts.Config.Validate(); err != nil {
+		return nil, err
+	}
 	co := opts.Core
 	co.Config, co.Logger, co.Version = opts.Config, log, opts.Version
 	ks, err := newKubeSync(log.With("part", "kubeconfig"), opts.Kubeconfig)
@@ -98,12 +104,6 @@ func New(opts Options) (*Daemon, error) {
 		co.Kubeconfig, co.KubeconfigFiles = nil, nil
 	} else {
 		co.Kubeconfig, co.KubeconfigFiles = ks, ks.syncer.Paths()
-	}
-	if opts.Config == nil {
-		return nil, errors.New("daemon: no configuration")
-	}
-	if err := opts.Config.Validate(); err != nil {
-		return nil, err
 	}
 	si, err := newSignIn(opts.Config, opts.SignIn, log.With("part", "signin"), &co)
 	if err != nil {
