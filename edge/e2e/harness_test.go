@@ -3,19 +3,18 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
+	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/airlockhq/airlock/edge/e2e/internal/benchnet"
 	"github.com/airlockhq/airlock/edge/edgetest/stack"
 )
 
@@ -122,82 +121,15 @@ func runKubectl(s *stack.Stack, bin string, args ...string) (string, error) {
 	return string(out), nil
 }
 
-// socksConnect does a SOCKS5 handshake with user/pass authentication and a
-// CONNECT to target (as a domain name, never resolved here) and returns the
-// server's reply code with the connection, open only when the reply is 0.
+// socksConnect dials target through the SOCKS5 proxy with user/pass
+// authentication (offering the methods kubectl offers) and returns the
+// proxy's refusal code, or the open connection when it accepted.
 func socksConnect(ctx context.Context, proxy, user, pass, target string) (byte, net.Conn, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", proxy)
-	if err != nil {
-		return 0, nil, err
+	c, err := benchnet.DialSOCKS5(ctx, proxy, user, pass, target)
+	if serr, ok := errors.AsType[*benchnet.SOCKSError](err); ok {
+		return serr.Code, nil, nil
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	}
-	fail := func(err error) (byte, net.Conn, error) {
-		c.Close()
-		return 0, nil, err
-	}
-	if _, err := c.Write([]byte{5, 1, 2}); err != nil {
-		return fail(err)
-	}
-	var m [2]byte
-	if _, err := io.ReadFull(c, m[:]); err != nil {
-		return fail(fmt.Errorf("method reply: %w", err))
-	}
-	if m[1] != 2 {
-		return fail(fmt.Errorf("proxy chose auth method %#x, want user/pass", m[1]))
-	}
-	auth := []byte{1, byte(len(user))}
-	auth = append(append(auth, user...), byte(len(pass)))
-	auth = append(auth, pass...)
-	if _, err := c.Write(auth); err != nil {
-		return fail(err)
-	}
-	if _, err := io.ReadFull(c, m[:]); err != nil {
-		return fail(fmt.Errorf("auth reply: %w", err))
-	}
-	if m[1] != 0 {
-		return fail(fmt.Errorf("proxy refused the credentials (%#x)", m[1]))
-	}
-	host, portStr, err := net.SplitHostPort(target)
-	if err != nil {
-		return fail(err)
-	}
-	port, _ := strconv.Atoi(portStr)
-	req := []byte{5, 1, 0, 3, byte(len(host))}
-	req = binary.BigEndian.AppendUint16(append(req, host...), uint16(port))
-	if _, err := c.Write(req); err != nil {
-		return fail(err)
-	}
-	var rep [4]byte
-	if _, err := io.ReadFull(c, rep[:]); err != nil {
-		return fail(fmt.Errorf("connect reply: %w", err))
-	}
-	var skip int
-	switch rep[3] {
-	case 1:
-		skip = 4 + 2
-	case 4:
-		skip = 16 + 2
-	case 3:
-		var l [1]byte
-		if _, err := io.ReadFull(c, l[:]); err != nil {
-			return fail(err)
-		}
-		skip = int(l[0]) + 2
-	default:
-		return fail(fmt.Errorf("bad address type %d in reply", rep[3]))
-	}
-	if _, err := io.ReadFull(c, make([]byte, skip)); err != nil {
-		return fail(err)
-	}
-	if rep[1] != 0 {
-		c.Close()
-		return rep[1], nil, nil
-	}
-	c.SetDeadline(time.Time{})
-	return 0, c, nil
+	return 0, c, err
 }
 
 // waitFor polls cond every 20 ms until it returns nil or d passes.

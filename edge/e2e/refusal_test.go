@@ -113,7 +113,7 @@ func TestCurlThroughSOCKS5Hostname(t *testing.T) {
 
 	t.Run("wrong password", func(t *testing.T) {
 		_, _, err := socksConnect(context.Background(), s.SOCKSAddr, s.User, "wrong", "x.invalid:80")
-		if err == nil || !strings.Contains(err.Error(), "refused the credentials") {
+		if err == nil || !strings.Contains(err.Error(), "refused the username and password") {
 			t.Fatalf("err = %v, want the credentials refused", err)
 		}
 	})
