@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -25,15 +24,7 @@ func startAirlock(ctx context.Context, tb testing.TB, origin string, log io.Writ
 			tb.Errorf("airlock: stop the stack: %v", err)
 		}
 	})
-	u, err := url.Parse(s.ProxyURL()) // socks5://USER:PASS@ADDR
-	if err != nil {
-		return nil, fmt.Errorf("airlock: the daemon's proxy url: %w", err)
-	}
-	if u.Scheme != "socks5" || u.User == nil {
-		return nil, fmt.Errorf("airlock: the daemon's proxy url %q is not socks5://USER:PASS@ADDR", u.Redacted())
-	}
-	pass, _ := u.User.Password()
 	// What kubectl asks for; the connector dials its rule's origin anyway.
 	target := strings.TrimPrefix(stack.KubeServer, "https://")
-	return &airlockStack{SOCKSAddr: u.Host, User: u.User.Username(), Pass: pass, Target: target}, nil
+	return &airlockStack{SOCKSAddr: s.SOCKSAddr, User: s.User, Pass: s.Pass, Target: target}, nil
 }
