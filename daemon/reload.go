@@ -179,8 +179,7 @@ func (d *Daemon) applyConfig(ctx context.Context, cfg *config.Config) error {
 	}
 	if signInChanged && ch.Empty() {
 		// The core saw nothing to change, but the edges' sign-ins did.
-		st := d.core.Status()
-		d.core.Publish(apitype.Event{Type: apitype.EventStatus, Time: time.Now(), Status: &st})
+		d.core.PublishStatus()
 	}
 	return nil
 }

@@ -118,3 +118,12 @@ func (c *Core) Publish(ev apitype.Event) {
 	defer c.mu.Unlock()
 	c.publishLocked(ev)
 }
+
+// PublishStatus sends every subscriber the full status, taken under the
+// same lock as the publish so no newer event can precede it: for parts
+// outside the core whose change shows in Status (sign-in per edge).
+func (c *Core) PublishStatus() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.publishStatusLocked()
+}
