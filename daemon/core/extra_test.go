@@ -34,4 +34,9 @@ func TestStatusExtraAndPublish(t *testing.T) {
 	if err != nil || ev.Type != apitype.EventSignIn || ev.SignIn.State != apitype.SignInSignedIn {
 		t.Fatalf("published event %+v %v", ev, err)
 	}
+	r.PublishStatus()
+	ev, err = sub.Next(ctx)
+	if err != nil || ev.Type != apitype.EventStatus || ev.Status == nil || ev.Status.TokenStore == nil || len(ev.Status.Clusters) != 1 {
+		t.Fatalf("published status %+v %v", ev, err)
+	}
 }

@@ -1,7 +1,0 @@
-//go:build !linux
-
-package e2e_test
-
-import "os/exec"
-
-func setDeathSignal(*exec.Cmd) {}
