@@ -3,7 +3,9 @@ package config
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -80,8 +82,8 @@ func fields(p *problems, n *yaml.Node, path string, known []string, fn func(key 
 			continue
 		}
 		seen[k.Value] = k.Line
-		if !contains(known, k.Value) {
-			p.add(k.Line, field, "unknown field (known: %s)", knownList(known))
+		if !slices.Contains(known, k.Value) {
+			p.add(k.Line, field, "unknown field (known: %s)", strings.Join(known, ", "))
 			continue
 		}
 		fn(k.Value, k.Line, v)
@@ -93,26 +95,6 @@ func joinPath(path, key string) string {
 		return key
 	}
 	return path + "." + key
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func knownList(known []string) string {
-	s := ""
-	for i, k := range known {
-		if i > 0 {
-			s += ", "
-		}
-		s += k
-	}
-	return s
 }
 
 func kindName(n *yaml.Node) string {
