@@ -242,11 +242,14 @@ func postForm(ctx context.Context, hc *http.Client, endpoint string, form url.Va
 func redact(err error, form url.Values) error {
 	s := err.Error()
 	for _, k := range []string{"refresh_token", "token", "code", "code_verifier"} {
-		if v := form.Get(k); v != "" && strings.Contains(s, v) {
-			return errors.New(strings.ReplaceAll(s, v, "[redacted]"))
+		if v := form.Get(k); v != "" {
+			s = strings.ReplaceAll(s, v, "[redacted]")
 		}
 	}
-	return err
+	if s == err.Error() {
+		return err
+	}
+	return errors.New(s)
 }
 
 // refreshGrant redeems a refresh token (RFC 6749 6).

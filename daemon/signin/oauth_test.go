@@ -3,10 +3,13 @@ package signin
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/airlockhq/airlock/daemon/config"
@@ -41,5 +44,29 @@ func TestHTTPClientServerName(t *testing.T) {
 	bad := config.Edge{Name: "e", Address: "127.0.0.1:7844", ServerName: "other.test", RootCAs: pool, AuthURL: "https://127.0.0.1:" + port}
 	if _, err := HTTPClient(bad).Get(bad.AuthURL); err == nil {
 		t.Fatal("a certificate for another name was accepted")
+	}
+}
+
+// redact removes every token of the form from an error, not only the
+// first one it finds.
+func TestRedact(t *testing.T) {
+	form := url.Values{"token": {"tok-secret"}, "code": {"code-secret"}, "client_id": {ClientID}}
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"one", errors.New("post failed: tok-secret")},
+		{"both", errors.New("post failed: code-secret and tok-secret")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := redact(tc.err, form).Error()
+			if strings.Contains(got, "secret") || !strings.Contains(got, "[redacted]") {
+				t.Fatalf("redact: %q", got)
+			}
+		})
+	}
+	plain := errors.New("connection refused")
+	if got := redact(plain, form); got != plain {
+		t.Fatalf("an error without tokens was replaced: %v", got)
 	}
 }
