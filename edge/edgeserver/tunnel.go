@@ -1,15 +1,12 @@
 package edgeserver
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-
-	"github.com/airlockhq/airlock/edge/atomicfile"
 
 	"gopkg.in/yaml.v3"
 
@@ -65,9 +62,13 @@ func CreateTunnel(configPath, name string, opts TunnelOptions) (*CreatedTunnel, 
 	}
 	defer unlock()
 
-	cfg, err := LoadConfig(configPath)
+	raw, err := os.ReadFile(configPath)
 	if err != nil {
-		return nil, fmt.Errorf("create tunnel %s: %w", name, err)
+		return nil, fmt.Errorf("create tunnel %s: read edge config: %w", name, err)
+	}
+	cfg, err := ParseConfig(raw, filepath.Dir(configPath))
+	if err != nil {
+		return nil, fmt.Errorf("create tunnel %s: edge config %s: %w", name, configPath, err)
 	}
 	for _, t := range cfg.Tunnels {
 		if t.Name == name {
@@ -91,10 +92,6 @@ func CreateTunnel(configPath, name string, opts TunnelOptions) (*CreatedTunnel, 
 		}
 	}
 
-	raw, err := os.ReadFile(configPath)
-	if err != nil {
-		return nil, fmt.Errorf("create tunnel %s: %w", name, err)
-	}
 	edited, err := appendToConfig(raw, tun, newApps)
 	if err != nil {
 		return nil, fmt.Errorf("create tunnel %s: edit %s: %w", name, configPath, err)
@@ -124,11 +121,7 @@ func CreateTunnel(configPath, name string, opts TunnelOptions) (*CreatedTunnel, 
 	if err := edge.WriteCredentials(credsPath, c); err != nil {
 		return nil, fmt.Errorf("create tunnel %s: %w", name, err)
 	}
-	mode := os.FileMode(0o600)
-	if st, err := os.Stat(configPath); err == nil {
-		mode = st.Mode().Perm()
-	}
-	if err := atomicfile.Write(configPath, edited, mode); err != nil {
+	if err := writeConfig(configPath, edited); err != nil {
 		os.Remove(credsPath)
 		return nil, fmt.Errorf("create tunnel %s: %w", name, err)
 	}
@@ -171,16 +164,7 @@ func appendToConfig(raw []byte, tun Tunnel, apps []App) ([]byte, error) {
 	if err := appendItems(root, "apps", items); err != nil {
 		return nil, err
 	}
-	var out bytes.Buffer
-	enc := yaml.NewEncoder(&out)
-	enc.SetIndent(2)
-	if err := enc.Encode(&doc); err != nil {
-		return nil, err
-	}
-	if err := enc.Close(); err != nil {
-		return nil, err
-	}
-	return out.Bytes(), nil
+	return encodeYAML(&doc)
 }
 
 func encodeNode(v any) (*yaml.Node, error) {

@@ -1,7 +1,6 @@
 package edgeserver
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -139,23 +138,14 @@ func editConfigDoc(path string, edit func(root *yaml.Node) error) error {
 	if err := edit(doc.Content[0]); err != nil {
 		return err
 	}
-	var out bytes.Buffer
-	enc := yaml.NewEncoder(&out)
-	enc.SetIndent(2)
-	if err := enc.Encode(&doc); err != nil {
+	out, err := encodeYAML(&doc)
+	if err != nil {
 		return err
 	}
-	if err := enc.Close(); err != nil {
-		return err
-	}
-	if _, err := ParseConfig(out.Bytes(), filepath.Dir(path)); err != nil {
+	if _, err := ParseConfig(out, filepath.Dir(path)); err != nil {
 		return fmt.Errorf("the edited config would not validate: %w", err)
 	}
-	mode := os.FileMode(0o600)
-	if st, err := os.Stat(path); err == nil {
-		mode = st.Mode().Perm()
-	}
-	return atomicfile.Write(path, out.Bytes(), mode)
+	return writeConfig(path, out)
 }
 
 // mappingValue returns the value of key in mapping m (nil if absent).
