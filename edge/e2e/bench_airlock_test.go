@@ -1,4 +1,4 @@
-package e2e_test
+package e2e
 
 // airlockStack is what the benchmark needs from a running Airlock path:
 // the daemon's SOCKS5 listener and its credentials, and the CONNECT target

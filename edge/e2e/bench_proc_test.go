@@ -1,9 +1,10 @@
-package e2e_test
+package e2e
 
 import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -38,7 +39,7 @@ func startBenchProc(tb testing.TB, name string, stdout io.Writer, checkExit bool
 	if stdout != nil {
 		p.cmd.Stdout = io.MultiWriter(p.out, stdout)
 	}
-	setDeathSignal(p.cmd)
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // killed if the benchmark dies first
 	if err := p.cmd.Start(); err != nil {
 		tb.Fatalf("start %s: %v", name, err)
 	}
@@ -128,25 +129,17 @@ func buildBenchproc(tb testing.TB, dir string) string {
 	return bin
 }
 
-// waitFor polls check every 20 ms until it returns nil, p exits, or the
+// waitReady polls check every 20 ms until it returns nil, p exits, or the
 // timeout passes.
-func waitFor(p *benchProc, timeout time.Duration, what string, check func() error) error {
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := check()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: not ready within %v: %w; output:\n%s", what, timeout, err, p.tail())
-		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("%s: %s exited (%v); output:\n%s", what, p.name, p.err, p.tail())
-		case <-tick.C:
-		}
+func (p *benchProc) waitReady(timeout time.Duration, what string, check func() error) error {
+	err := poll(timeout, p.done, check)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errStopped):
+		return fmt.Errorf("%s: %s exited (%v); output:\n%s", what, p.name, p.err, p.tail())
+	default:
+		return fmt.Errorf("%s: %w; output:\n%s", what, err, p.tail())
 	}
 }
 

@@ -1,4 +1,4 @@
-package e2e_test
+package e2e
 
 import (
 	"bufio"
@@ -106,7 +106,7 @@ func startSSHD(tb testing.TB, dir string) (*sshTarget, error) {
 		return nil, err
 	}
 	p := startBenchProc(tb, "sshd", nil, false, sshdBin, "-D", "-e", "-f", config)
-	err = waitFor(p, 10*time.Second, "sshd", func() error {
+	err = p.waitReady(10*time.Second, "sshd", func() error {
 		c, err := net.DialTimeout("tcp", t.addr, time.Second)
 		if err != nil {
 			return err
@@ -163,7 +163,7 @@ func startSSHSOCKS(tb testing.TB, t *sshTarget, origin, cipher string) (*sshSOCK
 		name += " -c " + cipher
 	}
 	p := startBenchProc(tb, name, nil, false, sshBin, args...)
-	err = waitFor(p, 15*time.Second, name, func() error {
+	err = p.waitReady(15*time.Second, name, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		c, err := benchnet.DialSOCKS5(ctx, s.addr, "", "", origin)
