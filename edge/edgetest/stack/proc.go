@@ -22,7 +22,7 @@ type Process struct {
 	err  error // the exit status, valid once done is closed
 }
 
-func startProcess(ctx context.Context, name string, log io.Writer, env []string, bin string, args ...string) (*Process, error) {
+func startProcess(name string, log io.Writer, env []string, bin string, args ...string) (*Process, error) {
 	out := &lockedBuffer{}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -42,7 +42,6 @@ func startProcess(ctx context.Context, name string, log io.Writer, env []string,
 		p.err = cmd.Wait()
 		close(p.done)
 	}()
-	_ = ctx
 	return p, nil
 }
 

@@ -274,7 +274,7 @@ func (s *Stack) MintToken(ctx context.Context, app, email, ttl string) (string, 
 // StartEdge starts (or restarts) airlock-edge serve on EdgeAddr and waits
 // until its /healthz answers.
 func (s *Stack) StartEdge(ctx context.Context) error {
-	p, err := startProcess(ctx, "edge", s.opts.Log, nil, filepath.Join(s.Bin, "airlock-edge"), "serve", "--dir", s.EdgeDir)
+	p, err := startProcess("edge", s.opts.Log, nil, filepath.Join(s.Bin, "airlock-edge"), "serve", "--dir", s.EdgeDir)
 	if err != nil {
 		return err
 	}
@@ -302,7 +302,7 @@ func (s *Stack) StartConnector(ctx context.Context) error {
 		args = append(args, "--ha-connections", fmt.Sprint(s.opts.HA))
 	}
 	args = append(args, s.opts.ConnectorArgs...)
-	p, err := startProcess(ctx, "connector", s.opts.Log, nil, filepath.Join(s.Bin, "airlock-connector"), args...)
+	p, err := startProcess("connector", s.opts.Log, nil, filepath.Join(s.Bin, "airlock-connector"), args...)
 	if err != nil {
 		return err
 	}
@@ -320,7 +320,7 @@ func (s *Stack) StartDaemon(ctx context.Context) error {
 			return err
 		}
 	}
-	p, err := startProcess(ctx, "daemon", s.opts.Log, s.env, filepath.Join(s.Bin, "airlock"), "daemon", "--config", s.DaemonConfig)
+	p, err := startProcess("daemon", s.opts.Log, s.env, filepath.Join(s.Bin, "airlock"), "daemon", "--config", s.DaemonConfig)
 	if err != nil {
 		return err
 	}
