@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -186,13 +187,10 @@ func (p *signInPart) update(cfg *config.Config) (bool, error) {
 			delete(p.edges, name)
 		}
 	}
-	changed := len(made) > 0 || len(stale) > 0 || !equalStrings(p.order, names)
+	changed := len(made) > 0 || len(stale) > 0 || !slices.Equal(p.order, names)
 	p.order = names
-	probe := p.runCtx != nil && p.store != nil && !p.probed
-	if probe {
-		p.probed = true
-		ctx := p.runCtx
-		p.wg.Go(func() { p.store.Probe(ctx) }) // bounded by the keychain timeout
+	if p.runCtx != nil {
+		p.probeLocked(p.runCtx)
 	}
 	p.mu.Unlock()
 	for _, e := range stale {
@@ -204,8 +202,15 @@ func (p *signInPart) update(cfg *config.Config) (bool, error) {
 	return changed, nil
 }
 
-func equalStrings(a, b []string) bool {
-	return strings.Join(a, "\x00") == strings.Join(b, "\x00") && len(a) == len(b)
+// probeLocked asks the token store once, in the background, so status
+// shows which store answers.
+func (p *signInPart) probeLocked(ctx context.Context) {
+	if p.store == nil || p.probed {
+		return
+	}
+	p.probed = true
+	store := p.store
+	p.wg.Go(func() { store.Probe(ctx) }) // bounded by the keychain timeout
 }
 
 func (p *signInPart) openStore() (*keychain.Auto, error) {
@@ -318,10 +323,7 @@ func (p *signInPart) run(ctx context.Context) error {
 			p.startLocked(e)
 		}
 	}
-	if p.store != nil && !p.probed {
-		p.probed = true
-		p.wg.Go(func() { p.store.Probe(ctx) }) // bounded by the keychain timeout
-	}
+	p.probeLocked(ctx)
 	p.mu.Unlock()
 	<-ctx.Done()
 	p.mu.Lock()
