@@ -15,13 +15,18 @@ import (
 
 // NewEdgeClient returns the production Edge: an edgeclient.Client for e,
 // one QUIC connection shared by every cluster behind it, re-dialled
-// transparently.
+// transparently. Its Hello names the software as "airlock VERSION"; an
+// empty version means this binary's build (edge.Software).
 func NewEdgeClient(e config.Edge, version string, log *slog.Logger) Edge {
+	software := edge.Software("airlock")
+	if version != "" {
+		software = "airlock " + version
+	}
 	return edgeClient{edgeclient.NewClient(edgeclient.Config{
 		Addr:       e.Address,
 		ServerName: e.ServerName,
 		RootCAs:    e.RootCAs,
-		Hello:      edge.Hello{Software: edge.Software("airlock")},
+		Hello:      edge.Hello{Software: software},
 		Logger:     log,
 	})}
 }
