@@ -115,7 +115,7 @@ func TestServeSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	serving, reloaded := make(chan struct{}), make(chan struct{})
+	serving, hupReloaded, reloaded := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	var (
 		logsMu sync.Mutex
 		logs   bytes.Buffer
@@ -131,6 +131,13 @@ func TestServeSIGTERM(t *testing.T) {
 			logsMu.Unlock()
 			if strings.Contains(sc.Text(), "edge serving") {
 				close(serving)
+			}
+			if strings.Contains(sc.Text(), "edge config reloaded") {
+				select {
+				case <-hupReloaded:
+				default:
+					close(hupReloaded)
+				}
 			}
 			if strings.Contains(sc.Text(), "config file changed; reloaded") {
 				select {
@@ -148,6 +155,11 @@ func TestServeSIGTERM(t *testing.T) {
 	}
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil { // reload, keeps serving
 		t.Fatal(err)
+	}
+	select {
+	case <-hupReloaded:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the edge did not reload on SIGHUP:\n%s", logsText())
 	}
 	// A change of the config file reloads it without a signal.
 	if _, err := edgeserver.RotateKey(filepath.Join(dir, "config.yaml")); err != nil {
