@@ -2,6 +2,7 @@ package connector_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -127,17 +128,13 @@ func TestEdgeDrainOnCancel(t *testing.T) {
 		return code == http.StatusServiceUnavailable && st.Draining
 	})
 	// The edge stops routing here: a new stream finds no connector.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	waitFor(t, 5*time.Second, "the edge to refuse new streams while draining", func() error {
 		_, err := s.open(t, testApp, "")
 		if isCode(err, edge.CodeNoConnector) || isCode(err, edge.CodeGoingAway) {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a new stream while draining: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond) // the edge reads Drain asynchronously
-	}
+		return fmt.Errorf("a new stream while draining: %v", err)
+	})
 	if _, err := io.WriteString(sc, "and finished"); err != nil {
 		t.Fatal(err)
 	}
@@ -175,19 +172,15 @@ func TestEdgeRestartReconnects(t *testing.T) {
 func (s *realSetup) expectBackAfterRestart(t *testing.T, within time.Duration) {
 	t.Helper()
 	start := time.Now()
-	deadline := start.Add(10 * time.Second)
-	for {
+	waitFor(t, 10*time.Second, "a stream through the restarted edge", func() error {
 		sc, err := s.open(t, testApp, "")
-		if err == nil {
-			echoRoundTrip(t, sc, sc.CloseWrite, "after")
-			sc.Close()
-			break
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no stream through the restarted edge: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval while the connector reconnects
-	}
+		echoRoundTrip(t, sc, sc.CloseWrite, "after")
+		sc.Close()
+		return nil
+	})
 	took := time.Since(start)
 	t.Logf("first stream through the restarted edge after %v", took)
 	if took > within {

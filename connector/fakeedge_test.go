@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -315,18 +316,15 @@ func TestKeyRotation(t *testing.T) {
 	if err := s.conns[0].Send(&edge.Keys{Keys: []edge.PublicKey{next.PublicKey()}}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	// The Keys frame races the next stream.
+	waitFor(t, 5*time.Second, "a token of the announced key to be accepted", func() error {
 		st, res := s.dial(t, d)
-		if res.Code == edge.CodeOK {
-			st.Close()
-			break
+		if res.Code != edge.CodeOK {
+			return fmt.Errorf("refused: %+v", res)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("token of the announced key still refused: %+v", res)
-		}
-		time.Sleep(10 * time.Millisecond) // the Keys frame races the next stream
-	}
+		st.Close()
+		return nil
+	})
 	d.Token = mint(t, s.signer, testApp, testEmail)
 	if _, res := s.dial(t, d); res.Code != edge.CodeUnauthenticated {
 		t.Fatalf("a token from the retired key: %+v", res)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -196,16 +197,32 @@ func (r *running) ready(tb testing.TB) (int, connector.Status) {
 // waitReady polls /ready until cond holds, failing after 10 s.
 func (r *running) waitReady(tb testing.TB, what string, cond func(code int, st connector.Status) bool) connector.Status {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		code, st := r.ready(tb)
+	var st connector.Status
+	waitFor(tb, 10*time.Second, what, func() error {
+		var code int
+		code, st = r.ready(tb)
 		if cond(code, st) {
-			return st
+			return nil
+		}
+		return fmt.Errorf("/ready = %d %+v", code, st)
+	})
+	return st
+}
+
+// waitFor polls cond every 10 ms until it returns nil, failing the test
+// with what and cond's last error once within has passed.
+func waitFor(tb testing.TB, within time.Duration, what string, cond func() error) {
+	tb.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := cond()
+		if err == nil {
+			return
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s; /ready = %d %+v", what, code, st)
+			tb.Fatalf("timed out after %v waiting for %s: %v", within, what, err)
 		}
-		time.Sleep(10 * time.Millisecond) // polling an HTTP endpoint, not synchronising
+		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
 	}
 }
 
@@ -239,17 +256,12 @@ func metricValue(tb testing.TB, text, name string) string {
 // 5 s: byte counters move a moment after the bytes do.
 func (r *running) waitMetric(tb testing.TB, name, want string) {
 	tb.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		got := metricValue(tb, r.metrics(tb), name)
-		if got == want {
-			return
+	waitFor(tb, 5*time.Second, name+" = "+want, func() error {
+		if got := metricValue(tb, r.metrics(tb), name); got != want {
+			return fmt.Errorf("%s = %s", name, got)
 		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s = %s, want %s", name, got, want)
-		}
-		time.Sleep(10 * time.Millisecond) // polling an HTTP endpoint
-	}
+		return nil
+	})
 }
 
 // echoRoundTrip writes msg, half-closes and expects msg back, then EOF.

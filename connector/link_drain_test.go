@@ -2,6 +2,7 @@ package connector_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -78,13 +79,12 @@ func TestRollingRestart(t *testing.T) {
 	waitStreams := func(n int64) {
 		t.Helper()
 		target := streams.Load() + n
-		deadline := time.Now().Add(10 * time.Second)
-		for streams.Load() < target {
-			if time.Now().After(deadline) {
-				t.Fatalf("streams stalled at %d", streams.Load())
+		waitFor(t, 10*time.Second, fmt.Sprintf("%d streams", target), func() error {
+			if got := streams.Load(); got < target {
+				return fmt.Errorf("streams stalled at %d", got)
 			}
-			time.Sleep(5 * time.Millisecond) // polling a counter
-		}
+			return nil
+		})
 	}
 
 	waitStreams(20)
