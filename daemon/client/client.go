@@ -157,7 +157,12 @@ func (c *Client) doBody(ctx context.Context, method, path string, body []byte) (
 }
 
 func (c *Client) call(ctx context.Context, method, path string, out any) error {
-	resp, err := c.do(ctx, method, path)
+	return c.callBody(ctx, method, path, nil, out)
+}
+
+// callBody sends body (JSON, nil for none) and decodes the answer into out.
+func (c *Client) callBody(ctx context.Context, method, path string, body []byte, out any) error {
+	resp, err := c.doBody(ctx, method, path, body)
 	if err != nil {
 		return err
 	}

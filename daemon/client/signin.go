@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/airlockhq/airlock/daemon/apitype"
@@ -29,14 +28,9 @@ func (c *Client) signInCall(ctx context.Context, path string, req any) ([]apityp
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.doBody(ctx, http.MethodPost, path, body)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
 	var out apitype.SignInList
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&out); err != nil {
-		return nil, fmt.Errorf("decode the daemon's answer to %s: %w", path, err)
+	if err := c.callBody(ctx, http.MethodPost, path, body, &out); err != nil {
+		return nil, err
 	}
 	return out.SignIns, nil
 }
