@@ -3,11 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/pem"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -18,8 +13,8 @@ import (
 
 	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/keychain/keychaintest"
+	"github.com/airlockhq/airlock/edge/edgetest/demo"
 	"github.com/airlockhq/airlock/edge/edgetest/stack"
-	"github.com/chromedp/chromedp"
 )
 
 // TestSignInWithChromium is the lazy sign-in as a person lives it: kubectl
@@ -144,52 +139,13 @@ func TestSignInWithChromium(t *testing.T) {
 }
 
 // chromiumSignIn drives headless Chromium through the edge's login page
-// and returns the title of the page it ends on (the daemon's loopback
-// callback). Chromium resolves the edge's public name to its address and
-// trusts the edge's certificate by its key.
+// (demo.ChromiumSignIn) and returns the title of the page it ends on,
+// failing unless that is the daemon's loopback callback.
 func chromiumSignIn(t *testing.T, ctx context.Context, chromium string, s *stack.Stack, signInURL, email, password string) string {
 	t.Helper()
-	certPEM, err := os.ReadFile(filepath.Join(s.EdgeDir, "edge.crt"))
+	loc, title, err := demo.ChromiumSignIn(ctx, chromium, filepath.Join(t.TempDir(), "chromium"), s, signInURL, email, password, t.Logf)
 	if err != nil {
-		t.Fatal(err)
-	}
-	block, _ := pem.Decode(certPEM)
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	spki := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
-	edgeIP, _, _ := net.SplitHostPort(s.EdgeAddr)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.NoSandbox, // root in CI
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("host-resolver-rules", "MAP "+stack.EdgeServerName+" "+edgeIP),
-		chromedp.Flag("ignore-certificate-errors-spki-list", base64.StdEncoding.EncodeToString(spki[:])),
-	)
-	actx, cancelA := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelA()
-	cctx, cancelC := chromedp.NewContext(actx)
-	defer cancelC()
-	err = chromedp.Do(cctx,
-		chromedp.Navigate(signInURL),
-		chromedp.WaitVisible(chromedp.ID("email")),
-		chromedp.SendKeys(chromedp.ID("email"), email),
-		chromedp.SendKeys(chromedp.ID("password"), password),
-		chromedp.Click(chromedp.ID("submit")),
-		chromedp.WaitVisible(chromedp.ID("message")),
-	)
-	if err != nil {
-		t.Fatalf("chromium: %v; daemon:\n%s", err, s.Daemon.Output())
-	}
-	loc, err := chromedp.Run(cctx, chromedp.Location())
-	if err != nil {
-		t.Fatal(err)
-	}
-	title, err := chromedp.Run(cctx, chromedp.Text(chromedp.ID("title")))
-	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v; daemon:\n%s", err, s.Daemon.Output())
 	}
 	if !strings.HasPrefix(loc, "http://127.0.0.1:") {
 		t.Fatalf("chromium ended at %s (%q), not at the daemon's loopback callback", loc, title)

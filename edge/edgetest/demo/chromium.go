@@ -18,12 +18,13 @@ import (
 	"github.com/airlockhq/airlock/edge/edgetest/stack"
 )
 
-// chromiumSignIn drives headless Chromium through the edge's login page at
+// ChromiumSignIn drives headless Chromium through the edge's login page at
 // signInURL and returns where it ended (the daemon's loopback callback)
 // and that page's title. Chromium resolves the edge's public name to its
 // address and trusts the edge's certificate by its key, for this run only;
-// profile is a fresh folder for its profile, removed afterwards.
-func chromiumSignIn(ctx context.Context, chromium, profile string, s *stack.Stack, signInURL, email, password string, step func(string, ...any)) (loc, title string, err error) {
+// profile is a fresh folder for its profile, removed afterwards; step is
+// told each stage as it starts. The end-to-end tests use it too.
+func ChromiumSignIn(ctx context.Context, chromium, profile string, s *stack.Stack, signInURL, email, password string, step func(string, ...any)) (loc, title string, err error) {
 	spki, err := edgeSPKI(filepath.Join(s.EdgeDir, "edge.crt"))
 	if err != nil {
 		return "", "", err

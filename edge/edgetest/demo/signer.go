@@ -209,7 +209,7 @@ func (g *signer) signIn(ctx context.Context, si apitype.SignIn, n int) {
 `, g.email, g.password, u, filepath.Join(g.s.EdgeDir, "ca.crt"))
 		pr.step("waiting for you to sign in…")
 	case BrowserChromium:
-		loc, title, err := chromiumSignIn(ctx, g.chromium, filepath.Join(g.s.Dir, fmt.Sprintf("chromium-%d", n)), g.s, si.URL, g.email, g.password, pr.step)
+		loc, title, err := ChromiumSignIn(ctx, g.chromium, filepath.Join(g.s.Dir, fmt.Sprintf("chromium-%d", n)), g.s, si.URL, g.email, g.password, pr.step)
 		g.finished(ctx, loc, title, err)
 	case BrowserForm:
 		hc, err := g.s.SignInClient()
