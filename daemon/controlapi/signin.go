@@ -58,28 +58,29 @@ func decodeBody(r *http.Request, v any) error {
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	var req apitype.LoginRequest
-	if !s.signInReady(w) {
-		return
-	}
-	if err := decodeBody(r, &req); err != nil {
-		writeError(w, http.StatusBadRequest, apitype.CodeBadRequest, err.Error())
-		return
-	}
-	list, err := s.signIn.si.Login(r.Context(), req)
-	s.signInReply(w, list, err)
+	serveSignIn(s, w, r, func(ctx context.Context, req apitype.LoginRequest) ([]apitype.SignIn, error) {
+		return s.signIn.si.Login(ctx, req)
+	})
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	var req apitype.LogoutRequest
+	serveSignIn(s, w, r, func(ctx context.Context, req apitype.LogoutRequest) ([]apitype.SignIn, error) {
+		return s.signIn.si.Logout(ctx, req)
+	})
+}
+
+// serveSignIn decodes the request body into a Req and answers with what
+// call returns.
+func serveSignIn[Req any](s *Server, w http.ResponseWriter, r *http.Request, call func(context.Context, Req) ([]apitype.SignIn, error)) {
 	if !s.signInReady(w) {
 		return
 	}
+	var req Req
 	if err := decodeBody(r, &req); err != nil {
 		writeError(w, http.StatusBadRequest, apitype.CodeBadRequest, err.Error())
 		return
 	}
-	list, err := s.signIn.si.Logout(r.Context(), req)
+	list, err := call(r.Context(), req)
 	s.signInReply(w, list, err)
 }
 
