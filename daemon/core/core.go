@@ -355,7 +355,7 @@ func (c *Core) connect(ctx context.Context, g *errgroup.Group, cl *cluster) (api
 	})
 	c.mu.Lock()
 	cl.addr, cl.stop, cl.done = ln.Addr().String(), stop, done
-	_, warm := cl.edge.(Warmer)
+	w, warm := cl.edge.(Warmer)
 	if !warm {
 		st, p := edgeState(cl.edge)
 		c.setLocked(cl, st, p)
@@ -376,7 +376,7 @@ func (c *Core) connect(ctx context.Context, g *errgroup.Group, cl *cluster) (api
 		}
 		return nil
 	})
-	if w, ok := cl.edge.(Warmer); ok {
+	if warm {
 		g.Go(func() error {
 			c.warmed(cl, done, w.Connect(sctx))
 			return nil
