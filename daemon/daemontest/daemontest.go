@@ -7,6 +7,7 @@ package daemontest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -140,33 +141,36 @@ func (d *Daemon) Cluster(tb testing.TB, name string) apitype.Cluster {
 // WaitState waits until cluster name is in state st and returns it.
 func (d *Daemon) WaitState(tb testing.TB, name string, st apitype.State) apitype.Cluster {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		cl := d.Cluster(tb, name)
-		if cl.State == st {
-			return cl
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("daemontest: cluster %s is %s (%+v), want %s", name, cl.State, cl.Problem, st)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	return d.waitCluster(tb, name, func(cl apitype.Cluster) bool { return cl.State == st },
+		func(cl apitype.Cluster) string {
+			return fmt.Sprintf("cluster %s is %s (%+v), want %s", name, cl.State, cl.Problem, st)
+		})
 }
 
 // ProxyURL waits until cluster name listens and returns its proxy URL
 // (socks5://USER:PASS@127.0.0.1:PORT), for a kubeconfig's proxy-url.
 func (d *Daemon) ProxyURL(tb testing.TB, name string) string {
 	tb.Helper()
+	return d.waitCluster(tb, name, func(cl apitype.Cluster) bool { return cl.ProxyURL != "" },
+		func(cl apitype.Cluster) string {
+			return fmt.Sprintf("cluster %s has no listener (state %s, %+v)", name, cl.State, cl.Problem)
+		}).ProxyURL
+}
+
+// waitCluster polls cluster name until ok accepts it, for 10s; then it
+// fails the test with what says.
+func (d *Daemon) waitCluster(tb testing.TB, name string, ok func(apitype.Cluster) bool, what func(apitype.Cluster) string) apitype.Cluster {
+	tb.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		cl := d.Cluster(tb, name)
-		if cl.ProxyURL != "" {
-			return cl.ProxyURL
+		if ok(cl) {
+			return cl
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("daemontest: cluster %s has no listener (state %s, %+v)", name, cl.State, cl.Problem)
+			tb.Fatalf("daemontest: %s", what(cl))
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond) // polling interval
 	}
 }
 
