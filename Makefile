@@ -6,7 +6,7 @@ GO       ?= go
 BIN      ?= bin
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-LDFLAGS  := -s -w -X github.com/airlockhq/airlock/edge.version=$(VERSION) -X github.com/airlockhq/airlock/edge.commit=$(COMMIT)
+LDFLAGS  := -s -w -X github.com/airlockhq/airlock/internal/buildinfo.version=$(VERSION) -X github.com/airlockhq/airlock/internal/buildinfo.commit=$(COMMIT)
 GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 TEST_TIMEOUT ?= 45m
 FUZZTIME ?= 30s
@@ -22,9 +22,9 @@ build:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(BIN)/airlock-connector ./connector/cmd/airlock-connector
 
 # The real kube-apiserver the tests and the demo run: built once from pinned
-# modules (a module of its own under connector/kapitest) and cached.
+# modules (a module of its own under internal/systest/kapitest) and cached.
 kube-apiserver:
-	$(GO) run ./connector/kapitest/cmd/kapi-run -build-only
+	$(GO) run ./internal/systest/kapitest/cmd/kapi-run -build-only
 
 test: kube-apiserver
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
@@ -34,12 +34,12 @@ test-short:
 
 # DEMO_FLAGS: -browser auto|system|chromium|form|none, -origin URL, -token, -dir D.
 demo: build kube-apiserver
-	@$(GO) build -o $(BIN)/airlock-demo ./edge/edgetest/cmd/airlock-demo
+	@$(GO) build -o $(BIN)/airlock-demo ./internal/systest/cmd/airlock-demo
 	@exec $(BIN)/airlock-demo -bin $(BIN) $(DEMO_FLAGS)
 
 bench: build kube-apiserver
-	AIRLOCK_BIN=$(abspath $(BIN)) $(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 30m ./edge/e2e/ | tee $(BIN)/bench-e2e.txt
-	$(GO) test -run '^$$' -bench . -benchmem ./edge/token/ ./edge/edgeserver/ ./daemon/kubeconfig/ | tee $(BIN)/bench-unit.txt
+	AIRLOCK_BIN=$(abspath $(BIN)) $(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 30m ./internal/systest/e2e/ | tee $(BIN)/bench-e2e.txt
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/token/ ./edge/ ./daemon/kubeconfig/ | tee $(BIN)/bench-unit.txt
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -9,9 +9,11 @@ import (
 	"net"
 	"time"
 
-	"github.com/airlockhq/airlock/connector/backoff"
 	"github.com/airlockhq/airlock/connector/ingress"
-	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/internal/backoff"
+	"github.com/airlockhq/airlock/internal/buildinfo"
+	"github.com/airlockhq/airlock/internal/credentials"
+	"github.com/airlockhq/airlock/internal/wire"
 	"github.com/quic-go/quic-go"
 )
 
@@ -31,7 +33,7 @@ const (
 type Config struct {
 	// Credentials says which tunnel to join and how to trust the edges.
 	// Required.
-	Credentials *edge.Credentials
+	Credentials *credentials.Credentials
 	// Edges are the edges' UDP host:port addresses. Empty means those in
 	// Credentials.
 	Edges []string
@@ -65,7 +67,7 @@ type Config struct {
 	QUIC *quic.Config
 	// ConnectorID identifies this process to the edges. Empty means random.
 	ConnectorID string
-	// Software is sent in Hello. Empty means edge.Software("airlock-connector").
+	// Software is sent in Hello. Empty means buildinfo.Software("airlock-connector").
 	Software string
 	// Logger receives the connector's events. Nil discards them.
 	Logger *slog.Logger
@@ -87,7 +89,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	seen := map[string]bool{}
 	for i, e := range c.Edges {
-		if err := edge.CheckTarget(e); err != nil {
+		if err := wire.CheckTarget(e); err != nil {
 			return c, fmt.Errorf("connector: edge %d: %w", i+1, err)
 		}
 		if seen[e] {
@@ -124,7 +126,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.ConnectorID = hex.EncodeToString(b[:])
 	}
 	if c.Software == "" {
-		c.Software = edge.Software("airlock-connector")
+		c.Software = buildinfo.Software("airlock-connector")
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

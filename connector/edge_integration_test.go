@@ -11,9 +11,10 @@ import (
 
 	"github.com/airlockhq/airlock/connector"
 	"github.com/airlockhq/airlock/edge"
-	"github.com/airlockhq/airlock/edge/edgeclient"
-	"github.com/airlockhq/airlock/edge/edgeserver"
 	"github.com/airlockhq/airlock/edge/edgetest"
+	"github.com/airlockhq/airlock/internal/credentials"
+	"github.com/airlockhq/airlock/internal/edgeclient"
+	"github.com/airlockhq/airlock/internal/wire"
 )
 
 // realSetup is a connector joined to a real in-process edge, serving
@@ -31,7 +32,7 @@ func newRealSetup(t *testing.T, mod func(*connector.Config), flags ...string) *r
 	s := &realSetup{origin: startEcho(t)}
 	s.edge = edgetest.Start(t, edgetest.Options{Logger: testLogger(t).With("side", "edge")})
 	s.tun = s.edge.CreateTunnel(t, "demo", testApp, "other.example.com")
-	creds, err := edge.ReadCredentials(s.tun.CredentialsFile)
+	creds, err := credentials.ReadCredentials(s.tun.CredentialsFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func (s *realSetup) open(t *testing.T, app, target string) (*edgeclient.StreamCo
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return s.client.Open(ctx, &edge.Open{App: app, Token: s.edge.MintToken(t, app, testEmail, time.Hour), Target: target})
+	return s.client.Open(ctx, &wire.Open{App: app, Token: s.edge.MintToken(t, app, testEmail, time.Hour), Target: target})
 }
 
 func TestEdgeStreamsFlow(t *testing.T) {
@@ -68,7 +69,7 @@ func TestEdgeStreamsFlow(t *testing.T) {
 	if got := s.origin.accepted.Load(); got != n {
 		t.Fatalf("origin accepted %d connections, want %d", got, n)
 	}
-	rec := s.edge.WaitAudit(t, func(r edgeserver.AuditRecord) bool { return r.Outcome == "ok" })
+	rec := s.edge.WaitAudit(t, func(r edge.AuditRecord) bool { return r.Outcome == "ok" })
 	if rec.User != testEmail || rec.App != testApp {
 		t.Errorf("audit %+v", rec)
 	}
@@ -98,11 +99,11 @@ func TestEdgeRefusals(t *testing.T) {
 	tests := []struct {
 		name     string
 		app      string
-		wantCode edge.Code
+		wantCode wire.Code
 		wantMsg  string
 	}{
-		{"origin down", testApp, edge.CodeOriginUnreachable, "tcp://" + down},
-		{"no ingress rule", "other.example.com", edge.CodeForbidden, "no ingress rule for app other.example.com"},
+		{"origin down", testApp, wire.CodeOriginUnreachable, "tcp://" + down},
+		{"no ingress rule", "other.example.com", wire.CodeForbidden, "no ingress rule for app other.example.com"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -130,7 +131,7 @@ func TestEdgeDrainOnCancel(t *testing.T) {
 	// The edge stops routing here: a new stream finds no connector.
 	waitFor(t, 5*time.Second, "the edge to refuse new streams while draining", func() error {
 		_, err := s.open(t, testApp, "")
-		if isCode(err, edge.CodeNoConnector) || isCode(err, edge.CodeGoingAway) {
+		if isCode(err, wire.CodeNoConnector) || isCode(err, wire.CodeGoingAway) {
 			return nil
 		}
 		return fmt.Errorf("a new stream while draining: %v", err)

@@ -12,8 +12,8 @@ import (
 
 	"github.com/airlockhq/airlock/connector"
 	"github.com/airlockhq/airlock/connector/internal/fakeedge"
-	"github.com/airlockhq/airlock/edge"
-	"github.com/airlockhq/airlock/edge/token"
+	"github.com/airlockhq/airlock/internal/token"
+	"github.com/airlockhq/airlock/internal/wire"
 )
 
 // fakeSetup is a connector on a fake edge that serves testApp from an echo
@@ -39,7 +39,7 @@ func newFakeSetup(t *testing.T, mod func(*connector.Config), extraRules ...strin
 	return s
 }
 
-func (s *fakeSetup) dial(t *testing.T, d *edge.Dial) (*fakeedge.Stream, *edge.Result) {
+func (s *fakeSetup) dial(t *testing.T, d *wire.Dial) (*fakeedge.Stream, *wire.Result) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -50,8 +50,8 @@ func (s *fakeSetup) dial(t *testing.T, d *edge.Dial) (*fakeedge.Stream, *edge.Re
 	return st, res
 }
 
-func (s *fakeSetup) goodDial() *edge.Dial {
-	return &edge.Dial{App: testApp, Token: "", Email: testEmail, Subject: testEmail, StreamID: "st-1"}
+func (s *fakeSetup) goodDial() *wire.Dial {
+	return &wire.Dial{App: testApp, Token: "", Email: testEmail, Subject: testEmail, StreamID: "st-1"}
 }
 
 func TestHAConnectionsHello(t *testing.T) {
@@ -60,7 +60,7 @@ func TestHAConnectionsHello(t *testing.T) {
 	idx := map[uint64]bool{}
 	for _, c := range s.conns {
 		h := c.Hello
-		if h.Role != edge.RoleConnector || h.TunnelID != s.edge.TunnelID || h.Secret != s.edge.Secret {
+		if h.Role != wire.RoleConnector || h.TunnelID != s.edge.TunnelID || h.Secret != s.edge.Secret {
 			t.Errorf("hello %+v does not carry the tunnel's credentials", h)
 		}
 		if !strings.HasPrefix(h.Software, "airlock-connector ") {
@@ -93,7 +93,7 @@ func TestStreamReachesRuleOrigin(t *testing.T) {
 	d := s.goodDial()
 	d.Token = mint(t, s.signer, testApp, testEmail)
 	st, res := s.dial(t, d)
-	if res.Code != edge.CodeOK || st == nil {
+	if res.Code != wire.CodeOK || st == nil {
 		t.Fatalf("result %+v", res)
 	}
 	echoRoundTrip(t, st, st.CloseWrite, strings.Repeat("hello through the tunnel ", 1000))
@@ -123,7 +123,7 @@ func TestOtherTargetStillReachesOnlyRuleOrigin(t *testing.T) {
 	d.Token = mint(t, s.signer, testApp, testEmail)
 	d.Target = other.addr()
 	st, res := s.dial(t, d)
-	if res.Code != edge.CodeOK {
+	if res.Code != wire.CodeOK {
 		t.Fatalf("result %+v", res)
 	}
 	echoRoundTrip(t, st, st.CloseWrite, "ping")
@@ -151,20 +151,20 @@ func TestForwardedIdentityChecked(t *testing.T) {
 	}
 	tests := []struct {
 		name    string
-		dial    func(d *edge.Dial)
+		dial    func(d *wire.Dial)
 		wantMsg string
 	}{
-		{"forged signature", func(d *edge.Dial) { d.Token = mint(t, impostor, testApp, testEmail) }, "signature"},
-		{"unknown key", func(d *edge.Dial) { d.Token = mint(t, forger, testApp, testEmail) }, "unknown key"},
-		{"alg none", func(d *edge.Dial) { d.Token = algNone(testApp, testEmail) }, "algorithm"},
-		{"expired", func(d *edge.Dial) { d.Token = expired }, "expired"},
-		{"wrong audience", func(d *edge.Dial) { d.Token = mint(t, s.signer, "other.example.com", testEmail) }, "another audience"},
-		{"garbage", func(d *edge.Dial) { d.Token = "not-a-jwt" }, "malformed"},
-		{"email differs from the token", func(d *edge.Dial) {
+		{"forged signature", func(d *wire.Dial) { d.Token = mint(t, impostor, testApp, testEmail) }, "signature"},
+		{"unknown key", func(d *wire.Dial) { d.Token = mint(t, forger, testApp, testEmail) }, "unknown key"},
+		{"alg none", func(d *wire.Dial) { d.Token = algNone(testApp, testEmail) }, "algorithm"},
+		{"expired", func(d *wire.Dial) { d.Token = expired }, "expired"},
+		{"wrong audience", func(d *wire.Dial) { d.Token = mint(t, s.signer, "other.example.com", testEmail) }, "another audience"},
+		{"garbage", func(d *wire.Dial) { d.Token = "not-a-jwt" }, "malformed"},
+		{"email differs from the token", func(d *wire.Dial) {
 			d.Token = mint(t, s.signer, testApp, testEmail)
 			d.Email = "mallory@example.com"
 		}, `forwarded email "mallory@example.com"`},
-		{"subject differs from the token", func(d *edge.Dial) {
+		{"subject differs from the token", func(d *wire.Dial) {
 			d.Token = mint(t, s.signer, testApp, testEmail)
 			d.Subject = "mallory"
 		}, "forwarded subject"},
@@ -174,7 +174,7 @@ func TestForwardedIdentityChecked(t *testing.T) {
 			d := s.goodDial()
 			tt.dial(d)
 			_, res := s.dial(t, d)
-			if res.Code != edge.CodeUnauthenticated || !strings.Contains(res.Message, tt.wantMsg) {
+			if res.Code != wire.CodeUnauthenticated || !strings.Contains(res.Message, tt.wantMsg) {
 				t.Fatalf("result %v %q, want unauthenticated naming %q", res.Code, res.Message, tt.wantMsg)
 			}
 			if strings.Contains(res.Message, d.Token) {
@@ -230,7 +230,7 @@ func TestNoRuleAndDenyRule(t *testing.T) {
 			d.App = tt.app
 			d.Token = mint(t, s.signer, tt.app, testEmail)
 			_, res := s.dial(t, d)
-			if res.Code != edge.CodeForbidden || !strings.Contains(res.Message, tt.wantMsg) {
+			if res.Code != wire.CodeForbidden || !strings.Contains(res.Message, tt.wantMsg) {
 				t.Fatalf("result %v %q, want forbidden %q", res.Code, res.Message, tt.wantMsg)
 			}
 		})
@@ -248,11 +248,11 @@ func TestOriginDown(t *testing.T) {
 	conns := fe.WaitConns(2)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, res, err := conns[1].Dial(ctx, &edge.Dial{App: testApp, Token: mint(t, sg, testApp, testEmail), Email: testEmail})
+	_, res, err := conns[1].Dial(ctx, &wire.Dial{App: testApp, Token: mint(t, sg, testApp, testEmail), Email: testEmail})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Code != edge.CodeOriginUnreachable || !strings.Contains(res.Message, "tcp://"+down) || !strings.Contains(res.Message, "refused") {
+	if res.Code != wire.CodeOriginUnreachable || !strings.Contains(res.Message, "tcp://"+down) || !strings.Contains(res.Message, "refused") {
 		t.Fatalf("result %v %q: want origin unreachable naming the origin and the cause", res.Code, res.Message)
 	}
 	m := r.metrics(t)
@@ -273,9 +273,9 @@ func TestMalformedDialKeepsServing(t *testing.T) {
 		header []byte
 	}{
 		{"unknown frame type", []byte{99, 0, 0}},
-		{"wrong frame", mustFrame(t, &edge.Result{})},
-		{"bad app", []byte{byte(edge.FrameDial), 0, 5, 1, 3, '.', '.', '.'}},
-		{"length past end", []byte{byte(edge.FrameDial), 0, 3, 1, 9, 'a'}},
+		{"wrong frame", mustFrame(t, &wire.Result{})},
+		{"bad app", []byte{byte(wire.FrameDial), 0, 5, 1, 3, '.', '.', '.'}},
+		{"length past end", []byte{byte(wire.FrameDial), 0, 3, 1, 9, 'a'}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -283,7 +283,7 @@ func TestMalformedDialKeepsServing(t *testing.T) {
 			if err != nil {
 				t.Fatalf("no result: %v", err)
 			}
-			if res.Code != edge.CodeBadRequest {
+			if res.Code != wire.CodeBadRequest {
 				t.Fatalf("result %v %q, want bad request", res.Code, res.Message)
 			}
 		})
@@ -291,14 +291,14 @@ func TestMalformedDialKeepsServing(t *testing.T) {
 	d := s.goodDial()
 	d.Token = mint(t, s.signer, testApp, testEmail)
 	st, res := s.dial(t, d)
-	if res.Code != edge.CodeOK {
+	if res.Code != wire.CodeOK {
 		t.Fatalf("after bad frames: %+v", res)
 	}
 	echoRoundTrip(t, st, st.CloseWrite, "still serving")
 }
 
-func mustFrame(t *testing.T, f edge.Frame) []byte {
-	b, err := edge.AppendFrame(nil, f)
+func mustFrame(t *testing.T, f wire.Frame) []byte {
+	b, err := wire.AppendFrame(nil, f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,23 +310,23 @@ func TestKeyRotation(t *testing.T) {
 	next := newSigner(t)
 	d := s.goodDial()
 	d.Token = mint(t, next, testApp, testEmail)
-	if _, res := s.dial(t, d); res.Code != edge.CodeUnauthenticated {
+	if _, res := s.dial(t, d); res.Code != wire.CodeUnauthenticated {
 		t.Fatalf("a token from a key not yet announced: %+v", res)
 	}
-	if err := s.conns[0].Send(&edge.Keys{Keys: []edge.PublicKey{next.PublicKey()}}); err != nil {
+	if err := s.conns[0].Send(&wire.Keys{Keys: []wire.PublicKey{next.PublicKey()}}); err != nil {
 		t.Fatal(err)
 	}
 	// The Keys frame races the next stream.
 	waitFor(t, 5*time.Second, "a token of the announced key to be accepted", func() error {
 		st, res := s.dial(t, d)
-		if res.Code != edge.CodeOK {
+		if res.Code != wire.CodeOK {
 			return fmt.Errorf("refused: %+v", res)
 		}
 		st.Close()
 		return nil
 	})
 	d.Token = mint(t, s.signer, testApp, testEmail)
-	if _, res := s.dial(t, d); res.Code != edge.CodeUnauthenticated {
+	if _, res := s.dial(t, d); res.Code != wire.CodeUnauthenticated {
 		t.Fatalf("a token from the retired key: %+v", res)
 	}
 }

@@ -16,10 +16,11 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/connector"
-	"github.com/airlockhq/airlock/connector/backoff"
 	"github.com/airlockhq/airlock/connector/ingress"
-	"github.com/airlockhq/airlock/edge"
-	"github.com/airlockhq/airlock/edge/token"
+	"github.com/airlockhq/airlock/internal/backoff"
+	"github.com/airlockhq/airlock/internal/credentials"
+	"github.com/airlockhq/airlock/internal/token"
+	"github.com/airlockhq/airlock/internal/wire"
 )
 
 const (
@@ -128,7 +129,7 @@ type running struct {
 
 // startConnector runs a connector against creds with the rules; mod may
 // adjust the config. It stops at the end of the test.
-func startConnector(tb testing.TB, creds *edge.Credentials, rs *ingress.Rules, mod func(*connector.Config)) *running {
+func startConnector(tb testing.TB, creds *credentials.Credentials, rs *ingress.Rules, mod func(*connector.Config)) *running {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -282,7 +283,7 @@ func echoRoundTrip(tb testing.TB, s io.ReadWriter, closeWrite func() error, msg 
 	}
 }
 
-func isCode(err error, code edge.Code) bool {
-	var e *edge.Error
+func isCode(err error, code wire.Code) bool {
+	var e *wire.Error
 	return errors.As(err, &e) && e.Code == code
 }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/airlockhq/airlock/connector"
 	"github.com/airlockhq/airlock/connector/internal/fakeedge"
-	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/internal/wire"
 )
 
 func TestDrainOnCancelFinishesOpenStream(t *testing.T) {
@@ -20,7 +20,7 @@ func TestDrainOnCancelFinishesOpenStream(t *testing.T) {
 	d := s.goodDial()
 	d.Token = mint(t, s.signer, testApp, testEmail)
 	st, res := s.dial(t, d)
-	if res.Code != edge.CodeOK {
+	if res.Code != wire.CodeOK {
 		t.Fatalf("result %+v", res)
 	}
 	if _, err := io.WriteString(st, "before"); err != nil {
@@ -51,7 +51,7 @@ func TestDrainOnCancelFinishesOpenStream(t *testing.T) {
 		t.Fatalf("/ready while draining = %d %+v", code, st2)
 	}
 	// New streams are refused while the open one goes on.
-	if _, res := s.dial(t, d); res.Code != edge.CodeGoingAway {
+	if _, res := s.dial(t, d); res.Code != wire.CodeGoingAway {
 		t.Fatalf("a new stream while draining: %+v", res)
 	}
 	select {
@@ -84,7 +84,7 @@ func TestGracePeriodEnds(t *testing.T) {
 	d := s.goodDial()
 	d.Token = mint(t, s.signer, testApp, testEmail)
 	st, res := s.dial(t, d)
-	if res.Code != edge.CodeOK {
+	if res.Code != wire.CodeOK {
 		t.Fatalf("result %+v", res)
 	}
 	start := time.Now()
@@ -138,7 +138,7 @@ func TestReconnectAfterEdgeRestart(t *testing.T) {
 	d := s.goodDial()
 	d.Token = mint(t, s.signer, testApp, testEmail)
 	st2, res := s.dial(t, d)
-	if res.Code != edge.CodeOK {
+	if res.Code != wire.CodeOK {
 		t.Fatalf("after the restart: %+v", res)
 	}
 	echoRoundTrip(t, st2, st2.CloseWrite, "back")
@@ -149,11 +149,11 @@ func TestEdgeDrainGetsReplacement(t *testing.T) {
 	d := s.goodDial()
 	d.Token = mint(t, s.signer, testApp, testEmail)
 	st, res := s.dial(t, d)
-	if res.Code != edge.CodeOK {
+	if res.Code != wire.CodeOK {
 		t.Fatalf("result %+v", res)
 	}
 	old := s.conns[0]
-	if err := old.Send(&edge.Drain{Reason: "edge restarting"}); err != nil {
+	if err := old.Send(&wire.Drain{Reason: "edge restarting"}); err != nil {
 		t.Fatal(err)
 	}
 	// A replacement with the same index comes up while the old one finishes.
@@ -207,11 +207,11 @@ func TestNoKeysRefusesEverything(t *testing.T) {
 	conns := fe.WaitConns(2)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, res, err := conns[0].Dial(ctx, &edge.Dial{App: testApp, Token: mint(t, sg, testApp, testEmail), Email: testEmail})
+	_, res, err := conns[0].Dial(ctx, &wire.Dial{App: testApp, Token: mint(t, sg, testApp, testEmail), Email: testEmail})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Code != edge.CodeUnauthenticated {
+	if res.Code != wire.CodeUnauthenticated {
 		t.Fatalf("result %+v", res)
 	}
 }

@@ -8,9 +8,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/airlockhq/airlock/edge"
-	"github.com/airlockhq/airlock/edge/edgeclient"
-	"github.com/airlockhq/airlock/edge/token"
+	"github.com/airlockhq/airlock/internal/edgeclient"
+	"github.com/airlockhq/airlock/internal/token"
+	"github.com/airlockhq/airlock/internal/wire"
 )
 
 // errEdgeDrained ends a link's service when the edge asked us to drain it:
@@ -46,9 +46,9 @@ func newLink(s *slot) (*link, error) {
 
 // onControl handles the edge's control frames. It may run before Dial
 // returns, so it touches only what exists before the dial.
-func (l *link) onControl(f edge.Frame) {
+func (l *link) onControl(f wire.Frame) {
 	switch f := f.(type) {
-	case *edge.Keys:
+	case *wire.Keys:
 		l.keysMu.Lock()
 		defer l.keysMu.Unlock()
 		if err := l.verifier.SetKeys(f.Keys); err != nil {
@@ -57,7 +57,7 @@ func (l *link) onControl(f edge.Frame) {
 		}
 		l.keysFromFrame = true
 		l.log.Info("token verification keys updated", "keys", keyIDs(f.Keys))
-	case *edge.Drain:
+	case *wire.Drain:
 		l.edgeDrainOnce.Do(func() { close(l.edgeDrain) })
 	}
 }
@@ -73,7 +73,7 @@ func (l *link) welcomed(conn *edgeclient.Conn) error {
 		return nil
 	}
 	if err := l.verifier.SetKeys(w.Keys); err != nil {
-		return edge.Errorf(edge.CodeBadRequest, "the edge's welcome carries unusable token keys: %v", err)
+		return wire.Errorf(wire.CodeBadRequest, "the edge's welcome carries unusable token keys: %v", err)
 	}
 	if len(w.Keys) == 0 {
 		l.log.Warn("the edge sent no token verification keys: every stream will be refused until it does")
@@ -81,7 +81,7 @@ func (l *link) welcomed(conn *edgeclient.Conn) error {
 	return nil
 }
 
-func keyIDs(keys []edge.PublicKey) []string {
+func keyIDs(keys []wire.PublicKey) []string {
 	ids := make([]string, len(keys))
 	for i, k := range keys {
 		ids[i] = k.ID
@@ -98,7 +98,7 @@ func (l *link) serve(ctx, hardCtx context.Context) error {
 	go func() { accepted <- l.accept(hardCtx) }()
 	select {
 	case err := <-accepted:
-		l.conn.Close(edge.CodeGoingAway, "connection failed")
+		l.conn.Close(wire.CodeGoingAway, "connection failed")
 		return err
 	case <-l.edgeDrain:
 		l.slot.detach(l)
@@ -143,7 +143,7 @@ func (l *link) finish(hardCtx context.Context, accepted <-chan error, reason str
 			l.log.Warn("grace period over: closing streams still open", "active_streams", n)
 		}
 	}
-	l.conn.Close(edge.CodeGoingAway, "connector shutting down")
+	l.conn.Close(wire.CodeGoingAway, "connector shutting down")
 	<-accepted
 }
 
@@ -195,16 +195,16 @@ func (l *link) accept(hardCtx context.Context) error {
 // checkIdentity verifies again what the edge verified: the token's
 // signature with the edge's keys, its expiry and audience (the app), and
 // that the forwarded email and subject are the token's.
-func (l *link) checkIdentity(d *edge.Dial) error {
+func (l *link) checkIdentity(d *wire.Dial) error {
 	claims, err := l.verifier.Verify(d.Token, d.App)
 	if err != nil {
-		return edge.Errorf(edge.CodeUnauthenticated, "the connector refused the forwarded token: %v", err)
+		return wire.Errorf(wire.CodeUnauthenticated, "the connector refused the forwarded token: %v", err)
 	}
 	if claims.Email != d.Email {
-		return edge.Errorf(edge.CodeUnauthenticated, "the forwarded email %q is not the token's", d.Email)
+		return wire.Errorf(wire.CodeUnauthenticated, "the forwarded email %q is not the token's", d.Email)
 	}
 	if d.Subject != "" && claims.Subject != d.Subject {
-		return edge.Errorf(edge.CodeUnauthenticated, "the forwarded subject %q is not the token's", d.Subject)
+		return wire.Errorf(wire.CodeUnauthenticated, "the forwarded subject %q is not the token's", d.Subject)
 	}
 	return nil
 }

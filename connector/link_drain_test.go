@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/connector"
-	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/internal/credentials"
+	"github.com/airlockhq/airlock/internal/wire"
 )
 
 // TestDrainedConnectionClosedByEdge: on shutdown, once its last stream has
@@ -43,7 +44,7 @@ func TestDrainedConnectionClosedByEdge(t *testing.T) {
 // connection.
 func TestRollingRestart(t *testing.T) {
 	s := newRealSetup(t, nil)
-	creds, err := edge.ReadCredentials(s.tun.CredentialsFile)
+	creds, err := credentials.ReadCredentials(s.tun.CredentialsFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func TestRollingRestart(t *testing.T) {
 func echoOnce(s *realSetup, tok string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	sc, err := s.client.Open(ctx, &edge.Open{App: testApp, Token: tok})
+	sc, err := s.client.Open(ctx, &wire.Open{App: testApp, Token: tok})
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,7 @@
 package connector
 
 import (
-	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/internal/wire"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -58,7 +58,7 @@ func newMetrics(c *Connector) *metrics {
 	}
 	m.toOrigin = m.bytes.WithLabelValues("to_origin")
 	m.fromOrigin = m.bytes.WithLabelValues("from_origin")
-	for code := edge.CodeOK; code <= edge.CodeGoingAway; code++ {
+	for code := wire.CodeOK; code <= wire.CodeGoingAway; code++ {
 		m.streams.WithLabelValues(code.Slug())
 	}
 	info := prometheus.NewGauge(prometheus.GaugeOpts{

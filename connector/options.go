@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/connector/ingress"
-	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/internal/credentials"
+	"github.com/airlockhq/airlock/internal/wire"
 	"gopkg.in/yaml.v3"
 )
 
@@ -82,7 +83,7 @@ func LoadOptions(path string) (*Options, error) {
 
 func (o *Options) check() error {
 	for i, e := range o.Edges {
-		if err := edge.CheckTarget(e); err != nil {
+		if err := wire.CheckTarget(e); err != nil {
 			return fmt.Errorf("edges[%d]: %w", i, err)
 		}
 	}
@@ -143,7 +144,7 @@ func (o Options) Resolve() (Config, error) {
 	if o.CredentialsFile == "" {
 		return Config{}, errors.New("no credentials file: pass --credentials FILE (written by airlock-edge tunnel create)")
 	}
-	creds, err := edge.ReadCredentials(o.CredentialsFile)
+	creds, err := credentials.ReadCredentials(o.CredentialsFile)
 	if err != nil {
 		return Config{}, err
 	}

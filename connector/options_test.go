@@ -10,14 +10,14 @@ import (
 	"github.com/airlockhq/airlock/connector"
 	"github.com/airlockhq/airlock/connector/ingress"
 	"github.com/airlockhq/airlock/connector/internal/fakeedge"
-	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/internal/credentials"
 )
 
 func writeCreds(t *testing.T) string {
 	t.Helper()
 	fe := fakeedge.Start(t)
 	path := filepath.Join(t.TempDir(), "tunnel.json")
-	if err := edge.WriteCredentials(path, fe.Credentials()); err != nil {
+	if err := credentials.WriteCredentials(path, fe.Credentials()); err != nil {
 		t.Fatal(err)
 	}
 	return path

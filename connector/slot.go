@@ -7,9 +7,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/airlockhq/airlock/connector/backoff"
-	"github.com/airlockhq/airlock/edge"
-	"github.com/airlockhq/airlock/edge/edgeclient"
+	"github.com/airlockhq/airlock/internal/backoff"
+	"github.com/airlockhq/airlock/internal/edgeclient"
+	"github.com/airlockhq/airlock/internal/relay"
+	"github.com/airlockhq/airlock/internal/wire"
 )
 
 // slot is one of the connector's HA connections to one edge: it keeps a link
@@ -98,8 +99,8 @@ func (s *slot) dial(ctx context.Context) (*link, error) {
 		Addr:       s.edge,
 		ServerName: cfg.Credentials.ServerName,
 		RootCAs:    s.c.caPool,
-		Hello: edge.Hello{
-			Role:        edge.RoleConnector,
+		Hello: wire.Hello{
+			Role:        wire.RoleConnector,
 			TunnelID:    cfg.Credentials.TunnelID,
 			Secret:      cfg.Credentials.Secret,
 			ConnectorID: cfg.ConnectorID,
@@ -114,7 +115,7 @@ func (s *slot) dial(ctx context.Context) (*link, error) {
 		return nil, err
 	}
 	if err := l.welcomed(conn); err != nil {
-		conn.Close(edge.CodeOf(err), "unusable welcome")
+		conn.Close(relay.CodeOf(err), "unusable welcome")
 		return nil, err
 	}
 	return l, nil

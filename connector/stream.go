@@ -9,8 +9,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/airlockhq/airlock/connector/ingress"
-	"github.com/airlockhq/airlock/edge"
-	"github.com/airlockhq/airlock/edge/edgeclient"
+	"github.com/airlockhq/airlock/internal/edgeclient"
+	"github.com/airlockhq/airlock/internal/relay"
+	"github.com/airlockhq/airlock/internal/wire"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -19,15 +20,15 @@ import (
 func (c *Connector) handle(ctx context.Context, l *link, sc *edgeclient.StreamConn) {
 	start := time.Now()
 	sc.SetReadDeadline(start.Add(c.cfg.HeaderTimeout))
-	d, err := edge.ReadFrameOf[*edge.Dial](sc)
+	d, err := wire.ReadFrameOf[*wire.Dial](sc)
 	if err != nil {
-		var e *edge.Error
+		var e *wire.Error
 		if errors.As(err, &e) {
 			c.refuse(sc, e)
 		} else {
-			sc.Abort(edge.CodeBadRequest)
+			sc.Abort(wire.CodeBadRequest)
 		}
-		c.m.streams.WithLabelValues(edge.CodeBadRequest.Slug()).Inc()
+		c.m.streams.WithLabelValues(wire.CodeBadRequest.Slug()).Inc()
 		l.log.Warn("stream refused: bad dial header", "err", err)
 		return
 	}
@@ -36,7 +37,7 @@ func (c *Connector) handle(ctx context.Context, l *link, sc *edgeclient.StreamCo
 	rule, err := c.admit(l, d)
 	if err != nil {
 		c.refuse(sc, err)
-		code := edge.CodeOf(err)
+		code := relay.CodeOf(err)
 		c.m.streams.WithLabelValues(code.Slug()).Inc()
 		log.Warn("stream refused", "outcome", code.Slug(), "err", err)
 		return
@@ -47,28 +48,28 @@ func (c *Connector) handle(ctx context.Context, l *link, sc *edgeclient.StreamCo
 	origin, err := c.dialOrigin(ctx, rule, d.App)
 	if err != nil {
 		c.refuse(sc, err)
-		c.m.streams.WithLabelValues(edge.CodeOriginUnreachable.Slug()).Inc()
-		log.Warn("stream refused", "outcome", edge.CodeOriginUnreachable.Slug(), "err", err)
+		c.m.streams.WithLabelValues(wire.CodeOriginUnreachable.Slug()).Inc()
+		log.Warn("stream refused", "outcome", wire.CodeOriginUnreachable.Slug(), "err", err)
 		return
 	}
 	sc.SetWriteDeadline(time.Now().Add(c.cfg.HeaderTimeout))
-	if err := edge.WriteFrame(sc, &edge.Result{}); err != nil {
+	if err := wire.WriteFrame(sc, &wire.Result{}); err != nil {
 		origin.Close()
-		sc.Abort(edge.CodeInternal)
-		c.m.streams.WithLabelValues(edge.CodeInternal.Slug()).Inc()
+		sc.Abort(wire.CodeInternal)
+		c.m.streams.WithLabelValues(wire.CodeInternal.Slug()).Inc()
 		log.Warn("stream lost before its answer", "err", err)
 		return
 	}
 	sc.SetDeadline(time.Time{})
-	c.m.streams.WithLabelValues(edge.CodeOK.Slug()).Inc()
+	c.m.streams.WithLabelValues(wire.CodeOK.Slug()).Inc()
 
 	c.m.activeStreams.Inc()
 	defer c.m.activeStreams.Dec()
 	stop := context.AfterFunc(ctx, func() {
-		sc.Abort(edge.CodeGoingAway)
+		sc.Abort(wire.CodeGoingAway)
 		origin.Close()
 	})
-	toOrigin, fromOrigin, err := edge.Splice(sc, &countedConn{TCPConn: origin, in: c.m.fromOrigin, out: c.m.toOrigin})
+	toOrigin, fromOrigin, err := relay.Splice(sc, &countedConn{TCPConn: origin, in: c.m.fromOrigin, out: c.m.toOrigin})
 	stop()
 	origin.Close()
 	sc.Close()
@@ -81,9 +82,9 @@ func (c *Connector) handle(ctx context.Context, l *link, sc *edgeclient.StreamCo
 }
 
 // admit decides whether a stream may go on, and to which rule.
-func (c *Connector) admit(l *link, d *edge.Dial) (*ingress.Rule, error) {
+func (c *Connector) admit(l *link, d *wire.Dial) (*ingress.Rule, error) {
 	if c.draining.Load() || l.draining.Load() {
-		return nil, edge.Errorf(edge.CodeGoingAway, "the connector is draining this connection")
+		return nil, wire.Errorf(wire.CodeGoingAway, "the connector is draining this connection")
 	}
 	if err := l.checkIdentity(d); err != nil {
 		return nil, err
@@ -91,9 +92,9 @@ func (c *Connector) admit(l *link, d *edge.Dial) (*ingress.Rule, error) {
 	rule := c.cfg.Rules.Match(d.App)
 	if rule.Deny() {
 		if rule.CatchAll() {
-			return nil, edge.Errorf(edge.CodeForbidden, "no ingress rule for app %s", d.App)
+			return nil, wire.Errorf(wire.CodeForbidden, "no ingress rule for app %s", d.App)
 		}
-		return nil, edge.Errorf(edge.CodeForbidden, "ingress %s denies app %s", rule.Name(), d.App)
+		return nil, wire.Errorf(wire.CodeForbidden, "ingress %s denies app %s", rule.Name(), d.App)
 	}
 	return rule, nil
 }
@@ -111,7 +112,7 @@ func (c *Connector) dialOrigin(ctx context.Context, rule *ingress.Rule, app stri
 	}
 	c.m.originDial.WithLabelValues(result).Observe(time.Since(start).Seconds())
 	if err != nil {
-		return nil, edge.Errorf(edge.CodeOriginUnreachable, "dial origin tcp://%s for app %s: %s", rule.Origin(), app, dialCause(err))
+		return nil, wire.Errorf(wire.CodeOriginUnreachable, "dial origin tcp://%s for app %s: %s", rule.Origin(), app, dialCause(err))
 	}
 	return conn.(*net.TCPConn), nil
 }
@@ -128,10 +129,10 @@ func dialCause(err error) string {
 
 // refuse answers the stream with err's code and message, then closes it.
 func (c *Connector) refuse(sc *edgeclient.StreamConn, err error) {
-	res := edge.ResultOf(err)
-	res.Message = truncate(res.Message, edge.MaxTextLen)
+	res := relay.ResultOf(err)
+	res.Message = truncate(res.Message, wire.MaxTextLen)
 	sc.SetWriteDeadline(time.Now().Add(c.cfg.HeaderTimeout))
-	if werr := edge.WriteFrame(sc, res); werr != nil {
+	if werr := wire.WriteFrame(sc, res); werr != nil {
 		sc.Abort(res.Code)
 		return
 	}

@@ -26,7 +26,7 @@ import (
 	"github.com/airlockhq/airlock/daemon/core"
 	"github.com/airlockhq/airlock/daemon/daemontest"
 	"github.com/airlockhq/airlock/daemon/safesocket"
-	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/internal/wire"
 	"log/slog"
 )
 
@@ -55,8 +55,8 @@ func TestMain(m *testing.M) {
 // nullEdge refuses every stream; these tests are about the control API.
 type nullEdge struct{}
 
-func (nullEdge) Open(context.Context, *edge.Open) (net.Conn, error) {
-	return nil, edge.Errorf(edge.CodeNoConnector, "test edge")
+func (nullEdge) Open(context.Context, *wire.Open) (net.Conn, error) {
+	return nil, wire.Errorf(wire.CodeNoConnector, "test edge")
 }
 func (nullEdge) State() (bool, time.Time, error) { return false, time.Time{}, nil }
 func (nullEdge) Close() error                    { return nil }

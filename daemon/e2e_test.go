@@ -17,8 +17,8 @@ import (
 	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/config"
 	"github.com/airlockhq/airlock/daemon/daemontest"
+	"github.com/airlockhq/airlock/daemon/socks"
 	"github.com/airlockhq/airlock/daemon/socks/sockstest"
-	"github.com/airlockhq/airlock/edge"
 	"github.com/airlockhq/airlock/edge/edgetest"
 )
 
@@ -118,10 +118,10 @@ func TestEndToEnd(t *testing.T) {
 		reply   uint8
 		cause   string
 	}{
-		{"outsider", edge.SOCKSNotAllowed, "forbidden"},
-		{"expired", edge.SOCKSNotAllowed, "unauthenticated"},
-		{"unknown", edge.SOCKSHostUnreachable, "unknown_app"},
-		{"idle", edge.SOCKSNetworkUnreachable, "no_connector"},
+		{"outsider", socks.ReplyNotAllowed, "forbidden"},
+		{"expired", socks.ReplyNotAllowed, "unauthenticated"},
+		{"unknown", socks.ReplyHostUnreachable, "unknown_app"},
+		{"idle", socks.ReplyNetworkUnreachable, "no_connector"},
 	}
 	for _, r := range refusals {
 		t.Run(r.cluster, func(t *testing.T) {
@@ -169,7 +169,7 @@ func TestEndToEnd(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // the QUIC handshake gives up after 5 s
 		defer cancel()
 		_, err := sockstest.Dial(ctx, addr, user, pass, "kube.does-not-exist.invalid:80")
-		if got := sockstest.Reply(err); got != edge.SOCKSNetworkUnreachable {
+		if got := sockstest.Reply(err); got != socks.ReplyNetworkUnreachable {
 			t.Errorf("reply with the edge down %#02x (%v)", got, err)
 		}
 		var re *sockstest.ReplyError

@@ -21,8 +21,8 @@ import (
 	"github.com/airlockhq/airlock/daemon/config"
 	"github.com/airlockhq/airlock/daemon/daemontest"
 	"github.com/airlockhq/airlock/daemon/signin/signintest"
+	"github.com/airlockhq/airlock/daemon/socks"
 	"github.com/airlockhq/airlock/daemon/socks/sockstest"
-	"github.com/airlockhq/airlock/edge"
 	"github.com/airlockhq/airlock/edge/edgetest"
 )
 
@@ -217,7 +217,7 @@ func TestSignInEndToEnd(t *testing.T) {
 		browser.SetUser("mallory@elsewhere.test", "mallory-password-1")
 		defer browser.SetUser("alice@example.com", "alice-password-1")
 		_, err := sockstest.Dial(ctx, addr, user, pass, "kube.does-not-exist.invalid:80")
-		if got := sockstest.Reply(err); got != edge.SOCKSNotAllowed {
+		if got := sockstest.Reply(err); got != socks.ReplyNotAllowed {
 			t.Fatalf("reply %#02x (%v), want not allowed", got, err)
 		}
 		cl := d.WaitState(t, "demo", apitype.StateError)

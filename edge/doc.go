@@ -1,43 +1,29 @@
-// Package edge is the wire protocol that the daemon, the edge and the
-// connector speak over QUIC: the ALPN and version, the typed frames of the
-// control stream and of each data stream, and the numeric codes that carry a
-// refusal from wherever it happens to the SOCKS5 reply and the logs.
+// Package edge is the Airlock edge server: the QUIC listener that daemons and
+// connectors dial, the check of every stream's token and app policy, the
+// routing of streams to a tunnel's live connector connections, the audit log,
+// the metrics, and the state folder that `airlock-edge init`, `tunnel
+// create` and `token mint` manage.
 //
-// It owns framing only, with the standard library and quic-go, like
-// tailscale's derp package: the edge itself lives in edge/edgeserver and
-// dialling an edge in edge/edgeclient.
+// # State folder
 //
-// # Connections
+// [Init] writes, in one folder:
 //
-// Every QUIC connection negotiates ALPN [ALPN]. The dialler (a daemon or a
-// connector) opens the control stream first and sends [Hello]; the edge answers
-// [Welcome] with [CodeOK] or a refusal, and then either side may send [Drain]
-// (no new streams on this connection) and the edge may send [Keys] (its
-// current token verification keys) for as long as the connection lives. A
-// connector sends [Ping] now and then when the edge's Welcome says it
-// accepts them: padded so that an edge killed and restarted answers with a
-// QUIC stateless reset.
+//	config.yaml          the edge configuration (see [Config]), 0600
+//	ca.crt, ca.key       a local CA (ECDSA P-256); the key 0600
+//	edge.crt, edge.key   the edge's certificate, signed by the CA; the key 0600
+//	signing-KID.pem      the Ed25519 token signing key (PKCS #8), 0600
+//	reset.key            the secret of the QUIC stateless reset key, 0600
+//	tunnels/NAME.json    connector credentials written by [CreateTunnel], 0600
 //
-// A connector that drains a connection answers any stream that still
-// arrives with [CodeGoingAway] before any bytes flow, and the edge retries
-// that stream on another connection of the tunnel. Once its last stream
-// has ended, the connector ends its side of the control stream (FIN),
-// saying it has read everything the edge sent; once the last stream has
-// ended at the edge too, the edge closes the connection with
-// [CodeGoingAway]. Neither side waits on a timer for the other.
+// Relative paths in config.yaml resolve against the folder that holds it.
 //
-// # Streams
+// # Serving
 //
-// A daemon opens one stream per proxied TCP connection and sends [Open]; the
-// edge checks the token and the app's policy, opens a stream on one of the
-// connector's connections and sends [Dial]; the connector answers [Result],
-// which the edge relays to the daemon. After an OK result the stream carries
-// the TCP bytes both ways, untouched.
-//
-// # Frames
-//
-// A frame is one type byte, a big-endian uint16 payload length (at most
-// [MaxFrameSize]) and the payload: a sequence of fields, each a tag byte, a
-// uvarint length and that many bytes. Unknown tags are skipped so that later
-// versions can add fields; known tags are checked strictly.
+// [New] binds the QUIC (UDP) and admin (TCP) listeners; [Server.Run] serves
+// until its context ends, then sends [wire.Drain] on every connection, waits
+// up to the shutdown grace for open streams, and closes. [Server.Reload]
+// swaps the apps, tunnels, policies and keys atomically without dropping
+// connections. The QUIC stateless reset key is derived from reset.key, so
+// that an edge killed and restarted answers its old connections' packets
+// with a stateless reset and their peers re-dial at once.
 package edge

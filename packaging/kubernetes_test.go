@@ -13,7 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/airlockhq/airlock/connector/kapitest"
+	"github.com/airlockhq/airlock/internal/systest/kapitest"
 	"github.com/airlockhq/airlock/packaging/internal/ptest"
 )
 

@@ -12,12 +12,11 @@ package ingress
 import (
 	"errors"
 	"fmt"
+	"github.com/airlockhq/airlock/internal/wire"
 	"net"
 	"net/url"
 	"strconv"
 	"strings"
-
-	"github.com/airlockhq/airlock/edge"
 )
 
 // ServiceDeny is the service of a rule that refuses its hostnames.
@@ -164,7 +163,7 @@ func (r *Rule) compile() error {
 	case h == "" || h == "*":
 		r.catchAll = true
 	case strings.HasPrefix(h, "*."):
-		if err := edge.CheckHostname(h[2:]); err != nil {
+		if err := wire.CheckHostname(h[2:]); err != nil {
 			return fmt.Errorf("hostname %q: %w", r.Hostname, err)
 		}
 		r.wildcard, r.host = true, h[2:]
@@ -172,7 +171,7 @@ func (r *Rule) compile() error {
 		if strings.Contains(h, "*") {
 			return fmt.Errorf("hostname %q: a wildcard must be the whole first label, as in *.example.com", r.Hostname)
 		}
-		if err := edge.CheckHostname(h); err != nil {
+		if err := wire.CheckHostname(h); err != nil {
 			return fmt.Errorf("hostname %q: %w", r.Hostname, err)
 		}
 		r.host = h
@@ -233,7 +232,7 @@ func ParseService(s string) (string, error) {
 		return "", fmt.Errorf("service %q has a bad port %q", s, port)
 	}
 	if net.ParseIP(host) == nil {
-		if err := edge.CheckHostname(host); err != nil {
+		if err := wire.CheckHostname(host); err != nil {
 			return "", fmt.Errorf("service %q: %w", s, err)
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/internal/wire"
 	"gopkg.in/yaml.v3"
 )
 
@@ -172,7 +172,7 @@ func (e *Edge) validateAuthURL(p *problems, path string) {
 		p.add(e.line("auth_url"), field, "%q must not have a query or fragment", e.AuthURL)
 	default:
 		if ip := net.ParseIP(u.Hostname()); ip == nil {
-			if err := edge.CheckHostname(u.Hostname()); err != nil {
+			if err := wire.CheckHostname(u.Hostname()); err != nil {
 				p.add(e.line("auth_url"), field, "host: %v", err)
 				return
 			}

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/airlockhq/airlock/internal/wire"
 	"net"
 	"net/url"
 	"os"
@@ -11,8 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-
-	"github.com/airlockhq/airlock/edge"
 )
 
 // DefaultPort is the SOCKS5 port of default listen addresses.
@@ -121,11 +120,11 @@ func (c *Cluster) line(field string) int {
 func (e *Edge) validate(p *problems, path, base string) {
 	if e.Address == "" {
 		p.add(e.Line, path+".address", "is required (host:port of the edge, UDP)")
-	} else if err := edge.CheckTarget(e.Address); err != nil {
+	} else if err := wire.CheckTarget(e.Address); err != nil {
 		p.add(e.line("address"), path+".address", "must be host:port: %v", err)
 	}
 	if e.ServerName != "" {
-		if err := edge.CheckHostname(e.ServerName); err != nil {
+		if err := wire.CheckHostname(e.ServerName); err != nil {
 			p.add(e.line("server_name"), path+".server_name", "%v", err)
 		}
 	}
@@ -157,7 +156,7 @@ func (e *Edge) validate(p *problems, path, base string) {
 func (c *Cluster) validate(p *problems, path, base string) {
 	if c.App == "" {
 		p.add(c.Line, path+".app", "is required (the app's hostname at the edge)")
-	} else if err := edge.CheckHostname(c.App); err != nil {
+	} else if err := wire.CheckHostname(c.App); err != nil {
 		p.add(c.line("app"), path+".app", "%v", err)
 	}
 	switch {

@@ -29,7 +29,7 @@ import (
 	"github.com/airlockhq/airlock/daemon/config"
 	"github.com/airlockhq/airlock/daemon/socks"
 	"github.com/airlockhq/airlock/daemon/tokens"
-	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/internal/wire"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -37,7 +37,7 @@ import (
 // The production Edge is an edgeclient.Client (see [NewEdgeClient]).
 type Edge interface {
 	// Open opens a stream; errors are those of edgeclient.Client.Open.
-	Open(ctx context.Context, open *edge.Open) (net.Conn, error)
+	Open(ctx context.Context, open *wire.Open) (net.Conn, error)
 	// State reports whether a live connection exists, since when, and the
 	// last dial or connection error.
 	State() (connected bool, since time.Time, lastErr error)
@@ -459,7 +459,7 @@ func (c *Core) outcome(cl *cluster, err error) {
 	}
 	f := socks.Classify(err)
 	switch {
-	case f.Code == edge.CodeOverloaded, f.Code == edge.CodeGoingAway, f.Code == edge.CodeInternal:
+	case f.Code == wire.CodeOverloaded, f.Code == wire.CodeGoingAway, f.Code == wire.CodeInternal:
 		return // the edge asks us to try again: not the user's concern
 	case f.Cause == socks.CauseTimeout, f.Cause == socks.CauseInternal:
 		return // one slow or odd stream says little about the cluster

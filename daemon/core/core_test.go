@@ -17,8 +17,8 @@ import (
 	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/config"
 	"github.com/airlockhq/airlock/daemon/socks/sockstest"
-	"github.com/airlockhq/airlock/edge"
-	"github.com/airlockhq/airlock/edge/edgeclient"
+	"github.com/airlockhq/airlock/internal/edgeclient"
+	"github.com/airlockhq/airlock/internal/wire"
 )
 
 // fakeEdge answers every Open with one end of a pipe to an echo, or err.
@@ -36,7 +36,7 @@ func (f *fakeEdge) setErr(err error) {
 	f.mu.Unlock()
 }
 
-func (f *fakeEdge) Open(ctx context.Context, o *edge.Open) (net.Conn, error) {
+func (f *fakeEdge) Open(ctx context.Context, o *wire.Open) (net.Conn, error) {
 	f.mu.Lock()
 	err := f.err
 	f.mu.Unlock()
@@ -247,13 +247,13 @@ func TestOutcomesDriveState(t *testing.T) {
 		state apitype.State
 		code  string
 	}{
-		{"forbidden", edge.Errorf(edge.CodeForbidden, "not in policy"), apitype.StateError, "forbidden"},
+		{"forbidden", wire.Errorf(wire.CodeForbidden, "not in policy"), apitype.StateError, "forbidden"},
 		{"ok again", nil, apitype.StateConnected, ""},
 		{"edge down", &edgeclient.DialError{Addr: "x:1", Err: errors.New("timeout")}, apitype.StateError, "edge_unreachable"},
-		{"overloaded keeps error", edge.Errorf(edge.CodeOverloaded, "busy"), apitype.StateError, "edge_unreachable"},
-		{"no connector", edge.Errorf(edge.CodeNoConnector, "none"), apitype.StateError, "no_connector"},
+		{"overloaded keeps error", wire.Errorf(wire.CodeOverloaded, "busy"), apitype.StateError, "edge_unreachable"},
+		{"no connector", wire.Errorf(wire.CodeNoConnector, "none"), apitype.StateError, "no_connector"},
 		{"recovered", nil, apitype.StateConnected, ""},
-		{"overloaded keeps connected", edge.Errorf(edge.CodeOverloaded, "busy"), apitype.StateConnected, ""},
+		{"overloaded keeps connected", wire.Errorf(wire.CodeOverloaded, "busy"), apitype.StateConnected, ""},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
@@ -369,7 +369,7 @@ func TestWarmUp(t *testing.T) {
 	}{
 		{"reachable", nil, apitype.StateConnected},
 		{"unreachable", &edgeclient.DialError{Addr: "x:1", Err: errors.New("no route")}, apitype.StateError},
-		{"refused", fmt.Errorf("edge refused: %w", edge.Errorf(edge.CodeUnsupportedVersion, "v9")), apitype.StateError},
+		{"refused", fmt.Errorf("edge refused: %w", wire.Errorf(wire.CodeUnsupportedVersion, "v9")), apitype.StateError},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,16 +9,17 @@ import (
 	"syscall"
 
 	"github.com/airlockhq/airlock/daemon/config"
-	"github.com/airlockhq/airlock/edge"
-	"github.com/airlockhq/airlock/edge/edgeclient"
+	"github.com/airlockhq/airlock/internal/buildinfo"
+	"github.com/airlockhq/airlock/internal/edgeclient"
+	"github.com/airlockhq/airlock/internal/wire"
 )
 
 // NewEdgeClient returns the production Edge: an edgeclient.Client for e,
 // one QUIC connection shared by every cluster behind it, re-dialled
 // transparently. Its Hello names the software as "airlock VERSION"; an
-// empty version means this binary's build (edge.Software).
+// empty version means this binary's build (buildinfo.Software).
 func NewEdgeClient(e config.Edge, version string, log *slog.Logger) Edge {
-	software := edge.Software("airlock")
+	software := buildinfo.Software("airlock")
 	if version != "" {
 		software = "airlock " + version
 	}
@@ -26,14 +27,14 @@ func NewEdgeClient(e config.Edge, version string, log *slog.Logger) Edge {
 		Addr:       e.Address,
 		ServerName: e.ServerName,
 		RootCAs:    e.RootCAs,
-		Hello:      edge.Hello{Software: software},
+		Hello:      wire.Hello{Software: software},
 		Logger:     log,
 	})}
 }
 
 type edgeClient struct{ *edgeclient.Client }
 
-func (e edgeClient) Open(ctx context.Context, o *edge.Open) (net.Conn, error) {
+func (e edgeClient) Open(ctx context.Context, o *wire.Open) (net.Conn, error) {
 	s, err := e.Client.Open(ctx, o)
 	if err != nil {
 		return nil, err // not a typed nil in an interface

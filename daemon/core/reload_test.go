@@ -14,7 +14,7 @@ import (
 	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/config"
 	"github.com/airlockhq/airlock/daemon/socks/sockstest"
-	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/internal/wire"
 )
 
 // edgeMaker hands out a new fakeEdge per link and remembers them, so a
@@ -32,7 +32,7 @@ type appEdge struct {
 	apps []string
 }
 
-func (a *appEdge) Open(ctx context.Context, o *edge.Open) (net.Conn, error) {
+func (a *appEdge) Open(ctx context.Context, o *wire.Open) (net.Conn, error) {
 	a.mu.Lock()
 	a.apps = append(a.apps, o.App)
 	a.mu.Unlock()

@@ -6,12 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/airlockhq/airlock/internal/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
 	"sync"
-
-	"github.com/airlockhq/airlock/edge/atomicfile"
 )
 
 // maxFile bounds the fallback file: a handful of small values.

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/daemon/apitype"
-	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/internal/wire"
 	"golang.org/x/oauth2"
 )
 
@@ -189,7 +189,7 @@ func (e *edgeState) tokenErr(ctx context.Context, err error) error {
 // error, so the SOCKS client gets "not allowed" and the cluster shows
 // "forbidden" with the edge's reason, as for a refusal on a stream.
 func (e *edgeState) refused(oe *OAuthError) error {
-	return errorf(e.name, apitype.SignInRefused, edge.Errorf(edge.CodeForbidden, "%s", describe(oe)), "refused for %s", strings.Join(e.audience, ", "))
+	return errorf(e.name, apitype.SignInRefused, wire.Errorf(wire.CodeForbidden, "%s", describe(oe)), "refused for %s", strings.Join(e.audience, ", "))
 }
 
 func describe(oe *OAuthError) string {

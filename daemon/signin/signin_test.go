@@ -12,7 +12,6 @@ import (
 	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/socks"
 	"github.com/airlockhq/airlock/daemon/tokens"
-	"github.com/airlockhq/airlock/edge"
 )
 
 func TestLazySignInOnce(t *testing.T) {
@@ -252,7 +251,7 @@ func TestRefused(t *testing.T) {
 	if se.Code != apitype.SignInRefused || !strings.Contains(err.Error(), "a.example.com") || !strings.Contains(err.Error(), "not allowed") {
 		t.Fatalf("refused sign-in: %v", err)
 	}
-	if f := socks.Classify(err); f.Cause != "forbidden" || f.Reply != edge.SOCKSNotAllowed || !strings.Contains(f.Message, "a.example.com") {
+	if f := socks.Classify(err); f.Cause != "forbidden" || f.Reply != socks.ReplyNotAllowed || !strings.Contains(f.Message, "a.example.com") {
 		t.Errorf("as a SOCKS refusal: %+v, want forbidden / not allowed naming the app", f)
 	}
 	waitFor(t, "the refusal page", func() bool { return strings.Contains(r.browser.lastPage(), "not allowed") })

@@ -8,7 +8,7 @@ import (
 
 	"github.com/airlockhq/airlock/daemon/socks/sockstest"
 	"github.com/airlockhq/airlock/daemon/tokens"
-	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/internal/wire"
 )
 
 // BenchmarkThroughput measures the proxy's own cost: client → SOCKS5 →
@@ -31,7 +31,7 @@ func BenchmarkThroughput(b *testing.B) {
 	}()
 	user, pass, _ := NewCredentials(nil)
 	srv := New(Config{App: "a.example.com", Username: user, Password: pass, Tokens: tokens.Static("t"),
-		Edge: OpenerFunc(func(ctx context.Context, _ *edge.Open) (net.Conn, error) {
+		Edge: OpenerFunc(func(ctx context.Context, _ *wire.Open) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "tcp", sink.Addr().String())
 		})})

@@ -10,8 +10,8 @@ import (
 	"io"
 
 	"github.com/airlockhq/airlock/daemon/tokens"
-	"github.com/airlockhq/airlock/edge"
-	"github.com/airlockhq/airlock/edge/edgeclient"
+	"github.com/airlockhq/airlock/internal/edgeclient"
+	"github.com/airlockhq/airlock/internal/wire"
 )
 
 // Causes that are not edge codes.
@@ -31,29 +31,29 @@ type Failure struct {
 	Message string
 	// Code is the edge's code when the edge (or the connector behind it)
 	// refused, CodeOK otherwise.
-	Code edge.Code
+	Code wire.Code
 }
 
 // Classify maps the error of a failed stream open to a Failure.
 func Classify(err error) Failure {
 	var (
-		ee *edge.Error
+		ee *wire.Error
 		de *edgeclient.DialError
 		ce *edgeclient.ConnError
 	)
 	switch {
 	case err == nil:
-		return Failure{Reply: edge.SOCKSSucceeded, Cause: "ok"}
+		return Failure{Reply: ReplySucceeded, Cause: "ok"}
 	case errors.As(err, &ee):
-		return Failure{Reply: ee.Code.SOCKSReply(), Cause: ee.Code.Slug(), Message: ee.Error(), Code: ee.Code}
+		return Failure{Reply: ReplyOf(ee.Code), Cause: ee.Code.Slug(), Message: ee.Error(), Code: ee.Code}
 	case errors.Is(err, tokens.ErrUnavailable):
-		return Failure{Reply: edge.SOCKSNotAllowed, Cause: CauseTokenUnavailable, Message: err.Error()}
+		return Failure{Reply: ReplyNotAllowed, Cause: CauseTokenUnavailable, Message: err.Error()}
 	case errors.As(err, &de), errors.As(err, &ce):
-		return Failure{Reply: edge.SOCKSNetworkUnreachable, Cause: CauseEdgeUnreachable, Message: err.Error()}
+		return Failure{Reply: ReplyNetworkUnreachable, Cause: CauseEdgeUnreachable, Message: err.Error()}
 	case errors.Is(err, context.DeadlineExceeded):
-		return Failure{Reply: edge.SOCKSHostUnreachable, Cause: CauseTimeout, Message: err.Error()}
+		return Failure{Reply: ReplyHostUnreachable, Cause: CauseTimeout, Message: err.Error()}
 	default:
-		return Failure{Reply: edge.SOCKSGeneralFailure, Cause: CauseInternal, Message: err.Error()}
+		return Failure{Reply: ReplyGeneralFailure, Cause: CauseInternal, Message: err.Error()}
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/daemon/tokens"
-	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/internal/wire"
 )
 
 // FuzzServeConn feeds arbitrary bytes from a local client to the SOCKS5
@@ -30,9 +30,9 @@ func FuzzServeConn(f *testing.F) {
 		opened := false
 		s := New(Config{
 			App: "k8s.example.com", Username: user, Password: pass, Tokens: tokens.Static("t"),
-			Edge: OpenerFunc(func(context.Context, *edge.Open) (net.Conn, error) {
+			Edge: OpenerFunc(func(context.Context, *wire.Open) (net.Conn, error) {
 				opened = true
-				return nil, edge.Errorf(edge.CodeForbidden, "fuzz")
+				return nil, wire.Errorf(wire.CodeForbidden, "fuzz")
 			}),
 		})
 		ctx, cancel := context.WithCancel(context.Background())

@@ -16,7 +16,8 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/daemon/tokens"
-	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/internal/relay"
+	"github.com/airlockhq/airlock/internal/wire"
 	socks5 "github.com/things-go/go-socks5"
 	"github.com/things-go/go-socks5/statute"
 )
@@ -24,14 +25,14 @@ import (
 // Opener opens an edge stream for one proxied connection. The daemon's
 // Opener is an edgeclient.Client shared by every cluster on that edge.
 type Opener interface {
-	Open(ctx context.Context, open *edge.Open) (net.Conn, error)
+	Open(ctx context.Context, open *wire.Open) (net.Conn, error)
 }
 
 // OpenerFunc adapts a function to Opener.
-type OpenerFunc func(ctx context.Context, open *edge.Open) (net.Conn, error)
+type OpenerFunc func(ctx context.Context, open *wire.Open) (net.Conn, error)
 
 // Open implements Opener.
-func (f OpenerFunc) Open(ctx context.Context, open *edge.Open) (net.Conn, error) { return f(ctx, open) }
+func (f OpenerFunc) Open(ctx context.Context, open *wire.Open) (net.Conn, error) { return f(ctx, open) }
 
 // Defaults for Config's timeouts.
 const (
@@ -194,7 +195,7 @@ func (s *Server) connect(ctx context.Context, w io.Writer, req *socks5.Request) 
 	if err := socks5.SendReply(conn, statute.RepSuccess, bind); err != nil {
 		return err
 	}
-	_, _, err = edge.Splice(clientSide{r: req.Reader, c: conn}, stream)
+	_, _, err = relay.Splice(clientSide{r: req.Reader, c: conn}, stream)
 	return err
 }
 
@@ -210,10 +211,10 @@ func (s *Server) open(ctx context.Context, target string) (net.Conn, error) {
 			return nil, err
 		}
 		octx, cancel := context.WithTimeout(ctx, s.cfg.OpenTimeout)
-		conn, err := s.cfg.Edge.Open(octx, &edge.Open{App: s.cfg.App, Token: tok, Target: target})
+		conn, err := s.cfg.Edge.Open(octx, &wire.Open{App: s.cfg.App, Token: tok, Target: target})
 		cancel()
 		inv, ok := s.cfg.Tokens.(tokens.Invalidator)
-		if err == nil || !ok || attempt > 0 || edge.CodeOf(err) != edge.CodeUnauthenticated {
+		if err == nil || !ok || attempt > 0 || relay.CodeOf(err) != wire.CodeUnauthenticated {
 			return conn, err
 		}
 		inv.Invalidate(tok)
@@ -221,8 +222,8 @@ func (s *Server) open(ctx context.Context, target string) (net.Conn, error) {
 }
 
 func abort(c net.Conn) {
-	if a, ok := c.(edge.Aborter); ok {
-		a.Abort(edge.CodeGoingAway)
+	if a, ok := c.(relay.Aborter); ok {
+		a.Abort(wire.CodeGoingAway)
 		return
 	}
 	c.Close()
@@ -241,7 +242,7 @@ func (c clientSide) Write(p []byte) (int, error) { return c.c.Write(p) }
 func (c clientSide) Close() error                { return c.c.Close() }
 
 func (c clientSide) CloseWrite() error {
-	if hc, ok := c.c.(edge.HalfCloser); ok {
+	if hc, ok := c.c.(relay.HalfCloser); ok {
 		return hc.CloseWrite()
 	}
 	return nil

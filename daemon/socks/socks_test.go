@@ -15,8 +15,8 @@ import (
 
 	"github.com/airlockhq/airlock/daemon/socks/sockstest"
 	"github.com/airlockhq/airlock/daemon/tokens"
-	"github.com/airlockhq/airlock/edge"
-	"github.com/airlockhq/airlock/edge/edgeclient"
+	"github.com/airlockhq/airlock/internal/edgeclient"
+	"github.com/airlockhq/airlock/internal/wire"
 )
 
 // origin is a TCP server that answers each connection with "hello " + what
@@ -49,11 +49,11 @@ func origin(t testing.TB) string {
 type fakeEdge struct {
 	origin string
 	mu     sync.Mutex
-	opens  []edge.Open
+	opens  []wire.Open
 	err    error
 }
 
-func (f *fakeEdge) Open(ctx context.Context, o *edge.Open) (net.Conn, error) {
+func (f *fakeEdge) Open(ctx context.Context, o *wire.Open) (net.Conn, error) {
 	f.mu.Lock()
 	f.opens = append(f.opens, *o)
 	err := f.err
@@ -65,7 +65,7 @@ func (f *fakeEdge) Open(ctx context.Context, o *edge.Open) (net.Conn, error) {
 	return d.DialContext(ctx, "tcp", f.origin)
 }
 
-func (f *fakeEdge) last() edge.Open {
+func (f *fakeEdge) last() wire.Open {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.opens[len(f.opens)-1]
@@ -191,14 +191,14 @@ func TestRefusalReplies(t *testing.T) {
 		reply uint8
 		cause string
 	}{
-		{"unauthenticated", edge.Errorf(edge.CodeUnauthenticated, "token expired"), edge.SOCKSNotAllowed, "unauthenticated"},
-		{"forbidden", edge.Errorf(edge.CodeForbidden, "bob@example.com is not allowed"), edge.SOCKSNotAllowed, "forbidden"},
-		{"no connector", edge.Errorf(edge.CodeNoConnector, "no connector for k8s.example.com"), edge.SOCKSNetworkUnreachable, "no_connector"},
-		{"unknown app", edge.Errorf(edge.CodeUnknownApp, "no app"), edge.SOCKSHostUnreachable, "unknown_app"},
-		{"origin unreachable", edge.Errorf(edge.CodeOriginUnreachable, "dial 10.0.0.1:6443: connection refused"), edge.SOCKSConnectionRefused, "origin_unreachable"},
-		{"overloaded", edge.Errorf(edge.CodeOverloaded, "busy"), edge.SOCKSGeneralFailure, "overloaded"},
-		{"edge unreachable", &edgeclient.DialError{Addr: "127.0.0.1:7844", Err: errors.New("timeout: no recent network activity")}, edge.SOCKSNetworkUnreachable, CauseEdgeUnreachable},
-		{"token unavailable", fmt.Errorf("%w: sign in needed", tokens.ErrUnavailable), edge.SOCKSNotAllowed, CauseTokenUnavailable},
+		{"unauthenticated", wire.Errorf(wire.CodeUnauthenticated, "token expired"), ReplyNotAllowed, "unauthenticated"},
+		{"forbidden", wire.Errorf(wire.CodeForbidden, "bob@example.com is not allowed"), ReplyNotAllowed, "forbidden"},
+		{"no connector", wire.Errorf(wire.CodeNoConnector, "no connector for k8s.example.com"), ReplyNetworkUnreachable, "no_connector"},
+		{"unknown app", wire.Errorf(wire.CodeUnknownApp, "no app"), ReplyHostUnreachable, "unknown_app"},
+		{"origin unreachable", wire.Errorf(wire.CodeOriginUnreachable, "dial 10.0.0.1:6443: connection refused"), ReplyConnectionRefused, "origin_unreachable"},
+		{"overloaded", wire.Errorf(wire.CodeOverloaded, "busy"), ReplyGeneralFailure, "overloaded"},
+		{"edge unreachable", &edgeclient.DialError{Addr: "127.0.0.1:7844", Err: errors.New("timeout: no recent network activity")}, ReplyNetworkUnreachable, CauseEdgeUnreachable},
+		{"token unavailable", fmt.Errorf("%w: sign in needed", tokens.ErrUnavailable), ReplyNotAllowed, CauseTokenUnavailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -295,14 +295,14 @@ func TestClassify(t *testing.T) {
 		cause string
 	}{
 		{"nil", nil, 0x00, "ok"},
-		{"unauthenticated", edge.Errorf(edge.CodeUnauthenticated, ""), 0x02, "unauthenticated"},
-		{"forbidden", edge.Errorf(edge.CodeForbidden, ""), 0x02, "forbidden"},
-		{"no connector", edge.Errorf(edge.CodeNoConnector, ""), 0x03, "no_connector"},
-		{"unknown app", edge.Errorf(edge.CodeUnknownApp, ""), 0x04, "unknown_app"},
-		{"origin unreachable", edge.Errorf(edge.CodeOriginUnreachable, ""), 0x05, "origin_unreachable"},
-		{"bad request", edge.Errorf(edge.CodeBadRequest, ""), 0x01, "bad_request"},
-		{"internal", edge.Errorf(edge.CodeInternal, ""), 0x01, "internal_error"},
-		{"wrapped edge error", fmt.Errorf("open: %w", edge.Errorf(edge.CodeForbidden, "x")), 0x02, "forbidden"},
+		{"unauthenticated", wire.Errorf(wire.CodeUnauthenticated, ""), 0x02, "unauthenticated"},
+		{"forbidden", wire.Errorf(wire.CodeForbidden, ""), 0x02, "forbidden"},
+		{"no connector", wire.Errorf(wire.CodeNoConnector, ""), 0x03, "no_connector"},
+		{"unknown app", wire.Errorf(wire.CodeUnknownApp, ""), 0x04, "unknown_app"},
+		{"origin unreachable", wire.Errorf(wire.CodeOriginUnreachable, ""), 0x05, "origin_unreachable"},
+		{"bad request", wire.Errorf(wire.CodeBadRequest, ""), 0x01, "bad_request"},
+		{"internal", wire.Errorf(wire.CodeInternal, ""), 0x01, "internal_error"},
+		{"wrapped edge error", fmt.Errorf("open: %w", wire.Errorf(wire.CodeForbidden, "x")), 0x02, "forbidden"},
 		{"dial error", &edgeclient.DialError{Addr: "a:1", Err: errors.New("x")}, 0x03, CauseEdgeUnreachable},
 		{"conn error", &edgeclient.ConnError{Err: errors.New("x")}, 0x03, CauseEdgeUnreachable},
 		{"token", fmt.Errorf("x: %w", tokens.ErrUnavailable), 0x02, CauseTokenUnavailable},

@@ -2,12 +2,12 @@ package socks
 
 import (
 	"context"
+	"github.com/airlockhq/airlock/internal/relay"
+	"github.com/airlockhq/airlock/internal/wire"
 	"net"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/airlockhq/airlock/edge"
 )
 
 // rotatingSource hands out tok1, then tok2 once tok1 is invalidated; it
@@ -49,13 +49,13 @@ func TestOpenTokenRetry(t *testing.T) {
 	refuse := func(bad ...string) (OpenerFunc, *[]string) {
 		var mu sync.Mutex
 		var seen []string
-		return func(ctx context.Context, o *edge.Open) (net.Conn, error) {
+		return func(ctx context.Context, o *wire.Open) (net.Conn, error) {
 			mu.Lock()
 			seen = append(seen, o.Token)
 			mu.Unlock()
 			for _, b := range bad {
 				if o.Token == b {
-					return nil, edge.Errorf(edge.CodeUnauthenticated, "token revoked")
+					return nil, wire.Errorf(wire.CodeUnauthenticated, "token revoked")
 				}
 			}
 			c1, c2 := net.Pipe()
@@ -80,7 +80,7 @@ func TestOpenTokenRetry(t *testing.T) {
 		src := &rotatingSource{cur: "tok1"}
 		op, seen := refuse("tok1", "tok2")
 		s := New(Config{App: "a", Tokens: src, Edge: op})
-		if _, err := s.open(ctxT(t), "k:443"); edge.CodeOf(err) != edge.CodeUnauthenticated {
+		if _, err := s.open(ctxT(t), "k:443"); relay.CodeOf(err) != wire.CodeUnauthenticated {
 			t.Fatalf("open: %v", err)
 		}
 		if len(*seen) != 2 {

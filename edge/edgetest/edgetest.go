@@ -1,6 +1,6 @@
 // Package edgetest runs a real, in-process Airlock edge for other packages'
 // tests (connector, daemon, end-to-end): a fresh state folder made by
-// edgeserver.Init in a temp dir, QUIC on 127.0.0.1 with a kernel-chosen UDP
+// edge.Init in a temp dir, QUIC on 127.0.0.1 with a kernel-chosen UDP
 // port, the admin listener on 127.0.0.1:0, and the audit log captured in
 // memory. The edge stops in tb.Cleanup.
 //
@@ -11,7 +11,7 @@
 //	// run a connector with tun.CredentialsFile (or tun.Credentials) ...
 //	tok := e.MintToken(t, "k8s.demo.test", "alice@example.com", time.Hour)
 //	// dial e.Addr with e.ClientTLS(), send edge.Open{App, Token: tok} ...
-//	rec := e.WaitAudit(t, func(r edgeserver.AuditRecord) bool { return r.App == "k8s.demo.test" })
+//	rec := e.WaitAudit(t, func(r edge.AuditRecord) bool { return r.App == "k8s.demo.test" })
 //
 // Sign-in: the edge's HTTPS sign-in server is at [Edge.OAuthURL]
 // (https://127.0.0.1:PORT, the edge certificate; [Edge.HTTPClient] trusts
@@ -42,10 +42,11 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/edge"
-	"github.com/airlockhq/airlock/edge/edgeclient"
-	"github.com/airlockhq/airlock/edge/edgeserver"
-	"github.com/airlockhq/airlock/edge/edgeserver/oauth"
-	"github.com/airlockhq/airlock/edge/token"
+	"github.com/airlockhq/airlock/edge/oauth"
+	"github.com/airlockhq/airlock/internal/credentials"
+	"github.com/airlockhq/airlock/internal/edgeclient"
+	"github.com/airlockhq/airlock/internal/token"
+	"github.com/airlockhq/airlock/internal/wire"
 )
 
 // DefaultEmailDomain is the domain the policy of apps made by
@@ -90,7 +91,7 @@ type Edge struct {
 	signer *token.Signer
 
 	mu     sync.Mutex
-	srv    *edgeserver.Server
+	srv    *edge.Server
 	pc     net.PacketConn
 	cancel context.CancelFunc
 	done   chan error
@@ -112,23 +113,23 @@ func Start(tb testing.TB, opts Options) *Edge {
 		}
 	}
 	dir := filepath.Join(tb.TempDir(), "edge")
-	path, err := edgeserver.Init(dir, edgeserver.InitOptions{
+	path, err := edge.Init(dir, edge.InitOptions{
 		Hostnames: opts.Hostnames, Listen: opts.Listen, AdminListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0",
 	})
 	if err != nil {
 		tb.Fatalf("edgetest: %v", err)
 	}
-	e := &Edge{Dir: dir, ConfigPath: path, ServerName: edgeserver.DefaultServerName, opts: opts, audit: &auditBuffer{}}
+	e := &Edge{Dir: dir, ConfigPath: path, ServerName: edge.DefaultServerName, opts: opts, audit: &auditBuffer{}}
 	if len(opts.Hostnames) > 0 {
 		e.ServerName = opts.Hostnames[0]
 	}
-	if e.CAPEM, err = os.ReadFile(filepath.Join(dir, edgeserver.CACertFile)); err != nil {
+	if e.CAPEM, err = os.ReadFile(filepath.Join(dir, edge.CACertFile)); err != nil {
 		tb.Fatalf("edgetest: %v", err)
 	}
 	e.RootCAs = x509.NewCertPool()
 	e.RootCAs.AppendCertsFromPEM(e.CAPEM)
-	cfg, err := edgeserver.UpdateConfig(path, func(c *edgeserver.Config) error {
-		c.ShutdownGrace = edgeserver.Duration(opts.ShutdownGrace)
+	cfg, err := edge.UpdateConfig(path, func(c *edge.Config) error {
+		c.ShutdownGrace = edge.Duration(opts.ShutdownGrace)
 		return nil
 	})
 	if err != nil {
@@ -140,7 +141,7 @@ func Start(tb testing.TB, opts Options) *Edge {
 	e.start(tb, cfg)
 	// The first start picked the ports; pin them for Restart and for the
 	// credentials files written by CreateTunnel.
-	cfg, err = edgeserver.UpdateConfig(path, func(c *edgeserver.Config) error {
+	cfg, err = edge.UpdateConfig(path, func(c *edge.Config) error {
 		c.Listen = e.Addr
 		c.AdminListen = strings.TrimPrefix(e.AdminURL, "http://")
 		c.PublicAddrs = []string{e.Addr}
@@ -156,7 +157,7 @@ func Start(tb testing.TB, opts Options) *Edge {
 	return e
 }
 
-func (e *Edge) start(tb testing.TB, cfg *edgeserver.Config) {
+func (e *Edge) start(tb testing.TB, cfg *edge.Config) {
 	tb.Helper()
 	// The test owns the UDP socket, so that Kill can pull it from under
 	// the server.
@@ -164,7 +165,7 @@ func (e *Edge) start(tb testing.TB, cfg *edgeserver.Config) {
 	if err != nil {
 		tb.Fatalf("edgetest: start the edge: %v", err)
 	}
-	srv, err := edgeserver.New(cfg, edgeserver.Options{Logger: e.opts.Logger, Audit: e.audit, PacketConn: pc})
+	srv, err := edge.New(cfg, edge.Options{Logger: e.opts.Logger, Audit: e.audit, PacketConn: pc})
 	if err != nil {
 		pc.Close()
 		tb.Fatalf("edgetest: start the edge: %v", err)
@@ -181,7 +182,7 @@ func (e *Edge) start(tb testing.TB, cfg *edgeserver.Config) {
 }
 
 // Server returns the running server (a new one after Restart).
-func (e *Edge) Server() *edgeserver.Server {
+func (e *Edge) Server() *edge.Server {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.srv
@@ -238,7 +239,7 @@ func (e *Edge) Kill(tb testing.TB) {
 func (e *Edge) Restart(tb testing.TB) {
 	tb.Helper()
 	e.Stop(tb)
-	cfg, err := edgeserver.LoadConfig(e.ConfigPath)
+	cfg, err := edge.LoadConfig(e.ConfigPath)
 	if err != nil {
 		tb.Fatalf("edgetest: %v", err)
 	}
@@ -255,7 +256,7 @@ func (e *Edge) Running() bool {
 // Tunnel is a tunnel made by [Edge.CreateTunnel].
 type Tunnel struct {
 	Name            string
-	Credentials     *edge.Credentials
+	Credentials     *credentials.Credentials
 	CredentialsFile string // 0600 JSON, as airlock-connector reads it
 }
 
@@ -264,17 +265,17 @@ type Tunnel struct {
 // reloads the running edge.
 func (e *Edge) CreateTunnel(tb testing.TB, name string, hostnames ...string) *Tunnel {
 	tb.Helper()
-	return e.CreateTunnelWith(tb, name, edgeserver.TunnelOptions{
+	return e.CreateTunnelWith(tb, name, edge.TunnelOptions{
 		Hostnames: hostnames,
-		Policy:    edgeserver.Policy{Allow: edgeserver.Rule{EmailDomains: []string{DefaultEmailDomain}}},
+		Policy:    edge.Policy{Allow: edge.Rule{EmailDomains: []string{DefaultEmailDomain}}},
 	})
 }
 
 // CreateTunnelWith is CreateTunnel with every option (policy, credentials
 // path).
-func (e *Edge) CreateTunnelWith(tb testing.TB, name string, opts edgeserver.TunnelOptions) *Tunnel {
+func (e *Edge) CreateTunnelWith(tb testing.TB, name string, opts edge.TunnelOptions) *Tunnel {
 	tb.Helper()
-	ct, err := edgeserver.CreateTunnel(e.ConfigPath, name, opts)
+	ct, err := edge.CreateTunnel(e.ConfigPath, name, opts)
 	if err != nil {
 		tb.Fatalf("edgetest: %v", err)
 	}
@@ -284,9 +285,9 @@ func (e *Edge) CreateTunnelWith(tb testing.TB, name string, opts edgeserver.Tunn
 
 // SetPolicy replaces the policy of an app and reloads the running edge: the
 // next stream is checked against it.
-func (e *Edge) SetPolicy(tb testing.TB, app string, p edgeserver.Policy) {
+func (e *Edge) SetPolicy(tb testing.TB, app string, p edge.Policy) {
 	tb.Helper()
-	e.UpdateConfig(tb, func(c *edgeserver.Config) error {
+	e.UpdateConfig(tb, func(c *edge.Config) error {
 		for i := range c.Apps {
 			if strings.EqualFold(c.Apps[i].Hostname, app) {
 				c.Apps[i].Policy = p
@@ -299,9 +300,9 @@ func (e *Edge) SetPolicy(tb testing.TB, app string, p edgeserver.Policy) {
 }
 
 // UpdateConfig edits the config file and reloads the running edge.
-func (e *Edge) UpdateConfig(tb testing.TB, edit func(*edgeserver.Config) error) {
+func (e *Edge) UpdateConfig(tb testing.TB, edit func(*edge.Config) error) {
 	tb.Helper()
-	cfg, err := edgeserver.UpdateConfig(e.ConfigPath, edit)
+	cfg, err := edge.UpdateConfig(e.ConfigPath, edit)
 	if err != nil {
 		tb.Fatalf("edgetest: %v", err)
 	}
@@ -311,14 +312,14 @@ func (e *Edge) UpdateConfig(tb testing.TB, edit func(*edgeserver.Config) error) 
 // Reload makes the running edge re-read its config file.
 func (e *Edge) Reload(tb testing.TB) {
 	tb.Helper()
-	cfg, err := edgeserver.LoadConfig(e.ConfigPath)
+	cfg, err := edge.LoadConfig(e.ConfigPath)
 	if err != nil {
 		tb.Fatalf("edgetest: %v", err)
 	}
 	e.reload(tb, cfg)
 }
 
-func (e *Edge) reload(tb testing.TB, cfg *edgeserver.Config) {
+func (e *Edge) reload(tb testing.TB, cfg *edge.Config) {
 	tb.Helper()
 	if srv := e.Server(); srv != nil && e.Running() {
 		if err := srv.Reload(cfg); err != nil {
@@ -350,7 +351,7 @@ func (e *Edge) MintToken(tb testing.TB, app, email string, ttl time.Duration) st
 func (e *Edge) Signer() *token.Signer { return e.signer }
 
 // Keys are the edge's token verification keys (what connectors get).
-func (e *Edge) Keys() []edge.PublicKey { return e.Server().Keys() }
+func (e *Edge) Keys() []wire.PublicKey { return e.Server().Keys() }
 
 // AddUser adds (or updates) a user of the built-in user list, with a
 // bcrypt hash of password (at least 8 characters), and reloads the edge.
@@ -360,7 +361,7 @@ func (e *Edge) AddUser(tb testing.TB, email, password string, groups ...string) 
 	if err != nil {
 		tb.Fatalf("edgetest: %v", err)
 	}
-	if _, err := edgeserver.SetUser(e.ConfigPath, oauth.User{Email: email, PasswordHash: hash, Groups: groups}); err != nil {
+	if _, err := edge.SetUser(e.ConfigPath, oauth.User{Email: email, PasswordHash: hash, Groups: groups}); err != nil {
 		tb.Fatalf("edgetest: %v", err)
 	}
 	e.Reload(tb)
@@ -370,7 +371,7 @@ func (e *Edge) AddUser(tb testing.TB, email, password string, groups ...string) 
 // stream is refused.
 func (e *Edge) RemoveUser(tb testing.TB, email string) {
 	tb.Helper()
-	if err := edgeserver.RemoveUser(e.ConfigPath, email); err != nil {
+	if err := edge.RemoveUser(e.ConfigPath, email); err != nil {
 		tb.Fatalf("edgetest: %v", err)
 	}
 	e.Reload(tb)
@@ -380,7 +381,7 @@ func (e *Edge) RemoveUser(tb testing.TB, email string) {
 // revoke` does) and reloads the edge.
 func (e *Edge) RevokeUser(tb testing.TB, email string) {
 	tb.Helper()
-	if err := edgeserver.RevokeUser(e.ConfigPath, email, time.Now()); err != nil {
+	if err := edge.RevokeUser(e.ConfigPath, email, time.Now()); err != nil {
 		tb.Fatalf("edgetest: %v", err)
 	}
 	e.Reload(tb)
@@ -405,11 +406,11 @@ func (e *Edge) DialClient(tb testing.TB) *edgeclient.Conn {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := edgeclient.Dial(ctx, edgeclient.Config{Addr: e.Addr, ServerName: e.ServerName, RootCAs: e.RootCAs,
-		Hello: edge.Hello{Role: edge.RoleClient, Software: "edgetest"}})
+		Hello: wire.Hello{Role: wire.RoleClient, Software: "edgetest"}})
 	if err != nil {
 		tb.Fatalf("edgetest: dial as a client: %v", err)
 	}
-	tb.Cleanup(func() { c.Close(edge.CodeOK, "") })
+	tb.Cleanup(func() { c.Close(wire.CodeOK, "") })
 	return c
 }
 
@@ -422,13 +423,13 @@ func (e *Edge) EchoConnector(tb testing.TB, tun *Tunnel) *edgeclient.Conn {
 	defer cancel()
 	c, err := edgeclient.Dial(ctx, edgeclient.Config{
 		Addr: e.Addr, ServerName: tun.Credentials.ServerName, RootCAs: e.RootCAs,
-		Hello: edge.Hello{Role: edge.RoleConnector, TunnelID: tun.Credentials.TunnelID, Secret: tun.Credentials.Secret, ConnectorID: "edgetest-echo"},
+		Hello: wire.Hello{Role: wire.RoleConnector, TunnelID: tun.Credentials.TunnelID, Secret: tun.Credentials.Secret, ConnectorID: "edgetest-echo"},
 	})
 	if err != nil {
 		tb.Fatalf("edgetest: connect the echo connector: %v", err)
 	}
 	var wg sync.WaitGroup
-	tb.Cleanup(func() { c.Close(edge.CodeOK, ""); wg.Wait() })
+	tb.Cleanup(func() { c.Close(wire.CodeOK, ""); wg.Wait() })
 	wg.Go(func() {
 		for {
 			s, err := c.AcceptStream(context.Background())
@@ -437,10 +438,10 @@ func (e *Edge) EchoConnector(tb testing.TB, tun *Tunnel) *edgeclient.Conn {
 			}
 			wg.Go(func() {
 				defer s.Close()
-				if _, err := edge.ReadFrameOf[*edge.Dial](s); err != nil {
+				if _, err := wire.ReadFrameOf[*wire.Dial](s); err != nil {
 					return
 				}
-				if edge.WriteFrame(s, &edge.Result{}) != nil {
+				if wire.WriteFrame(s, &wire.Result{}) != nil {
 					return
 				}
 				io.Copy(s, s) //nolint:errcheck // the test sees a short echo
@@ -457,7 +458,7 @@ func Echo(tb testing.TB, c *edgeclient.Conn, app, tok, msg string) (string, erro
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := c.OpenStream(ctx, &edge.Open{App: app, Token: tok, Target: "echo:1"})
+	s, err := c.OpenStream(ctx, &wire.Open{App: app, Token: tok, Target: "echo:1"})
 	if err != nil {
 		return "", err
 	}
@@ -474,7 +475,7 @@ func Echo(tb testing.TB, c *edgeclient.Conn, app, tok, msg string) (string, erro
 // ClientTLS returns a TLS config that dials this edge: its CA, server name
 // and the ALPN.
 func (e *Edge) ClientTLS() *tls.Config {
-	return &tls.Config{RootCAs: e.RootCAs, ServerName: e.ServerName, NextProtos: []string{edge.ALPN}, MinVersion: tls.VersionTLS13}
+	return &tls.Config{RootCAs: e.RootCAs, ServerName: e.ServerName, NextProtos: []string{wire.ALPN}, MinVersion: tls.VersionTLS13}
 }
 
 // UDPAddr is Addr resolved.
@@ -484,7 +485,7 @@ func (e *Edge) UDPAddr() *net.UDPAddr {
 }
 
 // Audit returns the audit lines written so far, oldest first.
-func (e *Edge) Audit(tb testing.TB) []edgeserver.AuditRecord {
+func (e *Edge) Audit(tb testing.TB) []edge.AuditRecord {
 	tb.Helper()
 	return e.audit.records(tb)
 }
@@ -494,7 +495,7 @@ func (e *Edge) AuditText() string { return e.audit.String() }
 
 // WaitAudit waits up to 10 s for an audit line that matches and returns it.
 // Audit lines are written when a stream ends.
-func (e *Edge) WaitAudit(tb testing.TB, match func(edgeserver.AuditRecord) bool) edgeserver.AuditRecord {
+func (e *Edge) WaitAudit(tb testing.TB, match func(edge.AuditRecord) bool) edge.AuditRecord {
 	tb.Helper()
 	timeout := time.NewTimer(10 * time.Second)
 	defer timeout.Stop()
@@ -547,12 +548,12 @@ func (a *auditBuffer) String() string {
 	return a.b.String()
 }
 
-func (a *auditBuffer) records(tb testing.TB) []edgeserver.AuditRecord {
+func (a *auditBuffer) records(tb testing.TB) []edge.AuditRecord {
 	tb.Helper()
-	var out []edgeserver.AuditRecord
+	var out []edge.AuditRecord
 	sc := bufio.NewScanner(strings.NewReader(a.String()))
 	for sc.Scan() {
-		var r edgeserver.AuditRecord
+		var r edge.AuditRecord
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			tb.Fatalf("edgetest: audit line %q: %v", sc.Text(), err)
 		}

@@ -10,9 +10,10 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/edge"
-	"github.com/airlockhq/airlock/edge/edgeclient"
-	"github.com/airlockhq/airlock/edge/edgeserver"
 	"github.com/airlockhq/airlock/edge/edgetest"
+	"github.com/airlockhq/airlock/internal/edgeclient"
+	"github.com/airlockhq/airlock/internal/relay"
+	"github.com/airlockhq/airlock/internal/wire"
 )
 
 // echoConnector joins tun through edgeclient and echoes every stream.
@@ -22,7 +23,7 @@ func echoConnector(t *testing.T, e *edgetest.Edge, tun *edgetest.Tunnel) *edgecl
 	defer cancel()
 	c, err := edgeclient.Dial(ctx, edgeclient.Config{
 		Addr: tun.Credentials.Edges[0], ServerName: tun.Credentials.ServerName, RootCAs: e.RootCAs,
-		Hello: edge.Hello{Role: edge.RoleConnector, TunnelID: tun.Credentials.TunnelID, Secret: tun.Credentials.Secret, ConnectorID: "test"},
+		Hello: wire.Hello{Role: wire.RoleConnector, TunnelID: tun.Credentials.TunnelID, Secret: tun.Credentials.Secret, ConnectorID: "test"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +31,7 @@ func echoConnector(t *testing.T, e *edgetest.Edge, tun *edgetest.Tunnel) *edgecl
 	if len(c.Welcome().Keys) == 0 {
 		t.Fatal("the connector's welcome carries no keys")
 	}
-	t.Cleanup(func() { c.Close(edge.CodeOK, "") })
+	t.Cleanup(func() { c.Close(wire.CodeOK, "") })
 	go func() {
 		for {
 			s, err := c.AcceptStream(context.Background())
@@ -39,10 +40,10 @@ func echoConnector(t *testing.T, e *edgetest.Edge, tun *edgetest.Tunnel) *edgecl
 			}
 			go func() {
 				defer s.Close()
-				if _, err := edge.ReadFrameOf[*edge.Dial](s); err != nil {
+				if _, err := wire.ReadFrameOf[*wire.Dial](s); err != nil {
 					return
 				}
-				if edge.WriteFrame(s, &edge.Result{}) != nil {
+				if wire.WriteFrame(s, &wire.Result{}) != nil {
 					return
 				}
 				io.Copy(s, s)
@@ -58,15 +59,15 @@ func dialClient(t *testing.T, e *edgetest.Edge) *edgeclient.Conn {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	c, err := edgeclient.Dial(ctx, edgeclient.Config{Addr: e.Addr, ServerName: e.ServerName, RootCAs: e.RootCAs,
-		Hello: edge.Hello{Role: edge.RoleClient}})
+		Hello: wire.Hello{Role: wire.RoleClient}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close(edge.CodeOK, "") })
+	t.Cleanup(func() { c.Close(wire.CodeOK, "") })
 	return c
 }
 
-func echo(t *testing.T, c *edgeclient.Conn, open *edge.Open, msg string) (string, error) {
+func echo(t *testing.T, c *edgeclient.Conn, open *wire.Open, msg string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -89,36 +90,36 @@ func TestEdgeWithEdgeclient(t *testing.T) {
 	c := dialClient(t, e)
 
 	tok := e.MintToken(t, "k8s.demo.test", "alice@example.com", time.Hour)
-	got, err := echo(t, c, &edge.Open{App: "k8s.demo.test", Token: tok}, "ping")
+	got, err := echo(t, c, &wire.Open{App: "k8s.demo.test", Token: tok}, "ping")
 	if err != nil || got != "ping" {
 		t.Fatalf("echo: %q, %v", got, err)
 	}
-	rec := e.WaitAudit(t, func(r edgeserver.AuditRecord) bool { return r.Outcome == "ok" })
+	rec := e.WaitAudit(t, func(r edge.AuditRecord) bool { return r.Outcome == "ok" })
 	if rec.User != "alice@example.com" || rec.BytesFromClient != 4 || rec.BytesToClient != 4 {
 		t.Fatalf("audit %+v", rec)
 	}
 
 	cases := []struct {
 		name string
-		open *edge.Open
-		code edge.Code
+		open *wire.Open
+		code wire.Code
 	}{
-		{"expired", &edge.Open{App: "k8s.demo.test", Token: e.MintToken(t, "k8s.demo.test", "alice@example.com", -time.Hour)}, edge.CodeUnauthenticated},
-		{"outside policy", &edge.Open{App: "k8s.demo.test", Token: e.MintToken(t, "k8s.demo.test", "eve@evil.test", time.Hour)}, edge.CodeForbidden},
-		{"unknown app", &edge.Open{App: "nope.demo.test", Token: e.MintToken(t, "nope.demo.test", "alice@example.com", time.Hour)}, edge.CodeUnknownApp},
+		{"expired", &wire.Open{App: "k8s.demo.test", Token: e.MintToken(t, "k8s.demo.test", "alice@example.com", -time.Hour)}, wire.CodeUnauthenticated},
+		{"outside policy", &wire.Open{App: "k8s.demo.test", Token: e.MintToken(t, "k8s.demo.test", "eve@evil.test", time.Hour)}, wire.CodeForbidden},
+		{"unknown app", &wire.Open{App: "nope.demo.test", Token: e.MintToken(t, "nope.demo.test", "alice@example.com", time.Hour)}, wire.CodeUnknownApp},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := echo(t, c, tc.open, "x")
-			var ee *edge.Error
+			var ee *wire.Error
 			if !errors.As(err, &ee) || ee.Code != tc.code {
 				t.Fatalf("got %v, want %v", err, tc.code)
 			}
 		})
 	}
 
-	e.SetPolicy(t, "k8s.demo.test", edgeserver.Policy{Allow: edgeserver.Rule{Emails: []string{"eve@evil.test"}}})
-	if _, err := echo(t, c, &edge.Open{App: "k8s.demo.test", Token: tok}, "x"); edge.CodeOf(err) != edge.CodeForbidden {
+	e.SetPolicy(t, "k8s.demo.test", edge.Policy{Allow: edge.Rule{Emails: []string{"eve@evil.test"}}})
+	if _, err := echo(t, c, &wire.Open{App: "k8s.demo.test", Token: tok}, "x"); relay.CodeOf(err) != wire.CodeForbidden {
 		t.Fatalf("alice after the policy change: %v", err)
 	}
 
@@ -143,7 +144,7 @@ func TestRestart(t *testing.T) {
 	}
 	echoConnector(t, e, tun)
 	c := dialClient(t, e)
-	got, err := echo(t, c, &edge.Open{App: "k8s.demo.test", Token: e.MintToken(t, "k8s.demo.test", "bob@example.com", time.Hour)}, "after restart")
+	got, err := echo(t, c, &wire.Open{App: "k8s.demo.test", Token: e.MintToken(t, "k8s.demo.test", "bob@example.com", time.Hour)}, "after restart")
 	if err != nil || got != "after restart" {
 		t.Fatalf("after restart: %q, %v", got, err)
 	}

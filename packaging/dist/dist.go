@@ -42,7 +42,7 @@ type Options struct {
 	// Out is where the release goes. It must be missing or empty; on
 	// failure Build removes what it wrote there.
 	Out string
-	// Version and Commit are stamped into every binary (edge.version and
+	// Version and Commit are stamped into every binary (buildinfo.version and
 	// edge.commit) and name the packages. Version is as `git describe
 	// --tags --always --dirty` prints it; see [ParsePackageVersion].
 	Version, Commit string

@@ -28,8 +28,8 @@ func programs() []program {
 // LDFlags are the linker flags of every release binary: stripped, with
 // the version and commit stamped (the same as the Makefile's LDFLAGS).
 func LDFlags(version, commit string) string {
-	return "-s -w -X github.com/airlockhq/airlock/edge.version=" + version +
-		" -X github.com/airlockhq/airlock/edge.commit=" + commit
+	return "-s -w -X github.com/airlockhq/airlock/internal/buildinfo.version=" + version +
+		" -X github.com/airlockhq/airlock/internal/buildinfo.commit=" + commit
 }
 
 // buildPrograms builds the programs of target t into OUT/OS-ARCH/.

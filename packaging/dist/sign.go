@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/airlockhq/airlock/internal/atomicfile"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-
-	"github.com/airlockhq/airlock/edge/atomicfile"
 )
 
 // SignOptions say how to sign airlock.exe (Authenticode, with

@@ -12,6 +12,7 @@ import (
 
 	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/client"
+	"github.com/airlockhq/airlock/internal/desktop"
 )
 
 // Options configures an App. Client is required.
@@ -106,13 +107,13 @@ func (a *App) Run(ctx context.Context) error {
 	headless := a.opts.Headless
 	var dn *dbusNotifier // reports the actions chosen on notes
 	if !headless {
-		conn, err := connectPrivate(a.getenv)
+		conn, err := desktop.ConnectPrivate(a.getenv)
 		if err != nil {
 			a.log.Warn("running headless, without a tray icon: "+err.Error()+"; the daemon runs and each change is logged here; use `airlock status`", "err", err)
 			headless = true
 		} else {
 			defer conn.Close()
-			if has, err := hasOwner(conn, WatcherName); err != nil {
+			if has, err := desktop.HasOwner(conn, desktop.WatcherName); err != nil {
 				a.log.Warn("cannot ask the session bus for a tray host", "err", err)
 			} else if !has {
 				a.log.Warn(noWatcher)

@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/connector/connectortest"
-	"github.com/airlockhq/airlock/connector/kapitest"
 	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/config"
 	"github.com/airlockhq/airlock/daemon/daemontest"
 	"github.com/airlockhq/airlock/daemon/socks/sockstest"
 	"github.com/airlockhq/airlock/edge/edgetest"
+	"github.com/airlockhq/airlock/internal/systest/kapitest"
 	"github.com/airlockhq/airlock/tray/traytest"
 )
 

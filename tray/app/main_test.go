@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/daemon"
+	"github.com/airlockhq/airlock/daemon/cli"
 	"github.com/airlockhq/airlock/tray/app"
-	"github.com/airlockhq/airlock/tray/cli"
 )
 
 // The test binary doubles as the airlock program: with AIRLOCK_TEST_MAIN=1

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/airlockhq/airlock/internal/desktop"
 	"github.com/godbus/dbus/v5"
 )
 
@@ -35,7 +36,7 @@ type early struct {
 const earlyFor = 5 * time.Second
 
 const (
-	notifyName = "org.freedesktop.Notifications"
+	notifyName = desktop.NotifyName
 	notifyPath = "/org/freedesktop/Notifications"
 
 	// actionSignIn is the action key of "Sign in…"; "default" is what

@@ -18,16 +18,17 @@ import (
 	"github.com/airlockhq/airlock/daemon/config"
 	"github.com/airlockhq/airlock/daemon/core"
 	"github.com/airlockhq/airlock/daemon/daemontest"
+	"github.com/airlockhq/airlock/daemon/socks"
 	"github.com/airlockhq/airlock/daemon/socks/sockstest"
-	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/internal/wire"
 	"github.com/airlockhq/airlock/tray/traytest"
 )
 
 // refusingEdge refuses every stream as forbidden.
 type refusingEdge struct{}
 
-func (refusingEdge) Open(context.Context, *edge.Open) (net.Conn, error) {
-	return nil, edge.Errorf(edge.CodeForbidden, "alice@example.com may not use this app")
+func (refusingEdge) Open(context.Context, *wire.Open) (net.Conn, error) {
+	return nil, wire.Errorf(wire.CodeForbidden, "alice@example.com may not use this app")
 }
 func (refusingEdge) State() (bool, time.Time, error) { return false, time.Time{}, nil }
 func (refusingEdge) Close() error                    { return nil }
@@ -108,7 +109,7 @@ func TestMenu(t *testing.T) {
 	t.Run("refused notification", func(t *testing.T) {
 		addr, user, pass := proxyParts(t, d.ProxyURL(t, "prod"))
 		_, err := sockstest.Dial(context.Background(), addr, user, pass, "kubernetes.default.svc:443")
-		if sockstest.Reply(err) != edge.SOCKSNotAllowed {
+		if sockstest.Reply(err) != socks.ReplyNotAllowed {
 			t.Fatalf("dial through a refusing edge: %v", err)
 		}
 		n := notes.Next(t, 10*time.Second, func(n traytest.Notification) bool { return strings.Contains(n.Summary, "refused") })

@@ -18,7 +18,7 @@ import (
 
 	"github.com/airlockhq/airlock/connector"
 	"github.com/airlockhq/airlock/connector/ingress"
-	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/internal/buildinfo"
 )
 
 func main() {
@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *version {
-		fmt.Fprintln(stdout, edge.Software("airlock-connector"))
+		fmt.Fprintln(stdout, buildinfo.Software("airlock-connector"))
 		return nil
 	}
 	if fs.NArg() > 0 {

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airlockhq/airlock/edge"
-	"github.com/airlockhq/airlock/edge/edgeclient"
 	"github.com/airlockhq/airlock/edge/edgetest"
+	"github.com/airlockhq/airlock/internal/edgeclient"
+	"github.com/airlockhq/airlock/internal/wire"
 )
 
 func TestFlagErrors(t *testing.T) {
@@ -115,7 +115,7 @@ func TestBinaryServesAndExitsCleanly(t *testing.T) {
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := client.Open(ctx, &edge.Open{App: "k8s.example.com", Token: e.MintToken(t, "k8s.example.com", "ada@example.com", time.Hour)})
+	s, err := client.Open(ctx, &wire.Open{App: "k8s.example.com", Token: e.MintToken(t, "k8s.example.com", "ada@example.com", time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}

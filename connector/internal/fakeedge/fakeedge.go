@@ -23,8 +23,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airlockhq/airlock/edge"
-	"github.com/airlockhq/airlock/edge/edgeclient"
+	"github.com/airlockhq/airlock/internal/credentials"
+	"github.com/airlockhq/airlock/internal/edgeclient"
+	"github.com/airlockhq/airlock/internal/wire"
 	"github.com/quic-go/quic-go"
 )
 
@@ -46,7 +47,7 @@ type Edge struct {
 	KeepDrained atomic.Bool
 
 	mu      sync.Mutex
-	keys    []edge.PublicKey
+	keys    []wire.PublicKey
 	ln      *quic.Listener
 	tr      *quic.Transport
 	conns   []*Conn
@@ -56,7 +57,7 @@ type Edge struct {
 
 // Conn is one connector connection the fake edge accepted.
 type Conn struct {
-	Hello edge.Hello
+	Hello wire.Hello
 	qc    *quic.Conn
 	ctrl  *quic.Stream
 	wmu   sync.Mutex
@@ -67,13 +68,13 @@ type Conn struct {
 
 // Start starts a fake edge on 127.0.0.1:0 that welcomes connectors with
 // keys. It stops at the end of the test.
-func Start(tb testing.TB, keys ...edge.PublicKey) *Edge {
+func Start(tb testing.TB, keys ...wire.PublicKey) *Edge {
 	tb.Helper()
 	caPEM, cert := newCert(tb)
 	e := &Edge{
 		tb:       tb,
 		caPEM:    caPEM,
-		tlsConf:  &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{edge.ALPN}, MinVersion: tls.VersionTLS13},
+		tlsConf:  &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{wire.ALPN}, MinVersion: tls.VersionTLS13},
 		TunnelID: "tun-test",
 		Secret:   "s3cret",
 		keys:     keys,
@@ -88,8 +89,8 @@ func Start(tb testing.TB, keys ...edge.PublicKey) *Edge {
 func (e *Edge) Addr() string { return e.addr }
 
 // Credentials returns a connector credentials file's contents for this edge.
-func (e *Edge) Credentials() *edge.Credentials {
-	return &edge.Credentials{
+func (e *Edge) Credentials() *credentials.Credentials {
+	return &credentials.Credentials{
 		TunnelID: e.TunnelID, TunnelName: "test", Secret: e.Secret,
 		Edges: []string{e.addr}, ServerName: ServerName, CAPEM: e.caPEM,
 	}
@@ -127,7 +128,7 @@ func (e *Edge) Stop() {
 	e.notifyLocked()
 	e.mu.Unlock()
 	for _, c := range conns {
-		c.qc.CloseWithError(quic.ApplicationErrorCode(edge.CodeGoingAway), "fake edge stopping")
+		c.qc.CloseWithError(quic.ApplicationErrorCode(wire.CodeGoingAway), "fake edge stopping")
 	}
 	if ln != nil {
 		ln.Close()
@@ -163,41 +164,41 @@ func (e *Edge) serve(qc *quic.Conn) {
 		qc.CloseWithError(1, "no control stream")
 		return
 	}
-	hello, err := edge.ReadFrameOf[*edge.Hello](ctrl)
+	hello, err := wire.ReadFrameOf[*wire.Hello](ctrl)
 	if err != nil {
-		qc.CloseWithError(quic.ApplicationErrorCode(edge.CodeBadRequest), err.Error())
+		qc.CloseWithError(quic.ApplicationErrorCode(wire.CodeBadRequest), err.Error())
 		return
 	}
 	e.mu.Lock()
 	keys := e.keys
 	e.mu.Unlock()
-	w := &edge.Welcome{Version: edge.Version, EdgeID: "fake-edge", ConnID: fmt.Sprintf("c%d", hello.ConnIndex), Keys: keys}
-	if hello.Role != edge.RoleConnector || hello.TunnelID != e.TunnelID || hello.Secret != e.Secret {
-		w.Code, w.Message, w.Keys = edge.CodeUnauthenticated, "unknown tunnel or bad secret", nil
-		edge.WriteFrame(ctrl, w)
+	w := &wire.Welcome{Version: wire.Version, EdgeID: "fake-edge", ConnID: fmt.Sprintf("c%d", hello.ConnIndex), Keys: keys}
+	if hello.Role != wire.RoleConnector || hello.TunnelID != e.TunnelID || hello.Secret != e.Secret {
+		w.Code, w.Message, w.Keys = wire.CodeUnauthenticated, "unknown tunnel or bad secret", nil
+		wire.WriteFrame(ctrl, w)
 		ctrl.Close()
 		<-qc.Context().Done()
 		return
 	}
-	if err := edge.WriteFrame(ctrl, w); err != nil {
+	if err := wire.WriteFrame(ctrl, w); err != nil {
 		return
 	}
 	c := &Conn{Hello: *hello, qc: qc, ctrl: ctrl}
 	e.mu.Lock()
 	if e.ln == nil { // stopped meanwhile
 		e.mu.Unlock()
-		qc.CloseWithError(quic.ApplicationErrorCode(edge.CodeGoingAway), "fake edge stopping")
+		qc.CloseWithError(quic.ApplicationErrorCode(wire.CodeGoingAway), "fake edge stopping")
 		return
 	}
 	e.conns = append(e.conns, c)
 	e.notifyLocked()
 	e.mu.Unlock()
 	for {
-		f, err := edge.ReadFrame(ctrl)
+		f, err := wire.ReadFrame(ctrl)
 		if err != nil {
 			break
 		}
-		if d, ok := f.(*edge.Drain); ok {
+		if d, ok := f.(*wire.Drain); ok {
 			c.mu.Lock()
 			c.drains = append(c.drains, d.Reason)
 			c.mu.Unlock()
@@ -205,7 +206,7 @@ func (e *Edge) serve(qc *quic.Conn) {
 			e.notifyLocked()
 			e.mu.Unlock()
 			if !e.KeepDrained.Load() {
-				qc.CloseWithError(quic.ApplicationErrorCode(edge.CodeOK), "drained")
+				qc.CloseWithError(quic.ApplicationErrorCode(wire.CodeOK), "drained")
 			}
 		}
 	}
@@ -263,17 +264,17 @@ func (e *Edge) WaitConns(n int) []*Conn {
 }
 
 // SetKeys changes the keys later Welcomes carry.
-func (e *Edge) SetKeys(keys ...edge.PublicKey) {
+func (e *Edge) SetKeys(keys ...wire.PublicKey) {
 	e.mu.Lock()
 	e.keys = keys
 	e.mu.Unlock()
 }
 
 // Send writes a control frame (Keys, Drain) to the connector.
-func (c *Conn) Send(f edge.Frame) error {
+func (c *Conn) Send(f wire.Frame) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	return edge.WriteFrame(c.ctrl, f)
+	return wire.WriteFrame(c.ctrl, f)
 }
 
 // Drains returns the Drain reasons the connector sent on this connection.
@@ -288,7 +289,7 @@ func (c *Conn) Closed() <-chan struct{} { return c.qc.Context().Done() }
 
 // Dial opens a stream to the connector, sends d and reads the Result. The
 // stream is returned for an OK result so the test can use it.
-func (c *Conn) Dial(ctx context.Context, d *edge.Dial) (*Stream, *edge.Result, error) {
+func (c *Conn) Dial(ctx context.Context, d *wire.Dial) (*Stream, *wire.Result, error) {
 	s, err := c.qc.OpenStreamSync(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -298,7 +299,7 @@ func (c *Conn) Dial(ctx context.Context, d *edge.Dial) (*Stream, *edge.Result, e
 
 // DialRaw opens a stream and writes raw bytes as its header, then reads the
 // connector's Result.
-func (c *Conn) DialRaw(ctx context.Context, header []byte) (*edge.Result, error) {
+func (c *Conn) DialRaw(ctx context.Context, header []byte) (*wire.Result, error) {
 	s, err := c.qc.OpenStreamSync(ctx)
 	if err != nil {
 		return nil, err
@@ -307,26 +308,26 @@ func (c *Conn) DialRaw(ctx context.Context, header []byte) (*edge.Result, error)
 		return nil, err
 	}
 	s.SetReadDeadline(time.Now().Add(5 * time.Second))
-	res, err := edge.ReadFrameOf[*edge.Result](s)
+	res, err := wire.ReadFrameOf[*wire.Result](s)
 	s.CancelRead(0)
 	s.Close()
 	return res, err
 }
 
 // Raw sends d on an opened stream s and reads the Result.
-func (c *Conn) Raw(s *quic.Stream, d *edge.Dial) (*Stream, *edge.Result, error) {
+func (c *Conn) Raw(s *quic.Stream, d *wire.Dial) (*Stream, *wire.Result, error) {
 	sc := &Stream{s}
-	if err := edge.WriteFrame(sc, d); err != nil {
+	if err := wire.WriteFrame(sc, d); err != nil {
 		return nil, nil, err
 	}
 	sc.SetReadDeadline(time.Now().Add(10 * time.Second))
-	res, err := edge.ReadFrameOf[*edge.Result](sc)
+	res, err := wire.ReadFrameOf[*wire.Result](sc)
 	if err != nil {
-		sc.Abort(edge.CodeInternal)
+		sc.Abort(wire.CodeInternal)
 		return nil, nil, err
 	}
 	sc.SetReadDeadline(time.Time{})
-	if res.Code != edge.CodeOK {
+	if res.Code != wire.CodeOK {
 		sc.Close()
 		return nil, res, nil
 	}
@@ -377,12 +378,12 @@ func (s *Stream) CloseWrite() error { return s.Stream.Close() }
 // Close ends both directions.
 func (s *Stream) Close() error {
 	err := s.Stream.Close()
-	s.CancelRead(quic.StreamErrorCode(edge.CodeOK))
+	s.CancelRead(quic.StreamErrorCode(wire.CodeOK))
 	return err
 }
 
 // Abort resets both directions with code.
-func (s *Stream) Abort(code edge.Code) {
+func (s *Stream) Abort(code wire.Code) {
 	s.CancelWrite(quic.StreamErrorCode(code))
 	s.CancelRead(quic.StreamErrorCode(code))
 }

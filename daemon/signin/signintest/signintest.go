@@ -4,7 +4,7 @@
 // [ApproveDevice] enters a device code and signs in; [OpenLogin] and
 // [LoginPage.Submit] are the two steps of [SignIn], for callers that report
 // each (the demo). The end-to-end test of the same page in a real browser
-// is edge/e2e (headless Chromium).
+// is internal/systest/e2e (headless Chromium).
 package signintest
 
 import (

@@ -2,7 +2,7 @@
 // (init), adds tunnels for connectors (tunnel create), mints service tokens
 // (token mint), manages the built-in users (user add, remove, revoke),
 // rotates the token signing key (key rotate) and serves (serve). See
-// package edgeserver.
+// package edge.
 package main
 
 import (
@@ -22,7 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/airlockhq/airlock/edge"
-	"github.com/airlockhq/airlock/edge/edgeserver"
+	"github.com/airlockhq/airlock/internal/buildinfo"
 )
 
 func main() {
@@ -93,7 +93,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprint(stdout, usage)
 		return nil
 	case "version", "-version", "--version":
-		fmt.Fprintln(stdout, edge.Software("airlock-edge"))
+		fmt.Fprintln(stdout, buildinfo.Software("airlock-edge"))
 		return nil
 	case "init":
 		return cmdInit(args[1:], stdout, stderr)
@@ -160,7 +160,7 @@ func (l *location) path() string {
 	if l.config != "" {
 		return l.config
 	}
-	return filepath.Join(l.dir, edgeserver.ConfigFile)
+	return filepath.Join(l.dir, edge.ConfigFile)
 }
 
 // parse parses flags and positional arguments in any order.
@@ -193,11 +193,11 @@ func cmdInit(args []string, stdout, stderr io.Writer) error {
 	var (
 		dir   = fs.String("dir", defaultDir(), "state `folder` to create")
 		hosts stringList
-		opts  edgeserver.InitOptions
+		opts  edge.InitOptions
 	)
 	fs.Var(&hosts, "hostname", "extra DNS `name` or IP for the edge certificate (repeatable); the first is the TLS server name")
-	fs.StringVar(&opts.Listen, "listen", edgeserver.DefaultListen, "UDP `address` of the QUIC listener")
-	fs.StringVar(&opts.AdminListen, "admin-listen", edgeserver.DefaultAdminListen, "TCP `address` of /metrics and /healthz")
+	fs.StringVar(&opts.Listen, "listen", edge.DefaultListen, "UDP `address` of the QUIC listener")
+	fs.StringVar(&opts.AdminListen, "admin-listen", edge.DefaultAdminListen, "TCP `address` of /metrics and /healthz")
 	fs.StringVar(&opts.HTTPListen, "http-listen", "", "TCP `address` of the HTTPS sign-in server (default: port 7843 on the --listen host if loopback, else 127.0.0.1:7843)")
 	fs.BoolVar(&opts.Force, "force", false, "overwrite an existing state")
 	pos, err := parse(fs, args)
@@ -208,12 +208,12 @@ func cmdInit(args []string, stdout, stderr io.Writer) error {
 		return usagef("init: unexpected argument %q", pos[0])
 	}
 	opts.Hostnames = hosts
-	path, err := edgeserver.Init(*dir, opts)
+	path, err := edge.Init(*dir, opts)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "created the edge state in %s\n  config: %s\n  CA:     %s\nnext: airlock-edge tunnel create NAME --hostname APP --dir %s\n",
-		*dir, path, filepath.Join(*dir, edgeserver.CACertFile), *dir)
+		*dir, path, filepath.Join(*dir, edge.CACertFile), *dir)
 	return nil
 }
 
@@ -235,9 +235,9 @@ func cmdTunnelCreate(args []string, stdout, stderr io.Writer) error {
 	if len(pos) != 1 {
 		return usagef("tunnel create: give exactly one tunnel NAME")
 	}
-	ct, err := edgeserver.CreateTunnel(loc.path(), pos[0], edgeserver.TunnelOptions{
+	ct, err := edge.CreateTunnel(loc.path(), pos[0], edge.TunnelOptions{
 		Hostnames:       hosts,
-		Policy:          edgeserver.Policy{Allow: edgeserver.Rule{Emails: emails, EmailDomains: domain}},
+		Policy:          edge.Policy{Allow: edge.Rule{Emails: emails, EmailDomains: domain}},
 		CredentialsFile: *credsFile,
 	})
 	if err != nil {
@@ -259,7 +259,7 @@ func cmdTokenMint(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("token mint", stderr, "token mint --app H --email E [--ttl D] [--group G ...]")
 	var (
 		loc    location
-		o      edgeserver.MintOptions
+		o      edge.MintOptions
 		groups stringList
 	)
 	loc.register(fs)
@@ -278,7 +278,7 @@ func cmdTokenMint(args []string, stdout, stderr io.Writer) error {
 		return usagef("token mint: --app and --email are required")
 	}
 	o.Groups = groups
-	tok, err := edgeserver.MintToken(loc.path(), o)
+	tok, err := edge.MintToken(loc.path(), o)
 	if err != nil {
 		return err
 	}
@@ -303,11 +303,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := edgeserver.LoadConfig(loc.path())
+	cfg, err := edge.LoadConfig(loc.path())
 	if err != nil {
 		return err
 	}
-	srv, err := edgeserver.New(cfg, edgeserver.Options{Logger: log})
+	srv, err := edge.New(cfg, edge.Options{Logger: log})
 	if err != nil {
 		return err
 	}
@@ -319,7 +319,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	var g errgroup.Group
 	defer func() { stopWatch(); g.Wait() }()
 	g.Go(func() error {
-		if err := edgeserver.WatchConfig(watchCtx, loc.path(), log, srv.Reload); err != nil {
+		if err := edge.WatchConfig(watchCtx, loc.path(), log, srv.Reload); err != nil {
 			log.Warn("config file not watched; reload with SIGHUP", "err", err)
 		}
 		return nil
@@ -330,7 +330,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			case <-watchCtx.Done():
 				return nil
 			case <-hup:
-				next, err := edgeserver.LoadConfig(loc.path())
+				next, err := edge.LoadConfig(loc.path())
 				if err == nil {
 					err = srv.Reload(next)
 				}

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/edge"
-	"github.com/airlockhq/airlock/edge/edgeserver"
+	"github.com/airlockhq/airlock/internal/credentials"
 )
 
 func runCmd(t *testing.T, args ...string) (string, string, error) {
@@ -38,7 +38,7 @@ func TestCommands(t *testing.T) {
 	if !strings.Contains(out, credsFile) {
 		t.Fatalf("tunnel create output does not name the credentials file:\n%s", out)
 	}
-	c, err := edge.ReadCredentials(credsFile)
+	c, err := credentials.ReadCredentials(credsFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestServeSIGTERM(t *testing.T) {
 		t.Fatalf("the edge did not reload on SIGHUP:\n%s", logsText())
 	}
 	// A change of the config file reloads it without a signal.
-	if _, err := edgeserver.RotateKey(filepath.Join(dir, "config.yaml")); err != nil {
+	if _, err := edge.RotateKey(filepath.Join(dir, "config.yaml")); err != nil {
 		t.Fatal(err)
 	}
 	select {

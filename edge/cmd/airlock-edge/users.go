@@ -11,8 +11,8 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/airlockhq/airlock/edge/edgeserver"
-	"github.com/airlockhq/airlock/edge/edgeserver/oauth"
+	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/edge/oauth"
 )
 
 func cmdUserAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -42,7 +42,7 @@ func cmdUserAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("user add: %w", err)
 	}
-	added, err := edgeserver.SetUser(loc.path(), oauth.User{Email: pos[0], PasswordHash: hash, Groups: groups})
+	added, err := edge.SetUser(loc.path(), oauth.User{Email: pos[0], PasswordHash: hash, Groups: groups})
 	if err != nil {
 		return err
 	}
@@ -97,7 +97,7 @@ func cmdUserRemove(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := edgeserver.RemoveUser(path, email); err != nil {
+	if err := edge.RemoveUser(path, email); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "removed user %s; their next connection is refused\n", strings.ToLower(email))
@@ -109,7 +109,7 @@ func cmdUserRevoke(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := edgeserver.RevokeUser(path, email, time.Now()); err != nil {
+	if err := edge.RevokeUser(path, email, time.Now()); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "revoked every sign-in of %s so far: their refresh tokens stop working and their access tokens are refused on the next connection (they may sign in again)\n", strings.ToLower(email))
@@ -144,7 +144,7 @@ func cmdKeyRotate(args []string, stdout, stderr io.Writer) error {
 	if len(pos) > 0 {
 		return usagef("key rotate: unexpected argument %q", pos[0])
 	}
-	kid, err := edgeserver.RotateKey(loc.path())
+	kid, err := edge.RotateKey(loc.path())
 	if err != nil {
 		return err
 	}

@@ -9,9 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/airlockhq/airlock/edge"
 	"golang.org/x/crypto/bcrypt"
-
-	"github.com/airlockhq/airlock/edge/edgeserver"
 )
 
 func runWithStdin(t *testing.T, stdin string, args ...string) (string, error) {
@@ -32,7 +31,7 @@ func TestUserAndKeyCommands(t *testing.T) {
 	if err != nil || !strings.Contains(out, "added user alice@example.com") {
 		t.Fatalf("user add: %v\n%s", err, out)
 	}
-	cfg, err := edgeserver.LoadConfig(path)
+	cfg, err := edge.LoadConfig(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +52,7 @@ func TestUserAndKeyCommands(t *testing.T) {
 	if out, err := runWithStdin(t, "", "user", "revoke", "alice@example.com", "--dir", dir); err != nil || !strings.Contains(out, "revoked") {
 		t.Fatalf("user revoke: %v %s", err, out)
 	}
-	if cfg, _ = edgeserver.LoadConfig(path); len(cfg.Revocations) != 1 || cfg.Revocations[0].Email != "alice@example.com" {
+	if cfg, _ = edge.LoadConfig(path); len(cfg.Revocations) != 1 || cfg.Revocations[0].Email != "alice@example.com" {
 		t.Fatalf("revocations %+v", cfg.Revocations)
 	}
 
@@ -62,7 +61,7 @@ func TestUserAndKeyCommands(t *testing.T) {
 	if err != nil {
 		t.Fatalf("key rotate: %v", err)
 	}
-	cfg, err = edgeserver.LoadConfig(path)
+	cfg, err = edge.LoadConfig(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +75,7 @@ func TestUserAndKeyCommands(t *testing.T) {
 	if _, err := runWithStdin(t, "", "user", "remove", "alice@example.com", "--dir", dir); err != nil {
 		t.Fatal(err)
 	}
-	if cfg, _ = edgeserver.LoadConfig(path); len(cfg.Users) != 0 {
+	if cfg, _ = edge.LoadConfig(path); len(cfg.Users) != 0 {
 		t.Fatalf("users after remove %+v", cfg.Users)
 	}
 

@@ -1,0 +1,273 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/airlockhq/airlock/daemon/apitype"
+	"github.com/airlockhq/airlock/daemon/client"
+	"github.com/airlockhq/airlock/daemon/config"
+	"github.com/airlockhq/airlock/internal/desktop"
+)
+
+// Verdicts of one doctor check.
+const (
+	checkOK   = "ok"
+	checkWarn = "warn"
+	checkFail = "FAIL"
+)
+
+// check is one line of `airlock doctor`.
+type check struct {
+	verdict string
+	what    string
+	detail  string
+	fix     string
+}
+
+// ConfigCheck loads and validates the configuration at path ("" means the
+// default) and returns the path it read and a one-line summary.
+type ConfigCheck func(path string) (resolved, summary string, err error)
+
+// loadConfig is the ConfigCheck `airlock doctor` uses unless Env names
+// another: daemon/config, whose path default comes from getenv.
+func loadConfig(getenv func(string) string) ConfigCheck {
+	return func(path string) (string, string, error) {
+		if path == "" {
+			p, err := config.DefaultPath(getenv)
+			if err != nil {
+				return "", "", err
+			}
+			path = p
+		}
+		cfg, err := config.Load(path)
+		if err != nil {
+			return path, "", err
+		}
+		return path, fmt.Sprintf("%d edge(s), %d cluster(s)", len(cfg.Edges), len(cfg.Clusters)), nil
+	}
+}
+
+func doctorCmd(ctx context.Context, args []string, env Env) int {
+	fs, newClient := flags("doctor", env)
+	cfgPath := fs.String("config", "", "configuration file to check (default: the running daemon's, else $XDG_CONFIG_HOME/airlock/config.yaml)")
+	fs.Usage = func() {
+		fmt.Fprintln(env.Stderr, "usage: airlock doctor [--config FILE] [--socket PATH]")
+		fmt.Fprintln(env.Stderr, "Checks the configuration, the daemon, the token store, the tray host, the edges and each cluster's kubeconfig entries, and says what to fix.")
+		fs.PrintDefaults()
+	}
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return 2
+	}
+	c := newClient()
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	st, stErr := c.Status(sctx)
+	cancel()
+	getenv := env.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	check := env.CheckConfig
+	if check == nil {
+		check = loadConfig(getenv)
+	}
+	checks := doctor(*cfgPath, st, stErr, c.SocketPath(), check, desktop.ProbeHost(getenv))
+	return printChecks(env.Stdout, checks)
+}
+
+// doctor runs every check from what it is given.
+func doctor(cfgPath string, st *apitype.Status, stErr error, socket string, checkConfig ConfigCheck, host desktop.HostReport) []check {
+	var out []check
+	add := func(verdict, what, detail, fix string) {
+		out = append(out, check{verdict, what, detail, fix})
+	}
+
+	// The configuration.
+	if cfgPath == "" && st != nil {
+		cfgPath = st.ConfigPath
+	}
+	if path, summary, err := checkConfig(cfgPath); err != nil {
+		fix := "edit the file; a running daemon keeps its last good configuration until the file is valid again"
+		if errors.Is(err, os.ErrNotExist) {
+			fix = "create it: see `airlock help` and the example in the documentation (edges and clusters)"
+		}
+		add(checkFail, "config", strings.ReplaceAll(err.Error(), "\n", "\n    "), fix)
+	} else {
+		add(checkOK, "config", path+": "+summary, "")
+	}
+	if st != nil && st.ConfigError != nil {
+		add(checkFail, "config reload", strings.ReplaceAll(st.ConfigError.Message, "\n", "\n    "), "the daemon runs the previous configuration until the file is fixed")
+	}
+
+	// The daemon.
+	switch {
+	case stErr == nil:
+		add(checkOK, "daemon", fmt.Sprintf("running, pid %d, version %s, socket %s", st.PID, st.Version, socket), "")
+	case client.IsNotRunning(stErr):
+		add(checkFail, "daemon", "not running (nothing answers on "+socket+")", "start the tray (`airlock`) or `airlock daemon` (systemctl --user enable --now airlock)")
+	default:
+		add(checkFail, "daemon", stErr.Error(), "")
+	}
+
+	// The token store.
+	if st != nil && st.TokenStore != nil {
+		ts := st.TokenStore
+		switch ts.Kind {
+		case "keychain":
+			add(checkOK, "token store", "the OS keychain", "")
+		default:
+			detail := "a 0600 file: " + ts.Path
+			if ts.Reason != "" {
+				detail += " (" + ts.Reason + ")"
+			}
+			add(checkWarn, "token store", detail, "for the OS keychain, run a Secret Service (gnome-keyring, KWallet) in your session")
+		}
+	}
+
+	// The tray host.
+	switch {
+	case !host.Bus:
+		add(checkWarn, "tray host", "no D-Bus session bus: the tray runs headless ("+errString(host.BusErr)+")", "fine on a server; on a desktop, log in to a graphical session")
+	case !host.Watcher:
+		add(checkWarn, "tray host", "no StatusNotifierWatcher: the tray icon cannot be shown", "on GNOME install the AppIndicator extension (gnome-shell-extension-appindicator); on other desktops add a system tray / status notifier to the panel")
+	default:
+		add(checkOK, "tray host", "session bus and StatusNotifierWatcher present", "")
+	}
+	if host.Bus && !host.Notifier {
+		add(checkWarn, "notifications", "no notification server (org.freedesktop.Notifications)", "install one (e.g. dunst, xfce4-notifyd) to see sign-in and refusal notices")
+	}
+
+	if st == nil {
+		return out
+	}
+	// The edges.
+	for _, e := range st.Edges {
+		switch {
+		case e.Connected:
+			add(checkOK, "edge "+e.Name, "connected to "+e.Address+" since "+e.Since.Local().Format(time.TimeOnly), "")
+		case e.Error != "":
+			add(checkFail, "edge "+e.Name, e.Address+" unreachable: "+e.Error, "check the address and that UDP to it is allowed (QUIC); the daemon keeps retrying")
+		default:
+			add(checkOK, "edge "+e.Name, e.Address+": not dialled yet (no cluster has used it)", "")
+		}
+		if si := e.SignIn; si != nil {
+			switch si.State {
+			case apitype.SignInSignedIn:
+				add(checkOK, "sign-in "+e.Name, "signed in as "+si.Email, "")
+			case apitype.SignInNeeded:
+				add(checkWarn, "sign-in "+e.Name, "waiting for you to sign in at "+si.URL, "finish signing in in the browser, or run `airlock login`")
+			default:
+				detail := "signed out"
+				if si.Problem != nil {
+					detail += ": " + si.Problem.Message
+				}
+				add(checkWarn, "sign-in "+e.Name, detail, "run `airlock login` (or the first kubectl starts a sign-in)")
+			}
+		}
+	}
+	// The clusters and their kubeconfig entries.
+	for _, cl := range st.Clusters {
+		what := "cluster " + cl.Name
+		switch cl.State {
+		case apitype.StateError:
+			detail, fix := "error", ""
+			if cl.Problem != nil {
+				detail = cl.Problem.Code + ": " + cl.Problem.Message
+				fix = clusterFix(cl.Problem.Code)
+			}
+			add(checkFail, what, detail, fix)
+		default:
+			detail := string(cl.State)
+			if cl.ProxyURL != "" {
+				detail += " on " + cl.Listen
+			}
+			add(checkOK, what, detail, "")
+		}
+		k := cl.Kubeconfig
+		if k == nil {
+			add(checkOK, "kubeconfig "+cl.Name, "no kubeconfig entries mapped (the daemon leaves kubeconfig alone; use the proxy-url from `airlock status`)", "")
+			continue
+		}
+		if k.Problem != nil {
+			add(checkFail, "kubeconfig "+cl.Name, k.Problem.Code+": "+k.Problem.Message, "")
+		}
+		if len(k.Missing) > 0 {
+			add(checkFail, "kubeconfig "+cl.Name, "mapped but not found in any kubeconfig file: "+strings.Join(k.Missing, ", "),
+				"fix the names under kubeconfig: in the config, or add the entries (e.g. aws eks update-kubeconfig); files followed: "+strings.Join(st.KubeconfigFiles, ", "))
+		}
+		if len(k.Applied) > 0 {
+			var es []string
+			for _, e := range k.Applied {
+				es = append(es, e.Cluster+" in "+e.File)
+			}
+			add(checkOK, "kubeconfig "+cl.Name, "proxy-url set on "+strings.Join(es, ", "), "")
+		} else if k.Problem == nil && len(k.Missing) == 0 && cl.ProxyURL != "" {
+			add(checkWarn, "kubeconfig "+cl.Name, "no entry carries the proxy-url yet", "")
+		}
+	}
+	return out
+}
+
+func clusterFix(code string) string {
+	switch code {
+	case "unauthenticated", "token_unavailable":
+		return "sign in: `airlock login` (or check the cluster's token / token_file)"
+	case "forbidden":
+		return "ask your administrator for access to the app"
+	case "edge_unreachable":
+		return "check the edge's address and that UDP to it is allowed"
+	case "no_connector":
+		return "the cluster's connector is not running: tell the cluster's operator"
+	case "listen_failed":
+		return "another program holds the listen address: change listen: in the config"
+	}
+	return ""
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "unknown"
+	}
+	return err.Error()
+}
+
+// printChecks prints the checks and returns the exit code: 1 when any
+// failed.
+func printChecks(w io.Writer, checks []check) int {
+	width := 0
+	for _, c := range checks {
+		width = max(width, len(c.what))
+	}
+	fails, warns := 0, 0
+	for _, c := range checks {
+		fmt.Fprintf(w, "%-4s  %-*s  %s\n", c.verdict, width, c.what, c.detail)
+		if c.fix != "" && c.verdict != checkOK {
+			fmt.Fprintf(w, "      %-*s  fix: %s\n", width, "", c.fix)
+		}
+		switch c.verdict {
+		case checkFail:
+			fails++
+		case checkWarn:
+			warns++
+		}
+	}
+	switch {
+	case fails > 0:
+		fmt.Fprintf(w, "\n%d problem(s), %d warning(s)\n", fails, warns)
+		return 1
+	case warns > 0:
+		fmt.Fprintf(w, "\nno problems, %d warning(s)\n", warns)
+	default:
+		fmt.Fprintln(w, "\nall good")
+	}
+	return 0
+}

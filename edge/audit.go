@@ -1,0 +1,54 @@
+package edge
+
+import (
+	"context"
+	"github.com/airlockhq/airlock/internal/wire"
+	"log/slog"
+	"time"
+)
+
+// AuditRecord is one line of the audit log (JSON, one per client stream).
+// It never holds the token.
+type AuditRecord struct {
+	Time            time.Time `json:"time"`
+	Msg             string    `json:"msg"` // "stream"
+	EdgeID          string    `json:"edge_id"`
+	StreamID        string    `json:"stream_id"`
+	User            string    `json:"user,omitempty"` // the token's email
+	Subject         string    `json:"subject,omitempty"`
+	App             string    `json:"app,omitempty"`
+	Target          string    `json:"target,omitempty"`
+	Tunnel          string    `json:"tunnel,omitempty"`
+	ClientConn      string    `json:"client_conn"`
+	ClientAddr      string    `json:"client_addr"`
+	ConnectorConn   string    `json:"connector_conn,omitempty"`
+	Code            wire.Code `json:"code"`
+	Outcome         string    `json:"outcome"` // the code's slug: ok, forbidden, ...
+	Message         string    `json:"message,omitempty"`
+	RelayError      string    `json:"relay_error,omitempty"` // how an allowed stream ended, if not cleanly
+	BytesFromClient int64     `json:"bytes_from_client"`
+	BytesToClient   int64     `json:"bytes_to_client"`
+	DurationMS      float64   `json:"duration_ms"`
+}
+
+func (s *Server) writeAudit(r *AuditRecord) {
+	s.audit.LogAttrs(context.Background(), slog.LevelInfo, "stream",
+		slog.String("edge_id", s.edgeID),
+		slog.String("stream_id", r.StreamID),
+		slog.String("user", r.User),
+		slog.String("subject", r.Subject),
+		slog.String("app", r.App),
+		slog.String("target", r.Target),
+		slog.String("tunnel", r.Tunnel),
+		slog.String("client_conn", r.ClientConn),
+		slog.String("client_addr", r.ClientAddr),
+		slog.String("connector_conn", r.ConnectorConn),
+		slog.Int("code", int(r.Code)),
+		slog.String("outcome", r.Code.Slug()),
+		slog.String("message", r.Message),
+		slog.String("relay_error", r.RelayError),
+		slog.Int64("bytes_from_client", r.BytesFromClient),
+		slog.Int64("bytes_to_client", r.BytesToClient),
+		slog.Float64("duration_ms", r.DurationMS),
+	)
+}

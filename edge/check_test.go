@@ -1,0 +1,121 @@
+package edge
+
+import (
+	"testing"
+	"time"
+
+	"github.com/airlockhq/airlock/internal/relay"
+	"github.com/airlockhq/airlock/internal/token"
+	"github.com/airlockhq/airlock/internal/wire"
+)
+
+// newChecker returns the per-stream check of a fresh state with app
+// testApp (allows example.com) and a token for alice.
+func newChecker(tb testing.TB) (*checker, *Config, string) {
+	tb.Helper()
+	path := initState(tb)
+	if _, err := CreateTunnel(path, "demo", TunnelOptions{
+		Hostnames: []string{testApp},
+		Policy:    Policy{Allow: Rule{Emails: []string{"bob@example.com"}, EmailDomains: []string{"other.test", "example.com"}}, Deny: Rule{Emails: []string{"mallory@example.com"}}},
+	}); err != nil {
+		tb.Fatal(err)
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	keys, err := cfg.PublicKeys()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := &checker{}
+	if c.verifier, err = token.NewVerifier(keys, token.VerifierOptions{Issuer: cfg.Tokens.Issuer}); err != nil {
+		tb.Fatal(err)
+	}
+	c.snap.Store(compile(cfg))
+	c.access = newAccessChecker(tb, cfg)
+	tok, err := cfg.MintToken(MintOptions{App: testApp, Email: "alice@example.com", TTL: time.Hour})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c, cfg, tok
+}
+
+// BenchmarkStreamCheck is the per-stream check at the edge: app lookup,
+// cached token verification and policy. Target: ≤ 20 µs.
+func BenchmarkStreamCheck(b *testing.B) {
+	c, _, tok := newChecker(b)
+	open := &wire.Open{App: testApp, Token: tok, Target: "kubernetes:443"}
+	if _, _, err := c.check(open); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := c.check(open); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStreamCheckParallel is the same check from every core at once.
+func BenchmarkStreamCheckParallel(b *testing.B) {
+	c, _, tok := newChecker(b)
+	open := &wire.Open{App: testApp, Token: tok}
+	if _, _, err := c.check(open); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, _, err := c.check(open); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// TestStreamCheckFast guards the budget loosely (a benchmark measures it):
+// a cached check must cost far less than one Ed25519 verification.
+func TestStreamCheckFast(t *testing.T) {
+	c, _, tok := newChecker(t)
+	open := &wire.Open{App: testApp, Token: tok}
+	res := testing.Benchmark(func(b *testing.B) {
+		for b.Loop() {
+			c.check(open)
+		}
+	})
+	if per := time.Duration(res.NsPerOp()); per > 20*time.Microsecond {
+		t.Fatalf("the per-stream check costs %v, budget 20µs", per)
+	}
+}
+
+func FuzzStreamCheck(f *testing.F) {
+	c, cfg, tok := newChecker(f)
+	s, err := cfg.Signer()
+	if err != nil {
+		f.Fatal(err)
+	}
+	other, err := s.Mint(token.KindService, testApp, "eve@evil.test", nil, time.Hour)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(testApp, tok)
+	f.Add(testApp, other)
+	f.Add("K8S.DEMO.TEST", tok)
+	f.Add("nope.test", tok)
+	f.Add(testApp, "")
+	f.Add(testApp, tok[:len(tok)-3]+"AAA")
+	f.Fuzz(func(t *testing.T, app, tk string) {
+		_, claims, err := c.check(&wire.Open{App: app, Token: tk})
+		switch relay.CodeOf(err) {
+		case wire.CodeOK:
+			if tk != tok || claims == nil || claims.Email != "alice@example.com" {
+				t.Fatalf("allowed app %q token %q", app, tk)
+			}
+		case wire.CodeUnknownApp, wire.CodeUnauthenticated, wire.CodeForbidden:
+		default:
+			t.Fatalf("unexpected refusal %v", err)
+		}
+	})
+}

@@ -1,0 +1,66 @@
+package edge
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the edge's Prometheus metrics, registered on a registry of
+// the server's own (never the global default).
+type metrics struct {
+	streams           *prometheus.CounterVec
+	activeStreams     prometheus.Gauge
+	bytes             *prometheus.CounterVec
+	connectorConns    *prometheus.GaugeVec
+	clientConns       prometheus.Gauge
+	handshakeFailures *prometheus.CounterVec
+	checkSeconds      prometheus.Histogram
+	setupSeconds      prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	const ns = "airlock_edge"
+	m := &metrics{
+		streams: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "streams_total",
+			Help: "Client streams by outcome (ok, unauthenticated, forbidden, no_connector, ...).",
+		}, []string{"outcome"}),
+		activeStreams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Name: "active_streams", Help: "Client streams being handled or relayed now.",
+		}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "stream_bytes_total",
+			Help: "Bytes relayed, by direction (from_client, to_client).",
+		}, []string{"direction"}),
+		connectorConns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "connector_connections", Help: "Live connector connections per tunnel.",
+		}, []string{"tunnel"}),
+		clientConns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Name: "client_connections", Help: "Live client (daemon) connections.",
+		}),
+		handshakeFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "handshake_failures_total",
+			Help: "Connections refused at the control stream, by reason.",
+		}, []string{"reason"}),
+		checkSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: ns, Name: "stream_check_seconds",
+			Help:    "Time to check a stream's token and policy.",
+			Buckets: prometheus.ExponentialBuckets(1e-6, 4, 10),
+		}),
+		setupSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: ns, Name: "stream_setup_seconds",
+			Help:    "Time from a stream's Open frame to its Result, connector round trip included.",
+			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 16),
+		}),
+	}
+	reg.MustRegister(m.streams, m.activeStreams, m.bytes, m.connectorConns, m.clientConns,
+		m.handshakeFailures, m.checkSeconds, m.setupSeconds)
+	return m
+}
+
+// newPromRegistry returns a registry with the Go and process collectors.
+func newPromRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}

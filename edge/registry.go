@@ -1,0 +1,91 @@
+package edge
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// registry holds the live connections: all of them (for Drain on shutdown)
+// and the connector ones per tunnel id (for routing).
+type registry struct {
+	mu      sync.RWMutex
+	peers   map[*peer]struct{}
+	tunnels map[string][]*peer
+	rr      atomic.Uint32
+}
+
+func newRegistry() *registry {
+	return &registry{peers: map[*peer]struct{}{}, tunnels: map[string][]*peer{}}
+}
+
+func (r *registry) add(p *peer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.peers[p] = struct{}{}
+	if p.tunnel != nil {
+		r.tunnels[p.tunnel.id] = append(r.tunnels[p.tunnel.id], p)
+	}
+}
+
+func (r *registry) remove(p *peer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.peers, p)
+	if p.tunnel != nil {
+		ps := slices.DeleteFunc(r.tunnels[p.tunnel.id], func(q *peer) bool { return q == p })
+		if len(ps) == 0 {
+			delete(r.tunnels, p.tunnel.id)
+		} else {
+			r.tunnels[p.tunnel.id] = ps
+		}
+	}
+}
+
+// all returns every registered connection.
+func (r *registry) all() []*peer {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]*peer, 0, len(r.peers))
+	for p := range r.peers {
+		out = append(out, p)
+	}
+	return out
+}
+
+// connectors returns the number of live connector connections per tunnel id.
+func (r *registry) connectors() map[string]int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make(map[string]int, len(r.tunnels))
+	for id, ps := range r.tunnels {
+		out[id] = len(ps)
+	}
+	return out
+}
+
+// pick returns the live, non-draining connector connection of the tunnel
+// with the fewest active streams, starting the scan at a rotating index so
+// that ties spread round-robin; nil when there is none outside skip.
+func (r *registry) pick(tunnelID string, skip []*peer) *peer {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	ps := r.tunnels[tunnelID]
+	n := len(ps)
+	if n == 0 {
+		return nil
+	}
+	start := int(r.rr.Add(1) % uint32(n))
+	var best *peer
+	var bestLoad int64
+	for i := range n {
+		p := ps[(start+i)%n]
+		if p.draining.Load() || p.conn.Context().Err() != nil || slices.Contains(skip, p) {
+			continue
+		}
+		if l := p.active.Load(); best == nil || l < bestLoad {
+			best, bestLoad = p, l
+		}
+	}
+	return best
+}

@@ -1,0 +1,54 @@
+package edge
+
+import (
+	"crypto/sha256"
+	"strings"
+)
+
+// snapshot is the compiled, immutable routing and policy state. The server
+// swaps it atomically on reload; a stream uses the one it loaded.
+type snapshot struct {
+	apps    map[string]*route       // lower-case hostname → route
+	tunnels map[string]*tunnelEntry // tunnel id → tunnel
+}
+
+type route struct {
+	app    string
+	tunnel *tunnelEntry
+	policy *policy
+}
+
+type tunnelEntry struct {
+	name, id   string
+	secretHash [sha256.Size]byte
+	hostnames  []string
+}
+
+// compile builds the snapshot of a validated config.
+func compile(cfg *Config) *snapshot {
+	s := &snapshot{apps: map[string]*route{}, tunnels: map[string]*tunnelEntry{}}
+	byHost := map[string]*tunnelEntry{}
+	for _, t := range cfg.Tunnels {
+		h, _ := parseSecretHash(t.SecretHash) // validated
+		te := &tunnelEntry{name: t.Name, id: t.ID, secretHash: h}
+		for _, host := range t.Hostnames {
+			host = strings.ToLower(host)
+			te.hostnames = append(te.hostnames, host)
+			byHost[host] = te
+		}
+		s.tunnels[t.ID] = te
+	}
+	for _, a := range cfg.Apps {
+		h := strings.ToLower(a.Hostname)
+		s.apps[h] = &route{app: h, tunnel: byHost[h], policy: compilePolicy(h, a.Policy)}
+	}
+	return s
+}
+
+// lookup finds the route of an app hostname, ignoring case.
+func (s *snapshot) lookup(app string) *route {
+	if r, ok := s.apps[app]; ok {
+		return r
+	}
+	return s.apps[strings.ToLower(app)]
+}

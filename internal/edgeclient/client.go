@@ -1,0 +1,160 @@
+package edgeclient
+
+import (
+	"context"
+	"errors"
+	"github.com/airlockhq/airlock/internal/wire"
+	"net"
+	"sync"
+	"time"
+)
+
+// Client is a daemon's link to one edge: one QUIC connection shared by every
+// stream, dialled on first use and re-dialled transparently when it dies or
+// the edge asks to drain it. The zero value is not usable; use NewClient.
+type Client struct {
+	cfg Config
+
+	mu      sync.Mutex
+	conn    *Conn
+	dialing *dialCall // non-nil while a dial is in flight
+	lastErr error
+	since   time.Time
+}
+
+// NewClient returns a Client for cfg (Hello.Role is set to RoleClient).
+func NewClient(cfg Config) *Client {
+	cfg.Hello.Role = wire.RoleClient
+	return &Client{cfg: cfg}
+}
+
+// Open opens a stream for open. If the shared connection turns out to be
+// dead, or the edge refuses the stream with CodeGoingAway because it is
+// shutting down (before any bytes flowed), Open dials a new connection once
+// and tries again, so an edge restart costs the caller one handshake and no
+// error.
+func (c *Client) Open(ctx context.Context, open *wire.Open) (*StreamConn, error) {
+	for attempt := 0; ; attempt++ {
+		conn, err := c.get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s, err := conn.OpenStream(ctx, open)
+		if err == nil || attempt > 0 || ctx.Err() != nil {
+			return s, err
+		}
+		var ce *ConnError
+		var ee *wire.Error
+		switch {
+		case errors.As(err, &ce):
+			c.forget(conn, err)
+		case errors.As(err, &ee) && ee.Code == wire.CodeGoingAway:
+			// Its Drain may still be on the way: open no more streams
+			// here. The edge closes the connection once its streams end.
+			conn.draining.Store(true)
+		default:
+			return s, err
+		}
+	}
+}
+
+// Connect dials the edge now unless a live connection exists, so that a
+// caller can learn at once whether the edge is reachable and will have us,
+// rather than on the first stream. Concurrent callers (and Open) share one
+// dial. It returns the dial's error: a *DialError, an *wire.Error refusal,
+// or the context's cause.
+func (c *Client) Connect(ctx context.Context) error {
+	_, err := c.get(ctx)
+	return err
+}
+
+// get returns a live connection, dialling one if needed. Concurrent callers
+// share one dial. A connection the edge asked to drain is left to the edge,
+// which closes it once its open streams have finished.
+func (c *Client) get(ctx context.Context) (*Conn, error) {
+	for {
+		c.mu.Lock()
+		if c.conn != nil && c.conn.Alive() {
+			conn := c.conn
+			c.mu.Unlock()
+			return conn, nil
+		}
+		if c.dialing == nil {
+			call := &dialCall{done: make(chan struct{})}
+			c.dialing = call
+			c.mu.Unlock()
+			conn, err := Dial(ctx, c.cfg)
+			c.mu.Lock()
+			if err == nil {
+				c.conn, c.lastErr, c.since = conn, nil, time.Now()
+			} else {
+				c.lastErr = err
+			}
+			// The callers waiting on this dial share its failure, unless it
+			// was this caller's own context that ended it: one unreachable
+			// edge then costs every waiting stream one handshake timeout,
+			// not one each in turn.
+			call.err, call.shared = err, ctx.Err() == nil
+			c.dialing = nil
+			close(call.done)
+			c.mu.Unlock()
+			return conn, err
+		}
+		call := c.dialing
+		c.mu.Unlock()
+		select {
+		case <-call.done:
+			if call.err != nil && call.shared {
+				return nil, call.err
+			}
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+	}
+}
+
+func (c *Client) forget(conn *Conn, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn == conn {
+		c.conn = nil
+		c.lastErr = err
+	}
+	conn.Close(wire.CodeGoingAway, "connection failed under a stream")
+}
+
+// State reports whether a live connection exists, since when, and the last
+// dial or connection error.
+func (c *Client) State() (connected bool, since time.Time, lastErr error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn != nil && c.conn.Alive() {
+		return true, c.since, nil
+	}
+	return false, time.Time{}, c.lastErr
+}
+
+// Close closes the shared connection. Later calls to Open dial again.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	conn := c.conn
+	c.conn = nil
+	c.mu.Unlock()
+	if conn == nil {
+		return nil
+	}
+	return conn.Close(wire.CodeGoingAway, "client closed")
+}
+
+// dialCall is one dial in flight, shared by every caller that needs a
+// connection meanwhile.
+type dialCall struct {
+	done   chan struct{} // closed when the dial has ended
+	err    error         // its failure
+	shared bool          // err is the edge's, so waiters return it too
+}
+
+func hostOf(addr string) (string, error) {
+	host, _, err := net.SplitHostPort(addr)
+	return host, err
+}

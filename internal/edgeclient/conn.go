@@ -1,0 +1,328 @@
+package edgeclient
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/airlockhq/airlock/internal/relay"
+	"github.com/airlockhq/airlock/internal/wire"
+	"github.com/quic-go/quic-go"
+)
+
+// Config says which edge to dial and who we are.
+type Config struct {
+	// Addr is the edge's UDP address, host:port.
+	Addr string
+	// ServerName is the name the edge's certificate must carry. Empty means
+	// the host part of Addr.
+	ServerName string
+	// RootCAs verifies the edge's certificate. Nil means the system pool.
+	RootCAs *x509.CertPool
+	// Hello is sent on the control stream; Version is filled in.
+	Hello wire.Hello
+	// QUIC overrides the transport settings. Nil means [DefaultQUICConfig].
+	QUIC *quic.Config
+	// OnControl, if set, is called for every control frame the edge sends
+	// after its Welcome (Drain, Keys), from the connection's own goroutine.
+	OnControl func(wire.Frame)
+	// Logger receives connection events. Nil discards them.
+	Logger *slog.Logger
+	// PingInterval is how often to send a Ping on the control stream when
+	// the edge accepts them, so that an edge killed and restarted resets
+	// the connection within this time (QUIC's keep-alives are too small
+	// to be answered so). Zero means DefaultConnectorPingInterval for a
+	// connector and none for a client, whose next stream does the same;
+	// negative means none.
+	PingInterval time.Duration
+}
+
+// DefaultConnectorPingInterval is a connector's default PingInterval.
+const DefaultConnectorPingInterval = time.Second
+
+// DefaultQUICConfig returns the transport settings Airlock uses on both ends:
+// keepalives well inside the idle timeout, room for many concurrent streams
+// and flow-control windows large enough for bulk transfers on fast links.
+func DefaultQUICConfig() *quic.Config {
+	return &quic.Config{
+		HandshakeIdleTimeout:           5 * time.Second,
+		MaxIdleTimeout:                 30 * time.Second,
+		KeepAlivePeriod:                10 * time.Second,
+		MaxIncomingStreams:             4096,
+		InitialStreamReceiveWindow:     1 << 20,
+		MaxStreamReceiveWindow:         16 << 20,
+		InitialConnectionReceiveWindow: 2 << 20,
+		MaxConnectionReceiveWindow:     64 << 20,
+	}
+}
+
+// TLSConfig returns the client TLS settings for an edge.
+func (c *Config) TLSConfig() (*tls.Config, error) {
+	name := c.ServerName
+	if name == "" {
+		host, err := hostOf(c.Addr)
+		if err != nil {
+			return nil, err
+		}
+		name = host
+	}
+	return &tls.Config{
+		RootCAs:    c.RootCAs,
+		ServerName: name,
+		NextProtos: []string{wire.ALPN},
+		MinVersion: tls.VersionTLS13,
+	}, nil
+}
+
+// Conn is one QUIC connection to an edge, after a successful handshake.
+type Conn struct {
+	qc       *quic.Conn
+	ctrl     *quic.Stream
+	welcome  *wire.Welcome
+	log      *slog.Logger
+	ctrlMu   sync.Mutex // serialises writes on ctrl
+	draining atomic.Bool
+	done     chan struct{} // closed when the control reader ends
+}
+
+// Dial connects to the edge, sends Hello on the control stream and waits for
+// the edge's Welcome. A refusal is returned as an *wire.Error.
+func Dial(ctx context.Context, cfg Config) (*Conn, error) {
+	tlsConf, err := cfg.TLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	qconf := cfg.QUIC
+	if qconf == nil {
+		qconf = DefaultQUICConfig()
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	raddr, err := resolveUDP(ctx, cfg.Addr)
+	if err != nil {
+		return nil, &DialError{Addr: cfg.Addr, Err: err}
+	}
+	udp, err := listenToward(raddr)
+	if err != nil {
+		return nil, &DialError{Addr: cfg.Addr, Err: err}
+	}
+	// The transport and its socket belong to this one connection: they
+	// close when it does, however it ends.
+	tr := &quic.Transport{Conn: udp}
+	release := func() {
+		tr.Close()
+		udp.Close()
+	}
+	qc, err := tr.Dial(ctx, raddr, tlsConf, qconf)
+	if err != nil {
+		release()
+		return nil, &DialError{Addr: cfg.Addr, Err: err}
+	}
+	context.AfterFunc(qc.Context(), release)
+	c, err := handshake(ctx, qc, cfg.Hello)
+	if err != nil {
+		qc.CloseWithError(quic.ApplicationErrorCode(relay.CodeOf(err)), "handshake failed")
+		return nil, err
+	}
+	c.log = log.With("edge", cfg.Addr, "edge_id", c.welcome.EdgeID, "conn_id", c.welcome.ConnID)
+	go c.readControl(cfg.OnControl)
+	every := cfg.PingInterval
+	if every == 0 && cfg.Hello.Role == wire.RoleConnector {
+		every = DefaultConnectorPingInterval
+	}
+	if every > 0 && c.welcome.Pings {
+		go c.ping(every)
+	}
+	return c, nil
+}
+
+// ping sends a padded Ping on the control stream every so often until the
+// connection ends or the control stream is closed.
+func (c *Conn) ping(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.qc.Context().Done():
+			return
+		case <-t.C:
+		}
+		c.ctrlMu.Lock()
+		err := wire.WriteFrame(c.ctrl, &wire.Ping{Padding: wire.PingPadding})
+		c.ctrlMu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+func handshake(ctx context.Context, qc *quic.Conn, hello wire.Hello) (*Conn, error) {
+	ctrl, err := qc.OpenStreamSync(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open control stream to %s: %w", qc.RemoteAddr(), err)
+	}
+	hello.Version = wire.Version
+	if dl, ok := ctx.Deadline(); ok {
+		ctrl.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { ctrl.SetDeadline(time.Now()) })
+	defer stop()
+	if err := wire.WriteFrame(ctrl, &hello); err != nil {
+		return nil, fmt.Errorf("send hello to %s: %w", qc.RemoteAddr(), err)
+	}
+	w, err := wire.ReadFrameOf[*wire.Welcome](ctrl)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("wait for the edge's welcome: %w", context.Cause(ctx))
+		}
+		return nil, fmt.Errorf("read the edge's welcome: %w", err)
+	}
+	if err := w.Err(); err != nil {
+		return nil, fmt.Errorf("edge %s refused the connection: %w", qc.RemoteAddr(), err)
+	}
+	ctrl.SetDeadline(time.Time{})
+	return &Conn{qc: qc, ctrl: ctrl, welcome: w, done: make(chan struct{})}, nil
+}
+
+func (c *Conn) readControl(on func(wire.Frame)) {
+	defer close(c.done)
+	for {
+		f, err := wire.ReadFrame(c.ctrl)
+		if err != nil {
+			if c.qc.Context().Err() == nil && !errors.Is(err, io.EOF) {
+				c.log.Warn("control stream failed; closing the connection", "err", err)
+			}
+			c.qc.CloseWithError(quic.ApplicationErrorCode(relay.CodeOf(err)), "control stream ended")
+			return
+		}
+		if d, ok := f.(*wire.Drain); ok {
+			c.draining.Store(true)
+			c.log.Info("edge asked to drain this connection", "reason", d.Reason)
+		}
+		if on != nil {
+			on(f)
+		}
+	}
+}
+
+// LocalAddr is the UDP address of this connection's own socket: the
+// local address that routes to the edge (a loopback one for an edge on
+// loopback), never the wildcard address.
+func (c *Conn) LocalAddr() net.Addr { return c.qc.LocalAddr() }
+
+// RemoteAddr is the edge's UDP address.
+func (c *Conn) RemoteAddr() net.Addr { return c.qc.RemoteAddr() }
+
+// Welcome returns the edge's answer to our Hello.
+func (c *Conn) Welcome() *wire.Welcome { return c.welcome }
+
+// Context ends when the connection closes; its cause says why.
+func (c *Conn) Context() context.Context { return c.qc.Context() }
+
+// Done is closed once the connection is closed and its control reader ended.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Alive reports whether the connection is open and the edge has not asked
+// us to drain it.
+func (c *Conn) Alive() bool { return c.qc.Context().Err() == nil && !c.draining.Load() }
+
+// Draining reports whether the edge asked us to open no new streams here.
+func (c *Conn) Draining() bool { return c.draining.Load() }
+
+// Drain tells the edge to open no new streams on this connection.
+func (c *Conn) Drain(reason string) error {
+	c.ctrlMu.Lock()
+	defer c.ctrlMu.Unlock()
+	return wire.WriteFrame(c.ctrl, &wire.Drain{Reason: reason})
+}
+
+// CloseControl ends our side of the control stream (FIN): we send no more
+// control frames. A connector calls it once it has drained the connection
+// and its last stream has ended, telling the edge that it has read all the
+// edge sent, so that the edge closes the connection at once.
+func (c *Conn) CloseControl() error {
+	c.ctrlMu.Lock()
+	defer c.ctrlMu.Unlock()
+	return c.ctrl.Close()
+}
+
+// Close closes the connection with a code and a reason the edge logs.
+func (c *Conn) Close(code wire.Code, reason string) error {
+	return c.qc.CloseWithError(quic.ApplicationErrorCode(code), reason)
+}
+
+// OpenStream opens a stream, sends open and waits for the edge's Result. A
+// refusal is returned as an *wire.Error; the stream is then already reset.
+func (c *Conn) OpenStream(ctx context.Context, open *wire.Open) (*StreamConn, error) {
+	s, err := c.qc.OpenStreamSync(ctx)
+	if err != nil {
+		return nil, &ConnError{Err: err}
+	}
+	sc := newStreamConn(c.qc, s)
+	if err := wire.WriteFrame(s, open); err != nil {
+		sc.Abort(wire.CodeInternal)
+		return nil, &ConnError{Err: err}
+	}
+	stop := context.AfterFunc(ctx, func() { s.SetReadDeadline(time.Now()) })
+	res, err := wire.ReadFrameOf[*wire.Result](s)
+	if !stop() {
+		err = errors.Join(context.Cause(ctx), err)
+	}
+	if err != nil {
+		sc.Abort(relay.CodeOf(err))
+		var e *wire.Error
+		if errors.As(err, &e) {
+			return nil, err
+		}
+		var se *quic.StreamError
+		if errors.As(err, &se) && se.Remote {
+			return nil, wire.Errorf(wire.Code(se.ErrorCode), "the edge reset the stream")
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("wait for the edge's answer: %w", err)
+		}
+		return nil, &ConnError{Err: err}
+	}
+	s.SetReadDeadline(time.Time{})
+	if err := res.Err(); err != nil {
+		sc.Abort(res.Code)
+		return nil, err
+	}
+	return sc, nil
+}
+
+// AcceptStream waits for a stream the edge opens (connectors only).
+func (c *Conn) AcceptStream(ctx context.Context) (*StreamConn, error) {
+	s, err := c.qc.AcceptStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return newStreamConn(c.qc, s), nil
+}
+
+// DialError means the edge could not be reached or the QUIC/TLS handshake
+// failed: worth retrying with backoff.
+type DialError struct {
+	Addr string
+	Err  error
+}
+
+func (e *DialError) Error() string { return fmt.Sprintf("dial edge %s: %v", e.Addr, e.Err) }
+func (e *DialError) Unwrap() error { return e.Err }
+
+// ConnError means the connection failed under a stream: the request never
+// reached a decision and may be retried on a new connection.
+type ConnError struct{ Err error }
+
+func (e *ConnError) Error() string { return "edge connection lost: " + e.Err.Error() }
+func (e *ConnError) Unwrap() error { return e.Err }

@@ -1,0 +1,389 @@
+package demo_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/airlockhq/airlock/daemon/signin/signintest"
+	"github.com/airlockhq/airlock/internal/systest/demo"
+	"github.com/airlockhq/airlock/internal/systest/stack"
+)
+
+// TestDemo runs `make demo`'s program, airlock-demo, as a newcomer would —
+// against the real airlock binaries, a real kube-apiserver and the real
+// kubectl — in each unattended browser mode: the held kubectl completes
+// after the sign-in, `airlock status` shows the signed-in user, and a
+// SIGINT stops everything with every program exiting 0.
+func TestDemo(t *testing.T) {
+	bin := needDemo(t)
+	t.Run("form", func(t *testing.T) {
+		d := startDemo(t, bin, "-browser", "form")
+		d.waitFor(t, "Press Ctrl-C to stop.")
+		out := d.checkSignedIn(t)
+		for _, want := range []string{
+			"fetching the edge's login page over HTTP",
+			"signing in as " + stack.DefaultEmail,
+			`redirected back to the daemon (http://127.0.0.1:`,
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("the output lacks %q:\n%s", want, out)
+			}
+		}
+
+		// Signed out, the next kubectl signs in again by itself.
+		mark := len(d.output())
+		d.shell(t, "airlock logout")
+		if got := d.shell(t, "kubectl get namespaces default -o name"); strings.TrimSpace(got) != "namespace/default" {
+			t.Fatalf("kubectl after logout: %q", got)
+		}
+		d.waitFrom(t, mark, "signed in at edge local as "+stack.DefaultEmail)
+		again := d.output()[mark:]
+		for _, want := range []string{"Signed out at edge local", "signing in as " + stack.DefaultEmail, "redirected back to the daemon"} {
+			if !strings.Contains(again, want) {
+				t.Errorf("after logout and kubectl, the output lacks %q:\n%s", want, again)
+			}
+		}
+		d.interrupt(t)
+	})
+	t.Run("chromium", func(t *testing.T) {
+		if _, err := os.Stat(demo.DefaultChromium); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("chromium (Debian package chromium) is missing: %v", err)
+			}
+			t.Skipf("chromium is missing: %v", err)
+		}
+		d := startDemo(t, bin, "-browser", "chromium")
+		d.waitFor(t, "Press Ctrl-C to stop.")
+		out := d.checkSignedIn(t)
+		for _, want := range []string{
+			"opening the edge's login page in headless Chromium…",
+			"signing in as " + stack.DefaultEmail + "…",
+			`redirected back to the daemon (http://127.0.0.1:`,
+			`"Signed in"`,
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("the output lacks %q:\n%s", want, out)
+			}
+		}
+		d.interrupt(t)
+	})
+	t.Run("device flow", func(t *testing.T) {
+		d := startDemo(t, bin, "-browser", "none")
+		d.waitFor(t, "waiting for you to sign in…")
+		out := d.output()
+		m := regexp.MustCompile(`Open +(https://\S+)\n +code +(\S+)\n +sign in as (\S+) with password (\S+)`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no device URL, code and password in the output:\n%s", out)
+		}
+		// The printed URL is one a browser on this machine opens: the
+		// edge's address, on its certificate.
+		page, err := signintest.ApproveDevice(context.Background(), edgeClient(t, d.dir), m[1], m[2], m[3], m[4])
+		if err != nil {
+			t.Fatalf("approve the device at %s: %v (%s)", m[1], err, page)
+		}
+		d.waitFor(t, "Press Ctrl-C to stop.")
+		d.checkSignedIn(t)
+		d.interrupt(t)
+	})
+	t.Run("system browser", func(t *testing.T) {
+		// A desktop whose xdg-open hands the URL to the test, which signs
+		// in as the person would, with the printed password, at the URL
+		// the demo opened.
+		fake := t.TempDir()
+		urls := filepath.Join(fake, "urls")
+		script := "#!/bin/sh\nprintf '%s\\n' \"$1\" >> '" + urls + "'\n"
+		if err := os.WriteFile(filepath.Join(fake, "xdg-open"), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		d := startDemoEnv(t, bin, []string{"DISPLAY=:99", "PATH=" + fake + string(os.PathListSeparator) + os.Getenv("PATH")})
+		d.waitFor(t, "waiting for you to sign in…")
+		out := d.output()
+		if !strings.Contains(out, "system — your own browser (auto: a desktop session, $DISPLAY)") {
+			t.Errorf("auto did not pick the system browser on a desktop:\n%s", out)
+		}
+		m := regexp.MustCompile(`Sign in as (\S+) with password (\S+)\n +\(if no browser opened, open (\S+)\)`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no user, password and URL in the output:\n%s", out)
+		}
+		data, err := os.ReadFile(urls)
+		if err != nil {
+			t.Fatalf("xdg-open was not run: %v", err)
+		}
+		opened := strings.TrimSpace(string(data))
+		if opened != m[3] || !strings.HasPrefix(opened, "https://127.") {
+			t.Fatalf("xdg-open got %q; the demo printed %q; want the edge's address", opened, m[3])
+		}
+		page, err := signintest.SignIn(context.Background(), edgeClient(t, d.dir), opened, m[1], m[2])
+		if err != nil || !strings.Contains(page, "Signed in") {
+			t.Fatalf("sign in at %s: %v (%s)", opened, err, page)
+		}
+		d.waitFor(t, "Press Ctrl-C to stop.")
+		d.checkSignedIn(t)
+		d.interrupt(t)
+	})
+	t.Run("service token", func(t *testing.T) {
+		d := startDemo(t, bin, "-token")
+		d.waitFor(t, "Press Ctrl-C to stop.")
+		out := d.output()
+		if !strings.Contains(out, "kube-system") || strings.Contains(out, "password") || strings.Contains(out, "signed in") {
+			t.Errorf("the service-token demo's output:\n%s", out)
+		}
+		d.interrupt(t)
+	})
+}
+
+// needDemo builds the airlock programs and airlock-demo once and returns
+// their folder; it skips in -short mode and without kubectl (failing under
+// CI).
+func needDemo(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test: not in -short mode")
+	}
+	if _, err := exec.LookPath("kubectl"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("kubectl is missing: %v", err)
+		}
+		t.Skipf("kubectl is missing: %v", err)
+	}
+	bin, err := binaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+var binaries = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "airlock-demo-test-bin-")
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if err := stack.Build(ctx, dir, false); err != nil {
+		return "", err
+	}
+	root, err := stack.ModuleRoot(ctx)
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(os.PathSeparator), "./internal/systest/cmd/airlock-demo")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", errors.New("build airlock-demo: " + err.Error() + "\n" + string(out))
+	}
+	return dir, nil
+})
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if dir, err := binaries(); err == nil && strings.Contains(dir, "airlock-demo-test-bin-") {
+		os.RemoveAll(dir)
+	}
+	os.Exit(code)
+}
+
+// demoProc is a running airlock-demo.
+type demoProc struct {
+	dir       string
+	kubeCache string // kubectl's cache, not the user's
+	cmd       *exec.Cmd
+	out       *syncBuffer
+	done      chan struct{}
+	err       error
+}
+
+func startDemo(t *testing.T, bin string, args ...string) *demoProc {
+	t.Helper()
+	return startDemoEnv(t, bin, nil, args...)
+}
+
+// startDemoEnv starts airlock-demo with env added to the environment
+// (where no desktop session is, unless env names one).
+func startDemoEnv(t *testing.T, bin string, env []string, args ...string) *demoProc {
+	t.Helper()
+	d := &demoProc{dir: t.TempDir(), kubeCache: t.TempDir(), out: &syncBuffer{}, done: make(chan struct{})}
+	d.cmd = exec.Command(filepath.Join(bin, "airlock-demo"), append([]string{"-bin", bin, "-dir", d.dir}, args...)...)
+	d.cmd.Env = append(os.Environ(), "KUBECACHEDIR="+d.kubeCache, "DISPLAY=", "WAYLAND_DISPLAY=")
+	d.cmd.Env = append(d.cmd.Env, env...)
+	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		d.err = d.cmd.Wait()
+		close(d.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-d.done:
+		default:
+			_ = d.cmd.Process.Signal(syscall.SIGINT)
+			select {
+			case <-d.done:
+			case <-time.After(time.Minute):
+				_ = d.cmd.Process.Kill()
+				<-d.done
+			}
+		}
+		if t.Failed() {
+			if log, err := os.ReadFile(filepath.Join(d.dir, "demo.log")); err == nil {
+				t.Logf("demo.log:\n%s", tail(string(log), 8000))
+			}
+		}
+	})
+	return d
+}
+
+func (d *demoProc) output() string { return d.out.String() }
+
+// waitFor waits until the output has s.
+func (d *demoProc) waitFor(t *testing.T, s string) {
+	t.Helper()
+	d.waitFrom(t, 0, s)
+}
+
+// waitFrom waits until the output after its first from bytes has s.
+func (d *demoProc) waitFrom(t *testing.T, from int, s string) {
+	t.Helper()
+	deadline := time.NewTimer(5 * time.Minute)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	has := func() bool { return strings.Contains(d.output()[from:], s) }
+	for !has() {
+		select {
+		case <-d.done:
+			if has() {
+				return
+			}
+			t.Fatalf("airlock-demo exited (%v) before printing %q:\n%s", d.err, s, d.output())
+		case <-deadline.C:
+			t.Fatalf("airlock-demo did not print %q:\n%s", s, d.output())
+		case <-tick.C:
+		}
+	}
+}
+
+// checkSignedIn checks that the held kubectl completed and that status
+// shows the signed-in user, and that the password is in no log.
+func (d *demoProc) checkSignedIn(t *testing.T) string {
+	t.Helper()
+	out := d.output()
+	m := regexp.MustCompile(`password +(\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no password in the output:\n%s", out)
+	}
+	for _, want := range []string{
+		"You are signed out.",
+		"the daemon holds the connection and asks for a sign-in at edge local",
+		"kube-system",
+		"(kubectl was held ",
+		"then completed: the same command, no re-run)",
+		"local: signed in as " + stack.DefaultEmail,
+		"The refresh token is in ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the output lacks %q:\n%s", want, out)
+		}
+	}
+	if i, j := strings.Index(out, "$ kubectl --kubeconfig "), strings.Index(out, "kube-system"); i < 0 || j < i {
+		t.Errorf("kubectl's output does not follow its command:\n%s", out)
+	}
+	log, err := os.ReadFile(filepath.Join(d.dir, "demo.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(log, []byte(m[1])) {
+		t.Errorf("the password appears in demo.log")
+	}
+	return out
+}
+
+// shell runs a command in sh after sourcing the demo's env file, as the
+// summary tells people to.
+func (d *demoProc) shell(t *testing.T, command string) string {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", ". "+filepath.Join(d.dir, "env")+" && "+command)
+	cmd.Env = append(os.Environ(), "KUBECACHEDIR="+d.kubeCache)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", command, err, out)
+	}
+	return string(out)
+}
+
+// interrupt sends SIGINT (Ctrl-C) and checks that the demo stops every
+// program cleanly and exits 0.
+func (d *demoProc) interrupt(t *testing.T) {
+	t.Helper()
+	if err := d.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-d.done:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("airlock-demo did not exit within 2 minutes of SIGINT:\n%s", d.output())
+	}
+	if d.err != nil {
+		t.Fatalf("airlock-demo exited with %v after SIGINT:\n%s", d.err, d.output())
+	}
+	if !strings.Contains(d.output(), "every program exited cleanly (status 0)") {
+		t.Fatalf("the demo did not report a clean stop:\n%s", d.output())
+	}
+}
+
+// edgeClient trusts the demo edge's CA, as a browser whose user accepted
+// it would.
+func edgeClient(t *testing.T, dir string) *http.Client {
+	t.Helper()
+	ca, err := os.ReadFile(filepath.Join(dir, "edge", "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		t.Fatal("no certificate in the edge's ca.crt")
+	}
+	return &http.Client{
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
+		Timeout:   time.Minute,
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}

@@ -1,0 +1,167 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/airlockhq/airlock/internal/systest/e2e/internal/benchnet"
+	"github.com/airlockhq/airlock/internal/systest/stack"
+)
+
+// binaries builds the three programs once per test run (with the race
+// detector when the tests have it) and returns their folder.
+var binaries = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "airlock-e2e-bin-")
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	return dir, stack.Build(ctx, dir, raceEnabled)
+})
+
+// needs fails the test under CI, and skips it elsewhere, when a part it
+// needs is missing.
+func needs(tb testing.TB, what string, err error) {
+	tb.Helper()
+	if err == nil {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		tb.Fatalf("%s is missing: %v", what, err)
+	}
+	tb.Skipf("%s is missing: %v", what, err)
+}
+
+// startStack starts a stack for one test and stops it when the test ends,
+// failing the test unless every program exits 0 on SIGTERM.
+func startStack(tb testing.TB, opts stack.Options) *stack.Stack {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("end-to-end test: not in -short mode")
+	}
+	bin, err := binaries()
+	if err != nil {
+		tb.Fatalf("build: %v", err)
+	}
+	opts.Bin = bin
+	if opts.Dir == "" {
+		opts.Dir = tb.TempDir()
+	}
+	if os.Getenv("AIRLOCK_E2E_VERBOSE") != "" {
+		opts.Log = os.Stderr
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	s, err := stack.Start(ctx, opts)
+	if err != nil {
+		if s != nil {
+			s.Close()
+		}
+		tb.Fatalf("start the stack: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			tb.Errorf("stop the stack: %v", err)
+		}
+	})
+	return s
+}
+
+// kubectls returns the kubectl binaries on this machine: /usr/bin/kubectl
+// and the versioned ones that ship with the Cloud SDK.
+func kubectls(tb testing.TB) []string {
+	tb.Helper()
+	var out []string
+	if _, err := os.Stat("/usr/bin/kubectl"); err != nil {
+		needs(tb, "/usr/bin/kubectl", err)
+	}
+	out = append(out, "/usr/bin/kubectl")
+	for v := 27; v <= 33; v++ {
+		p := fmt.Sprintf("/usr/lib/google-cloud-sdk/bin/kubectl.1.%d", v)
+		if _, err := os.Stat(p); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// kubectl runs kubectl with the stack's kubeconfig and returns stdout; it
+// fails the test with stderr on error.
+func kubectl(tb testing.TB, s *stack.Stack, bin string, args ...string) string {
+	tb.Helper()
+	out, err := runKubectl(s, bin, args...)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", filepath.Base(bin), strings.Join(args, " "), err)
+	}
+	return out
+}
+
+func runKubectl(s *stack.Stack, bin string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--kubeconfig", s.Kubeconfig}, args...)...)
+	cmd.Env = append(os.Environ(), "HOME="+s.Dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out), fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return string(out), nil
+}
+
+// socksConnect dials target through the SOCKS5 proxy with user/pass
+// authentication (offering the methods kubectl offers) and returns the
+// proxy's refusal code, or the open connection when it accepted.
+func socksConnect(ctx context.Context, proxy, user, pass, target string) (byte, net.Conn, error) {
+	c, err := benchnet.DialSOCKS5(ctx, proxy, user, pass, target)
+	if serr, ok := errors.AsType[*benchnet.SOCKSError](err); ok {
+		return serr.Code, nil, nil
+	}
+	return 0, c, err
+}
+
+// waitFor polls cond every 20 ms until it returns nil or d passes.
+func waitFor(tb testing.TB, d time.Duration, what string, cond func() error) {
+	tb.Helper()
+	if err := poll(d, nil, cond); err != nil {
+		tb.Fatalf("%s: %v", what, err)
+	}
+}
+
+// errStopped is poll's answer when its done channel closed first.
+var errStopped = errors.New("stopped before the condition held")
+
+// poll calls cond every 20 ms until it returns nil, d passes (an error
+// naming d and cond's last error) or done is closed (errStopped; a nil
+// done never closes).
+func poll(d time.Duration, done <-chan struct{}, cond func() error) error {
+	deadline := time.Now().Add(d)
+	tick := time.NewTicker(20 * time.Millisecond) // polling interval, not synchronisation
+	defer tick.Stop()
+	for {
+		err := cond()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not within %v: %w", d, err)
+		}
+		select {
+		case <-done:
+			return errStopped
+		case <-tick.C:
+		}
+	}
+}
