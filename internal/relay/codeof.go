@@ -40,4 +40,3 @@ func ResultOf(err error) *wire.Result {
 	}
 	return &wire.Result{Code: CodeOf(err), Message: err.Error()}
 }
-
