@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airlockhq/airlock/connector/connectortest"
+	"github.com/airlockhq/airlock/internal/systest/connectortest"
 	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/config"
 	"github.com/airlockhq/airlock/daemon/daemontest"
