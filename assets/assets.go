@@ -1,5 +1,5 @@
 // Package assets embeds Airlock's generated icons: for each tray state a
-// PNG at 16, 22, 24, 32, 48 and 256 pixels and an ICO. The files in icons/
+// PNG at each of [Sizes] (16 to 256 pixels) and an ICO. The files in icons/
 // are written by `go generate ./assets` from the drawing in
 // assets/internal/icon (the one source); a test fails when they differ
 // from what the source draws.
@@ -9,6 +9,8 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+
+	"github.com/airlockhq/airlock/assets/internal/icon"
 )
 
 //go:generate go run ./gen -out icons
@@ -31,8 +33,8 @@ const (
 // States lists every state.
 func States() []State { return []State{Disconnected, Connecting, Connected, SignIn, Error} }
 
-// Sizes are the PNG sizes embedded for each state.
-func Sizes() []int { return []int{16, 22, 24, 32, 48, 256} }
+// Sizes are the PNG sizes embedded for each state (the drawing's list).
+func Sizes() []int { return icon.Sizes() }
 
 // PNG returns state s's icon at size pixels (one of Sizes).
 func PNG(s State, size int) ([]byte, error) {

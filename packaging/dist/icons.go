@@ -1,46 +1,25 @@
 package dist
 
 import (
-	"bytes"
 	"fmt"
-	"image"
-	"image/png"
-	"slices"
 
 	"github.com/airlockhq/airlock/assets"
-	"golang.org/x/image/draw"
 )
 
 // AppIcon is the tray state whose icon is the application's icon.
 const AppIcon = assets.Connected
 
 // IconSizes are the hicolor sizes the airlock package installs
-// (/usr/share/icons/hicolor/NxN/apps/airlock.png).
-func IconSizes() []int { return []int{16, 22, 24, 32, 48, 64, 128, 256} }
+// (/usr/share/icons/hicolor/NxN/apps/airlock.png): every size assets
+// embeds, each drawn at its own size.
+func IconSizes() []int { return assets.Sizes() }
 
-// AppIconPNG returns the application icon at size pixels: the drawn one
-// from assets when it has that size, else the largest scaled down.
+// AppIconPNG returns the application icon at size pixels, one of
+// [IconSizes].
 func AppIconPNG(size int) ([]byte, error) {
-	if slices.Contains(assets.Sizes(), size) {
-		return assets.PNG(AppIcon, size)
-	}
-	largest := slices.Max(assets.Sizes())
-	if size > largest {
-		return nil, fmt.Errorf("dist: no icon of %d px (the largest is %d)", size, largest)
-	}
-	b, err := assets.PNG(AppIcon, largest)
+	b, err := assets.PNG(AppIcon, size)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("dist: %w", err)
 	}
-	src, err := png.Decode(bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("dist: icon: %w", err)
-	}
-	dst := image.NewNRGBA(image.Rect(0, 0, size, size))
-	draw.CatmullRom.Scale(dst, dst.Bounds(), src, src.Bounds(), draw.Src, nil)
-	var out bytes.Buffer
-	if err := png.Encode(&out, dst); err != nil {
-		return nil, fmt.Errorf("dist: icon: %w", err)
-	}
-	return out.Bytes(), nil
+	return b, nil
 }

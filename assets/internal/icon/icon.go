@@ -37,11 +37,24 @@ const (
 // States lists every state.
 func States() []State { return []State{Disconnected, Connecting, Connected, SignIn, Error} }
 
-// Sizes are the square PNG sizes generated for each state.
-func Sizes() []int { return []int{16, 22, 24, 32, 48, 256} }
+// Sizes are the square PNG sizes generated for each state: the one list of
+// icon sizes. The tray picks from them, and the airlock package installs
+// the application icon at each as a hicolor theme size
+// (/usr/share/icons/hicolor/NxN/apps/airlock.png), every one drawn at its
+// own size rather than scaled.
+func Sizes() []int { return []int{16, 22, 24, 32, 48, 64, 128, 256} }
 
-// ICOSizes are the sizes packed into each state's ICO.
-func ICOSizes() []int { return []int{16, 24, 32, 48, 256} }
+// ICOSizes are the sizes packed into each state's ICO: those of [Sizes]
+// that Windows asks for (16, 24, 32, 48 and 256).
+func ICOSizes() []int {
+	var out []int
+	for _, s := range Sizes() {
+		if s != 22 && s != 64 && s != 128 {
+			out = append(out, s)
+		}
+	}
+	return out
+}
 
 type palette struct{ fill, rim color.NRGBA }
 
