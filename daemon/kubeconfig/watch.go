@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/airlockhq/airlock/internal/backoff"
 	"github.com/fsnotify/fsnotify"
 )
 
@@ -46,7 +47,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 
 	debounce := newTimer()
 	retry := newTimer()
-	backoff := s.opts.RetryInterval
+	delays := backoff.New(backoff.Config{Base: s.opts.RetryInterval, Max: 30 * time.Second, NoJitter: true})
 	var first time.Time
 	for {
 		select {
@@ -76,8 +77,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 			debounce.arm(time.Now().Add(s.opts.Debounce))
 		case <-s.kick:
 			if !retry.armed {
-				retry.arm(time.Now().Add(backoff))
-				backoff = min(2*backoff, 30*time.Second)
+				retry.arm(time.Now().Add(delays.Next()))
 			}
 		case <-debounce.c():
 			debounce.armed = false
@@ -89,7 +89,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 			s.cycle(ctx, true)
 			s.mu.Lock()
 			if !s.failing {
-				backoff = s.opts.RetryInterval
+				delays.Reset()
 			}
 			s.mu.Unlock()
 		}

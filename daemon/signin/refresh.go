@@ -8,6 +8,7 @@ import (
 
 	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/keychain"
+	"github.com/airlockhq/airlock/internal/backoff"
 	"golang.org/x/oauth2"
 )
 
@@ -167,12 +168,13 @@ func (e *edgeState) dropRefreshLocked(ctx context.Context) {
 }
 
 // renewLoop renews the access token at RefreshAt of its lifetime while a
-// refresh token exists, retrying with backoff while the edge does not
-// answer; it also publishes the moment an unrenewable token expires.
+// refresh token exists, retrying with backoff (1s doubling to 1m) while the
+// edge does not answer; it also publishes the moment an unrenewable token
+// expires.
 func (e *edgeState) renewLoop(ctx context.Context) {
 	var (
 		retryAt time.Time
-		backoff = time.Second
+		retry   = backoff.New(backoff.Config{Base: time.Second, Max: time.Minute, NoJitter: true})
 		gaveUp  *accessToken // renewal of this token failed for good
 	)
 	for {
@@ -198,7 +200,8 @@ func (e *edgeState) renewLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 		case <-e.wake:
-			retryAt, backoff = time.Time{}, time.Second
+			retryAt = time.Time{}
+			retry.Reset()
 		case <-fire:
 			fired = true
 		}
@@ -226,7 +229,8 @@ func (e *edgeState) renewLoop(ctx context.Context) {
 		isSignIn := errors.As(err, &se)
 		switch {
 		case err == nil:
-			retryAt, backoff = time.Time{}, time.Second
+			retryAt = time.Time{}
+			retry.Reset()
 			e.log.Debug("access token renewed")
 		case errors.Is(err, errNoRefresh):
 			gaveUp = at
@@ -235,8 +239,7 @@ func (e *edgeState) renewLoop(ctx context.Context) {
 			e.log.Warn("renewal refused: the user must sign in again when the access token expires", "expires", at.exp.Format(time.RFC3339), "err", err)
 			e.setProblem(se.problem())
 		default:
-			retryAt = time.Now().Add(backoff)
-			backoff = min(backoff*2, time.Minute)
+			retryAt = time.Now().Add(retry.Next())
 			if retryAt.After(at.exp) {
 				retryAt, gaveUp = time.Time{}, at
 			}

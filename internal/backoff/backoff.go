@@ -1,6 +1,8 @@
-// Package backoff computes reconnect delays: exponential growth from a base
-// to a cap with full jitter (each delay uniform in [0, min(cap, base·2ⁿ)]),
-// reset once a connection has stayed up, as in cloudflared's retry package.
+// Package backoff owns every retry delay in Airlock: exponential growth from
+// a base to a cap with full jitter (each delay uniform in
+// [0, min(cap, base·2ⁿ)]), reset once a connection has stayed up, as in
+// cloudflared's retry package. Loops that want the plain doubling schedule
+// (base, 2·base, … cap) ask for it with [Config].NoJitter.
 //
 // Randomness and time are injected so that tests are deterministic and never
 // sleep.
@@ -40,7 +42,11 @@ type Config struct {
 	// StableAfter is how long a connection must stay up for the backoff to
 	// start again from Base. Zero means DefaultStableAfter.
 	StableAfter time.Duration
+	// NoJitter makes every delay its ceiling: base, 2·base, 4·base, … Max.
+	// For a loop with one instance per machine (nothing to spread out).
+	NoJitter bool
 	// Rand returns a uniform integer in [0, n). Nil means math/rand/v2.
+	// Not consulted with NoJitter.
 	Rand func(n int64) int64
 	// Clock tells the time and waits. Nil means the real clock.
 	Clock Clock
@@ -50,6 +56,7 @@ type Config struct {
 // each reconnecting loop owns one.
 type Backoff struct {
 	base, max, stable time.Duration
+	noJitter          bool
 	rand              func(int64) int64
 	clock             Clock
 	attempt           int
@@ -57,7 +64,7 @@ type Backoff struct {
 
 // New returns a Backoff for cfg.
 func New(cfg Config) *Backoff {
-	b := &Backoff{base: cfg.Base, max: cfg.Max, stable: cfg.StableAfter, rand: cfg.Rand, clock: cfg.Clock}
+	b := &Backoff{base: cfg.Base, max: cfg.Max, stable: cfg.StableAfter, noJitter: cfg.NoJitter, rand: cfg.Rand, clock: cfg.Clock}
 	if b.base <= 0 {
 		b.base = DefaultBase
 	}
@@ -89,11 +96,15 @@ func (b *Backoff) Ceiling() time.Duration {
 	return min(c, b.max)
 }
 
-// Next returns the next delay, uniform in [0, Ceiling()], and advances.
+// Next returns the next delay, uniform in [0, Ceiling()] (Ceiling() itself
+// with NoJitter), and advances.
 func (b *Backoff) Next() time.Duration {
 	c := b.Ceiling()
 	if c < b.max {
 		b.attempt++
+	}
+	if b.noJitter {
+		return c
 	}
 	return time.Duration(b.rand(int64(c) + 1))
 }

@@ -183,3 +183,35 @@ func TestWait(t *testing.T) {
 		}
 	})
 }
+
+func TestNoJitter(t *testing.T) {
+	ms := time.Millisecond
+	tests := []struct {
+		name string
+		cfg  Config
+		want []time.Duration
+	}{
+		{"sign-in renewal: 1s to 1m", Config{Base: time.Second, Max: time.Minute},
+			[]time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, time.Minute, time.Minute}},
+		{"tray event stream: 50ms to 5s", Config{Base: 50 * ms, Max: 5 * time.Second},
+			[]time.Duration{50 * ms, 100 * ms, 200 * ms, 400 * ms, 800 * ms, 1600 * ms, 3200 * ms, 5 * time.Second, 5 * time.Second}},
+		{"cap not a power of two of the base", Config{Base: 300 * ms, Max: time.Second},
+			[]time.Duration{300 * ms, 600 * ms, time.Second, time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.NoJitter = true
+			tt.cfg.Rand = func(int64) int64 { t.Fatal("rand consulted with NoJitter"); return 0 }
+			b := New(tt.cfg)
+			for i, w := range tt.want {
+				if got := b.Next(); got != w {
+					t.Fatalf("delay %d = %v, want %v", i, got, w)
+				}
+			}
+			b.Reset()
+			if got := b.Next(); got != tt.want[0] {
+				t.Fatalf("delay after reset = %v, want %v", got, tt.want[0])
+			}
+		})
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/client"
+	"github.com/airlockhq/airlock/internal/backoff"
 	"github.com/airlockhq/airlock/internal/desktop"
 )
 
@@ -213,7 +214,7 @@ func (a *App) follow(ctx context.Context, u ui, ready <-chan struct{}) error {
 		u.Show(BuildView(st, acct, note))
 	}
 	show(nil, "")
-	backoff := 50 * time.Millisecond
+	retry := backoff.New(backoff.Config{Base: 50 * time.Millisecond, Max: 5 * time.Second, NoJitter: true})
 	for {
 		w, err := a.opts.Client.Watch(ctx)
 		if err != nil {
@@ -239,12 +240,11 @@ func (a *App) follow(ctx context.Context, u ui, ready <-chan struct{}) error {
 			case <-ctx.Done():
 				return nil
 			case <-ready:
-			case <-time.After(backoff):
+			case <-time.After(retry.Next()):
 			}
-			backoff = min(2*backoff, 5*time.Second)
 			continue
 		}
-		backoff = 50 * time.Millisecond
+		retry.Reset()
 		err = a.read(ctx, w, show)
 		w.Close()
 		if ctx.Err() != nil {

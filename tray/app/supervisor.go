@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/airlockhq/airlock/internal/backoff"
 )
 
 // Supervisor starts `airlock daemon` as a child process when no daemon
@@ -105,7 +107,9 @@ func (s *Supervisor) ChildPID() int {
 // Run serves Need until ctx ends; then it stops the child, if any, with
 // SIGTERM (SIGKILL after the stop timeout) and returns.
 func (s *Supervisor) Run(ctx context.Context) error {
-	backoff := s.minBackoff
+	// A child that ran for twice the longest wait ran fine: the next wait
+	// starts again from the shortest.
+	restart := backoff.New(backoff.Config{Base: s.minBackoff, Max: s.maxBackoff, StableAfter: 2 * s.maxBackoff, NoJitter: true})
 	for {
 		select {
 		case <-ctx.Done():
@@ -116,7 +120,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			s.signalReady()
 			continue
 		}
-		started := time.Now()
+		started := restart.Now()
 		err := s.runChild(ctx)
 		if ctx.Err() != nil {
 			return nil
@@ -129,16 +133,12 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			s.signalReady()
 			continue
 		}
-		if time.Since(started) > 2*s.maxBackoff {
-			backoff = s.minBackoff // it ran fine for a while
-		}
-		s.log.Error("airlock daemon exited; restarting it", "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
+		restart.Connected(started)
+		wait := restart.Next()
+		s.log.Error("airlock daemon exited; restarting it", "err", err, "in", wait)
+		if restart.Sleep(ctx, wait) != nil {
 			return nil
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, s.maxBackoff)
 		s.Need()
 	}
 }
