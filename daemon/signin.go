@@ -119,17 +119,6 @@ func signInKey(cfg *config.Config, name string) string {
 	}, "\x00")
 }
 
-// edgeConfig is cfg cut down to edge name and its sign-in clusters.
-func edgeConfig(cfg *config.Config, name string) *config.Config {
-	out := &config.Config{Path: cfg.Path, Browser: cfg.Browser, SignIn: cfg.SignIn, Edges: []config.Edge{*cfg.Edge(name)}}
-	for _, cl := range cfg.Clusters {
-		if cl.Edge == name && cl.UsesSignIn() {
-			out.Clusters = append(out.Clusters, cl)
-		}
-	}
-	return out
-}
-
 // update makes the managers match cfg: a new one for each sign-in edge
 // that is new or whose settings changed (started at once while run runs),
 // and stops those of edges that no longer sign in or were replaced. It
@@ -156,7 +145,7 @@ func (p *signInPart) update(cfg *config.Config) (bool, error) {
 		if cur != nil && cur.key == key {
 			continue
 		}
-		m, err := p.newManager(edgeConfig(cfg, name), store)
+		m, err := p.newManager(cfg, name, store)
 		if err != nil {
 			return false, fmt.Errorf("sign-in: %w", err)
 		}
@@ -225,13 +214,15 @@ func (p *signInPart) openStore() (*keychain.Auto, error) {
 	return keychain.OpenAuto(keychain.AutoOptions{Dir: dir, Keychain: p.opts.Keychain, Logger: p.log})
 }
 
-func (p *signInPart) newManager(cfg *config.Config, store *keychain.Auto) (*signin.Manager, error) {
+// newManager makes the sign-in of cfg's edge name.
+func (p *signInPart) newManager(cfg *config.Config, name string, store *keychain.Auto) (*signin.Manager, error) {
 	browser := p.opts.Browser
 	if browser == nil && !p.opts.NoBrowser {
 		browser = signin.DefaultBrowser(cfg.Browser, p.getenv, runtime.GOOS)
 	}
 	m, err := signin.New(signin.Options{
-		Config: cfg, Store: store, Browser: browser, Notifier: p.opts.Notifier,
+		Edge: *cfg.Edge(name), Apps: cfg.SignInApps(name), SignIn: cfg.SignIn,
+		Store: store, Browser: browser, Notifier: p.opts.Notifier,
 		Logger: p.log, HTTPClient: p.opts.HTTPClient, RefreshAt: p.opts.RefreshAt, Wait: p.opts.Wait,
 		OnChange: p.publish,
 	})
@@ -306,9 +297,8 @@ func (p *signInPart) status(st *apitype.Status) {
 	}
 	for i := range st.Edges {
 		if e := p.edges[st.Edges[i].Name]; e != nil {
-			if s, ok := e.m.SignIn(st.Edges[i].Name); ok {
-				st.Edges[i].SignIn = &s
-			}
+			s := e.m.SignIn()
+			st.Edges[i].SignIn = &s
 		}
 	}
 }
@@ -334,55 +324,55 @@ func (p *signInPart) run(ctx context.Context) error {
 }
 
 // pick returns the managers of edge (every sign-in edge when empty), in
-// configuration order.
-func (p *signInPart) pick(edge string) ([]*signin.Manager, []string, error) {
+// configuration order: the one place a request fans out over edges.
+func (p *signInPart) pick(edge string) ([]*signin.Manager, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.order) == 0 {
-		return nil, nil, signin.ErrNoSignIn
+		return nil, signin.ErrNoSignIn
 	}
 	if edge == "" {
 		ms := make([]*signin.Manager, len(p.order))
 		for i, n := range p.order {
 			ms[i] = p.edges[n].m
 		}
-		return ms, p.order, nil
+		return ms, nil
 	}
 	e, ok := p.edges[edge]
 	if !ok {
-		return nil, nil, fmt.Errorf("%w: %q (sign-in edges: %v)", signin.ErrUnknownEdge, edge, p.order)
+		return nil, fmt.Errorf("%w: %q (sign-in edges: %v)", signin.ErrUnknownEdge, edge, p.order)
 	}
-	return []*signin.Manager{e.m}, []string{edge}, nil
+	return []*signin.Manager{e.m}, nil
 }
 
 // Login implements controlapi.SignIn over the edges' managers.
 func (p *signInPart) Login(ctx context.Context, req apitype.LoginRequest) ([]apitype.SignIn, error) {
-	ms, names, err := p.pick(req.Edge)
+	ms, err := p.pick(req.Edge)
 	if err != nil {
 		return nil, err
 	}
 	var out []apitype.SignIn
-	for i, m := range ms {
-		list, err := m.Login(ctx, apitype.LoginRequest{Edge: names[i], Device: req.Device})
+	for _, m := range ms {
+		s, err := m.Login(ctx, req.Device)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, list...)
+		out = append(out, s)
 	}
 	return out, nil
 }
 
 // Logout implements controlapi.SignIn over the edges' managers.
 func (p *signInPart) Logout(ctx context.Context, req apitype.LogoutRequest) ([]apitype.SignIn, error) {
-	ms, names, err := p.pick(req.Edge)
+	ms, err := p.pick(req.Edge)
 	if err != nil {
 		return nil, err
 	}
 	var out []apitype.SignIn
 	var errs []error
-	for i, m := range ms {
-		list, err := m.Logout(ctx, apitype.LogoutRequest{Edge: names[i]})
-		out = append(out, list...)
+	for _, m := range ms {
+		s, err := m.Logout(ctx)
+		out = append(out, s)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -403,13 +393,13 @@ func (s signInSource) Token(ctx context.Context) (string, error) {
 	if m == nil {
 		return "", fmt.Errorf("%w: edge %s has no sign-in (the configuration changed)", tokens.ErrUnavailable, s.edge)
 	}
-	return m.Source(s.edge).Token(ctx)
+	return m.Source().Token(ctx)
 }
 
 // Invalidate implements tokens.Invalidator.
 func (s signInSource) Invalidate(tok string) {
 	if m := s.p.manager(s.edge); m != nil {
-		if inv, ok := m.Source(s.edge).(tokens.Invalidator); ok {
+		if inv, ok := m.Source().(tokens.Invalidator); ok {
 			inv.Invalidate(tok)
 		}
 	}

@@ -1,7 +1,8 @@
-// Package signin signs the user in at each edge (the edge is an OAuth 2.0
+// Package signin signs the user in at an edge (the edge is an OAuth 2.0
 // authorization server, client id "airlock") and supplies the resulting
-// access tokens to the daemon's SOCKS listeners as a [tokens.Source] per
-// edge.
+// access tokens to the daemon's SOCKS listeners as a [tokens.Source]. A
+// [Manager] is one edge's sign-in; the daemon keeps one per sign-in edge
+// and is the one place that fans a login or logout out over edges.
 //
 // The life of a token:
 //

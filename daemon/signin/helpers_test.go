@@ -158,7 +158,9 @@ func newRig(t *testing.T, o rigOptions) *rig {
 		t.Fatal(err)
 	}
 	opts := Options{
-		Config:      r.cfg,
+		Edge:        *r.cfg.Edge("main"),
+		Apps:        r.cfg.SignInApps("main"),
+		SignIn:      r.cfg.SignIn,
 		Store:       r.store,
 		Browser:     r.browser,
 		Notifier:    r.notices,
@@ -192,7 +194,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	return r
 }
 
-func (r *rig) source() *edgeState { return r.m.Source("main").(*edgeState) }
+func (r *rig) source() *edgeState { return r.m.Source().(*edgeState) }
 
 // checkNoTokensLogged fails when any token the server issued appears in
 // the log.

@@ -22,12 +22,15 @@ const (
 	DefaultRefreshAt   = 0.8
 )
 
-// Options configure a Manager. Config and Store are required.
+// Options configure a Manager. Edge and Store are required.
 type Options struct {
-	// Config is the validated configuration: every edge with a sign-in
-	// cluster gets a Source; its SignIn fields give the wait and the
-	// browser interval.
-	Config *config.Config
+	// Edge is the edge to sign in at; its AuthURL is required.
+	Edge config.Edge
+	// Apps are the app hostnames of the edge's sign-in clusters: the
+	// audience of the access token.
+	Apps []string
+	// SignIn gives the wait and the browser interval.
+	SignIn config.SignIn
 	// Store keeps refresh tokens (keychain.Auto in production). When it
 	// also has DeleteEverywhere(ctx, key), logout uses that.
 	Store keychain.Store
@@ -55,7 +58,9 @@ type Options struct {
 	OnChange func(apitype.SignIn)
 }
 
-// Manager runs sign-in for every edge that needs it.
+// Manager runs sign-in at one edge. The daemon keeps one per sign-in edge,
+// so that a reload replaces one edge's sign-in without touching the
+// others', and it alone fans a request out over edges.
 type Manager struct {
 	opts     Options
 	log      *slog.Logger
@@ -64,8 +69,7 @@ type Manager struct {
 	notifier Notifier
 	wait     time.Duration
 	interval time.Duration
-	edges    []*edgeState
-	byName   map[string]*edgeState
+	edge     *edgeState
 
 	base     context.Context // flights run under it; ends when Run ends
 	stop     context.CancelFunc
@@ -75,11 +79,14 @@ type Manager struct {
 	changed  chan struct{} // capacity 1: some edge changed
 }
 
-// New returns a Manager for the sign-in edges of opts.Config. Nothing runs
-// until a token is asked for or Run starts the background renewals.
+// New returns a Manager for opts.Edge. Nothing runs until a token is
+// asked for or Run starts the background renewal.
 func New(opts Options) (*Manager, error) {
-	if opts.Config == nil {
-		return nil, errors.New("signin: no configuration")
+	if opts.Edge.Name == "" {
+		return nil, errors.New("signin: no edge")
+	}
+	if opts.Edge.AuthURL == "" {
+		return nil, fmt.Errorf("signin: edge %s has no auth_url (validate the configuration first)", opts.Edge.Name)
 	}
 	if opts.Store == nil {
 		return nil, errors.New("signin: no token store")
@@ -103,9 +110,8 @@ func New(opts Options) (*Manager, error) {
 		store:    opts.Store,
 		browser:  opts.Browser,
 		notifier: opts.Notifier,
-		wait:     opts.Config.SignIn.Wait,
-		interval: opts.Config.SignIn.BrowserInterval,
-		byName:   map[string]*edgeState{},
+		wait:     opts.SignIn.Wait,
+		interval: opts.SignIn.BrowserInterval,
 		changed:  make(chan struct{}, 1),
 	}
 	if opts.Wait > 0 {
@@ -118,52 +124,30 @@ func New(opts Options) (*Manager, error) {
 		m.notifier = LogNotifier{Log: log}
 	}
 	m.base, m.stop = context.WithCancel(context.Background())
-	now := time.Now()
-	for _, name := range opts.Config.SignInEdges() {
-		ec := opts.Config.Edge(name)
-		if ec.AuthURL == "" {
-			return nil, fmt.Errorf("signin: edge %s has no auth_url (validate the configuration first)", name)
-		}
-		e := &edgeState{
-			m: m, name: name, authURL: ec.AuthURL,
-			audience: opts.Config.SignInApps(name),
-			hc:       opts.HTTPClient(*ec),
-			key:      storeKey(name),
-			log:      log.With("edge", name),
-			wake:     make(chan struct{}, 1),
-			since:    now,
-		}
-		m.edges = append(m.edges, e)
-		m.byName[name] = e
+	name := opts.Edge.Name
+	m.edge = &edgeState{
+		m: m, name: name, authURL: opts.Edge.AuthURL,
+		audience: opts.Apps,
+		hc:       opts.HTTPClient(opts.Edge),
+		key:      storeKey(name),
+		log:      log.With("edge", name),
+		wake:     make(chan struct{}, 1),
+		since:    time.Now(),
 	}
 	return m, nil
 }
 
-// Source returns the token source of edge's sign-in clusters, or nil when
-// no cluster of that edge signs in.
-func (m *Manager) Source(edge string) tokens.Source {
-	if e, ok := m.byName[edge]; ok {
-		return e
-	}
-	return nil
-}
+// Edge returns the name of the edge this Manager signs in at.
+func (m *Manager) Edge() string { return m.edge.name }
 
-// Edges returns the names of the sign-in edges.
-func (m *Manager) Edges() []string {
-	out := make([]string, len(m.edges))
-	for i, e := range m.edges {
-		out[i] = e.name
-	}
-	return out
-}
+// Source returns the token source of the edge's sign-in clusters.
+func (m *Manager) Source() tokens.Source { return m.edge }
 
 // Run renews access tokens in the background and publishes changes until
 // ctx ends; then it ends every sign-in in progress and returns.
 func (m *Manager) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, e := range m.edges {
-		wg.Go(func() { e.renewLoop(ctx) })
-	}
+	wg.Go(func() { m.edge.renewLoop(ctx) })
 	wg.Go(func() { m.publishLoop(ctx) })
 	<-ctx.Done()
 	m.flightMu.Lock()
@@ -175,81 +159,32 @@ func (m *Manager) Run(ctx context.Context) error {
 	return nil
 }
 
-// Status returns every sign-in edge's state, in configuration order.
-func (m *Manager) Status() []apitype.SignIn {
-	out := make([]apitype.SignIn, len(m.edges))
-	for i, e := range m.edges {
-		out[i] = e.snapshot()
+// SignIn returns the edge's sign-in state.
+func (m *Manager) SignIn() apitype.SignIn { return m.edge.snapshot() }
+
+// Login starts a sign-in now: the browser opens whatever the rate limit
+// says (the user asked), or the device flow starts when device is set or
+// no browser can be opened. It returns once the sign-in waits for the user
+// (URL and code known) or has ended; the caller follows events to see it
+// complete.
+func (m *Manager) Login(ctx context.Context, device bool) (apitype.SignIn, error) {
+	f := m.edge.login(device)
+	select {
+	case <-f.ready:
+	case <-f.done:
+	case <-ctx.Done():
+		return apitype.SignIn{}, context.Cause(ctx)
 	}
-	return out
+	return m.edge.snapshot(), nil
 }
 
-// SignIn returns one edge's state.
-func (m *Manager) SignIn(edge string) (apitype.SignIn, bool) {
-	e, ok := m.byName[edge]
-	if !ok {
-		return apitype.SignIn{}, false
-	}
-	return e.snapshot(), true
-}
-
-func (m *Manager) pick(edge string) ([]*edgeState, error) {
-	if len(m.edges) == 0 {
-		return nil, ErrNoSignIn
-	}
-	if edge == "" {
-		return m.edges, nil
-	}
-	e, ok := m.byName[edge]
-	if !ok {
-		return nil, fmt.Errorf("%w: %q (sign-in edges: %v)", ErrUnknownEdge, edge, m.Edges())
-	}
-	return []*edgeState{e}, nil
-}
-
-// Login starts a sign-in now at edge (every sign-in edge when empty): the
-// browser opens whatever the rate limit says (the user asked), or the
-// device flow starts when req.Device is set or no browser can be opened.
-// It returns once each sign-in waits for the user (URL and code known) or
-// has ended; the caller follows events to see them complete.
-func (m *Manager) Login(ctx context.Context, req apitype.LoginRequest) ([]apitype.SignIn, error) {
-	edges, err := m.pick(req.Edge)
-	if err != nil {
-		return nil, err
-	}
-	var out []apitype.SignIn
-	for _, e := range edges {
-		f := e.login(req.Device)
-		select {
-		case <-f.ready:
-		case <-f.done:
-		case <-ctx.Done():
-			return nil, context.Cause(ctx)
-		}
-		out = append(out, e.snapshot())
-	}
-	return out, nil
-}
-
-// Logout signs out at edge (every sign-in edge when empty): it ends a
-// sign-in in progress, revokes the refresh token at the edge if it
-// answers within a few seconds, deletes it from every store, and drops the
-// access token from memory (open streams stay open; new ones need a new
-// sign-in).
-func (m *Manager) Logout(ctx context.Context, req apitype.LogoutRequest) ([]apitype.SignIn, error) {
-	edges, err := m.pick(req.Edge)
-	if err != nil {
-		return nil, err
-	}
-	var out []apitype.SignIn
-	var errs []error
-	for _, e := range edges {
-		if err := e.logout(ctx); err != nil {
-			errs = append(errs, err)
-		}
-		out = append(out, e.snapshot())
-	}
-	return out, errors.Join(errs...)
+// Logout signs out: it ends a sign-in in progress, revokes the refresh
+// token at the edge if it answers within a few seconds, deletes it from
+// every store, and drops the access token from memory (open streams stay
+// open; new ones need a new sign-in).
+func (m *Manager) Logout(ctx context.Context) (apitype.SignIn, error) {
+	err := m.edge.logout(ctx)
+	return m.edge.snapshot(), err
 }
 
 // changedNow wakes the publisher.
@@ -260,25 +195,23 @@ func (m *Manager) changedNow() {
 	}
 }
 
-// publishLoop calls OnChange for every edge whose state differs from what
+// publishLoop calls OnChange whenever the edge's state differs from what
 // was published last. One goroutine: events keep their order.
 func (m *Manager) publishLoop(ctx context.Context) {
-	last := map[string]apitype.SignIn{}
+	var last *apitype.SignIn
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-m.changed:
 		}
-		for _, e := range m.edges {
-			s := e.snapshot()
-			if prev, ok := last[e.name]; ok && reflect.DeepEqual(prev, s) {
-				continue
-			}
-			last[e.name] = s
-			if m.opts.OnChange != nil {
-				m.opts.OnChange(s)
-			}
+		s := m.edge.snapshot()
+		if last != nil && reflect.DeepEqual(*last, s) {
+			continue
+		}
+		last = &s
+		if m.opts.OnChange != nil {
+			m.opts.OnChange(s)
 		}
 	}
 }

@@ -17,10 +17,7 @@ import (
 func TestLazySignInOnce(t *testing.T) {
 	r := newRig(t, rigOptions{interval: time.Hour})
 	ctx := ctxT(t)
-	src := r.m.Source("main")
-	if r.m.Source("nope") != nil {
-		t.Fatal("a source for an unknown edge")
-	}
+	src := r.m.Source()
 	const n = 20
 	var wg sync.WaitGroup
 	toks := make([]string, n)
@@ -54,7 +51,7 @@ func TestLazySignInOnce(t *testing.T) {
 		t.Fatal("no refresh token stored")
 	}
 	waitFor(t, "the browser's page", func() bool { return strings.Contains(r.browser.lastPage(), "Signed in") })
-	st, _ := r.m.SignIn("main")
+	st := r.m.SignIn()
 	if st.State != apitype.SignInSignedIn || st.Email != "alice@example.com" || st.Expires.IsZero() || st.URL != "" {
 		t.Errorf("status after sign-in: %+v", st)
 	}
@@ -153,14 +150,14 @@ func TestRevokedRefreshToken(t *testing.T) {
 	}
 	as.revokeAll()
 	waitFor(t, "the renewal to fail as revoked", func() bool {
-		st, _ := r.m.SignIn("main")
+		st := r.m.SignIn()
 		return st.Problem != nil && st.Problem.Code == apitype.SignInRevoked
 	})
 	if rt := r.store.refreshToken(t, "main"); rt != "" {
 		t.Error("the refused refresh token is still stored")
 	}
 	waitFor(t, "the access token to expire", func() bool {
-		st, _ := r.m.SignIn("main")
+		st := r.m.SignIn()
 		return st.State == apitype.SignInSignedOut
 	})
 	// The next connection starts a new sign-in; the browser opened within
@@ -185,12 +182,12 @@ func TestBrowserRateLimit(t *testing.T) {
 	if se.Code != CodeNeeded || !strings.Contains(se.Error(), "browser") || !errors.Is(err, tokens.ErrUnavailable) {
 		t.Fatalf("after the wait: %v (code %s)", err, se.Code)
 	}
-	st, _ := r.m.SignIn("main")
+	st := r.m.SignIn()
 	if st.State != apitype.SignInNeeded || !st.BrowserOpened || st.URL == "" {
 		t.Fatalf("status while waiting: %+v", st)
 	}
 	waitFor(t, "the flow to time out", func() bool {
-		st, _ := r.m.SignIn("main")
+		st := r.m.SignIn()
 		return st.State == apitype.SignInSignedOut && st.Problem != nil && st.Problem.Code == apitype.SignInTimeout
 	})
 	// Many more connections: new sign-ins, but no more tabs.
@@ -214,7 +211,7 @@ func TestWaitExpiresThenCompletes(t *testing.T) {
 		t.Fatalf("want sign-in needed, got %v", err)
 	}
 	close(r.browser.hold) // the user finishes late
-	waitFor(t, "signed in", func() bool { st, _ := r.m.SignIn("main"); return st.State == apitype.SignInSignedIn })
+	waitFor(t, "signed in", func() bool { st := r.m.SignIn(); return st.State == apitype.SignInSignedIn })
 	if _, err := r.source().Token(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +252,7 @@ func TestRefused(t *testing.T) {
 		t.Errorf("as a SOCKS refusal: %+v, want forbidden / not allowed naming the app", f)
 	}
 	waitFor(t, "the refusal page", func() bool { return strings.Contains(r.browser.lastPage(), "not allowed") })
-	st, _ := r.m.SignIn("main")
+	st := r.m.SignIn()
 	if st.Problem == nil || st.Problem.Code != apitype.SignInRefused {
 		t.Fatalf("status: %+v", st)
 	}
@@ -277,7 +274,7 @@ func TestDeviceFlowHeadless(t *testing.T) {
 		}
 		return code != ""
 	})
-	st, _ := r.m.SignIn("main")
+	st := r.m.SignIn()
 	if st.State != apitype.SignInNeeded || !st.Device || st.UserCode != code || !strings.Contains(st.URL, "/device/verify") {
 		t.Fatalf("status: %+v", st)
 	}
@@ -301,8 +298,8 @@ func TestLoginExplicit(t *testing.T) {
 		}
 		// Signed in already: login signs in again, browser regardless of
 		// the interval.
-		got, err := r.m.Login(ctx, apitype.LoginRequest{})
-		if err != nil || len(got) != 1 {
+		got, err := r.m.Login(ctx, false)
+		if err != nil {
 			t.Fatalf("Login: %v %v", got, err)
 		}
 		waitFor(t, "the second exchange", func() bool { ex, _, _ := r.as.stats(); return ex == 2 })
@@ -313,27 +310,27 @@ func TestLoginExplicit(t *testing.T) {
 	t.Run("no browser falls back to the device flow", func(t *testing.T) {
 		r := newRig(t, rigOptions{})
 		r.browser.fail = errors.New("xdg-open: no method available")
-		got, err := r.m.Login(ctxT(t), apitype.LoginRequest{Edge: "main"})
+		got, err := r.m.Login(ctxT(t), false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(got) != 1 || got[0].State != apitype.SignInNeeded || !got[0].Device || got[0].UserCode == "" {
+		if got.State != apitype.SignInNeeded || !got.Device || got.UserCode == "" {
 			t.Fatalf("Login answer %+v", got)
 		}
-		r.as.approve(got[0].UserCode, true)
-		waitFor(t, "signed in", func() bool { st, _ := r.m.SignIn("main"); return st.State == apitype.SignInSignedIn })
+		r.as.approve(got.UserCode, true)
+		waitFor(t, "signed in", func() bool { st := r.m.SignIn(); return st.State == apitype.SignInSignedIn })
 	})
 	t.Run("headless login uses the device flow", func(t *testing.T) {
 		r := newRig(t, rigOptions{noBrowser: true})
-		got, err := r.m.Login(ctxT(t), apitype.LoginRequest{})
-		if err != nil || !got[0].Device || got[0].UserCode == "" {
+		got, err := r.m.Login(ctxT(t), false)
+		if err != nil || !got.Device || got.UserCode == "" {
 			t.Fatalf("Login: %+v %v", got, err)
 		}
 	})
 	t.Run("device asked", func(t *testing.T) {
 		r := newRig(t, rigOptions{})
-		got, err := r.m.Login(ctxT(t), apitype.LoginRequest{Device: true})
-		if err != nil || !got[0].Device || got[0].UserCode == "" {
+		got, err := r.m.Login(ctxT(t), true)
+		if err != nil || !got.Device || got.UserCode == "" {
 			t.Fatalf("Login: %+v %v", got, err)
 		}
 		if n := len(r.browser.opens()); n != 0 {
@@ -347,21 +344,15 @@ func TestLoginExplicit(t *testing.T) {
 		errc := make(chan error, 1)
 		go func() { _, err := r.source().Token(ctx); errc <- err }()
 		waitFor(t, "the first browser", func() bool { return len(r.browser.opens()) == 1 })
-		got, err := r.m.Login(ctx, apitype.LoginRequest{Device: true})
+		got, err := r.m.Login(ctx, true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.as.approve(got[0].UserCode, true)
+		r.as.approve(got.UserCode, true)
 		if err := <-errc; err != nil {
 			t.Fatalf("the held caller: %v", err)
 		}
 		close(r.browser.hold)
-	})
-	t.Run("unknown edge", func(t *testing.T) {
-		r := newRig(t, rigOptions{})
-		if _, err := r.m.Login(ctxT(t), apitype.LoginRequest{Edge: "x"}); !errors.Is(err, ErrUnknownEdge) {
-			t.Fatalf("Login(x): %v", err)
-		}
 	})
 }
 
@@ -371,8 +362,8 @@ func TestLogout(t *testing.T) {
 	if _, err := r.source().Token(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got, err := r.m.Logout(ctx, apitype.LogoutRequest{})
-	if err != nil || len(got) != 1 || got[0].State != apitype.SignInSignedOut || got[0].Email != "" {
+	got, err := r.m.Logout(ctx)
+	if err != nil || got.State != apitype.SignInSignedOut || got.Email != "" {
 		t.Fatalf("Logout: %+v %v", got, err)
 	}
 	if _, _, revoked := r.as.stats(); revoked != 1 {
@@ -391,7 +382,7 @@ func TestLogout(t *testing.T) {
 			t.Fatal(err)
 		}
 		r.as.srv.Close()
-		if _, err := r.m.Logout(ctx, apitype.LogoutRequest{Edge: "main"}); err != nil {
+		if _, err := r.m.Logout(ctx); err != nil {
 			t.Fatalf("Logout with the edge down: %v", err)
 		}
 		if r.store.refreshToken(t, "main") != "" {
@@ -441,7 +432,7 @@ func TestStoreFailure(t *testing.T) {
 	if _, err := r.source().Token(ctxT(t)); err != nil {
 		t.Fatalf("a broken store must not stop the sign-in: %v", err)
 	}
-	st, _ := r.m.SignIn("main")
+	st := r.m.SignIn()
 	if st.Problem == nil || st.Problem.Code != apitype.SignInStoreFailed {
 		t.Fatalf("status: %+v", st)
 	}
