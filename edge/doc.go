@@ -26,4 +26,9 @@
 // connections. The QUIC stateless reset key is derived from reset.key, so
 // that an edge killed and restarted answers its old connections' packets
 // with a stateless reset and their peers re-dial at once.
+//
+// [Serve] is the whole life of `airlock-edge serve` around those: load the
+// config file, serve it, and reload it when the file changes or when asked
+// (airlock-edge asks on SIGHUP). The command line itself is package
+// edge/cli.
 package edge
