@@ -17,4 +17,7 @@
 // connection's state as JSON; 200 only while at least one connection is
 // healthy), /healthz and /metrics (Prometheus, from the connector's own
 // registry).
+//
+// [Command] is the airlock-connector command line: its flags, the --config
+// file ([LoadOptions]) under them, and its exit codes.
 package connector

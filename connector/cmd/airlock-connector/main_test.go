@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -20,44 +18,9 @@ import (
 	"github.com/airlockhq/airlock/internal/wire"
 )
 
-func TestFlagErrors(t *testing.T) {
-	tests := []struct {
-		name string
-		args []string
-		want string
-	}{
-		{"no credentials", []string{"--url", "tcp://127.0.0.1:1"}, "no credentials file"},
-		{"ingress without =", []string{"--credentials", "x", "--ingress", "k8s.example.com"}, "--ingress #1"},
-		{"bad second ingress", []string{"--credentials", "x", "--ingress", "a.example.com=tcp://x:1", "--ingress", "b"}, "--ingress #2"},
-		{"stray argument", []string{"serve"}, `unexpected argument "serve"`},
-		{"bad log level", []string{"--log-level", "loud"}, "--log-level"},
-		{"bad log format", []string{"--log-format", "xml"}, "--log-format"},
-		{"missing config", []string{"--config", "/nonexistent.yaml"}, "/nonexistent.yaml"},
-		{"unknown flag", []string{"--nope"}, "not defined"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var stderr bytes.Buffer
-			err := run(context.Background(), tt.args, io.Discard, &stderr)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
-			}
-		})
-	}
-}
-
-func TestVersion(t *testing.T) {
-	var out bytes.Buffer
-	if err := run(context.Background(), []string{"--version"}, &out, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(out.String(), "airlock-connector ") {
-		t.Fatalf("version %q", out.String())
-	}
-}
-
 // TestBinaryServesAndExitsCleanly builds the real binary, joins it to an
 // in-process edge, sends a stream through it and expects exit 0 on SIGTERM.
+// The flags are tested in package connector (TestFlagErrors).
 func TestBinaryServesAndExitsCleanly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
