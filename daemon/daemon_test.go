@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -26,8 +27,8 @@ import (
 	"github.com/airlockhq/airlock/daemon/core"
 	"github.com/airlockhq/airlock/daemon/daemontest"
 	"github.com/airlockhq/airlock/daemon/safesocket"
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/internal/wire"
-	"log/slog"
 )
 
 // childEnv makes the test binary act as a control API client (see
@@ -207,10 +208,7 @@ func TestSocketFolderOfAnotherUserRefused(t *testing.T) {
 func requireRoot(t *testing.T) {
 	t.Helper()
 	if os.Getuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("this test needs root (it runs a client as nobody)")
-		}
-		t.Skip("needs root")
+		testenv.Missing(t, "root (this test runs a client as nobody)")
 	}
 }
 

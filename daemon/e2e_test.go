@@ -7,19 +7,19 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/airlockhq/airlock/internal/systest/connectortest"
 	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/config"
 	"github.com/airlockhq/airlock/daemon/daemontest"
 	"github.com/airlockhq/airlock/daemon/socks"
 	"github.com/airlockhq/airlock/daemon/socks/sockstest"
 	"github.com/airlockhq/airlock/edge/edgetest"
+	"github.com/airlockhq/airlock/internal/systest/connectortest"
+	"github.com/airlockhq/airlock/internal/testenv"
 )
 
 // proxyParts splits socks5://USER:PASS@HOST:PORT.
@@ -96,13 +96,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	t.Run("curl", func(t *testing.T) {
-		curl, err := exec.LookPath("curl")
-		if err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("curl is not installed")
-			}
-			t.Skip("no curl")
-		}
+		curl := testenv.LookPath(t, "curl", "apt-get install curl")
 		out, err := exec.Command(curl, "-sS", "--max-time", "10", "--socks5-hostname", user+":"+pass+"@"+addr, "http://kube.does-not-exist.invalid/").CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "origin saw host kube.does-not-exist.invalid") {
 			t.Errorf("curl: %v\n%s", err, out)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/packaging/internal/ptest"
 )
 
@@ -20,7 +21,7 @@ import (
 // entries and checks they start the tray (`airlock`, no arguments) with
 // the icon the package installs.
 func TestDesktopFiles(t *testing.T) {
-	validate := ptest.Tool(t, "desktop-file-validate", "desktop-file-utils")
+	validate := testenv.LookPath(t, "desktop-file-validate", "apt-get install desktop-file-utils")
 	root := ptest.Root(t)
 	for _, tc := range []struct {
 		file      string

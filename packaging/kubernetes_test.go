@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/airlockhq/airlock/internal/systest/kapitest"
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/packaging/internal/ptest"
 )
 
@@ -24,7 +25,7 @@ import (
 // "restricted" Pod Security Standard and warns on violations, so any
 // warning fails the test.
 func TestKubernetesManifests(t *testing.T) {
-	kubectl := ptest.Tool(t, "kubectl", "kubectl or google-cloud-cli-kubectl")
+	kubectl := testenv.LookPath(t, "kubectl", "apt-get install kubectl or google-cloud-cli-kubectl")
 	dir := filepath.Join(ptest.Root(t), "packaging", "kubernetes")
 	s := kapitest.Start(t, kapitest.Options{})
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/packaging/internal/ptest"
 )
 
@@ -36,7 +37,7 @@ func units() []unit {
 // maximum exposure. The units' /usr/bin programs are stubs in a temporary
 // folder, since verify checks that ExecStart is executable.
 func TestSystemdUnits(t *testing.T) {
-	sa := ptest.Tool(t, "systemd-analyze", "systemd")
+	sa := testenv.LookPath(t, "systemd-analyze", "apt-get install systemd")
 	root := ptest.Root(t)
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bin")

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/airlockhq/airlock/internal/testenv"
 )
 
 const crashChildEnv = "AIRLOCK_KUBECONFIG_CRASH_CHILD"
@@ -55,7 +57,7 @@ func TestKillDuringWrites(t *testing.T) {
 	}
 	kubectlBin := "/usr/lib/google-cloud-sdk/bin/kubectl.1.33"
 	if _, err := os.Stat(kubectlBin); err != nil {
-		if os.Getenv("CI") == "true" {
+		if testenv.CI() {
 			t.Fatalf("%s is needed: %v", kubectlBin, err)
 		}
 		kubectlBin = "" // the file checks still run

@@ -125,17 +125,4 @@ func proxyOf(tb testing.TB, content, name string) (proxy string, recorded bool) 
 	return "", false
 }
 
-// needBinary returns path when it exists; otherwise the test is skipped, or fails
-// when CI=true.
-func needBinary(tb testing.TB, path string) string {
-	tb.Helper()
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("%s is needed: %v", path, err)
-		}
-		tb.Skipf("%s is missing: %v", path, err)
-	}
-	return path
-}
-
 func isErr(err, target error) bool { return errors.Is(err, target) }

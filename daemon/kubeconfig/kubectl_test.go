@@ -11,14 +11,19 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/airlockhq/airlock/internal/testenv"
 )
+
+// kubectlInstall says where this machine's kubectls come from.
+const kubectlInstall = "apt-get install kubectl google-cloud-cli-kubectl"
 
 // kubectls are the real kubectl binaries of this machine: the dispatcher and the
 // versioned ones next to it.
 func kubectls(t *testing.T) []string {
-	bins := []string{needBinary(t, "/usr/bin/kubectl")}
+	bins := []string{testenv.File(t, "/usr/bin/kubectl", kubectlInstall)}
 	more, _ := filepath.Glob("/usr/lib/google-cloud-sdk/bin/kubectl.1.*")
-	if len(more) == 0 && os.Getenv("CI") == "true" {
+	if len(more) == 0 && testenv.CI() {
 		t.Fatal("no versioned kubectl in /usr/lib/google-cloud-sdk/bin")
 	}
 	return append(bins, more...)
@@ -95,7 +100,7 @@ func TestKubectlSeesProxy(t *testing.T) {
 // Connect/Disconnect cycle (and Run re-applies): no update from either side is lost,
 // and the file parses after every step.
 func TestKubectlConcurrent(t *testing.T) {
-	bin := needBinary(t, "/usr/lib/google-cloud-sdk/bin/kubectl.1.33")
+	bin := testenv.File(t, "/usr/lib/google-cloud-sdk/bin/kubectl.1.33", kubectlInstall)
 	p := writeFile(t, t.TempDir(), "config", simple)
 	s := newSyncer(t, Options{Paths: []string{p}})
 	startRun(t, s)

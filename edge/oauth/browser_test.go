@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/chromedp/chromedp"
 )
 
@@ -20,10 +21,7 @@ func chromium(tb testing.TB) string {
 			return p
 		}
 	}
-	if os.Getenv("CI") == "true" {
-		tb.Fatal("chromium is not installed (apt-get install -y chromium)")
-	}
-	tb.Skip("chromium is not installed (apt-get install -y chromium)")
+	testenv.Missing(tb, "chromium (apt-get install chromium)")
 	return ""
 }
 

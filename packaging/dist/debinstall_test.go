@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/airlockhq/airlock/packaging/internal/ptest"
+	"github.com/airlockhq/airlock/internal/testenv"
 )
 
 // edgeState is the airlock-edge package's state folder.
@@ -26,9 +26,9 @@ const edgeState = "/var/lib/airlock-edge"
 // checks that nothing of theirs is left.
 func testDebInstall(t *testing.T, debs []string) {
 	if os.Geteuid() != 0 {
-		ptest.Missing(t, "root, to run dpkg -i")
+		testenv.Missing(t, "root, to run dpkg -i")
 	}
-	dpkg := ptest.Tool(t, "dpkg", "dpkg")
+	dpkg := testenv.LookPath(t, "dpkg", "apt-get install dpkg")
 	names := []string{"airlock", "airlock-edge", "airlock-connector"}
 	leftovers := false
 	for _, n := range names {
@@ -136,7 +136,7 @@ func testDebInstall(t *testing.T, debs []string) {
 		}
 	})
 	t.Run("units", func(t *testing.T) {
-		sa := ptest.Tool(t, "systemd-analyze", "systemd")
+		sa := testenv.LookPath(t, "systemd-analyze", "apt-get install systemd")
 		if out, err := exec.Command(sa, "--man=no", "verify",
 			"/usr/lib/systemd/system/airlock-edge.service", "/usr/lib/systemd/system/airlock-connector.service").CombinedOutput(); err != nil || len(out) > 0 {
 			t.Errorf("systemd-analyze verify: %v\n%s", err, out)
@@ -148,7 +148,7 @@ func testDebInstall(t *testing.T, debs []string) {
 		}
 	})
 	t.Run("desktop entries", func(t *testing.T) {
-		v := ptest.Tool(t, "desktop-file-validate", "desktop-file-utils")
+		v := testenv.LookPath(t, "desktop-file-validate", "apt-get install desktop-file-utils")
 		if out, err := exec.Command(v, "/usr/share/applications/airlock.desktop", "/etc/xdg/autostart/airlock.desktop").CombinedOutput(); err != nil || len(out) > 0 {
 			t.Errorf("desktop-file-validate: %v\n%s", err, out)
 		}

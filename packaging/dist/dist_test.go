@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/packaging/internal/ptest"
 )
 
@@ -134,7 +135,7 @@ func TestAppIcon(t *testing.T) {
 // shellcheck, when installed) check them.
 func TestScripts(t *testing.T) {
 	root := ptest.Root(t)
-	sh := ptest.Tool(t, "sh", "dash")
+	sh := testenv.LookPath(t, "sh", "apt-get install dash")
 	shellcheck, _ := exec.LookPath("shellcheck")
 	for _, p := range packages() {
 		if p.scripts == nil {
@@ -214,7 +215,7 @@ func TestLinuxPackages(t *testing.T) {
 		}
 	})
 	t.Run("deb", func(t *testing.T) {
-		dpkgDeb := ptest.Tool(t, "dpkg-deb", "dpkg")
+		dpkgDeb := testenv.LookPath(t, "dpkg-deb", "apt-get install dpkg")
 		for _, a := range debs {
 			t.Run(a.Package, func(t *testing.T) {
 				path := filepath.Join(out, a.Path)
@@ -241,7 +242,7 @@ func TestLinuxPackages(t *testing.T) {
 		}
 	})
 	t.Run("rpm", func(t *testing.T) {
-		rpm := ptest.Tool(t, "rpm", "rpm")
+		rpm := testenv.LookPath(t, "rpm", "apt-get install rpm")
 		for _, a := range rpms {
 			t.Run(a.Package, func(t *testing.T) {
 				path := filepath.Join(out, a.Path)

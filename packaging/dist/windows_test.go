@@ -19,7 +19,7 @@ import (
 	"github.com/tc-hib/winres"
 	"github.com/tc-hib/winres/version"
 
-	"github.com/airlockhq/airlock/packaging/internal/ptest"
+	"github.com/airlockhq/airlock/internal/testenv"
 )
 
 // TestWindows builds airlock.exe as `make dist` does, checks its version
@@ -28,8 +28,8 @@ import (
 // a password, PKCS#12): `osslsigncode verify` must accept each signature,
 // trusting only that certificate, and refuse the file once a byte changes.
 func TestWindows(t *testing.T) {
-	osslsigncode := ptest.Tool(t, "osslsigncode", "osslsigncode")
-	openssl := ptest.Tool(t, "openssl", "openssl")
+	osslsigncode := testenv.LookPath(t, "osslsigncode", "apt-get install osslsigncode")
+	openssl := testenv.LookPath(t, "openssl", "apt-get install openssl")
 	dir := t.TempDir()
 	cert, key := selfSignedCodeSigning(t, dir)
 	const password = "correct horse battery staple"

@@ -9,13 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airlockhq/airlock/internal/systest/connectortest"
 	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/config"
 	"github.com/airlockhq/airlock/daemon/daemontest"
 	"github.com/airlockhq/airlock/daemon/socks/sockstest"
 	"github.com/airlockhq/airlock/edge/edgetest"
+	"github.com/airlockhq/airlock/internal/systest/connectortest"
 	"github.com/airlockhq/airlock/internal/systest/kapitest"
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/tray/traytest"
 )
 
@@ -28,13 +29,7 @@ func TestClickThenKubectl(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a kube-apiserver")
 	}
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("kubectl is not installed")
-		}
-		t.Skip("no kubectl")
-	}
+	kubectl := testenv.LookPath(t, "kubectl", "apt-get install kubectl")
 	bus := traytest.StartBus(t)
 	watcher := bus.OwnWatcher(t)
 	conn := bus.Conn(t)
@@ -83,6 +78,7 @@ func TestClickThenKubectl(t *testing.T) {
 	b, _ := os.ReadFile(kc)
 	os.WriteFile(kc, []byte(strings.Replace(string(b), kapi.URL, "https://kubernetes.default.svc:443", 1)), 0o600)
 	var out []byte
+	var err error
 	traytest.Eventually(t, 30*time.Second, func() bool { // until the connector has joined the edge
 		out, err = exec.Command(kubectl, "--kubeconfig", kc, "--request-timeout=10s", "get", "namespaces", "-o", "name").CombinedOutput()
 		return err == nil

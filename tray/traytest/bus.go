@@ -12,13 +12,13 @@ package traytest
 import (
 	"bufio"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/godbus/dbus/v5"
 )
 
@@ -32,13 +32,7 @@ type Bus struct {
 // StartBus starts a private session bus for tb.
 func StartBus(tb testing.TB) *Bus {
 	tb.Helper()
-	bin, err := exec.LookPath("dbus-daemon")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatal("traytest: dbus-daemon is not installed (apt-get install dbus-daemon)")
-		}
-		tb.Skip("traytest: no dbus-daemon (CI=true makes this a failure)")
-	}
+	bin := testenv.LookPath(tb, "dbus-daemon", "apt-get install dbus-daemon")
 	cmd := exec.Command(bin, "--session", "--nofork", "--nopidfile", "--print-address=1")
 	out, err := cmd.StdoutPipe()
 	if err != nil {

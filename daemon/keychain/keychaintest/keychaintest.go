@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/godbus/dbus/v5"
 )
 
@@ -29,13 +30,7 @@ import (
 func Need(tb testing.TB, programs ...string) {
 	tb.Helper()
 	for _, p := range programs {
-		if _, err := exec.LookPath(p); err != nil {
-			msg := fmt.Sprintf("%s is not installed (apt-get install dbus-daemon dbus-bin gnome-keyring libsecret-tools): %v", p, err)
-			if os.Getenv("CI") == "true" {
-				tb.Fatal(msg)
-			}
-			tb.Skip(msg)
-		}
+		testenv.LookPath(tb, p, "apt-get install dbus-daemon dbus-bin gnome-keyring libsecret-tools")
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/airlockhq/airlock/daemon/signin/signintest"
 	"github.com/airlockhq/airlock/internal/systest/demo"
 	"github.com/airlockhq/airlock/internal/systest/stack"
+	"github.com/airlockhq/airlock/internal/testenv"
 )
 
 // TestDemo runs `make demo`'s program, airlock-demo, as a newcomer would —
@@ -59,12 +60,7 @@ func TestDemo(t *testing.T) {
 		d.interrupt(t)
 	})
 	t.Run("chromium", func(t *testing.T) {
-		if _, err := os.Stat(demo.DefaultChromium); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("chromium (Debian package chromium) is missing: %v", err)
-			}
-			t.Skipf("chromium is missing: %v", err)
-		}
+		testenv.File(t, demo.DefaultChromium, "apt-get install chromium")
 		d := startDemo(t, bin, "-browser", "chromium")
 		d.waitFor(t, "Press Ctrl-C to stop.")
 		out := d.checkSignedIn(t)
@@ -153,12 +149,7 @@ func needDemo(t *testing.T) string {
 	if testing.Short() {
 		t.Skip("end-to-end test: not in -short mode")
 	}
-	if _, err := exec.LookPath("kubectl"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("kubectl is missing: %v", err)
-		}
-		t.Skipf("kubectl is missing: %v", err)
-	}
+	testenv.LookPath(t, "kubectl", "apt-get install kubectl")
 	bin, err := binaries()
 	if err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/airlockhq/airlock/internal/testenv"
 )
 
 // benchProc is one helper process of the benchmark (an origin, a relay
@@ -147,7 +148,7 @@ func (p *benchProc) waitReady(timeout time.Duration, what string, check func() e
 // of that part otherwise (the caller goes on without it).
 func needPart(tb testing.TB, err error) {
 	tb.Helper()
-	if os.Getenv("CI") == "true" {
+	if testenv.CI() {
 		tb.Fatalf("CI=true and a part the benchmark needs is missing: %v", err)
 	}
 	tb.Logf("not measured: %v", err)

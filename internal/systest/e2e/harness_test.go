@@ -16,6 +16,7 @@ import (
 
 	"github.com/airlockhq/airlock/internal/systest/e2e/internal/benchnet"
 	"github.com/airlockhq/airlock/internal/systest/stack"
+	"github.com/airlockhq/airlock/internal/testenv"
 )
 
 // binaries builds the three programs once per test run (with the race
@@ -29,19 +30,6 @@ var binaries = sync.OnceValues(func() (string, error) {
 	defer cancel()
 	return dir, stack.Build(ctx, dir, raceEnabled)
 })
-
-// needs fails the test under CI, and skips it elsewhere, when a part it
-// needs is missing.
-func needs(tb testing.TB, what string, err error) {
-	tb.Helper()
-	if err == nil {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		tb.Fatalf("%s is missing: %v", what, err)
-	}
-	tb.Skipf("%s is missing: %v", what, err)
-}
 
 // startStack starts a stack for one test and stops it when the test ends,
 // failing the test unless every program exits 0 on SIGTERM.
@@ -82,11 +70,7 @@ func startStack(tb testing.TB, opts stack.Options) *stack.Stack {
 // and the versioned ones that ship with the Cloud SDK.
 func kubectls(tb testing.TB) []string {
 	tb.Helper()
-	var out []string
-	if _, err := os.Stat("/usr/bin/kubectl"); err != nil {
-		needs(tb, "/usr/bin/kubectl", err)
-	}
-	out = append(out, "/usr/bin/kubectl")
+	out := []string{testenv.File(tb, "/usr/bin/kubectl", "apt-get install kubectl")}
 	for v := 27; v <= 33; v++ {
 		p := fmt.Sprintf("/usr/lib/google-cloud-sdk/bin/kubectl.1.%d", v)
 		if _, err := os.Stat(p); err == nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/airlockhq/airlock/daemon/socks"
 	"github.com/airlockhq/airlock/internal/systest/stack"
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/internal/token"
 )
 
@@ -83,9 +84,7 @@ func signer(tb testing.TB, s *stack.Stack) *token.Signer {
 }
 
 func TestCurlThroughSOCKS5Hostname(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		needs(t, "curl", err)
-	}
+	testenv.LookPath(t, "curl", "apt-get install curl")
 	origin := httpOrigin(t)
 	s := startStack(t, stack.Options{Origin: origin})
 	decoyAddr, accepted := decoy(t)

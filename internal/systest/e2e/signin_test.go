@@ -15,6 +15,7 @@ import (
 	"github.com/airlockhq/airlock/daemon/keychain/keychaintest"
 	"github.com/airlockhq/airlock/internal/systest/demo"
 	"github.com/airlockhq/airlock/internal/systest/stack"
+	"github.com/airlockhq/airlock/internal/testenv"
 )
 
 // TestSignInWithChromium is the lazy sign-in as a person lives it: kubectl
@@ -24,11 +25,8 @@ import (
 // then succeeds. The daemon keeps the refresh token in a real Secret
 // Service (gnome-keyring on a private session bus).
 func TestSignInWithChromium(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	needs(t, "chromium (Debian package chromium)", err)
-	kubectlBin := "/usr/bin/kubectl"
-	_, err = os.Stat(kubectlBin)
-	needs(t, "kubectl", err)
+	chromium := testenv.LookPath(t, "chromium", "apt-get install chromium")
+	kubectlBin := testenv.File(t, "/usr/bin/kubectl", "apt-get install kubectl")
 	keychaintest.Need(t, "dbus-daemon", "gnome-keyring-daemon", "secret-tool")
 	bus := keychaintest.StartBus(t)
 	bus.StartKeyring(t, keychaintest.KeyringOptions{Password: "keyring-password", Unlock: true})

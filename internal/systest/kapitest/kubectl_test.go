@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/internal/systest/kapitest"
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/things-go/go-socks5"
 )
 
@@ -40,9 +41,7 @@ func TestKubectl(t *testing.T) {
 	}
 	for _, k := range kubectls {
 		t.Run(k.name, func(t *testing.T) {
-			if _, err := os.Stat(k.path); err != nil {
-				missing(t, "kubectl %s: %v", k.name, err)
-			}
+			testenv.File(t, k.path, "kubectl "+k.name)
 			t.Run("version", func(t *testing.T) {
 				var v struct {
 					ServerVersion struct{ GitVersion, Major, Minor string }
@@ -166,13 +165,4 @@ func waitFor(t *testing.T, d time.Duration, cond func() (bool, string)) {
 		}
 		<-tick.C
 	}
-}
-
-// missing skips, or fails under CI=true, for an absent external part.
-func missing(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
 }

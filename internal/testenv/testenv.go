@@ -1,0 +1,52 @@
+// Package testenv is the one home of a mechanism the tests share:
+//
+//   - missing parts: a test that needs something outside Go (a program, a
+//     file, root) skips when it is absent, and fails when CI=true, where
+//     everything must be installed ([Missing], [LookPath], [File], [CI]).
+//
+// It is for tests and test-helper packages only: no shipped program
+// imports it.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// CI reports whether the tests run in CI, as .ci/run runs them (CI=true):
+// there a missing part is a failure, not a reason to skip.
+func CI() bool { return os.Getenv("CI") == "true" }
+
+// Missing reports a part that tb needs and this machine lacks: it fails tb
+// under CI=true and skips it otherwise. format and args say what is missing
+// and how to install it.
+func Missing(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	if CI() {
+		tb.Fatalf("missing (install it; CI=true makes this a failure): "+format, args...)
+	}
+	tb.Skipf("missing (CI=true makes this a failure): "+format, args...)
+}
+
+// LookPath returns the path of the program name on PATH, or reports it
+// [Missing]; install says how to get it (for example "apt-get install
+// curl").
+func LookPath(tb testing.TB, name, install string) string {
+	tb.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		Missing(tb, "%s (%s): %v", name, install, err)
+	}
+	return p
+}
+
+// File returns path when it exists, or reports it [Missing]; install says
+// how to get it.
+func File(tb testing.TB, path, install string) string {
+	tb.Helper()
+	if _, err := os.Stat(path); err != nil {
+		Missing(tb, "%s (%s): %v", path, install, err)
+	}
+	return path
+}
