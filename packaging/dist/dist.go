@@ -4,7 +4,8 @@
 // packages (nfpm as a library) that put the units, desktop entries and
 // icons from packaging/ in their standard places; the Windows version
 // resource and icon; Authenticode signing with osslsigncode when a
-// certificate is given; and SHA256SUMS.
+// certificate is given; and SHA256SUMS. [Command] is its command line,
+// airlock-dist.
 package dist
 
 import (

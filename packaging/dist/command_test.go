@@ -1,14 +1,16 @@
-package main
+package dist_test
 
 import (
 	"bytes"
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/airlockhq/airlock/packaging/dist"
 )
 
-// TestRunRejects covers the flag errors that stop before any build.
-func TestRunRejects(t *testing.T) {
+// TestCommandRejects covers the flag errors that stop before any build.
+func TestCommandRejects(t *testing.T) {
 	tests := []struct {
 		name string
 		args []string
@@ -30,9 +32,11 @@ func TestRunRejects(t *testing.T) {
 					tc.args[i] = t.TempDir()
 				}
 			}
-			err := run(context.Background(), tc.args, func(k string) string { return tc.env[k] }, &stdout, &stderr)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error %v, want one saying %q (stderr: %s)", err, tc.want, stderr.String())
+			code := dist.Command(context.Background(), tc.args, dist.Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return tc.env[k] }})
+			lines := strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n")
+			last := lines[len(lines)-1]
+			if code != 1 || !strings.HasPrefix(last, "airlock-dist: ") || !strings.Contains(last, tc.want) {
+				t.Fatalf("exit %d, error line %q; want exit 1 and an error saying %q (stderr: %s)", code, last, tc.want, stderr.String())
 			}
 			if stdout.Len() > 0 {
 				t.Errorf("printed %q on a failure", stdout.String())
