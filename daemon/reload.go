@@ -7,18 +7,17 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/config"
-	"github.com/fsnotify/fsnotify"
+	"github.com/airlockhq/airlock/internal/filewatch"
 )
 
 // DefaultReloadDebounce is how long the configuration file must be quiet
 // after a change before the daemon reads it.
-const DefaultReloadDebounce = 250 * time.Millisecond
+const DefaultReloadDebounce = filewatch.DefaultDebounce
 
 // ReloadOptions configure following the configuration file. The zero
 // value follows it whenever the configuration came from a file
@@ -34,9 +33,9 @@ type ReloadOptions struct {
 	Debounce time.Duration
 }
 
-// reloader watches the configuration file's folder — editors and tools
-// replace files by rename, which a watch on the file itself misses — and
-// applies the file when it changed.
+// reloader follows the configuration file ([filewatch] watches its folder:
+// editors and tools replace files by rename, which a watch on the file
+// itself misses) and applies the file when it changed.
 type reloader struct {
 	path     string
 	debounce time.Duration
@@ -61,44 +60,19 @@ func newReloader(path string, debounce time.Duration, log *slog.Logger, apply fu
 	return r
 }
 
-// run follows the file until ctx ends. A folder that cannot be watched is
-// logged: the daemon then runs the configuration it started with.
+// run follows the file until ctx ends. Any change in the folder counts:
+// the file itself, a rename onto it, a symlink swapped under it (..data in
+// a Kubernetes volume), or a file it names; the content decides. A folder
+// that cannot be watched is logged: the daemon then runs the configuration
+// it started with.
 func (r *reloader) run(ctx context.Context) {
-	w, err := fsnotify.NewWatcher()
+	w, err := filewatch.New(r.path, r.check, filewatch.Options{Debounce: r.debounce, AnyInFolder: true, Logger: r.log})
 	if err != nil {
 		r.log.Warn("cannot follow the configuration file; changes apply at the next start", "path", r.path, "err", err)
 		return
 	}
-	defer w.Close()
-	dir := filepath.Dir(r.path)
-	if err := w.Add(dir); err != nil {
-		r.log.Warn("cannot follow the configuration file; changes apply at the next start", "path", r.path, "dir", dir, "err", err)
-		return
-	}
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case _, ok := <-w.Events:
-			if !ok {
-				return
-			}
-			// Any change in the folder: the file itself, a rename onto it,
-			// a symlink swapped under it (..data in a Kubernetes volume),
-			// or a file it names. The content decides.
-			timer.Reset(r.debounce)
-		case err, ok := <-w.Errors:
-			if !ok {
-				return
-			}
-			r.log.Warn("configuration watcher", "err", err)
-			timer.Reset(r.debounce)
-		case <-timer.C:
-			r.check(ctx)
-		}
+	if err := w.Run(ctx); err != nil {
+		r.log.Warn("stopped following the configuration file; changes apply at the next start", "path", r.path, "err", err)
 	}
 }
 
