@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/internal/edgeclient"
+	"github.com/airlockhq/airlock/internal/inflight"
 	"github.com/airlockhq/airlock/internal/token"
 	"github.com/airlockhq/airlock/internal/wire"
 )
@@ -25,9 +26,9 @@ type link struct {
 	conn     *edgeclient.Conn
 	log      *slog.Logger
 	verifier *token.Verifier
-	streams  *tracker
-	draining atomic.Bool  // no new streams: we or the edge asked
-	lastEnd  atomic.Int64 // when a stream last ended, in Unix nanoseconds
+	streams  inflight.Tracker // the streams in progress: a drain waits for none
+	draining atomic.Bool      // no new streams: we or the edge asked
+	lastEnd  atomic.Int64     // when a stream last ended, in Unix nanoseconds
 
 	keysMu        sync.Mutex
 	keysFromFrame bool // a Keys frame arrived: it is newer than the Welcome's keys
@@ -41,7 +42,7 @@ func newLink(s *slot) (*link, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &link{c: s.c, slot: s, log: s.log, verifier: v, streams: newTracker(), edgeDrain: make(chan struct{})}, nil
+	return &link{c: s.c, slot: s, log: s.log, verifier: v, edgeDrain: make(chan struct{})}, nil
 }
 
 // onControl handles the edge's control frames. It may run before Dial
@@ -124,12 +125,12 @@ func (l *link) finish(hardCtx context.Context, accepted <-chan error, reason str
 			l.log.Debug("could not send drain", "err", err)
 		}
 	}
-	n := l.streams.count()
+	n := l.streams.Count()
 	if n > 0 {
 		l.log.Info("draining the connection", "active_streams", n)
 	}
 	select {
-	case <-l.streams.idleCh():
+	case <-l.streams.Idle():
 		// We have read all the edge sent: say so (FIN on the control
 		// stream), and the edge closes the connection once its side of
 		// the streams has ended too. linger covers an edge that does not.
@@ -139,7 +140,7 @@ func (l *link) finish(hardCtx context.Context, accepted <-chan error, reason str
 		l.linger(hardCtx)
 	case <-l.conn.Context().Done():
 	case <-hardCtx.Done():
-		if n := l.streams.count(); n > 0 {
+		if n := l.streams.Count(); n > 0 {
 			l.log.Warn("grace period over: closing streams still open", "active_streams", n)
 		}
 	}
@@ -183,9 +184,9 @@ func (l *link) accept(hardCtx context.Context) error {
 			}
 			return err
 		}
-		l.streams.add()
+		l.streams.Add()
 		l.c.streams.Go(func() {
-			defer l.streams.done()
+			defer l.streams.Done()
 			l.c.handle(hardCtx, l, sc)
 			l.lastEnd.Store(time.Now().UnixNano())
 		})

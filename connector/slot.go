@@ -149,7 +149,7 @@ func (s *slot) detach(l *link) {
 	defer s.mu.Unlock()
 	if s.cur == l {
 		s.cur = nil
-		if l.conn.Context().Err() == nil && l.streams.count() > 0 {
+		if l.conn.Context().Err() == nil && l.streams.Count() > 0 {
 			s.old[l] = time.Now()
 		}
 	}
@@ -176,7 +176,7 @@ func (s *slot) status() []ConnStatus {
 	if l := s.cur; l != nil {
 		w := l.conn.Welcome()
 		st.EdgeID, st.ConnID = w.EdgeID, w.ConnID
-		st.ActiveStreams = l.streams.count()
+		st.ActiveStreams = l.streams.Count()
 		st.Healthy = s.state == StateConnected && !l.draining.Load() && l.conn.Alive()
 	}
 	out := []ConnStatus{st}
@@ -184,7 +184,7 @@ func (s *slot) status() []ConnStatus {
 		w := l.conn.Welcome()
 		out = append(out, ConnStatus{
 			Edge: s.edge, Index: s.index, State: StateDraining, Since: since, EdgeID: w.EdgeID, ConnID: w.ConnID,
-			ActiveStreams: l.streams.count(), LastError: errEdgeDrained.Error(),
+			ActiveStreams: l.streams.Count(), LastError: errEdgeDrained.Error(),
 		})
 	}
 	return out

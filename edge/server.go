@@ -22,6 +22,7 @@ import (
 	"github.com/quic-go/quic-go"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/airlockhq/airlock/internal/inflight"
 	"github.com/airlockhq/airlock/internal/token"
 	"github.com/airlockhq/airlock/internal/wire"
 )
@@ -85,7 +86,7 @@ type Server struct {
 	edgeID   string
 	grace    time.Duration
 	registry *registry
-	active   *activity
+	active   inflight.Tracker // client streams being served: shutdown waits for none
 	seq      atomic.Uint64
 	cfg      atomic.Pointer[Config]
 	reloadMu sync.Mutex
@@ -117,7 +118,6 @@ func New(cfg *Config, opts Options) (_ *Server, err error) {
 		edgeID:   opts.EdgeID,
 		grace:    time.Duration(cfg.ShutdownGrace),
 		registry: newRegistry(),
-		active:   newActivity(),
 	}
 	defer func() {
 		if err != nil {
@@ -297,7 +297,7 @@ func (s *Server) shutdown(closeConns context.CancelFunc) {
 	broadcast(peers, &wire.Drain{Reason: "edge shutting down"})
 	deadline := time.Now().Add(s.grace)
 	select {
-	case <-s.active.wait():
+	case <-s.active.Idle():
 		// The last bytes of the last streams may still be in flight: closing
 		// the connections now would drop them. Give them a few round trips,
 		// or until the peers close, within the grace.

@@ -28,7 +28,7 @@ func (s *Server) acceptClientStreams(p *peer) {
 // relays it, and writes its audit line.
 func (s *Server) serveStream(p *peer, str *quic.Stream) {
 	start := time.Now()
-	s.active.add()
+	s.active.Add()
 	s.m.activeStreams.Inc()
 	rec := &AuditRecord{StreamID: s.nextID("s"), ClientConn: p.id, ClientAddr: p.addr}
 	defer func() {
@@ -36,7 +36,7 @@ func (s *Server) serveStream(p *peer, str *quic.Stream) {
 		s.writeAudit(rec)
 		s.m.streams.WithLabelValues(rec.Code.Slug()).Inc()
 		s.m.activeStreams.Dec()
-		s.active.done()
+		s.active.Done()
 	}()
 
 	str.SetReadDeadline(start.Add(openTimeout)) //nolint:errcheck

@@ -11,6 +11,7 @@ import (
 	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/signin"
 	"github.com/airlockhq/airlock/daemon/signin/signintest"
+	"github.com/airlockhq/airlock/internal/inflight"
 	"github.com/airlockhq/airlock/internal/systest/stack"
 )
 
@@ -30,64 +31,49 @@ type signer struct {
 
 	n int // sign-ins handled, for Chromium profile folders
 
+	// active counts the sign-ins the demo is playing the browser for; it
+	// changes only under mu, so that news sees it with pending.
+	active  inflight.Tracker
 	mu      sync.Mutex
-	active  int           // sign-ins the demo is playing the browser for
-	idle    chan struct{} // closed when active drops to 0
-	pending string        // "signed in" news held until the browser's steps are out
+	pending string // "signed in" news held until the browser's steps are out
 }
 
 func newSigner(s *stack.Stack, b Browser, email, password, chromium string, pr *printer) *signer {
 	return &signer{s: s, browser: b, email: email, password: password, chromium: chromium, pr: pr,
-		signedIn: make(chan struct{}, 1), idle: make(chan struct{})}
+		signedIn: make(chan struct{}, 1)}
 }
 
 // waitIdle waits up to d for the sign-ins under way to have printed their
 // last step.
 func (g *signer) waitIdle(ctx context.Context, d time.Duration) {
-	g.mu.Lock()
-	idle, active := g.idle, g.active
-	g.mu.Unlock()
-	if active == 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-idle:
-	case <-t.C:
-	case <-ctx.Done():
-	}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	_ = g.active.Wait(ctx) // past d, a sign-in still under way prints later
 }
 
-// begin and end bracket a sign-in the demo plays the browser for.
+// begin and end bracket a sign-in the demo plays the browser for. The last
+// end prints the news held meanwhile before the sign-ins count as done.
 func (g *signer) begin() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.active == 0 {
-		g.idle = make(chan struct{})
-	}
-	g.active++
+	g.active.Add()
 }
 
 func (g *signer) end() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.active--
-	if g.active > 0 {
-		return
-	}
-	if g.pending != "" {
+	if g.active.Count() == 1 && g.pending != "" {
 		g.pr.step("%s", g.pending)
 		g.pending = ""
 	}
-	close(g.idle)
+	g.active.Done()
 }
 
 // news prints a step now, or once the browser's own steps are out.
 func (g *signer) news(msg string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.active > 0 {
+	if g.active.Count() > 0 {
 		g.pending = msg
 		return
 	}
