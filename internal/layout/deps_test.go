@@ -187,13 +187,14 @@ func areaOf(rel string) string {
 }
 
 // isHarness reports whether a module-relative package exists only for
-// tests.
+// tests: internal/testenv, internal/layout, everything in internal/systest,
+// packages named …test and stand-ins named fake….
 func isHarness(rel string) bool {
 	if areaOf(rel) == "internal/systest" || rel == "internal/testenv" || strings.HasPrefix(rel, "internal/layout") {
 		return true
 	}
 	last := rel[strings.LastIndex(rel, "/")+1:]
-	return strings.HasSuffix(last, "test")
+	return strings.HasSuffix(last, "test") || strings.HasPrefix(last, "fake")
 }
 
 func under(dep, prefix string) bool {
