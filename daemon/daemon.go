@@ -35,6 +35,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/config"
 	"github.com/airlockhq/airlock/daemon/controlapi"
 	"github.com/airlockhq/airlock/daemon/core"
@@ -108,6 +109,13 @@ func New(opts Options) (*Daemon, error) {
 	si, err := newSignIn(opts.Config, opts.SignIn, log.With("part", "signin"), &co)
 	if err != nil {
 		return nil, err
+	}
+	if ks != nil {
+		if prev := co.StatusExtra; prev != nil {
+			co.StatusExtra = func(st *apitype.Status) { prev(st); ks.status(st) }
+		} else {
+			co.StatusExtra = ks.status
+		}
 	}
 	c, err := core.New(co)
 	if err != nil {

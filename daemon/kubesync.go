@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"slices"
@@ -129,6 +130,16 @@ func (k *kubeSync) logChange(name string, prev, cur apitype.Kubeconfig) {
 			entries = append(entries, e.File+":"+e.Cluster)
 		}
 		k.log.Info("kubeconfig entries pointed at airlock", "cluster", name, "entries", entries)
+	}
+}
+
+// status adds the kubeconfig files made private to st. It runs under the
+// core's lock and takes only the Syncer's.
+func (k *kubeSync) status(st *apitype.Status) {
+	for _, m := range k.syncer.Tightened() {
+		st.KubeconfigTightened = append(st.KubeconfigTightened, apitype.KubeconfigMode{
+			File: m.File, From: fmt.Sprintf("%04o", m.From), To: fmt.Sprintf("%04o", m.To), Time: m.Time,
+		})
 	}
 }
 

@@ -67,11 +67,13 @@ func encodeYAML(v any) ([]byte, error) {
 }
 
 // writeConfig replaces the config at path with b atomically, keeping the
-// file's permissions (0600 for a new file).
+// owner's permissions (0600 for a new file) but none for group and others:
+// the file holds bcrypt hashes of users' passwords and may hold an upstream
+// client_secret, so a 0644 config becomes 0600 on the first write.
 func writeConfig(path string, b []byte) error {
 	mode := os.FileMode(0o600)
 	if st, err := os.Stat(path); err == nil {
-		mode = st.Mode().Perm()
+		mode = st.Mode().Perm() &^ 0o077
 	}
 	return atomicfile.Write(path, b, mode)
 }

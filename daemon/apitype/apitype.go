@@ -117,6 +117,16 @@ const (
 	KubeconfigError        = "error"         // anything else (an I/O error)
 )
 
+// KubeconfigMode is one kubeconfig file the daemon made private.
+type KubeconfigMode struct {
+	File string `json:"file"` // as listed in $KUBECONFIG (before symlinks)
+	// From and To are the permissions before and after, in octal ("0644",
+	// "0600").
+	From string    `json:"from"`
+	To   string    `json:"to"`
+	Time time.Time `json:"time"`
+}
+
 // Edge is the daemon's link to one edge.
 type Edge struct {
 	Name      string    `json:"name"`
@@ -234,9 +244,14 @@ type Status struct {
 	ConfigPath string `json:"config_path,omitempty"`
 	// KubeconfigFiles are the kubeconfig files the daemon follows, in
 	// precedence order ($KUBECONFIG, or ~/.kube/config).
-	KubeconfigFiles []string  `json:"kubeconfig_files,omitempty"`
-	Clusters        []Cluster `json:"clusters"`
-	Edges           []Edge    `json:"edges"`
+	KubeconfigFiles []string `json:"kubeconfig_files,omitempty"`
+	// KubeconfigTightened are the kubeconfig files the daemon made private
+	// in this run: each was readable by group or others when the daemon
+	// wrote a proxy-url with its password into it, so the write removed
+	// those permissions (0644 became 0600). Empty when none was.
+	KubeconfigTightened []KubeconfigMode `json:"kubeconfig_tightened,omitempty"`
+	Clusters            []Cluster        `json:"clusters"`
+	Edges               []Edge           `json:"edges"`
 	// TokenStore is where sign-in tokens are kept; nil when no cluster
 	// uses sign-in.
 	TokenStore *TokenStore `json:"token_store,omitempty"`

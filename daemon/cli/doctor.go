@@ -174,6 +174,11 @@ func doctor(cfgPath string, st *apitype.Status, stErr error, socket string, chec
 			}
 		}
 	}
+	// Kubeconfig files that were readable by other users.
+	for _, m := range st.KubeconfigTightened {
+		add(checkWarn, "kubeconfig mode", tightenedLine(m),
+			"keep it private (chmod 600 "+m.File+"); the daemon tightens it again whenever it finds it readable")
+	}
 	// The clusters and their kubeconfig entries.
 	for _, cl := range st.Clusters {
 		what := "cluster " + cl.Name

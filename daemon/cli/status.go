@@ -78,6 +78,9 @@ func PrintStatus(w io.Writer, st *apitype.Status) {
 	if len(st.KubeconfigFiles) > 0 {
 		fmt.Fprintf(w, "kubeconfig files: %s\n", strings.Join(st.KubeconfigFiles, ", "))
 	}
+	for _, m := range st.KubeconfigTightened {
+		fmt.Fprintf(w, "%s\n", tightenedLine(m))
+	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "EDGE\tADDRESS\tSTATE")
@@ -186,6 +189,12 @@ func kubeconfigLines(k *apitype.Kubeconfig) (applied, problem string) {
 		problem = k.Problem.Code + ": " + k.Problem.Message
 	}
 	return applied, problem
+}
+
+// tightenedLine says that the daemon made a kubeconfig file private.
+func tightenedLine(m apitype.KubeconfigMode) string {
+	return fmt.Sprintf("kubeconfig %s was readable by other users (mode %s): made %s at %s, as it holds the proxy password",
+		m.File, m.From, m.To, m.Time.Local().Format(time.TimeOnly))
 }
 
 // watcher is what client.Watcher offers.

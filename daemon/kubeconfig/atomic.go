@@ -29,10 +29,11 @@ func checkWritable(real string, info fs.FileInfo) error {
 	return nil
 }
 
-// writeAtomic replaces real with data: a temporary file in the same folder, written and
-// synced, given the old file's mode and owner, renamed over it; then the folder is
-// synced. A crash at any point leaves either the old file or the new one.
-func writeAtomic(real string, data []byte, info fs.FileInfo) (err error) {
+// writeAtomic replaces real with data: a temporary file in the same folder (created
+// 0600), given the permissions perm and the old file's owner, written and synced,
+// renamed over it; then the folder is synced. A crash at any point leaves either the
+// old file or the new one, and the new bytes are never more readable than perm.
+func writeAtomic(real string, data []byte, info fs.FileInfo, perm fs.FileMode) (err error) {
 	dir := filepath.Dir(real)
 	f, err := os.CreateTemp(dir, tempPattern(real))
 	if err != nil {
@@ -45,14 +46,14 @@ func writeAtomic(real string, data []byte, info fs.FileInfo) (err error) {
 			_ = os.Remove(tmp)
 		}
 	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Chmod(info.Mode().Perm()); err != nil {
+	if err := f.Chmod(perm); err != nil {
 		return err
 	}
 	if err := keepOwner(f, info); err != nil {
 		return fmt.Errorf("%w: cannot keep the file's owner: %v", ErrNotWritable, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return err
 	}
 	if err := f.Sync(); err != nil {
 		return err

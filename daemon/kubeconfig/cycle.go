@@ -3,9 +3,11 @@ package kubeconfig
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"slices"
+	"time"
 )
 
 // cycle reads the files, plans and writes what the connected and disconnected clusters
@@ -121,7 +123,7 @@ func (s *Syncer) execute(o *outcome) int {
 	for _, c := range o.changes {
 		err := checkWritable(c.file.real, c.file.info)
 		if err == nil {
-			err = writeAtomic(c.file.real, c.out, c.file.info)
+			err = writeAtomic(c.file.real, c.out, c.file.info, c.mode)
 		}
 		if err != nil {
 			o.fail(c.names, &FileError{Path: c.file.path, Err: err})
@@ -129,6 +131,9 @@ func (s *Syncer) execute(o *outcome) int {
 		}
 		wrote++
 		s.log.Info("kubeconfig updated", "file", c.file.path, "airlock_clusters", c.names)
+		if was := c.file.info.Mode().Perm(); c.mode != was {
+			s.tightened(ModeChange{File: c.file.path, From: was, To: c.mode, Time: time.Now()})
+		}
 		if s.afterWrite != nil {
 			s.afterWrite(c.file.real)
 		}
@@ -197,4 +202,14 @@ func sameStatus(a, b Status) bool {
 	}
 	return a.Connected == b.Connected && slices.Equal(a.Applied, b.Applied) &&
 		slices.Equal(a.Missing, b.Missing) && errText(a.Err) == errText(b.Err)
+}
+
+// tightened logs and records a file made private.
+func (s *Syncer) tightened(m ModeChange) {
+	s.log.Warn("kubeconfig was readable by other users; made it private, as it carries the SOCKS proxy password",
+		"file", m.File, "mode_was", fmt.Sprintf("%04o", m.From), "mode", fmt.Sprintf("%04o", m.To))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.modes = slices.DeleteFunc(s.modes, func(x ModeChange) bool { return x.File == m.File })
+	s.modes = append(s.modes, m)
 }

@@ -54,6 +54,15 @@
 // read-only (no owner write bit), has several hard links, or does not parse is never
 // written.
 //
+// Permissions. A proxy-url Airlock writes carries the listener's password, which lets
+// anyone who reads it ride the user's session. So a file that is readable by group or
+// others (0644 is common) is made private whenever it carries such a proxy-url: the
+// write clears the group and other bits (0644 becomes 0600), the new bytes never exist
+// with the old mode, the change is logged once as a warning and listed by
+// [Syncer.Tightened]. A file loosened again later (chmod, a tool that rewrites it) is
+// tightened again on the next event. Giving the entry back does not loosen the file:
+// its bytes come back as they were, its mode stays private.
+//
 // Stale locks. kubectl leaves FILE.lock behind when it is killed while holding it, and
 // every later `kubectl config` fails until someone removes it. A lock file is broken
 // only when:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"slices"
 )
@@ -73,6 +74,7 @@ func (j job) manages(name string) bool {
 type change struct {
 	file    *fileView
 	out     []byte
+	mode    fs.FileMode        // the file's permissions once written
 	names   []string           // Airlock clusters whose entries it changes
 	applied map[string][]Entry // entries that carry their cluster's proxy-url once written
 }
@@ -180,7 +182,10 @@ func plan(files []*fileView, j job) *outcome {
 		if f.dup || f.err != nil || f.doc == nil {
 			continue
 		}
-		c := &change{file: f, out: f.src, applied: map[string][]Entry{}}
+		c := &change{file: f, out: f.src, mode: f.info.Mode().Perm(), applied: map[string][]Entry{}}
+		// secret lists the Airlock clusters whose password the file carries
+		// once written: then it must not be readable by anyone else.
+		var secret []string
 		for _, e := range f.doc.clusters {
 			n, assigned := assign[e]
 			var w want
@@ -189,6 +194,9 @@ func plan(files []*fileView, j job) *outcome {
 				if e.rec != nil && e.rec.Cluster == n && e.rec.Applied == fingerprint(w.proxyURL) &&
 					e.proxyVal != nil && e.proxyVal.Value == w.proxyURL {
 					o.applied[n] = append(o.applied[n], Entry{File: f.path, Cluster: e.name})
+					if hasPassword(w.proxyURL) && !slices.Contains(secret, n) {
+						secret = append(secret, n)
+					}
 					continue
 				}
 			} else if e.rec == nil || !j.manages(e.rec.Cluster) {
@@ -214,13 +222,42 @@ func plan(files []*fileView, j job) *outcome {
 			}
 			if assigned {
 				c.applied[n] = append(c.applied[n], Entry{File: f.path, Cluster: e.name})
+				if hasPassword(w.proxyURL) && !slices.Contains(secret, n) {
+					secret = append(secret, n)
+				}
 			}
 		}
-		if string(c.out) != string(f.src) {
+		if len(secret) > 0 && c.mode != private(c.mode) {
+			// Readable by group or others, and about to carry (or carrying)
+			// a password: the write makes it private, even when the bytes
+			// stay the same.
+			c.mode = private(c.mode)
+			for _, n := range secret {
+				if !slices.Contains(c.names, n) {
+					c.names = append(c.names, n)
+				}
+			}
+		}
+		if string(c.out) != string(f.src) || c.mode != f.info.Mode().Perm() {
 			o.changes = append(o.changes, c)
 		}
 	}
 	return o
+}
+
+// private is perm without any access for group and others: 0644 becomes
+// 0600.
+func private(perm fs.FileMode) fs.FileMode { return perm &^ 0o077 }
+
+// hasPassword says whether a proxy URL carries a password (Airlock's
+// socks5://USER:PASS@… always does).
+func hasPassword(proxyURL string) bool {
+	u, err := url.Parse(proxyURL)
+	if err != nil {
+		return true // cannot tell: treat it as secret
+	}
+	_, ok := u.User.Password()
+	return ok
 }
 
 // editEntry strips every Airlock record from the entry at e's place in src and, when

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -39,6 +40,15 @@ type Status struct {
 	// It wraps *FileError values; test causes with errors.Is(err, ErrLocked) etc.
 	// After Disconnect, a non-nil Err means records are still in a file; Run retries.
 	Err error
+}
+
+// ModeChange is a kubeconfig file the Syncer made private: it was readable by group or
+// others when a proxy-url with a password was to be in it, so the write cleared those
+// permission bits (0644 became 0600).
+type ModeChange struct {
+	File     string      // as listed in Options.Paths
+	From, To fs.FileMode // permissions before and after
+	Time     time.Time
 }
 
 // Options configure a Syncer. The zero value means the defaults.
@@ -79,6 +89,7 @@ type Syncer struct {
 	status  map[string]Status
 	failing bool          // the last cycle left errors behind
 	kick    chan struct{} // tells Run that a cycle failed
+	modes   []ModeChange  // files made private, the latest per file
 
 	// Test hooks, called with cycleMu held.
 	afterWrite func(path string)
@@ -197,6 +208,15 @@ func (s *Syncer) Status(name string) Status {
 	}
 	st.Applied, st.Missing = slices.Clone(st.Applied), slices.Clone(st.Missing)
 	return st
+}
+
+// Tightened lists the files the Syncer made private because they were readable by
+// other users when it wrote a password into them (see [ModeChange]), the latest change
+// per file, oldest first. Giving an entry back never loosens a file again.
+func (s *Syncer) Tightened() []ModeChange {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.modes)
 }
 
 func validate(t Target, proxyURL string) error {

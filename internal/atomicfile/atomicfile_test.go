@@ -16,6 +16,9 @@ func TestWrite(t *testing.T) {
 		{"new file", nil, []byte("hello"), 0o600},
 		{"replace", []byte("old contents that are longer"), []byte("new"), 0o644},
 		{"empty", []byte("x"), nil, 0o600},
+		// A secret written over a file others could read: the new file
+		// has the mode asked for, not the old one's.
+		{"tightens a readable file", []byte("old"), []byte("secret"), 0o600},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -23,6 +26,9 @@ func TestWrite(t *testing.T) {
 			p := filepath.Join(dir, "f")
 			if tc.old != nil {
 				if err := os.WriteFile(p, tc.old, 0o666); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(p, 0o666); err != nil { // whatever the umask
 					t.Fatal(err)
 				}
 			}
