@@ -14,6 +14,7 @@ import (
 	"github.com/airlockhq/airlock/edge/edgetest"
 	"github.com/airlockhq/airlock/internal/credentials"
 	"github.com/airlockhq/airlock/internal/edgeclient"
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/internal/wire"
 )
 
@@ -129,7 +130,7 @@ func TestEdgeDrainOnCancel(t *testing.T) {
 		return code == http.StatusServiceUnavailable && st.Draining
 	})
 	// The edge stops routing here: a new stream finds no connector.
-	waitFor(t, 5*time.Second, "the edge to refuse new streams while draining", func() error {
+	testenv.Eventually(t, "the edge to refuse new streams while draining", func() error {
 		_, err := s.open(t, testApp, "")
 		if isCode(err, wire.CodeNoConnector) || isCode(err, wire.CodeGoingAway) {
 			return nil
@@ -173,7 +174,7 @@ func TestEdgeRestartReconnects(t *testing.T) {
 func (s *realSetup) expectBackAfterRestart(t *testing.T, within time.Duration) {
 	t.Helper()
 	start := time.Now()
-	waitFor(t, 10*time.Second, "a stream through the restarted edge", func() error {
+	testenv.Eventually(t, "a stream through the restarted edge", func() error {
 		sc, err := s.open(t, testApp, "")
 		if err != nil {
 			return err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/airlockhq/airlock/connector"
 	"github.com/airlockhq/airlock/connector/internal/fakeedge"
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/internal/token"
 	"github.com/airlockhq/airlock/internal/wire"
 )
@@ -317,7 +318,7 @@ func TestKeyRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The Keys frame races the next stream.
-	waitFor(t, 5*time.Second, "a token of the announced key to be accepted", func() error {
+	testenv.Eventually(t, "a token of the announced key to be accepted", func() error {
 		st, res := s.dial(t, d)
 		if res.Code != wire.CodeOK {
 			return fmt.Errorf("refused: %+v", res)

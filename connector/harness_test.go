@@ -19,6 +19,7 @@ import (
 	"github.com/airlockhq/airlock/connector/ingress"
 	"github.com/airlockhq/airlock/internal/backoff"
 	"github.com/airlockhq/airlock/internal/credentials"
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/internal/token"
 	"github.com/airlockhq/airlock/internal/wire"
 )
@@ -195,11 +196,11 @@ func (r *running) ready(tb testing.TB) (int, connector.Status) {
 	return resp.StatusCode, st
 }
 
-// waitReady polls /ready until cond holds, failing after 10 s.
+// waitReady polls /ready until cond holds.
 func (r *running) waitReady(tb testing.TB, what string, cond func(code int, st connector.Status) bool) connector.Status {
 	tb.Helper()
 	var st connector.Status
-	waitFor(tb, 10*time.Second, what, func() error {
+	testenv.Eventually(tb, what, func() error {
 		var code int
 		code, st = r.ready(tb)
 		if cond(code, st) {
@@ -208,23 +209,6 @@ func (r *running) waitReady(tb testing.TB, what string, cond func(code int, st c
 		return fmt.Errorf("/ready = %d %+v", code, st)
 	})
 	return st
-}
-
-// waitFor polls cond every 10 ms until it returns nil, failing the test
-// with what and cond's last error once within has passed.
-func waitFor(tb testing.TB, within time.Duration, what string, cond func() error) {
-	tb.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for %s: %v", within, what, err)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
-	}
 }
 
 func (r *running) metrics(tb testing.TB) string {
@@ -253,11 +237,11 @@ func metricValue(tb testing.TB, text, name string) string {
 	return ""
 }
 
-// waitMetric polls /metrics until the series has the value, failing after
-// 5 s: byte counters move a moment after the bytes do.
+// waitMetric polls /metrics until the series has the value: byte counters
+// move a moment after the bytes do.
 func (r *running) waitMetric(tb testing.TB, name, want string) {
 	tb.Helper()
-	waitFor(tb, 5*time.Second, name+" = "+want, func() error {
+	testenv.Eventually(tb, name+" = "+want, func() error {
 		if got := metricValue(tb, r.metrics(tb), name); got != want {
 			return fmt.Errorf("%s = %s", name, got)
 		}

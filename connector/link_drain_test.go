@@ -11,6 +11,7 @@ import (
 
 	"github.com/airlockhq/airlock/connector"
 	"github.com/airlockhq/airlock/internal/credentials"
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/internal/wire"
 )
 
@@ -80,7 +81,7 @@ func TestRollingRestart(t *testing.T) {
 	waitStreams := func(n int64) {
 		t.Helper()
 		target := streams.Load() + n
-		waitFor(t, 10*time.Second, fmt.Sprintf("%d streams", target), func() error {
+		testenv.Eventually(t, fmt.Sprintf("%d streams", target), func() error {
 			if got := streams.Load(); got < target {
 				return fmt.Errorf("streams stalled at %d", got)
 			}

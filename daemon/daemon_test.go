@@ -382,15 +382,10 @@ func TestWatchEndsWhenDaemonStops(t *testing.T) {
 	go func() { done <- d.Run(ctx) }()
 	c := &client.Client{Socket: sock}
 	var w *client.Watcher
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if w, err = c.Watch(ctxT(t)); err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	testenv.Eventually(t, "a watch on the control API", func() (err error) {
+		w, err = c.Watch(ctxT(t))
+		return err
+	})
 	defer w.Close()
 	w.Next()
 	cancel()

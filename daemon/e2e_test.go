@@ -77,15 +77,13 @@ func TestEndToEnd(t *testing.T) {
 		return string(b), err
 	}
 	var body string
-	var err error
-	for deadline := time.Now().Add(10 * time.Second); ; { // until the connector has joined
-		if body, err = get(); err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil || !strings.Contains(body, "origin saw host kube.does-not-exist.invalid") {
-		t.Fatalf("through the tunnel: %q, %v", body, err)
+	testenv.Eventually(t, "a request through the tunnel", func() error { // until the connector has joined
+		var err error
+		body, err = get()
+		return err
+	})
+	if !strings.Contains(body, "origin saw host kube.does-not-exist.invalid") {
+		t.Fatalf("through the tunnel: %q", body)
 	}
 	if cl := d.WaitState(t, "demo", apitype.StateConnected); cl.Problem != nil {
 		t.Errorf("demo problem %+v", cl.Problem)
@@ -144,16 +142,13 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("edge restart", func(t *testing.T) {
 		e.Restart(t)
 		start := time.Now()
-		var err error
-		for deadline := start.Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			var body string
-			if body, err = get(); err == nil && strings.Contains(body, "origin saw") {
-				break
+		testenv.Eventually(t, "a good stream after an edge restart", func() error {
+			body, err := get()
+			if err == nil && !strings.Contains(body, "origin saw") {
+				err = fmt.Errorf("the origin did not answer: %q", body)
 			}
-		}
-		if err != nil {
-			t.Fatalf("after an edge restart: %v", err)
-		}
+			return err
+		})
 		t.Logf("first good stream %v after the edge restarted", time.Since(start).Round(time.Millisecond))
 		d.WaitState(t, "demo", apitype.StateConnected)
 	})

@@ -18,6 +18,7 @@ import (
 	"github.com/airlockhq/airlock/daemon/client"
 	"github.com/airlockhq/airlock/daemon/config"
 	"github.com/airlockhq/airlock/daemon/kubeconfig"
+	"github.com/airlockhq/airlock/internal/testenv"
 	"gopkg.in/yaml.v3"
 )
 
@@ -108,7 +109,7 @@ func runDaemon(t *testing.T, cfg *config.Config, kopts kubeconfig.Options) *runn
 			t.Logf("daemon logs:\n%s", logs.String())
 		}
 	})
-	waitUntil(t, "the control API answers", func() error {
+	testenv.Eventually(t, "the control API answers", func() error {
 		_, err := r.Status(ctxT(t))
 		return err
 	})
@@ -145,7 +146,7 @@ func (r *runningDaemon) cluster(t *testing.T, name string) apitype.Cluster {
 func (r *runningDaemon) waitKube(t *testing.T, name, what string, ok func(k *apitype.Kubeconfig) bool) apitype.Cluster {
 	t.Helper()
 	var cl apitype.Cluster
-	waitUntil(t, name+": "+what, func() error {
+	testenv.Eventually(t, name+": "+what, func() error {
 		cl = r.cluster(t, name)
 		if cl.Kubeconfig != nil && ok(cl.Kubeconfig) {
 			return nil
@@ -168,19 +169,10 @@ func applied(file, entry string) func(*apitype.Kubeconfig) bool {
 	}
 }
 
+// waitUntil is [testenv.Eventually], for reload_test.go.
 func waitUntil(t *testing.T, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 15s: %v", what, err)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval
-	}
+	testenv.Eventually(t, what, cond)
 }
 
 // proxyURLs returns each kubeconfig cluster entry's proxy-url.
@@ -330,7 +322,7 @@ func TestKubeconfigReappliedAfterRewrite(t *testing.T) {
 	prod := r.waitKube(t, "prod", "prod-eks applied", applied(kc, "prod-eks"))
 	rewritten := strings.Replace(userKubeconfig, "https://10.0.0.1:6443", "https://10.0.0.9:6443", 1)
 	replaceByRename(t, kc, rewritten)
-	waitUntil(t, "proxy-url re-applied", func() error {
+	testenv.Eventually(t, "proxy-url re-applied", func() error {
 		if got := proxyURLs(t, kc)["prod-eks"]; got != prod.ProxyURL {
 			return fmt.Errorf("prod-eks proxy-url %q", got)
 		}

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airlockhq/airlock/internal/systest/connectortest"
 	"github.com/airlockhq/airlock/daemon"
 	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/client"
@@ -24,6 +23,8 @@ import (
 	"github.com/airlockhq/airlock/daemon/socks"
 	"github.com/airlockhq/airlock/daemon/socks/sockstest"
 	"github.com/airlockhq/airlock/edge/edgetest"
+	"github.com/airlockhq/airlock/internal/systest/connectortest"
+	"github.com/airlockhq/airlock/internal/testenv"
 )
 
 // TestSignInEndToEnd runs the daemon against a real edge (its OAuth
@@ -194,13 +195,13 @@ func TestSignInEndToEnd(t *testing.T) {
 		errc := make(chan error, 1)
 		go func() { _, err := get(ctx, "/"); errc <- err }()
 		var si *apitype.SignIn
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			_, si = status(t)
-			if si.State == apitype.SignInNeeded || time.Now().After(deadline) {
-				break
+		testenv.Eventually(t, "a sign-in needed", func() error {
+			if _, si = status(t); si.State != apitype.SignInNeeded {
+				return fmt.Errorf("sign-in %+v", si)
 			}
-		}
-		if si.State != apitype.SignInNeeded || si.URL == "" {
+			return nil
+		})
+		if si.URL == "" {
 			t.Fatalf("after the revocation: %+v", si)
 		}
 		release() // the user signs in again; the held connection goes on

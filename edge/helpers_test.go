@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/internal/credentials"
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/internal/wire"
 	"github.com/quic-go/quic-go"
 )
@@ -313,23 +314,11 @@ func roundTrip(tb testing.TB, str *quic.Stream, msg string) string {
 	return string(b)
 }
 
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // auditFor waits for the audit line of the stream with the given predicate.
 func (e *testEdge) auditFor(tb testing.TB, match func(AuditRecord) bool) AuditRecord {
 	tb.Helper()
 	var got AuditRecord
-	waitFor(tb, "an audit line", func() bool {
+	testenv.Eventually(tb, "an audit line", func() bool {
 		for _, r := range e.audit.records(tb) {
 			if match(r) {
 				got = r

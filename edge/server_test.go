@@ -17,6 +17,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/airlockhq/airlock/internal/relay"
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/internal/token"
 	"github.com/airlockhq/airlock/internal/wire"
 )
@@ -283,7 +284,7 @@ func TestSpreadAndDrain(t *testing.T) {
 	if err := a.sendDrain(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the edge to see the drain", func() bool {
+	testenv.Eventually(t, "the edge to see the drain", func() bool {
 		for _, p := range e.srv.registry.all() {
 			if p.hello.ConnectorID == "a" && p.draining.Load() {
 				return true
@@ -309,7 +310,7 @@ func TestConnectorGone(t *testing.T) {
 		t.Fatal(res.Err())
 	}
 	fc.conn.CloseWithError(0, "bye")
-	waitFor(t, "the edge to drop the connector", func() bool { return len(e.srv.registry.connectors()) == 0 })
+	testenv.Eventually(t, "the edge to drop the connector", func() bool { return len(e.srv.registry.connectors()) == 0 })
 	if _, res := open(t, c, &wire.Open{App: testApp, Token: tok}); res.Code != wire.CodeNoConnector {
 		t.Fatalf("with the connector gone: %v", res.Err())
 	}
@@ -511,7 +512,7 @@ func TestDrainedConnectorClosed(t *testing.T) {
 		if err := a.sendDrain(); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "the edge to see the drain", func() bool {
+		testenv.Eventually(t, "the edge to see the drain", func() bool {
 			for _, p := range e.srv.registry.all() {
 				if p.hello.ConnectorID == "a" && p.draining.Load() {
 					return true

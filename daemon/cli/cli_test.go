@@ -17,6 +17,7 @@ import (
 	"github.com/airlockhq/airlock/daemon/config"
 	"github.com/airlockhq/airlock/daemon/core"
 	"github.com/airlockhq/airlock/daemon/daemontest"
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/internal/wire"
 )
 
@@ -189,15 +190,15 @@ func (l *lineBuffer) Write(p []byte) (int, error) {
 
 func waitLine(t *testing.T, l *lineBuffer, substr string) {
 	t.Helper()
-	timeout := time.After(10 * time.Second)
+	ctx := testenv.Context(t)
 	for {
 		select {
 		case line := <-l.ch:
 			if strings.Contains(line, substr) {
 				return
 			}
-		case <-timeout:
-			t.Fatalf("no line containing %q", substr)
+		case <-ctx.Done():
+			t.Fatalf("no line containing %q: %v", substr, context.Cause(ctx))
 		}
 	}
 }

@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/airlockhq/airlock/daemon/config"
 	"github.com/airlockhq/airlock/daemon/core"
 	"github.com/airlockhq/airlock/daemon/daemontest"
+	"github.com/airlockhq/airlock/internal/testenv"
 )
 
 // TestDoctorConfigReloadFailed writes a bad configuration under a running
@@ -86,22 +88,18 @@ func lineWith(out, prefix string) string {
 // configuration error.
 func waitConfigError(t *testing.T, c *client.Client, want bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.Eventually(t, "the status's configuration error", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		st, err := c.Status(ctx)
 		cancel()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if (st.ConfigError != nil) == want {
-			return
+		if (st.ConfigError != nil) != want {
+			return fmt.Errorf("config error in status %+v, want present=%v", st.ConfigError, want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("config error in status %+v, want present=%v", st.ConfigError, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestPrintStatusConfigError(t *testing.T) {

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"regexp"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/airlockhq/airlock/daemon/daemontest"
 	"github.com/airlockhq/airlock/daemon/signin/signintest"
 	"github.com/airlockhq/airlock/edge/edgetest"
+	"github.com/airlockhq/airlock/internal/testenv"
 )
 
 type syncBuf struct {
@@ -89,11 +91,12 @@ func TestLoginLogout(t *testing.T) {
 		out, errb, done := runAsync("login", "--device", "--socket", d.Socket, "test")
 		re := regexp.MustCompile(`open\s+(\S+)\s+on any device and enter the code\s+(\S+)`)
 		var m []string
-		for deadline := time.Now().Add(30 * time.Second); m == nil; time.Sleep(10 * time.Millisecond) {
-			if m = re.FindStringSubmatch(out.String()); m == nil && time.Now().After(deadline) {
-				t.Fatalf("no URL and code printed:\n%s\n%s", out, errb)
+		testenv.Eventually(t, "the URL and code printed", func() error {
+			if m = re.FindStringSubmatch(out.String()); m == nil {
+				return fmt.Errorf("not printed:\n%s\n%s", out, errb)
 			}
-		}
+			return nil
+		})
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if page, err := signintest.ApproveDevice(ctx, e.HTTPClient(), m[1], m[2], "alice@example.com", "alice-password-1"); err != nil {

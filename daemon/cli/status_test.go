@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/airlockhq/airlock/daemon/config"
 	"github.com/airlockhq/airlock/daemon/core"
 	"github.com/airlockhq/airlock/daemon/daemontest"
+	"github.com/airlockhq/airlock/internal/testenv"
 )
 
 func TestPrintStatusKubeconfig(t *testing.T) {
@@ -104,18 +106,16 @@ func TestStatusKubeconfig(t *testing.T) {
 // waitOutput runs `airlock status` until its output holds want.
 func waitOutput(t *testing.T, d *daemontest.Daemon, want string) string {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		code, out, errs := run(t, "status", "--socket", d.Socket)
+	var out string
+	testenv.Eventually(t, "`airlock status`", func() error {
+		code, o, errs := run(t, "status", "--socket", d.Socket)
 		if code != 0 {
 			t.Fatalf("status exit %d: %s", code, errs)
 		}
-		if strings.Contains(out, want) {
-			return out
+		if out = o; !strings.Contains(out, want) {
+			return fmt.Errorf("status output lacks %q:\n%s", want, out)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status output lacks %q:\n%s", want, out)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
-	}
+		return nil
+	})
+	return out
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/airlockhq/airlock/daemon/config"
 	"github.com/airlockhq/airlock/daemon/socks/sockstest"
 	"github.com/airlockhq/airlock/internal/edgeclient"
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/internal/wire"
 )
 
@@ -140,20 +141,18 @@ func ctxT(t testing.TB) context.Context {
 // waitState polls Status until cluster name is in state st.
 func waitState(t testing.TB, c *Core, name string, st apitype.State) apitype.Cluster {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		cl, err := c.Cluster(name)
-		if err != nil {
+	var cl apitype.Cluster
+	testenv.Eventually(t, "cluster "+name+" "+string(st), func() error {
+		var err error
+		if cl, err = c.Cluster(name); err != nil {
 			t.Fatal(err)
 		}
-		if cl.State == st {
-			return cl
+		if cl.State != st {
+			return fmt.Errorf("cluster %s is %s (%+v), want %s", name, cl.State, cl.Problem, st)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cluster %s is %s (%+v), want %s", name, cl.State, cl.Problem, st)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
+	return cl
 }
 
 func credsOf(t testing.TB, cl apitype.Cluster) (addr, user, pass string) {

@@ -14,6 +14,7 @@ import (
 	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/config"
 	"github.com/airlockhq/airlock/daemon/socks/sockstest"
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/internal/wire"
 )
 
@@ -98,8 +99,19 @@ func dialCluster(t testing.TB, cl apitype.Cluster) net.Conn {
 
 // collect reads a subscription in the background.
 type collect struct {
-	mu  sync.Mutex
-	evs []apitype.Event
+	mu   sync.Mutex
+	evs  []apitype.Event
+	wake chan struct{} // closed at the next event
+}
+
+// changed returns a channel that is closed when the next event arrives.
+func (col *collect) changed() <-chan struct{} {
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	if col.wake == nil {
+		col.wake = make(chan struct{})
+	}
+	return col.wake
 }
 
 func subscribe(t testing.TB, c *Core) *collect {
@@ -116,6 +128,10 @@ func subscribe(t testing.TB, c *Core) *collect {
 			}
 			col.mu.Lock()
 			col.evs = append(col.evs, ev)
+			if col.wake != nil {
+				close(col.wake)
+				col.wake = nil
+			}
 			col.mu.Unlock()
 		}
 	}()
@@ -134,8 +150,11 @@ func (col *collect) wait(t testing.TB, what string, ok func(apitype.Event) bool)
 // returns it and its index.
 func (col *collect) waitFrom(t testing.TB, from int, what string, ok func(apitype.Event) bool) (apitype.Event, int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	ctx := testenv.Context(t)
 	for {
+		// Take the wake-up before reading, so that an event that comes in
+		// between wakes us rather than being missed.
+		changed := col.changed()
 		col.mu.Lock()
 		for i := from; i < len(col.evs); i++ {
 			if ev := col.evs[i]; ok(ev) {
@@ -144,10 +163,11 @@ func (col *collect) waitFrom(t testing.TB, from int, what string, ok func(apityp
 			}
 		}
 		col.mu.Unlock()
-		if time.Now().After(deadline) {
-			t.Fatalf("no event: %s", what)
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			t.Fatalf("no event: %s (%v)", what, context.Cause(ctx))
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

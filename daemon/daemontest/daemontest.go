@@ -7,6 +7,7 @@ package daemontest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"github.com/airlockhq/airlock/daemon/client"
 	"github.com/airlockhq/airlock/daemon/config"
 	"github.com/airlockhq/airlock/daemon/keychain"
+	"github.com/airlockhq/airlock/internal/testenv"
 )
 
 // Daemon is a daemon running in the test's process.
@@ -97,25 +99,22 @@ func Start(tb testing.TB, cfg *config.Config, opts ...Option) *Daemon {
 			tb.Logf("daemon logs:\n%s", logs.String())
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.Eventually(tb, "daemontest: the control API", func() error {
 		sctx, scancel := context.WithTimeout(context.Background(), time.Second)
 		_, err := td.Client.Status(sctx)
 		scancel()
 		if err == nil {
-			return td
+			return nil
 		}
 		select {
 		case rerr := <-done:
 			done <- rerr
-			tb.Fatalf("daemontest: daemon exited before answering: %v", rerr)
+			return testenv.Stop(fmt.Errorf("the daemon exited before answering: %v", rerr))
 		default:
 		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("daemontest: control API did not answer within 10s: %v", err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return err
+	})
+	return td
 }
 
 // Logs returns everything the daemon logged so far.
@@ -157,21 +156,18 @@ func (d *Daemon) ProxyURL(tb testing.TB, name string) string {
 		}).ProxyURL
 }
 
-// waitCluster polls cluster name until ok accepts it, for 10s; then it
-// fails the test with what says.
+// waitCluster polls cluster name until ok accepts it; when it does not by
+// the test's deadline, it fails the test with what says.
 func (d *Daemon) waitCluster(tb testing.TB, name string, ok func(apitype.Cluster) bool, what func(apitype.Cluster) string) apitype.Cluster {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		cl := d.Cluster(tb, name)
-		if ok(cl) {
-			return cl
+	var cl apitype.Cluster
+	testenv.Eventually(tb, "daemontest: cluster "+name, func() error {
+		if cl = d.Cluster(tb, name); !ok(cl) {
+			return errors.New(what(cl))
 		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("daemontest: %s", what(cl))
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval
-	}
+		return nil
+	})
+	return cl
 }
 
 type buffer struct {

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 )
 
 const testProxy = "socks5://airlock:s3cret@127.0.0.2:1080"
@@ -91,18 +90,6 @@ func startRun(tb testing.TB, s *Syncer) {
 			tb.Errorf("Run: %v", err)
 		}
 	})
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(tb testing.TB, d time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // proxyOf parses a kubeconfig and returns the proxy-url of entry name and whether it

@@ -194,21 +194,13 @@ func TestKubectlConcurrent(t *testing.T) {
 	}
 }
 
-// settles polls cond for up to 5 s (Run re-applies within milliseconds; the
-// margin is for a loaded machine) and marks the test failed with its last
-// error. Unlike eventually it is safe off the test's goroutine.
+// settles polls cond until it holds (Run re-applies within milliseconds)
+// and, when it does not by the test's deadline, marks the test failed with
+// its last error. Unlike testenv.Eventually it is safe off the test's
+// goroutine.
 func settles(t *testing.T, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("%s: %v", what, err)
-			return
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
+	if err := testenv.Poll(testenv.Context(t), testenv.Interval, cond); err != nil {
+		t.Errorf("%s: %v", what, err)
 	}
 }

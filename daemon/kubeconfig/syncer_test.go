@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/airlockhq/airlock/internal/testenv"
 )
 
 const simple = `apiVersion: v1
@@ -264,7 +266,7 @@ func TestBadInputNeverWritten(t *testing.T) {
 			}
 			startRun(t, s)
 			fix()
-			eventually(t, 5*time.Second, "the entry applied after the fix", func() bool {
+			testenv.Eventually(t, "the entry applied after the fix", func() bool {
 				st := s.Status("prod")
 				return st.Err == nil && len(st.Applied) == 1
 			})

@@ -12,6 +12,7 @@ import (
 	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/socks"
 	"github.com/airlockhq/airlock/daemon/tokens"
+	"github.com/airlockhq/airlock/internal/testenv"
 )
 
 func TestLazySignInOnce(t *testing.T) {
@@ -50,7 +51,7 @@ func TestLazySignInOnce(t *testing.T) {
 	if rt := r.store.refreshToken(t, "main"); rt == "" {
 		t.Fatal("no refresh token stored")
 	}
-	waitFor(t, "the browser's page", func() bool { return strings.Contains(r.browser.lastPage(), "Signed in") })
+	testenv.Eventually(t, "the browser's page", func() bool { return strings.Contains(r.browser.lastPage(), "Signed in") })
 	st := r.m.SignIn()
 	if st.State != apitype.SignInSignedIn || st.Email != "alice@example.com" || st.Expires.IsZero() || st.URL != "" {
 		t.Errorf("status after sign-in: %+v", st)
@@ -59,7 +60,7 @@ func TestLazySignInOnce(t *testing.T) {
 	if tok, err := src.Token(ctx); err != nil || tok != toks[0] {
 		t.Fatalf("second Token: %v", err)
 	}
-	waitFor(t, "a signed_in event", func() bool {
+	testenv.Eventually(t, "a signed_in event", func() bool {
 		s := r.eventStates()
 		return len(s) > 0 && s[len(s)-1] == apitype.SignInSignedIn
 	})
@@ -121,7 +122,7 @@ func TestBackgroundRenewal(t *testing.T) {
 		t.Fatal(err)
 	}
 	rt0 := r.store.refreshToken(t, "main")
-	waitFor(t, "two background renewals", func() bool { _, n, _ := as.stats(); return n >= 2 })
+	testenv.Eventually(t, "two background renewals", func() bool { _, n, _ := as.stats(); return n >= 2 })
 	// The token in memory changed without a caller waiting, and callers
 	// never wait while renewals keep up.
 	start := time.Now()
@@ -149,14 +150,14 @@ func TestRevokedRefreshToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	as.revokeAll()
-	waitFor(t, "the renewal to fail as revoked", func() bool {
+	testenv.Eventually(t, "the renewal to fail as revoked", func() bool {
 		st := r.m.SignIn()
 		return st.Problem != nil && st.Problem.Code == apitype.SignInRevoked
 	})
 	if rt := r.store.refreshToken(t, "main"); rt != "" {
 		t.Error("the refused refresh token is still stored")
 	}
-	waitFor(t, "the access token to expire", func() bool {
+	testenv.Eventually(t, "the access token to expire", func() bool {
 		st := r.m.SignIn()
 		return st.State == apitype.SignInSignedOut
 	})
@@ -186,7 +187,7 @@ func TestBrowserRateLimit(t *testing.T) {
 	if st.State != apitype.SignInNeeded || !st.BrowserOpened || st.URL == "" {
 		t.Fatalf("status while waiting: %+v", st)
 	}
-	waitFor(t, "the flow to time out", func() bool {
+	testenv.Eventually(t, "the flow to time out", func() bool {
 		st := r.m.SignIn()
 		return st.State == apitype.SignInSignedOut && st.Problem != nil && st.Problem.Code == apitype.SignInTimeout
 	})
@@ -211,7 +212,7 @@ func TestWaitExpiresThenCompletes(t *testing.T) {
 		t.Fatalf("want sign-in needed, got %v", err)
 	}
 	close(r.browser.hold) // the user finishes late
-	waitFor(t, "signed in", func() bool { st := r.m.SignIn(); return st.State == apitype.SignInSignedIn })
+	testenv.Eventually(t, "signed in", func() bool { st := r.m.SignIn(); return st.State == apitype.SignInSignedIn })
 	if _, err := r.source().Token(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +228,7 @@ func TestCallerContextCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { _, err := r.source().Token(ctx); errc <- err }()
-	waitFor(t, "the browser", func() bool { return len(r.browser.opens()) == 1 })
+	testenv.Eventually(t, "the browser", func() bool { return len(r.browser.opens()) == 1 })
 	cancel()
 	select {
 	case err := <-errc:
@@ -251,7 +252,7 @@ func TestRefused(t *testing.T) {
 	if f := socks.Classify(err); f.Cause != "forbidden" || f.Reply != socks.ReplyNotAllowed || !strings.Contains(f.Message, "a.example.com") {
 		t.Errorf("as a SOCKS refusal: %+v, want forbidden / not allowed naming the app", f)
 	}
-	waitFor(t, "the refusal page", func() bool { return strings.Contains(r.browser.lastPage(), "not allowed") })
+	testenv.Eventually(t, "the refusal page", func() bool { return strings.Contains(r.browser.lastPage(), "not allowed") })
 	st := r.m.SignIn()
 	if st.Problem == nil || st.Problem.Code != apitype.SignInRefused {
 		t.Fatalf("status: %+v", st)
@@ -267,7 +268,7 @@ func TestDeviceFlowHeadless(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { _, err := r.source().Token(ctx); done <- err }()
 	var code string
-	waitFor(t, "the device code notice", func() bool {
+	testenv.Eventually(t, "the device code notice", func() bool {
 		ns := r.notices.all()
 		if len(ns) > 0 {
 			code = ns[0].UserCode
@@ -302,7 +303,7 @@ func TestLoginExplicit(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Login: %v %v", got, err)
 		}
-		waitFor(t, "the second exchange", func() bool { ex, _, _ := r.as.stats(); return ex == 2 })
+		testenv.Eventually(t, "the second exchange", func() bool { ex, _, _ := r.as.stats(); return ex == 2 })
 		if n := len(r.browser.opens()); n != 2 {
 			t.Fatalf("browser opened %d times, want 2", n)
 		}
@@ -318,7 +319,7 @@ func TestLoginExplicit(t *testing.T) {
 			t.Fatalf("Login answer %+v", got)
 		}
 		r.as.approve(got.UserCode, true)
-		waitFor(t, "signed in", func() bool { st := r.m.SignIn(); return st.State == apitype.SignInSignedIn })
+		testenv.Eventually(t, "signed in", func() bool { st := r.m.SignIn(); return st.State == apitype.SignInSignedIn })
 	})
 	t.Run("headless login uses the device flow", func(t *testing.T) {
 		r := newRig(t, rigOptions{noBrowser: true})
@@ -343,7 +344,7 @@ func TestLoginExplicit(t *testing.T) {
 		ctx := ctxT(t)
 		errc := make(chan error, 1)
 		go func() { _, err := r.source().Token(ctx); errc <- err }()
-		waitFor(t, "the first browser", func() bool { return len(r.browser.opens()) == 1 })
+		testenv.Eventually(t, "the first browser", func() bool { return len(r.browser.opens()) == 1 })
 		got, err := r.m.Login(ctx, true)
 		if err != nil {
 			t.Fatal(err)
@@ -444,7 +445,7 @@ func TestCallbackWrongState(t *testing.T) {
 	ctx := ctxT(t)
 	errc := make(chan error, 1)
 	go func() { _, err := r.source().Token(ctx); errc <- err }()
-	waitFor(t, "the browser", func() bool { return len(r.browser.opens()) == 1 })
+	testenv.Eventually(t, "the browser", func() bool { return len(r.browser.opens()) == 1 })
 	// A forged redirect with the wrong state is refused and the sign-in
 	// goes on.
 	u := r.browser.opens()[0]

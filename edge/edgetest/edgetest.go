@@ -45,6 +45,7 @@ import (
 	"github.com/airlockhq/airlock/edge/oauth"
 	"github.com/airlockhq/airlock/internal/credentials"
 	"github.com/airlockhq/airlock/internal/edgeclient"
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/internal/token"
 	"github.com/airlockhq/airlock/internal/wire"
 )
@@ -493,12 +494,11 @@ func (e *Edge) Audit(tb testing.TB) []edge.AuditRecord {
 // AuditText returns the raw audit log.
 func (e *Edge) AuditText() string { return e.audit.String() }
 
-// WaitAudit waits up to 10 s for an audit line that matches and returns it.
-// Audit lines are written when a stream ends.
+// WaitAudit waits for an audit line that matches and returns it. Audit
+// lines are written when a stream ends.
 func (e *Edge) WaitAudit(tb testing.TB, match func(edge.AuditRecord) bool) edge.AuditRecord {
 	tb.Helper()
-	timeout := time.NewTimer(10 * time.Second)
-	defer timeout.Stop()
+	ctx := testenv.Context(tb)
 	for {
 		// Take the wake-up before reading, so that a line written in
 		// between wakes us rather than being missed.
@@ -510,8 +510,8 @@ func (e *Edge) WaitAudit(tb testing.TB, match func(edge.AuditRecord) bool) edge.
 		}
 		select {
 		case <-changed:
-		case <-timeout.C:
-			tb.Fatalf("edgetest: no matching audit line within 10s; the log:\n%s", e.audit.String())
+		case <-ctx.Done():
+			tb.Fatalf("edgetest: no matching audit line (%v); the log:\n%s", context.Cause(ctx), e.audit.String())
 		}
 	}
 }

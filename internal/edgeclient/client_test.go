@@ -10,6 +10,7 @@ import (
 
 	"github.com/airlockhq/airlock/edge/edgetest"
 	"github.com/airlockhq/airlock/internal/edgeclient"
+	"github.com/airlockhq/airlock/internal/testenv"
 )
 
 func clientConfig(e *edgetest.Edge) edgeclient.Config {
@@ -30,17 +31,6 @@ func clientConns(tb testing.TB, e *edgetest.Edge) float64 {
 	}
 	tb.Fatal("no airlock_edge_client_connections metric")
 	return 0
-}
-
-func waitUntil(tb testing.TB, what string, limit time.Duration, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %s waiting for %s", limit, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func TestConnect(t *testing.T) {
@@ -70,7 +60,7 @@ func TestConnect(t *testing.T) {
 		if !up || err != nil {
 			t.Fatalf("State after Connect = %v, %v", up, err)
 		}
-		waitUntil(t, "the edge to register the connection", 5*time.Second, func() bool { return clientConns(t, e) == 1 })
+		testenv.Eventually(t, "the edge to register the connection", func() bool { return clientConns(t, e) == 1 })
 		// A live connection is kept: no second dial.
 		if err := c.Connect(ctx); err != nil {
 			t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/airlockhq/airlock/edge/edgetest"
 	"github.com/airlockhq/airlock/internal/edgeclient"
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/internal/wire"
 )
 
@@ -165,7 +166,7 @@ func TestSocketClosedWithConnection(t *testing.T) {
 				t.Fatalf("no socket %v while connected", local)
 			}
 			tc.close(c)
-			waitUntil(t, "the socket to close", 10*time.Second, func() bool { return !hasSocket(t, local) })
+			testenv.Eventually(t, "the socket to close", func() bool { return !hasSocket(t, local) })
 		})
 	}
 }
@@ -181,5 +182,5 @@ func TestFailedDialLeavesNoSocket(t *testing.T) {
 	if _, err := edgeclient.Dial(ctx, edgeclient.Config{Addr: "127.0.0.1:9", ServerName: "localhost"}); err == nil {
 		t.Fatal("dial to nothing succeeded")
 	}
-	waitUntil(t, "the failed dial's socket to close", 10*time.Second, func() bool { return len(udpSockets(t)) <= before })
+	testenv.Eventually(t, "the failed dial's socket to close", func() bool { return len(udpSockets(t)) <= before })
 }

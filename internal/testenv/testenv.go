@@ -1,8 +1,11 @@
-// Package testenv is the one home of a mechanism the tests share:
+// Package testenv is the one home of two mechanisms the tests share:
 //
 //   - missing parts: a test that needs something outside Go (a program, a
 //     file, root) skips when it is absent, and fails when CI=true, where
-//     everything must be installed ([Missing], [LookPath], [File], [CI]).
+//     everything must be installed ([Missing], [LookPath], [File], [CI]);
+//   - waiting: polling a condition until it holds, bounded by the test's
+//     own deadline rather than by a wall clock of its own ([Eventually],
+//     [Poll], [Context]).
 //
 // It is for tests and test-helper packages only: no shipped program
 // imports it.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/daemon/client"
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/tray/traytest"
 )
 
@@ -60,7 +61,7 @@ func BenchmarkDaemonIdle(b *testing.B) {
 	sock := filepath.Join(dir, "run", "d.sock")
 	p := startAirlock(b, env, "daemon", "--config", cfg, "--socket", sock)
 	c := &client.Client{Socket: sock}
-	traytest.Eventually(b, 30*time.Second, func() bool {
+	testenv.Eventually(b, "the daemon to bring its clusters up and try its edge", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		st, err := c.Status(ctx)
@@ -68,7 +69,7 @@ func BenchmarkDaemonIdle(b *testing.B) {
 		// up: a QUIC handshake in progress retransmits on its own timers.
 		return err == nil && len(st.Clusters) == 4 && st.Clusters[3].ProxyURL != "" &&
 			len(st.Edges) == 1 && st.Edges[0].Error != ""
-	}, "the daemon did not bring its clusters up and try its edge")
+	})
 	pid := p.cmd.Process.Pid
 	time.Sleep(2 * time.Second) // settle: this is the measurement, not synchronisation
 	b.ResetTimer()

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,7 +51,7 @@ func TestClickThenKubectl(t *testing.T) {
 	startAirlock(t, bus.Env(env), "--socket", d.Socket, "--no-start")
 
 	reg := watcher.Next(t, 20*time.Second)
-	m := traytest.WaitMenu(t, conn, reg.Service, 10*time.Second, func(m traytest.MenuItem) bool {
+	m := traytest.WaitMenu(t, conn, reg.Service, func(m traytest.MenuItem) bool {
 		_, ok := m.Find("demo — disconnected")
 		return ok
 	}, "showed demo disconnected")
@@ -78,17 +79,19 @@ func TestClickThenKubectl(t *testing.T) {
 	b, _ := os.ReadFile(kc)
 	os.WriteFile(kc, []byte(strings.Replace(string(b), kapi.URL, "https://kubernetes.default.svc:443", 1)), 0o600)
 	var out []byte
-	var err error
-	traytest.Eventually(t, 30*time.Second, func() bool { // until the connector has joined the edge
-		out, err = exec.Command(kubectl, "--kubeconfig", kc, "--request-timeout=10s", "get", "namespaces", "-o", "name").CombinedOutput()
-		return err == nil
-	}, "kubectl through the tray's cluster: %v\n%s", err, out)
+	testenv.Eventually(t, "kubectl through the tray's cluster", func() error { // until the connector has joined the edge
+		var err error
+		if out, err = exec.Command(kubectl, "--kubeconfig", kc, "--request-timeout=10s", "get", "namespaces", "-o", "name").CombinedOutput(); err != nil {
+			return fmt.Errorf("%v\n%s", err, out)
+		}
+		return nil
+	})
 	if !strings.Contains(string(out), "namespace/default") {
 		t.Fatalf("kubectl get namespaces: %s", out)
 	}
 
 	d.WaitState(t, "demo", apitype.StateConnected)
-	m = traytest.WaitMenu(t, conn, reg.Service, 10*time.Second, func(m traytest.MenuItem) bool {
+	m = traytest.WaitMenu(t, conn, reg.Service, func(m traytest.MenuItem) bool {
 		it, ok := m.Find("demo — connected")
 		return ok && it.Checked
 	}, "showed demo connected and checked")

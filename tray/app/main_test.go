@@ -3,6 +3,7 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/airlockhq/airlock/daemon"
 	"github.com/airlockhq/airlock/daemon/cli"
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/tray/app"
 )
 
@@ -122,32 +124,32 @@ func startAirlock(t testing.TB, env []string, args ...string) *proc {
 }
 
 // waitExit waits for the process to exit and returns its exit code.
-func (p *proc) waitExit(t testing.TB, within time.Duration) int {
+func (p *proc) waitExit(t testing.TB) int {
 	t.Helper()
+	ctx := testenv.Context(t)
 	select {
 	case <-p.exited:
 		return p.cmd.ProcessState.ExitCode()
-	case <-time.After(within):
-		t.Fatalf("airlock did not exit within %v\n%s", within, p.out.String())
+	case <-ctx.Done():
+		t.Fatalf("airlock did not exit: %v\n%s", context.Cause(ctx), p.out.String())
 	}
 	return -1
 }
 
 // waitLog waits until the output contains substr.
-func (p *proc) waitLog(t testing.TB, within time.Duration, substr string) {
+func (p *proc) waitLog(t testing.TB, substr string) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !strings.Contains(p.out.String(), substr) {
+	testenv.Eventually(t, fmt.Sprintf("airlock to log %q", substr), func() error {
+		if strings.Contains(p.out.String(), substr) {
+			return nil
+		}
 		select {
 		case <-p.exited:
-			t.Fatalf("airlock exited (%v) before logging %q\n%s", p.err, substr, p.out.String())
+			return testenv.Stop(fmt.Errorf("airlock exited (%v) before logging it\n%s", p.err, p.out.String()))
 		default:
+			return fmt.Errorf("not logged yet\n%s", p.out.String())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("airlock did not log %q within %v\n%s", substr, within, p.out.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	})
 }
 
 // unknownRaces returns the race reports in out other than the one

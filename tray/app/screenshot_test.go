@@ -24,6 +24,7 @@ import (
 	"github.com/airlockhq/airlock/daemon/core"
 	"github.com/airlockhq/airlock/daemon/daemontest"
 	"github.com/airlockhq/airlock/daemon/socks/sockstest"
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/tray/traytest"
 )
 
@@ -57,7 +58,7 @@ func TestScreenshot(t *testing.T) {
 	env = append(bus.Env(env), "DISPLAY="+display, "XDG_CACHE_HOME="+filepath.Join(dir, "cache"), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "NO_AT_BRIDGE=1")
 	run(t, env, "dbus-update-activation-environment", "HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "DISPLAY", "NO_AT_BRIDGE")
 	background(t, env, "xfce4-panel", "--disable-wm-check")
-	traytest.Eventually(t, 30*time.Second, func() bool { return traytest.HasOwner(t, conn, "org.kde.StatusNotifierWatcher") }, "xfce4-panel did not start its StatusNotifierWatcher")
+	testenv.Eventually(t, "xfce4-panel's StatusNotifierWatcher", func() bool { return traytest.HasOwner(t, conn, "org.kde.StatusNotifierWatcher") })
 
 	empty := filepath.Join(dir, "empty.token") // no token: sign-in needed
 	os.WriteFile(empty, nil, 0o600)
@@ -90,19 +91,19 @@ func TestScreenshot(t *testing.T) {
 			save(t, filepath.Join(out, "failure.png"), capture(t, display))
 		}
 	})
-	traytest.Eventually(t, 20*time.Second, func() bool {
+	testenv.Eventually(t, "a green tray icon on the screen", func() bool {
 		icon = find(capture(t, display), green)
 		return icon.Dx() >= 8
-	}, "no green tray icon on the screen")
+	})
 	icon = pad(icon, 2)
 	t.Logf("icon at %v", icon)
 	shot := func(name string, col color.NRGBA) {
 		t.Helper()
 		var img image.Image
-		traytest.Eventually(t, 10*time.Second, func() bool {
+		testenv.Eventually(t, "the icon to turn "+name, func() bool {
 			img = capture(t, display)
 			return find(crop(img, icon), col).Dx() >= 4
-		}, "the icon did not turn %s", name)
+		})
 		save(t, filepath.Join(out, "icon-"+name+".png"), zoom(crop(img, icon), 8))
 	}
 	shot("connected", green)
@@ -128,11 +129,11 @@ func TestScreenshot(t *testing.T) {
 	run(t, env, "xdotool", "mousemove", strconv.Itoa(cx), strconv.Itoa(cy), "click", "1")
 	var menu image.Rectangle
 	var after image.Image
-	traytest.Eventually(t, 10*time.Second, func() bool {
+	testenv.Eventually(t, fmt.Sprintf("the menu to open after a click at %d,%d", cx, cy), func() bool {
 		after = capture(t, display)
 		menu = changed(before, after, icon.Max.Y+1)
 		return menu.Dx() > 100 && menu.Dy() > 150
-	}, "the menu did not open after a click at %d,%d", cx, cy)
+	})
 	// Let it settle (submenus and labels arrive in a second layout).
 	settle := time.Now().Add(3 * time.Second)
 	for prev := after; time.Now().Before(settle); {

@@ -215,7 +215,7 @@ func TestSignInNotification(t *testing.T) {
 		})
 		env, _ := sandbox(t)
 		p := startAirlock(t, bus.Env(env), "tray", "--socket", d.Socket, "--no-start")
-		p.waitLog(t, 20*time.Second, "attached to the airlock daemon")
+		p.waitLog(t, "attached to the airlock daemon")
 
 		held := heldDial(d.ProxyURL(t, "demo"), "after sign-in", t)
 		n := notes.nextNote(t, 30*time.Second, func(n actionNote) bool { return strings.Contains(n.Summary, "Sign in to Airlock (corp)") })
@@ -246,14 +246,14 @@ func TestSignInNotification(t *testing.T) {
 		if opened := browser.Opened(); len(opened) != 1 {
 			t.Errorf("the browser signed in %d times, want 1 (after Sign in…)", len(opened))
 		}
-		p.waitLog(t, 10*time.Second, "sign in chosen on a notification")
+		p.waitLog(t, "sign in chosen on a notification")
 	})
 
 	t.Run("device flow: URL and code", func(t *testing.T) {
 		d := signInDaemon(t, e, "lab", nil) // daemontest: no browser
 		env, _ := sandbox(t)
 		p := startAirlock(t, bus.Env(env), "tray", "--socket", d.Socket, "--no-start")
-		p.waitLog(t, 20*time.Second, "attached to the airlock daemon")
+		p.waitLog(t, "attached to the airlock daemon")
 
 		held := heldDial(d.ProxyURL(t, "demo"), "after the device", t)
 		n := notes.nextNote(t, 30*time.Second, func(n actionNote) bool { return strings.Contains(n.Summary, "Sign in to Airlock (lab)") })

@@ -20,6 +20,7 @@ import (
 	"github.com/airlockhq/airlock/daemon/daemontest"
 	"github.com/airlockhq/airlock/daemon/socks"
 	"github.com/airlockhq/airlock/daemon/socks/sockstest"
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/internal/wire"
 	"github.com/airlockhq/airlock/tray/traytest"
 )
@@ -72,7 +73,7 @@ func TestMenu(t *testing.T) {
 	if title := traytest.Property(t, conn, svc, "Title").Value(); title != "Airlock" {
 		t.Errorf("Title = %v", title)
 	}
-	m := traytest.WaitMenu(t, conn, svc, 10*time.Second, func(m traytest.MenuItem) bool {
+	m := traytest.WaitMenu(t, conn, svc, func(m traytest.MenuItem) bool {
 		_, ok := m.Find("staging — disconnected")
 		_, copyOK := m.Find("Copy proxy URL")
 		return ok && copyOK
@@ -93,7 +94,7 @@ func TestMenu(t *testing.T) {
 	t.Run("toggle", func(t *testing.T) {
 		traytest.Click(t, conn, svc, prod.ID)
 		cl := d.WaitState(t, "prod", apitype.StateConnected)
-		m := traytest.WaitMenu(t, conn, svc, 10*time.Second, func(m traytest.MenuItem) bool {
+		m := traytest.WaitMenu(t, conn, svc, func(m traytest.MenuItem) bool {
 			it, ok := m.Find("prod — connected")
 			return ok && it.Checked
 		}, "showed prod connected and checked")
@@ -116,7 +117,7 @@ func TestMenu(t *testing.T) {
 		if n.App != "Airlock" || !strings.Contains(n.Summary, "prod") || !strings.Contains(n.Body, "may not use this app") {
 			t.Errorf("notification %+v", n)
 		}
-		traytest.WaitMenu(t, conn, svc, 10*time.Second, func(m traytest.MenuItem) bool {
+		traytest.WaitMenu(t, conn, svc, func(m traytest.MenuItem) bool {
 			_, ok := m.Find("prod — error: access refused")
 			return ok
 		}, "showed prod refused")
@@ -127,7 +128,7 @@ func TestMenu(t *testing.T) {
 		all, _ := m.Find("Connect all")
 		traytest.Click(t, conn, svc, all.ID)
 		d.WaitState(t, "staging", apitype.StateConnected)
-		m = traytest.WaitMenu(t, conn, svc, 10*time.Second, func(m traytest.MenuItem) bool {
+		m = traytest.WaitMenu(t, conn, svc, func(m traytest.MenuItem) bool {
 			it, ok := m.Find("Disconnect all")
 			return ok && it.Enabled
 		}, "enabled Disconnect all")
@@ -135,7 +136,7 @@ func TestMenu(t *testing.T) {
 		traytest.Click(t, conn, svc, none.ID)
 		d.WaitState(t, "staging", apitype.StateDisconnected)
 		d.WaitState(t, "prod", apitype.StateDisconnected)
-		traytest.WaitMenu(t, conn, svc, 10*time.Second, func(m traytest.MenuItem) bool {
+		traytest.WaitMenu(t, conn, svc, func(m traytest.MenuItem) bool {
 			_, a := m.Find("prod — disconnected")
 			_, b := m.Find("staging — disconnected")
 			return a && b
@@ -147,7 +148,7 @@ func TestMenu(t *testing.T) {
 			t.Fatal(err)
 		}
 		url := d.ProxyURL(t, "staging")
-		m := traytest.WaitMenu(t, conn, svc, 10*time.Second, func(m traytest.MenuItem) bool {
+		m := traytest.WaitMenu(t, conn, svc, func(m traytest.MenuItem) bool {
 			cp, ok := m.Find("Copy proxy URL")
 			if _, on := m.Find("staging — connected"); !ok || !on {
 				return false
@@ -172,7 +173,7 @@ func TestMenu(t *testing.T) {
 		m := traytest.Layout(t, conn, svc)
 		q, _ := m.Find("Quit")
 		traytest.Click(t, conn, svc, q.ID)
-		if code := p.waitExit(t, 15*time.Second); code != 0 {
+		if code := p.waitExit(t); code != 0 {
 			t.Fatalf("exit %d after Quit\n%s", code, p.out.String())
 		}
 		// The tray attached to this daemon; it must keep running.
@@ -198,8 +199,8 @@ func TestNoWatcher(t *testing.T) {
 	d := startRefusingDaemon(t)
 	env, _ := sandbox(t)
 	p := startAirlock(t, bus.Env(env), "tray", "--socket", d.Socket, "--no-start")
-	p.waitLog(t, 20*time.Second, "no StatusNotifierWatcher on the session bus")
-	p.waitLog(t, 20*time.Second, "attached to the airlock daemon")
+	p.waitLog(t, "no StatusNotifierWatcher on the session bus")
+	p.waitLog(t, "attached to the airlock daemon")
 
 	// Still serving: a state change reaches a notification.
 	if _, err := d.Client.Connect(context.Background(), "prod"); err != nil {
@@ -212,7 +213,7 @@ func TestNoWatcher(t *testing.T) {
 	// A panel starts: the item registers with it.
 	watcher := bus.OwnWatcher(t)
 	reg := watcher.Next(t, 10*time.Second)
-	m := traytest.WaitMenu(t, conn, reg.Service, 10*time.Second, func(m traytest.MenuItem) bool {
+	m := traytest.WaitMenu(t, conn, reg.Service, func(m traytest.MenuItem) bool {
 		_, ok := m.Find("prod — error: access refused")
 		return ok
 	}, "showed prod refused")
@@ -230,14 +231,14 @@ func TestNoBus(t *testing.T) {
 	d := startRefusingDaemon(t)
 	env, _ := sandbox(t)
 	p := startAirlock(t, env, "--socket", d.Socket, "--no-start")
-	p.waitLog(t, 20*time.Second, "running headless")
-	p.waitLog(t, 10*time.Second, "cluster prod — disconnected")
+	p.waitLog(t, "running headless")
+	p.waitLog(t, "cluster prod — disconnected")
 	if _, err := d.Client.Connect(context.Background(), "prod"); err != nil {
 		t.Fatal(err)
 	}
-	p.waitLog(t, 10*time.Second, "cluster prod — connected")
+	p.waitLog(t, "cluster prod — connected")
 	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code := p.waitExit(t, 15*time.Second); code != 0 {
+	if code := p.waitExit(t); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 	if strings.Contains(p.out.String(), "panic") {
@@ -277,36 +278,36 @@ clusters:
 		}
 		return st.PID
 	}
-	traytest.Eventually(t, 30*time.Second, func() bool { return pid() != 0 }, "the tray did not start a daemon on %s", sock)
+	testenv.Eventually(t, "the tray to start a daemon on "+sock, func() bool { return pid() != 0 })
 	first := pid()
 	if first == p.cmd.Process.Pid {
 		t.Fatalf("the daemon runs in the tray's process")
 	}
 	reg := watcher.Next(t, 10*time.Second)
-	traytest.WaitMenu(t, conn, reg.Service, 10*time.Second, func(m traytest.MenuItem) bool {
+	traytest.WaitMenu(t, conn, reg.Service, func(m traytest.MenuItem) bool {
 		_, ok := m.Find("prod — disconnected")
 		return ok
 	}, "showed the cluster of the daemon it started")
 
 	// The daemon crashes: the tray starts a new one.
 	syscall.Kill(first, syscall.SIGKILL)
-	traytest.Eventually(t, 30*time.Second, func() bool { n := pid(); return n != 0 && n != first }, "the tray did not restart the daemon")
+	testenv.Eventually(t, "the tray to restart the daemon", func() bool { n := pid(); return n != 0 && n != first })
 	second := pid()
-	p.waitLog(t, 5*time.Second, "airlock daemon exited; restarting it")
+	p.waitLog(t, "airlock daemon exited; restarting it")
 
 	// Quit stops the daemon the tray started.
-	m := traytest.WaitMenu(t, conn, reg.Service, 10*time.Second, func(m traytest.MenuItem) bool {
+	m := traytest.WaitMenu(t, conn, reg.Service, func(m traytest.MenuItem) bool {
 		_, ok := m.Find("prod — disconnected")
 		return ok
 	}, "showed the cluster again")
 	q, _ := m.Find("Quit")
 	traytest.Click(t, conn, reg.Service, q.ID)
-	if code := p.waitExit(t, 20*time.Second); code != 0 {
+	if code := p.waitExit(t); code != 0 {
 		t.Fatalf("exit %d after Quit", code)
 	}
 	if err := syscall.Kill(second, 0); err == nil {
 		// It may be a zombie for a moment if reaping lags; wait for it.
-		traytest.Eventually(t, 10*time.Second, func() bool { return syscall.Kill(second, 0) != nil || isZombie(second) }, "the daemon the tray started still runs after Quit")
+		testenv.Eventually(t, "the daemon the tray started to end after Quit", func() bool { return syscall.Kill(second, 0) != nil || isZombie(second) })
 	}
 	if _, err := os.Stat(sock); !os.IsNotExist(err) {
 		t.Errorf("socket left after the daemon stopped: %v", err)

@@ -11,7 +11,6 @@ package traytest
 
 import (
 	"bufio"
-	"fmt"
 	"os/exec"
 	"strings"
 	"sync"
@@ -122,18 +121,5 @@ func own(tb testing.TB, conn *dbus.Conn, name string) {
 	reply, err := conn.RequestName(name, dbus.NameFlagDoNotQueue)
 	if err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
 		tb.Fatalf("traytest: own %s: %v (reply %d)", name, err, reply)
-	}
-}
-
-// Eventually polls cond every few milliseconds until it is true or the
-// deadline passes, then fails with msg.
-func Eventually(tb testing.TB, within time.Duration, cond func() bool, format string, args ...any) {
-	tb.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("traytest: %s (waited %v)", fmt.Sprintf(format, args...), within)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

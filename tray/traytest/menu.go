@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/godbus/dbus/v5"
 )
 
@@ -131,22 +132,22 @@ func parse(v any) (MenuItem, error) {
 	return m, nil
 }
 
-// WaitMenu polls the menu until cond holds and returns it.
-func WaitMenu(tb testing.TB, conn *dbus.Conn, service string, within time.Duration, cond func(MenuItem) bool, what string) MenuItem {
+// WaitMenu polls the menu until cond holds and returns it; what says what
+// cond waits for.
+func WaitMenu(tb testing.TB, conn *dbus.Conn, service string, cond func(MenuItem) bool, what string) MenuItem {
 	tb.Helper()
-	deadline := time.Now().Add(within)
 	var last MenuItem
-	var err error
-	for {
-		last, err = layout(conn, service)
-		if err == nil && cond(last) {
-			return last
+	testenv.Eventually(tb, "traytest: the menu "+what, func() error {
+		var err error
+		if last, err = layout(conn, service); err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("traytest: menu never %s within %v (err %v); last menu:\n%s", what, within, err, last)
+		if !cond(last) {
+			return fmt.Errorf("last menu:\n%s", last)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
+	return last
 }
 
 // Click sends a "clicked" event for item id, as a panel does.

@@ -25,6 +25,7 @@ import (
 
 	"github.com/airlockhq/airlock/internal/credentials"
 	"github.com/airlockhq/airlock/internal/edgeclient"
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/internal/wire"
 	"github.com/quic-go/quic-go"
 )
@@ -236,11 +237,10 @@ func (e *Edge) Conns() []*Conn {
 }
 
 // WaitFor waits until cond holds for the live connections, failing the test
-// after 10 s.
+// when it does not by the test's deadline.
 func (e *Edge) WaitFor(what string, cond func([]*Conn) bool) []*Conn {
 	e.tb.Helper()
-	deadline := time.NewTimer(10 * time.Second)
-	defer deadline.Stop()
+	ctx := testenv.Context(e.tb)
 	for {
 		e.mu.Lock()
 		ch := e.changed
@@ -251,8 +251,8 @@ func (e *Edge) WaitFor(what string, cond func([]*Conn) bool) []*Conn {
 		select {
 		case <-ch:
 		case <-time.After(50 * time.Millisecond): // connections also die without a notification
-		case <-deadline.C:
-			e.tb.Fatalf("fake edge: timed out waiting for %s (have %d connections)", what, len(e.Conns()))
+		case <-ctx.Done():
+			e.tb.Fatalf("fake edge: waiting for %s: %v (have %d connections)", what, context.Cause(ctx), len(e.Conns()))
 		}
 	}
 }

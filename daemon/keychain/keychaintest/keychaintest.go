@@ -202,13 +202,9 @@ func (b *Bus) StartKeyring(tb testing.TB, opts KeyringOptions) *Keyring {
 	k := &Keyring{PID: cmd.Process.Pid, cmd: cmd, log: log}
 	tb.Cleanup(k.Stop)
 	c := b.Conn(tb)
-	deadline := time.Now().Add(20 * time.Second)
-	for !b.HasOwner(tb, c, "org.freedesktop.secrets") {
-		if time.Now().After(deadline) {
-			tb.Fatalf("gnome-keyring-daemon did not own org.freedesktop.secrets in 20 s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(tb, "gnome-keyring-daemon to own org.freedesktop.secrets", func() bool {
+		return b.HasOwner(tb, c, "org.freedesktop.secrets")
+	})
 	return k
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -250,23 +251,20 @@ func (d *demoProc) waitFor(t *testing.T, s string) {
 // waitFrom waits until the output after its first from bytes has s.
 func (d *demoProc) waitFrom(t *testing.T, from int, s string) {
 	t.Helper()
-	deadline := time.NewTimer(5 * time.Minute)
-	defer deadline.Stop()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	has := func() bool { return strings.Contains(d.output()[from:], s) }
-	for !has() {
+	testenv.Eventually(t, fmt.Sprintf("airlock-demo to print %q", s), func() error {
+		if strings.Contains(d.output()[from:], s) {
+			return nil
+		}
 		select {
 		case <-d.done:
-			if has() {
-				return
+			if strings.Contains(d.output()[from:], s) {
+				return nil
 			}
-			t.Fatalf("airlock-demo exited (%v) before printing %q:\n%s", d.err, s, d.output())
-		case <-deadline.C:
-			t.Fatalf("airlock-demo did not print %q:\n%s", s, d.output())
-		case <-tick.C:
+			return testenv.Stop(fmt.Errorf("airlock-demo exited (%v) before printing it:\n%s", d.err, d.output()))
+		default:
+			return fmt.Errorf("not printed yet:\n%s", d.output())
 		}
-	}
+	})
 }
 
 // checkSignedIn checks that the held kubectl completed and that status

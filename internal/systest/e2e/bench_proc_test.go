@@ -130,19 +130,28 @@ func buildBenchproc(tb testing.TB, dir string) string {
 	return bin
 }
 
-// waitReady polls check every 20 ms until it returns nil, p exits, or the
-// timeout passes.
-func (p *benchProc) waitReady(timeout time.Duration, what string, check func() error) error {
-	err := poll(timeout, p.done, check)
+// waitReady polls check until it returns nil, p exits, or the test's
+// deadline is near.
+func (p *benchProc) waitReady(tb testing.TB, what string, check func() error) error {
+	err := testenv.Poll(testenv.Context(tb), testenv.Interval, func() error {
+		err := check()
+		if err != nil && p.exited() {
+			return testenv.Stop(errExited)
+		}
+		return err
+	})
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, errStopped):
+	case errors.Is(err, errExited):
 		return fmt.Errorf("%s: %s exited (%v); output:\n%s", what, p.name, p.err, p.tail())
 	default:
 		return fmt.Errorf("%s: %w; output:\n%s", what, err, p.tail())
 	}
 }
+
+// errExited is waitReady's condition's answer once the process has exited.
+var errExited = errors.New("exited")
 
 // needPart reports a missing external part: a failure when CI=true, a skip
 // of that part otherwise (the caller goes on without it).

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/airlockhq/airlock/internal/systest/e2e/internal/benchnet"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/airlockhq/airlock/internal/systest/e2e/internal/benchnet"
 )
 
 const (
@@ -105,7 +106,7 @@ func startSSHD(tb testing.TB, dir string) (*sshTarget, error) {
 		return nil, err
 	}
 	p := startBenchProc(tb, "sshd", nil, false, sshdBin, "-D", "-e", "-f", config)
-	err = p.waitReady(10*time.Second, "sshd", func() error {
+	err = p.waitReady(tb, "sshd", func() error {
 		c, err := net.DialTimeout("tcp", t.addr, time.Second)
 		if err != nil {
 			return err
@@ -162,7 +163,7 @@ func startSSHSOCKS(tb testing.TB, t *sshTarget, origin, cipher string) (*sshSOCK
 		name += " -c " + cipher
 	}
 	p := startBenchProc(tb, name, nil, false, sshBin, args...)
-	err = p.waitReady(15*time.Second, name, func() error {
+	err = p.waitReady(tb, name, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		c, err := benchnet.DialSOCKS5(ctx, s.addr, "", "", origin)

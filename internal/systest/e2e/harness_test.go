@@ -115,37 +115,3 @@ func socksConnect(ctx context.Context, proxy, user, pass, target string) (byte, 
 	}
 	return 0, c, err
 }
-
-// waitFor polls cond every 20 ms until it returns nil or d passes.
-func waitFor(tb testing.TB, d time.Duration, what string, cond func() error) {
-	tb.Helper()
-	if err := poll(d, nil, cond); err != nil {
-		tb.Fatalf("%s: %v", what, err)
-	}
-}
-
-// errStopped is poll's answer when its done channel closed first.
-var errStopped = errors.New("stopped before the condition held")
-
-// poll calls cond every 20 ms until it returns nil, d passes (an error
-// naming d and cond's last error) or done is closed (errStopped; a nil
-// done never closes).
-func poll(d time.Duration, done <-chan struct{}, cond func() error) error {
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(20 * time.Millisecond) // polling interval, not synchronisation
-	defer tick.Stop()
-	for {
-		err := cond()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not within %v: %w", d, err)
-		}
-		select {
-		case <-done:
-			return errStopped
-		case <-tick.C:
-		}
-	}
-}

@@ -13,12 +13,8 @@ import (
 
 	"github.com/airlockhq/airlock/internal/systest/kapitest"
 	"github.com/airlockhq/airlock/internal/systest/stack"
+	"github.com/airlockhq/airlock/internal/testenv"
 )
-
-// reapplyDeadline is how long the daemon may take to put its proxy-url back
-// after another program rewrote the kubeconfig: the target is 200 ms; this
-// is generous for a loaded machine running the race detector.
-const reapplyDeadline = 15 * time.Second
 
 // TestKubeconfigWrittenByDaemon follows the user's kubeconfig through the
 // daemon's life with the real programs: the harness writes the kubeconfig
@@ -197,7 +193,7 @@ func daemonWrites(s *stack.Stack) int {
 func waitReapplied(t *testing.T, s *stack.Stack, bin string, writes int) {
 	t.Helper()
 	want := s.ProxyURL()
-	waitFor(t, reapplyDeadline, "proxy-url re-applied", func() error {
+	testenv.Eventually(t, "proxy-url re-applied", func() error {
 		if n := daemonWrites(s); n <= writes {
 			return fmt.Errorf("the daemon has not written the kubeconfig since (%d writes)", n)
 		}

@@ -197,7 +197,7 @@ func TestRefusals(t *testing.T) {
 			if reply != tc.reply {
 				t.Fatalf("SOCKS reply = %#x, want %#x", reply, tc.reply)
 			}
-			waitFor(t, 5*time.Second, "the daemon's log names the cause", func() error {
+			testenv.Eventually(t, "the daemon's log to name the cause", func() error {
 				if logs := s.Daemon.Output()[before:]; !strings.Contains(logs, tc.logs) {
 					return fmt.Errorf("log since the request lacks %q:\n%s", tc.logs, logs)
 				}

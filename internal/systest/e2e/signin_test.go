@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
@@ -61,19 +62,20 @@ func TestSignInWithChromium(t *testing.T) {
 
 	// The daemon opens the browser once.
 	var signInURL string
-	for deadline := time.Now().Add(60 * time.Second); signInURL == ""; time.Sleep(20 * time.Millisecond) {
+	testenv.Eventually(t, "the daemon to open the browser", func() error {
 		if data, _ := os.ReadFile(urls); len(data) > 0 {
 			signInURL = strings.TrimSpace(strings.SplitN(string(data), "\n", 2)[0])
+		}
+		if signInURL != "" {
+			return nil
 		}
 		select {
 		case err := <-kubectlDone:
 			t.Fatalf("kubectl ended before the sign-in: %v\n%s\n%s\ndaemon:\n%s", err, stdout.String(), stderr.String(), s.Daemon.Output())
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the daemon opened no browser; daemon:\n%s", s.Daemon.Output())
-		}
-	}
+		return fmt.Errorf("the daemon opened no browser; daemon:\n%s", s.Daemon.Output())
+	})
 	u, err := url.Parse(signInURL)
 	if err != nil || !strings.HasPrefix(signInURL, s.PublicURL+"/") {
 		t.Fatalf("sign-in URL %q is not on the edge's public URL %s", signInURL, s.PublicURL)

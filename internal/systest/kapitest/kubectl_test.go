@@ -3,6 +3,7 @@ package kapitest_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -74,12 +75,15 @@ func TestKubectl(t *testing.T) {
 	}
 
 	t.Run("audit shows the proxy", func(t *testing.T) {
-		waitFor(t, 15*time.Second, func() (bool, string) {
+		testenv.Eventually(t, "the proxy's source IP in the audit log", func() error {
 			ips, err := s.AuditSourceIPs()
 			if err != nil {
 				t.Fatal(err)
 			}
-			return slices.Contains(ips, "127.0.0.3"), "source IPs " + strings.Join(ips, ",")
+			if !slices.Contains(ips, "127.0.0.3") {
+				return errors.New("source IPs " + strings.Join(ips, ","))
+			}
+			return nil
 		})
 		events, err := s.AuditEvents()
 		if err != nil {
@@ -147,22 +151,4 @@ func startSOCKS5(t *testing.T, listenIP, dialIP string) string {
 		<-done
 	})
 	return l.Addr().String()
-}
-
-// waitFor polls cond every 100 ms until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not true after %s: %s", d, state)
-		}
-		<-tick.C
-	}
 }

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/airlockhq/airlock/internal/testenv"
 )
 
 // Options configure a server. The zero value is ready to use.
@@ -224,33 +226,29 @@ func (s *Server) waitReady(ctx context.Context, timeout time.Duration) error {
 	}
 	client.Timeout = 5 * time.Second
 	defer client.CloseIdleConnections()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	last := errors.New("no answer yet")
-	for {
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("/readyz not 200 after %s", timeout))
+	defer cancel()
+	err = testenv.Poll(ctx, 100*time.Millisecond, func() error {
 		select {
 		case <-s.exited:
-			return fmt.Errorf("%w: %s", errExited, s.cmd.ProcessState)
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for /readyz: %w", context.Cause(ctx))
-		case <-deadline.C:
-			return fmt.Errorf("/readyz not 200 after %s: %w", timeout, last)
-		case <-tick.C:
+			return testenv.Stop(fmt.Errorf("%w: %s", errExited, s.cmd.ProcessState))
+		default:
 		}
 		resp, err := client.Get(s.URL + "/readyz")
 		if err != nil {
-			last = err
-			continue
+			return err
 		}
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		_ = resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			return nil
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
 		}
-		last = fmt.Errorf("status %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
+		return nil
+	})
+	if err != nil && !errors.Is(err, errExited) {
+		return fmt.Errorf("waiting for /readyz: %w", err)
 	}
+	return err
 }
 
 // TLSConfig trusts the server's CA and presents the admin client certificate.

@@ -3,6 +3,7 @@ package stack
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/airlockhq/airlock/internal/testenv"
 )
 
 // Process is one real program of the stack, its output kept in memory (and
@@ -64,22 +67,38 @@ func (p *Process) Exited() bool {
 // WaitOutput waits until the output contains s, the process ends, or ctx
 // ends.
 func (p *Process) WaitOutput(ctx context.Context, s string) error {
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if bytes.Contains(p.out.Bytes(), []byte(s)) {
-			return nil
+	err := testenv.Poll(ctx, testenv.Interval, p.unlessExited(func() error {
+		if !bytes.Contains(p.out.Bytes(), []byte(s)) {
+			return errors.New("not printed yet")
 		}
-		select {
-		case <-p.done:
-			if bytes.Contains(p.out.Bytes(), []byte(s)) {
-				return nil
-			}
-			return fmt.Errorf("%s exited (%v) before printing %q; output:\n%s", p.Name, p.err, s, tail(p.Output()))
-		case <-ctx.Done():
-			return fmt.Errorf("%s did not print %q: %w; output:\n%s", p.Name, s, context.Cause(ctx), tail(p.Output()))
-		case <-t.C:
+		return nil
+	}))
+	switch {
+	case errors.Is(err, errExited):
+		return fmt.Errorf("%s exited (%v) before printing %q; output:\n%s", p.Name, p.err, s, tail(p.Output()))
+	case err != nil:
+		return fmt.Errorf("%s did not print %q: %w; output:\n%s", p.Name, s, context.Cause(ctx), tail(p.Output()))
+	}
+	return nil
+}
+
+// pollEvery is how often the stack polls a program's readiness.
+const pollEvery = 20 * time.Millisecond
+
+// errExited is what a condition made by unlessExited gives once the
+// process has exited.
+var errExited = errors.New("exited")
+
+// unlessExited makes cond a condition for testenv.Poll that stops with
+// errExited when cond fails and the process has exited (cond has had its
+// last chance: the output is complete).
+func (p *Process) unlessExited(cond func() error) func() error {
+	return func() error {
+		err := cond()
+		if err != nil && p.Exited() {
+			return testenv.Stop(errExited)
 		}
+		return err
 	}
 }
 

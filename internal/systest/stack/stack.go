@@ -18,6 +18,7 @@ import (
 	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/client"
 	"github.com/airlockhq/airlock/internal/systest/kapitest"
+	"github.com/airlockhq/airlock/internal/testenv"
 )
 
 // Defaults of a demo stack.
@@ -457,30 +458,29 @@ func (s *Stack) waitStatus(ctx context.Context, name, what string, ok func(*apit
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	c := s.Client()
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	var last error
-	for {
+	var cl apitype.Cluster
+	err := testenv.Poll(ctx, pollEvery, s.Daemon.unlessExited(func() error {
 		st, err := c.Status(ctx)
-		if err == nil {
-			if cl := st.FindCluster(name); cl != nil {
-				if last = ok(cl); last == nil {
-					return *cl, nil
-				}
-			} else {
-				last = fmt.Errorf("no cluster %s in the daemon's status", name)
-			}
-		} else {
-			last = err
+		if err != nil {
+			return err
 		}
-		select {
-		case <-ctx.Done():
-			return apitype.Cluster{}, fmt.Errorf("wait for cluster %s to %s: %v; daemon output:\n%s", name, what, last, tail(s.Daemon.Output()))
-		case <-s.Daemon.done:
-			return apitype.Cluster{}, fmt.Errorf("daemon exited (%v); output:\n%s", s.Daemon.err, tail(s.Daemon.Output()))
-		case <-t.C:
+		found := st.FindCluster(name)
+		if found == nil {
+			return fmt.Errorf("no cluster %s in the daemon's status", name)
 		}
+		if err := ok(found); err != nil {
+			return err
+		}
+		cl = *found
+		return nil
+	}))
+	switch {
+	case errors.Is(err, errExited):
+		return apitype.Cluster{}, fmt.Errorf("daemon exited (%v); output:\n%s", s.Daemon.err, tail(s.Daemon.Output()))
+	case err != nil:
+		return apitype.Cluster{}, fmt.Errorf("wait for cluster %s to %s: %v; daemon output:\n%s", name, what, err, tail(s.Daemon.Output()))
 	}
+	return cl, nil
 }
 
 // ProxyURL is the demo cluster's full proxy-url, socks5://USER:PASS@ADDR.
@@ -526,29 +526,25 @@ func (s *Stack) WriteKubeconfig(path, proxyURL string) error {
 func (s *Stack) waitHTTP(ctx context.Context, p *Process, u string) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	var last error
-	for {
+	err := testenv.Poll(ctx, pollEvery, p.unlessExited(func() error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = fmt.Errorf("%s: %s", u, resp.Status)
-		} else {
-			last = err
+		if err != nil {
+			return err
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s not ready: %v; output:\n%s", p.Name, last, tail(p.Output()))
-		case <-p.done:
-			return fmt.Errorf("%s exited (%v) before it was ready; output:\n%s", p.Name, p.err, tail(p.Output()))
-		case <-t.C:
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s: %s", u, resp.Status)
 		}
+		return nil
+	}))
+	switch {
+	case errors.Is(err, errExited):
+		return fmt.Errorf("%s exited (%v) before it was ready; output:\n%s", p.Name, p.err, tail(p.Output()))
+	case err != nil:
+		return fmt.Errorf("%s not ready: %v; output:\n%s", p.Name, err, tail(p.Output()))
 	}
+	return nil
 }
 
 // Close stops the daemon, the connector, the edge and the kube-apiserver,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/daemon/apitype"
+	"github.com/airlockhq/airlock/internal/testenv"
 )
 
 // TestBinary builds the real airlock program and runs `airlock daemon`,
@@ -61,14 +63,12 @@ clusters:
 		return string(out), err
 	}
 	var out string
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if out, err = airlock("status", "--json", "--socket", sock); err == nil {
-			break
+	testenv.Eventually(t, "an answer to airlock status", func() error {
+		if out, err = airlock("status", "--json", "--socket", sock); err != nil {
+			return fmt.Errorf("%v %s\ndaemon: %s", err, out, dlog.String())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status never answered: %v %s\ndaemon: %s", err, out, dlog.String())
-		}
-	}
+		return nil
+	})
 	var st apitype.Status
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatalf("status --json: %v\n%s", err, out)
