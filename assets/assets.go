@@ -18,20 +18,20 @@ import (
 //go:embed icons/*.png icons/*.ico
 var icons embed.FS
 
-// State is a tray state with its own icon.
-type State string
+// State is a tray state with its own icon (the drawing's states).
+type State = icon.State
 
 // The tray states.
 const (
-	Disconnected State = "disconnected"
-	Connecting   State = "connecting"
-	Connected    State = "connected"
-	SignIn       State = "signin"
-	Error        State = "error"
+	Disconnected = icon.Disconnected
+	Connecting   = icon.Connecting
+	Connected    = icon.Connected
+	SignIn       = icon.SignIn
+	Error        = icon.Error
 )
 
 // States lists every state.
-func States() []State { return []State{Disconnected, Connecting, Connected, SignIn, Error} }
+func States() []State { return icon.States() }
 
 // Sizes are the PNG sizes embedded for each state (the drawing's list).
 func Sizes() []int { return icon.Sizes() }
