@@ -1,11 +1,14 @@
-// Package testenv is the one home of two mechanisms the tests share:
+// Package testenv is the one home of three mechanisms the tests share:
 //
 //   - missing parts: a test that needs something outside Go (a program, a
 //     file, root) skips when it is absent, and fails when CI=true, where
 //     everything must be installed ([Missing], [LookPath], [File], [CI]);
 //   - waiting: polling a condition until it holds, bounded by the test's
 //     own deadline rather than by a wall clock of its own ([Eventually],
-//     [Poll], [Context]).
+//     [Poll], [Context]);
+//   - building the programs the tests run: each main package once per
+//     `go test` run, into a folder the run's test binaries share, with the
+//     race detector when the test binary has it ([BuildBinaries]).
 //
 // It is for tests and test-helper packages only: no shipped program
 // imports it.

@@ -8,13 +8,13 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/airlockhq/airlock/edge/edgetest"
 	"github.com/airlockhq/airlock/internal/edgeclient"
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/internal/wire"
 )
 
@@ -25,11 +25,7 @@ func TestBinaryServesAndExitsCleanly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "airlock-connector")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testenv.BuildBinary(t, ".")
 
 	e := edgetest.Start(t, edgetest.Options{})
 	tun := e.CreateTunnel(t, "demo", "k8s.example.com")

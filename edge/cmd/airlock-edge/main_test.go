@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/airlockhq/airlock/internal/testenv"
 )
 
 // TestServeSIGTERM runs the real binary and checks what main wires: SIGHUP
@@ -20,10 +22,7 @@ func TestServeSIGTERM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "airlock-edge")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testenv.BuildBinary(t, ".")
 	dir := filepath.Join(t.TempDir(), "state")
 	if out, err := exec.Command(bin, "init", "--dir", dir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0").CombinedOutput(); err != nil {
 		t.Fatalf("init: %v\n%s", err, out)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -142,50 +141,16 @@ func TestDemo(t *testing.T) {
 	})
 }
 
-// needDemo builds the airlock programs and airlock-demo once and returns
-// their folder; it skips in -short mode and without kubectl (failing under
-// CI).
+// needDemo builds the airlock programs and airlock-demo (once per test
+// run) and returns their folder; it skips in -short mode and without
+// kubectl (failing under CI).
 func needDemo(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test: not in -short mode")
 	}
 	testenv.LookPath(t, "kubectl", "apt-get install kubectl")
-	bin, err := binaries()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
-}
-
-var binaries = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "airlock-demo-test-bin-")
-	if err != nil {
-		return "", err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	if err := stack.Build(ctx, dir, false); err != nil {
-		return "", err
-	}
-	root, err := stack.ModuleRoot(ctx)
-	if err != nil {
-		return "", err
-	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(os.PathSeparator), "./internal/systest/cmd/airlock-demo")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", errors.New("build airlock-demo: " + err.Error() + "\n" + string(out))
-	}
-	return dir, nil
-})
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if dir, err := binaries(); err == nil && strings.Contains(dir, "airlock-demo-test-bin-") {
-		os.RemoveAll(dir)
-	}
-	os.Exit(code)
+	return testenv.BuildBinaries(t, append(stack.Packages(), "github.com/airlockhq/airlock/internal/systest/cmd/airlock-demo")...)
 }
 
 // demoProc is a running airlock-demo.

@@ -3,18 +3,18 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"github.com/airlockhq/airlock/internal/systest/stack"
 	"io"
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/airlockhq/airlock/internal/systest/stack"
 )
 
-// startAirlock starts the real edge, connector and daemon (from AIRLOCK_BIN
-// if set, else built by the stack without -race) in front of origin, and
-// stops them when the benchmark ends.
+// startAirlock starts the real edge, connector and daemon (from
+// stack.Programs: AIRLOCK_BIN if set, else built for this run) in front of
+// origin, and stops them when the benchmark ends.
 func startAirlock(ctx context.Context, tb testing.TB, origin string, log io.Writer) (*airlockStack, error) {
-	s, err := stack.Start(ctx, stack.Options{Bin: os.Getenv("AIRLOCK_BIN"), Origin: origin, Log: log})
+	s, err := stack.Start(ctx, stack.Options{Bin: stack.Programs(tb), Origin: origin, Log: log})
 	if err != nil {
 		return nil, fmt.Errorf("airlock: start the stack: %w", err)
 	}

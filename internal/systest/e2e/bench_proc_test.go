@@ -3,12 +3,10 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -115,19 +113,6 @@ func startBenchproc(tb testing.TB, bin, mode string, args ...string) string {
 		tb.Fatalf("benchproc %s was not ready within 20s; output:\n%s", mode, p.tail())
 	}
 	return ""
-}
-
-// buildBenchproc builds the helper program into dir once per run.
-func buildBenchproc(tb testing.TB, dir string) string {
-	tb.Helper()
-	bin := filepath.Join(dir, "benchproc")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./internal/benchproc")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("build benchproc: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // waitReady polls check until it returns nil, p exits, or the test's

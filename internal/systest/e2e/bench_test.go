@@ -3,13 +3,15 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"github.com/airlockhq/airlock/internal/systest/e2e/internal/benchnet"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/airlockhq/airlock/internal/systest/e2e/internal/benchnet"
+	"github.com/airlockhq/airlock/internal/testenv"
 )
 
 // BenchmarkPaths is `make bench`: in one run, on loopback, it measures bulk
@@ -25,7 +27,7 @@ func BenchmarkPaths(b *testing.B) {
 	cfg := loadBenchConfig(b)
 	load := loadAverage()
 	dir := b.TempDir()
-	bin := buildBenchproc(b, dir)
+	bin := testenv.BuildBinary(b, "./internal/benchproc")
 	cert, key, err := benchnet.WriteCert(dir)
 	if err != nil {
 		b.Fatal(err)

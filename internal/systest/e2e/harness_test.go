@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,18 +18,6 @@ import (
 	"github.com/airlockhq/airlock/internal/testenv"
 )
 
-// binaries builds the three programs once per test run (with the race
-// detector when the tests have it) and returns their folder.
-var binaries = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "airlock-e2e-bin-")
-	if err != nil {
-		return "", err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	return dir, stack.Build(ctx, dir, raceEnabled)
-})
-
 // startStack starts a stack for one test and stops it when the test ends,
 // failing the test unless every program exits 0 on SIGTERM.
 func startStack(tb testing.TB, opts stack.Options) *stack.Stack {
@@ -38,11 +25,7 @@ func startStack(tb testing.TB, opts stack.Options) *stack.Stack {
 	if testing.Short() {
 		tb.Skip("end-to-end test: not in -short mode")
 	}
-	bin, err := binaries()
-	if err != nil {
-		tb.Fatalf("build: %v", err)
-	}
-	opts.Bin = bin
+	opts.Bin = stack.Programs(tb)
 	if opts.Dir == "" {
 		opts.Dir = tb.TempDir()
 	}

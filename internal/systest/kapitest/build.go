@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/airlockhq/airlock/internal/testenv"
 )
 
 // Version is the kube-apiserver version the nested module builds.
@@ -65,7 +67,7 @@ func Build(ctx context.Context, logw io.Writer) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("kube-apiserver cache: %w", err)
 	}
-	unlock, err := lockFile(ctx, filepath.Join(dir, "build.lock"), func() {
+	unlock, err := testenv.LockFile(ctx, filepath.Join(dir, "build.lock"), func() {
 		fmt.Fprintf(logw, "waiting for another process building kube-apiserver %s into %s…\n", Version, dir)
 	})
 	if err != nil {
@@ -160,7 +162,7 @@ func sourceDir() (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err == nil {
 		if gomod := strings.TrimSpace(string(out)); gomod != "" && gomod != os.DevNull {
-			d := filepath.Join(filepath.Dir(gomod), "connector", "kapitest", srcDirName)
+			d := filepath.Join(filepath.Dir(gomod), "internal", "systest", "kapitest", srcDirName)
 			if fileExists(filepath.Join(d, "go.mod")) {
 				return d, nil
 			}

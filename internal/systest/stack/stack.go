@@ -43,10 +43,9 @@ const (
 // Options configure a stack. The zero value runs the demo: a kube-apiserver
 // behind one connector with HA connections, one app and one cluster.
 type Options struct {
-	// Bin is a folder holding airlock, airlock-edge and airlock-connector;
-	// "" builds them into Dir (with the race detector when Race is set).
-	Bin  string
-	Race bool
+	// Bin is a folder holding airlock, airlock-edge and airlock-connector
+	// (required; tests get one from Programs).
+	Bin string
 	// Dir holds every state folder and log; "" makes a temporary one that
 	// Close removes.
 	Dir string
@@ -151,10 +150,7 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		}
 	}()
 	if s.Bin == "" {
-		s.Bin = filepath.Join(s.Dir, "bin")
-		if err := Build(ctx, s.Bin, opts.Race); err != nil {
-			return s, err
-		}
+		return s, errors.New("stack: no Options.Bin folder with the programs")
 	}
 	if err := s.startOrigin(ctx); err != nil {
 		return s, err

@@ -25,10 +25,7 @@ func TestBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "airlock")
-	if out, err := exec.Command("go", "build", "-race", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := testenv.BuildBinary(t, ".") // with -race when the test has it
 	cfg := filepath.Join(dir, "config.yaml")
 	os.WriteFile(cfg, []byte(`edges:
   - name: main
