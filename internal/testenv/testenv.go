@@ -5,13 +5,15 @@
 //     everything must be installed ([Missing], [LookPath], [File], [CI]);
 //   - waiting: polling a condition until it holds, bounded by the test's
 //     own deadline rather than by a wall clock of its own ([Eventually],
-//     [Poll], [Context]);
+//     [Poll], [Stop], [Context]);
 //   - building the programs the tests run: each main package once per
 //     `go test` run, into a folder the run's test binaries share, with the
-//     race detector when the test binary has it ([BuildBinaries]).
+//     race detector when the test binary has it ([BuildBinaries],
+//     [BuildBinary], and the file lock behind it, [LockFile]).
 //
-// It is for tests and test-helper packages only: no shipped program
-// imports it.
+// It is for tests and test-helper packages only (keychaintest, traytest,
+// kapitest, stack, …; airlock-demo, a development tool, links it through
+// kapitest and stack): no shipped program imports it.
 package testenv
 
 import (
