@@ -33,6 +33,10 @@ type VerifierOptions struct {
 	CacheSize int
 	// Now returns the current time; time.Now if nil.
 	Now func() time.Time
+	// Replay, when set, is where [Verifier.VerifyAssertion] records the
+	// nonces of the stream assertions it accepts, refusing each one seen
+	// before. It may be shared by several verifiers.
+	Replay *ReplayCache
 }
 
 // Verifier verifies tokens against a replaceable set of public keys. It is
@@ -41,6 +45,7 @@ type Verifier struct {
 	issuer string
 	leeway time.Duration
 	now    func() time.Time
+	replay *ReplayCache
 	keys   atomic.Pointer[keySet]
 
 	mu    sync.Mutex // guards cache and the replacement of keys
@@ -55,7 +60,7 @@ type keySet struct {
 
 // NewVerifier returns a Verifier that accepts tokens signed by keys.
 func NewVerifier(keys []wire.PublicKey, opts VerifierOptions) (*Verifier, error) {
-	v := &Verifier{issuer: opts.Issuer, leeway: opts.Leeway, now: opts.Now}
+	v := &Verifier{issuer: opts.Issuer, leeway: opts.Leeway, now: opts.Now, replay: opts.Replay}
 	switch {
 	case v.leeway == 0:
 		v.leeway = DefaultLeeway
@@ -205,21 +210,45 @@ func describeAudience(aud []string) string {
 	return "[" + strings.Join(q, " ") + "]"
 }
 
-// parse verifies tok's signature against ks and returns its claims.
+// parse verifies tok's signature against ks and returns its claims: those
+// of an access or service token, never of a stream assertion.
 func parse(tok string, ks *keySet) (*Claims, error) {
+	var jc tokenJWT
+	kid, typ, err := verifySigned(tok, ks, &jc)
+	if err != nil {
+		return nil, err
+	}
+	if typ != "" && !strings.EqualFold(typ, "JWT") || jc.Use != "" {
+		return nil, errorf(ErrWrongUse, "typ %q, token_use %q: not an access or service token", typ, jc.Use)
+	}
+	c := jc.toClaims(kid)
+	if err := c.checkRequired(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// tokenJWT is what parse decodes: an access or service token, and the
+// "token_use" claim that only other kinds of token (stream assertions)
+// carry.
+type tokenJWT struct {
+	jwtClaims
+	Use string `json:"token_use,omitempty"`
+}
+
+// verifySigned checks tok's size, algorithm (EdDSA only), key id and
+// signature against ks, decodes its claims into claims, and returns the key
+// id and the "typ" header. It checks no claim.
+func verifySigned(tok string, ks *keySet, claims jwt.Claims) (kid, typ string, err error) {
 	if tok == "" {
-		return nil, errorf(ErrMalformed, "no token")
+		return "", "", errorf(ErrMalformed, "no token")
 	}
 	if len(tok) > wire.MaxTokenLen {
-		return nil, errorf(ErrMalformed, "token is %d bytes, limit %d", len(tok), wire.MaxTokenLen)
+		return "", "", errorf(ErrMalformed, "token is %d bytes, limit %d", len(tok), wire.MaxTokenLen)
 	}
-	var (
-		jc   jwtClaims
-		kid  string
-		kerr error
-	)
+	var kerr error
 	p := jwt.NewParser(jwt.WithoutClaimsValidation(), jwt.WithStrictDecoding())
-	_, err := p.ParseWithClaims(tok, &jc, func(t *jwt.Token) (any, error) {
+	t, err := p.ParseWithClaims(tok, claims, func(t *jwt.Token) (any, error) {
 		if _, ok := t.Method.(*jwt.SigningMethodEd25519); !ok || t.Method.Alg() != jwt.SigningMethodEdDSA.Alg() {
 			kerr = errorf(ErrAlgorithm, "alg %q (only EdDSA is accepted)", t.Method.Alg())
 			return nil, kerr
@@ -239,20 +268,17 @@ func parse(tok string, ks *keySet) (*Claims, error) {
 	})
 	switch {
 	case kerr != nil:
-		return nil, kerr
+		return "", "", kerr
 	case err == nil:
 	case errors.Is(err, jwt.ErrTokenMalformed):
-		return nil, errorf(ErrMalformed, "%s", strings.TrimPrefix(err.Error(), jwt.ErrTokenMalformed.Error()+": "))
+		return "", "", errorf(ErrMalformed, "%s", strings.TrimPrefix(err.Error(), jwt.ErrTokenMalformed.Error()+": "))
 	case errors.Is(err, jwt.ErrTokenUnverifiable):
-		return nil, errorf(ErrAlgorithm, "%s", strings.TrimPrefix(err.Error(), jwt.ErrTokenUnverifiable.Error()+": "))
+		return "", "", errorf(ErrAlgorithm, "%s", strings.TrimPrefix(err.Error(), jwt.ErrTokenUnverifiable.Error()+": "))
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return nil, errorf(ErrBadSignature, "with key id %q", kid)
+		return "", "", errorf(ErrBadSignature, "with key id %q", kid)
 	default:
-		return nil, errorf(ErrMalformed, "%v", err)
+		return "", "", errorf(ErrMalformed, "%v", err)
 	}
-	c := jc.toClaims(kid)
-	if err := c.checkRequired(); err != nil {
-		return nil, err
-	}
-	return c, nil
+	typ, _ = t.Header["typ"].(string)
+	return kid, typ, nil
 }
