@@ -179,8 +179,20 @@ type SignIn struct {
 	Waiting int `json:"waiting,omitempty"`
 	// Problem is the last sign-in problem: its Code is one of the
 	// SignIn* codes below.
-	Problem *Problem  `json:"problem,omitempty"`
-	Since   time.Time `json:"since"` // when State last changed
+	Problem *Problem `json:"problem,omitempty"`
+	// IdentityChanged is set when a sign-in came back as a different user
+	// than the one signed in before at this edge: a switch of accounts,
+	// or another person's sign-in delivered to this daemon (login CSRF).
+	// It stays until a logout.
+	IdentityChanged *IdentityChange `json:"identity_changed,omitempty"`
+	Since           time.Time       `json:"since"` // when State last changed
+}
+
+// IdentityChange is a sign-in that came back as another user.
+type IdentityChange struct {
+	From string    `json:"from"` // the user signed in before (email, else subject)
+	To   string    `json:"to"`   // the user signed in now
+	Time time.Time `json:"time"`
 }
 
 // Codes of a SignIn.Problem.

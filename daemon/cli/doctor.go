@@ -160,6 +160,10 @@ func doctor(cfgPath string, st *apitype.Status, stErr error, socket string, chec
 			add(checkOK, "edge "+e.Name, e.Address+": not dialled yet (no cluster has used it)", "")
 		}
 		if si := e.SignIn; si != nil {
+			if ch := si.IdentityChanged; ch != nil {
+				add(checkWarn, "sign-in "+e.Name, fmt.Sprintf("signed in as %s at %s, but %s was signed in before", ch.To, ch.Time.Local().Format(time.TimeOnly), ch.From),
+					"if you did not switch accounts yourself, someone else's sign-in may have reached this daemon: run `airlock logout`, then `airlock login`")
+			}
 			switch si.State {
 			case apitype.SignInSignedIn:
 				add(checkOK, "sign-in "+e.Name, "signed in as "+si.Email, "")

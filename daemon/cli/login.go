@@ -136,5 +136,14 @@ func signInLine(si *apitype.SignIn) string {
 	if si.Problem != nil {
 		s += fmt.Sprintf(" [%s: %s]", si.Problem.Code, si.Problem.Message)
 	}
+	if ch := si.IdentityChanged; ch != nil {
+		s += " " + identityWarning(ch)
+	}
 	return s
+}
+
+// identityWarning says that a sign-in came back as another user.
+func identityWarning(ch *apitype.IdentityChange) string {
+	return fmt.Sprintf("[WARNING: signed in as %s at %s, but %s was signed in before: if you did not switch accounts, run `airlock logout`]",
+		ch.To, ch.Time.Local().Format(time.TimeOnly), ch.From)
 }

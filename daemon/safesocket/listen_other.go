@@ -4,10 +4,21 @@ package safesocket
 
 import (
 	"errors"
+	"fmt"
 	"net"
+	"os"
 )
 
 func uid() int { return 0 }
+
+// EnsureDir makes dir (mode 0700 where the platform has modes). The
+// folder's owner is not checked on this platform.
+func EnsureDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create runtime folder: %w", err)
+	}
+	return nil
+}
 
 // Listener is the control socket's listener.
 type Listener struct{ net.Listener }

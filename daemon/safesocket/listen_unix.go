@@ -78,6 +78,12 @@ func Listen(path string) (*Listener, error) {
 	return &Listener{UnixListener: ln, lock: lock, path: path}, nil
 }
 
+// EnsureDir makes dir 0700 if missing, and otherwise checks that it is a
+// real folder (not a symlink) owned by us, fixing its mode to 0700. Other
+// per-user runtime files of the daemon (the sign-in page) go in [Dir]
+// through it too.
+func EnsureDir(dir string) error { return ensureDir(dir) }
+
 // ensureDir makes dir 0700 if missing, and otherwise checks that it is a
 // real folder owned by us with no access for others (fixing the mode of one
 // we own).

@@ -2,18 +2,67 @@ package signin
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"html"
+	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/airlockhq/airlock/internal/testenv"
 )
+
+// redirectTarget reads where a redirect page sends the browser.
+func redirectTarget(tb testing.TB, page string) string {
+	tb.Helper()
+	b, err := os.ReadFile(page)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m := regexp.MustCompile(`window\.location\.replace\(("[^"]*")\);`).FindSubmatch(b)
+	if m == nil {
+		tb.Fatalf("no location.replace in the page:\n%s", b)
+	}
+	var u string
+	if err := json.Unmarshal(m[1], &u); err != nil {
+		tb.Fatal(err)
+	}
+	if !strings.Contains(string(b), `content="0;url=`+html.EscapeString(u)+`"`) {
+		tb.Errorf("the meta refresh does not name %q:\n%s", u, b)
+	}
+	return u
+}
+
+// pagePath turns the file:// URL a browser was given into the page's path.
+func pagePath(tb testing.TB, arg string) string {
+	tb.Helper()
+	u, err := url.Parse(arg)
+	if err != nil || u.Scheme != "file" {
+		tb.Fatalf("the browser got %q, not a file:// URL", arg)
+	}
+	return filepath.FromSlash(u.Path)
+}
+
+func pagesIn(tb testing.TB, dir string) []string {
+	tb.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, pagePattern))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
+}
 
 func TestCommandBrowser(t *testing.T) {
 	dir := t.TempDir()
-	out := filepath.Join(dir, "url")
+	pages := filepath.Join(dir, "airlock") // made by Open
+	out := filepath.Join(dir, "arg")
 	script := filepath.Join(dir, "browser.sh")
-	os.WriteFile(script, []byte("#!/bin/sh\nprintf '%s' \"$2\" > \""+out+"\"\n"), 0o700)
+	os.WriteFile(script, []byte("#!/bin/sh\nfor a; do last=$a; done\nprintf '%s' \"$last\" > \""+out+"\"\n"), 0o700)
 	fail := filepath.Join(dir, "fail.sh")
 	os.WriteFile(fail, []byte("#!/bin/sh\necho no display >&2\nexit 3\n"), 0o700)
 	slow := filepath.Join(dir, "slow.sh")
@@ -21,43 +70,121 @@ func TestCommandBrowser(t *testing.T) {
 	ctx := ctxT(t)
 	const u = "https://edge.example.com/authorize?state=x&y=1"
 
-	t.Run("substitutes %s", func(t *testing.T) {
-		if err := (Command{Args: []string{script, "--flag", "%s"}}).Open(ctx, u); err != nil {
+	// opened checks what the browser was given: a private page that sends
+	// it on to u, never u itself.
+	opened := func(t *testing.T) string {
+		t.Helper()
+		got, err := os.ReadFile(out)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := os.ReadFile(out); string(got) != u {
-			t.Fatalf("browser got %q", got)
+		if strings.Contains(string(got), "state=") || strings.Contains(string(got), "edge.example.com") {
+			t.Fatalf("the browser's argument %q carries the sign-in URL", got)
 		}
+		page := pagePath(t, string(got))
+		if filepath.Dir(page) != pages {
+			t.Fatalf("page %s is not in %s", page, pages)
+		}
+		if target := redirectTarget(t, page); target != u {
+			t.Fatalf("the page sends the browser to %q, want %q", target, u)
+		}
+		return page
+	}
+
+	t.Run("substitutes %s", func(t *testing.T) {
+		if err := (Command{Args: []string{script, "--flag", "%s"}, Dir: pages}).Open(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		opened(t)
 	})
 	t.Run("appends", func(t *testing.T) {
 		os.Remove(out)
-		if err := (Command{Args: []string{script, "--new-tab"}}).Open(ctx, u); err != nil {
+		if err := (Command{Args: []string{script, "--new-tab"}, Dir: pages}).Open(ctx, u); err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := os.ReadFile(out); string(got) != u {
-			t.Fatalf("browser got %q", got)
+		opened(t)
+	})
+	t.Run("page removed when the sign-in ends", func(t *testing.T) {
+		os.Remove(out)
+		sctx, cancel := context.WithCancel(ctx)
+		if err := (Command{Args: []string{script, "%s"}, Dir: pages}).Open(sctx, u); err != nil {
+			t.Fatal(err)
 		}
+		page := opened(t)
+		cancel()
+		testenv.Eventually(t, "the page removed", func() bool {
+			_, err := os.Stat(page)
+			return errors.Is(err, fs.ErrNotExist)
+		})
+	})
+	t.Run("page removed after its lifetime", func(t *testing.T) {
+		os.Remove(out)
+		if err := (Command{Args: []string{script, "%s"}, Dir: pages, PageLifetime: time.Millisecond}).Open(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		page := pagePath(t, readString(t, out))
+		testenv.Eventually(t, "the page removed", func() bool {
+			_, err := os.Stat(page)
+			return errors.Is(err, fs.ErrNotExist)
+		})
 	})
 	t.Run("failure names the cause", func(t *testing.T) {
-		err := (Command{Args: []string{fail}}).Open(ctx, u)
+		before := len(pagesIn(t, pages))
+		err := (Command{Args: []string{fail}, Dir: pages}).Open(ctx, u)
 		if err == nil || !strings.Contains(err.Error(), "no display") {
 			t.Fatalf("failing browser: %v", err)
 		}
+		if n := len(pagesIn(t, pages)); n != before {
+			t.Errorf("%d pages after a failed open, want %d (its own removed)", n, before)
+		}
 	})
 	t.Run("missing program", func(t *testing.T) {
-		if err := (Command{Args: []string{filepath.Join(dir, "nope")}}).Open(ctx, u); err == nil {
+		before := len(pagesIn(t, pages))
+		if err := (Command{Args: []string{filepath.Join(dir, "nope")}, Dir: pages}).Open(ctx, u); err == nil {
 			t.Fatal("a missing browser opened")
+		}
+		if n := len(pagesIn(t, pages)); n != before {
+			t.Errorf("%d pages after a failed start, want %d", n, before)
 		}
 	})
 	t.Run("still running is success", func(t *testing.T) {
-		start := time.Now()
-		if err := (Command{Args: []string{slow}, Check: 100 * time.Millisecond}).Open(ctx, u); err != nil {
+		if err := (Command{Args: []string{slow}, Check: 100 * time.Millisecond, Dir: pages}).Open(ctx, u); err != nil {
 			t.Fatal(err)
 		}
-		if time.Since(start) > 10*time.Second {
-			t.Fatal("Open waited for the browser to exit")
+	})
+	t.Run("refuses a URL that is not http(s)", func(t *testing.T) {
+		os.Remove(out)
+		before := len(pagesIn(t, pages))
+		for _, bad := range []string{"javascript:alert(1)", "file:///etc/passwd", "https://x/\n<script>"} {
+			if err := (Command{Args: []string{script}, Dir: pages}).Open(ctx, bad); err == nil {
+				t.Errorf("opened %q", bad)
+			}
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Error("the browser was started")
+		}
+		if n := len(pagesIn(t, pages)); n != before {
+			t.Errorf("%d pages, want %d", n, before)
 		}
 	})
+	t.Run("folder is private", func(t *testing.T) {
+		st, err := os.Lstat(pages)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !st.IsDir() || st.Mode().Perm() != 0o700 {
+			t.Errorf("%s: %v, want a 0700 folder", pages, st.Mode())
+		}
+	})
+}
+
+func readString(tb testing.TB, p string) string {
+	tb.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(b)
 }
 
 func TestDefaultBrowser(t *testing.T) {

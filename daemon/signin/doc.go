@@ -19,6 +19,13 @@
 //     no browser can be opened.
 //   - The browser opens at most once per edge per BrowserInterval (default
 //     5 min); otherwise the [Notifier] (the tray) and the log get the URL.
+//     A [Command] browser never gets the URL in its arguments (readable by
+//     every local user): it opens a private page under the daemon's runtime
+//     folder ($XDG_RUNTIME_DIR/airlock) that redirects to it.
+//   - A sign-in that comes back as a different user than the one signed in
+//     before at the edge (in this run, else the stored sign-in's) is warned
+//     of: the log, the [Notifier] and apitype.SignIn.IdentityChanged, until
+//     a logout.
 //   - Access tokens are renewed in the background at 80% of their lifetime,
 //     so a connection rarely waits; an open stream was authorised when it
 //     opened and is never touched by a renewal.

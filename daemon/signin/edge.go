@@ -54,6 +54,12 @@ type edgeState struct {
 	problem     *apitype.Problem
 	lastState   apitype.SignInState
 	since       time.Time
+	// identity is who the last sign-in was (identityKnown once looked up);
+	// identityChange, set when a sign-in came back as someone else, until
+	// a logout.
+	identity       identity
+	identityKnown  bool
+	identityChange *apitype.IdentityChange
 }
 
 // flight is one sign-in of an edge: a refresh, then if need be the user.
@@ -228,6 +234,10 @@ func (e *edgeState) snapshot() apitype.SignIn {
 	if e.problem != nil {
 		p := *e.problem
 		s.Problem = &p
+	}
+	if e.identityChange != nil {
+		c := *e.identityChange
+		s.IdentityChanged = &c
 	}
 	at := e.access.Load()
 	switch f := e.flight; {

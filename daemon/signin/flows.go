@@ -13,9 +13,19 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// run is a flight's body: the refresh token first (unless the user asked
-// to sign in), then the user.
+// run is a flight's body: the sign-in, then a check of who it signed in.
 func (e *edgeState) run(ctx context.Context, f *flight) (*accessToken, error) {
+	prev := e.previousIdentity(ctx)
+	tok, err := e.signIn(ctx, f)
+	if err == nil {
+		e.noteIdentity(ctx, prev, tok)
+	}
+	return tok, err
+}
+
+// signIn is the refresh token first (unless the user asked to sign in),
+// then the user.
+func (e *edgeState) signIn(ctx context.Context, f *flight) (*accessToken, error) {
 	if !f.explicit {
 		tok, err := e.refresh(ctx)
 		if err == nil {
@@ -153,7 +163,8 @@ func (e *edgeState) present(ctx context.Context, f *flight, url, code string, de
 	f.browserOpened = opened
 	e.mu.Unlock()
 	if opened {
-		e.log.Info("opened the browser for sign-in", "apps", e.audience, "url", url)
+		// Not the URL: it carries the OAuth state; the browser has it.
+		e.log.Info("opened the browser for sign-in", "apps", e.audience, "auth_url", e.authURL)
 	} else {
 		e.m.notifier.Notify(ctx, Notice{Edge: e.name, Apps: e.audience, URL: url, UserCode: code})
 	}

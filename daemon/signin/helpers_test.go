@@ -123,6 +123,7 @@ type rigOptions struct {
 	wait, interval, flow time.Duration
 	refreshAt            float64
 	noBrowser            bool
+	browser              Browser // replaces the test browser when set
 	store                *memStore
 	as                   *fakeAS
 }
@@ -177,6 +178,9 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	}
 	if o.noBrowser {
 		opts.Browser = nil
+	}
+	if o.browser != nil {
+		opts.Browser = o.browser
 	}
 	m, err := New(opts)
 	if err != nil {

@@ -62,6 +62,7 @@ func (e *edgeState) logout(ctx context.Context) error {
 	e.mu.Lock()
 	e.problem = nil
 	e.mu.Unlock()
+	e.forgetIdentity()
 	e.wakeRenewal()
 	if derr != nil {
 		e.log.Warn("signed out, but the token store failed", "err", derr)

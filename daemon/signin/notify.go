@@ -3,9 +3,12 @@ package signin
 import (
 	"context"
 	"log/slog"
+
+	"github.com/airlockhq/airlock/daemon/apitype"
 )
 
-// Notice tells the user a sign-in waits for them.
+// Notice tells the user a sign-in waits for them, or, with IdentityChange,
+// that a sign-in completed as another user than before.
 type Notice struct {
 	Edge string
 	// Apps are the app hostnames the sign-in is for.
@@ -15,21 +18,27 @@ type Notice struct {
 	URL, UserCode string
 	// BrowserOpened says the browser was opened at URL already.
 	BrowserOpened bool
+	// IdentityChange, when set, is a warning rather than a request: the
+	// sign-in that just completed is a different user (From → To) than
+	// the one signed in before at this edge. URL and UserCode are empty.
+	IdentityChange *apitype.IdentityChange
 }
 
 // Notifier tells the user about a sign-in when the browser is not opened
-// for it (rate limit, no browser). The tray implements it with desktop
-// notifications (org.freedesktop.Notifications); it must not block long.
+// for it (rate limit, no browser), and warns when a sign-in came back as
+// another user. The tray implements it with desktop notifications
+// (org.freedesktop.Notifications); it must not block long.
 type Notifier interface {
 	Notify(ctx context.Context, n Notice)
 }
 
-// LogNotifier writes notices to a log: the headless daemon's notifier.
+// LogNotifier writes notices to a log: the headless daemon's notifier. It
+// skips identity changes, which the Manager logs itself.
 type LogNotifier struct{ Log *slog.Logger }
 
 // Notify implements Notifier.
 func (l LogNotifier) Notify(_ context.Context, n Notice) {
-	if l.Log == nil {
+	if l.Log == nil || n.IdentityChange != nil {
 		return
 	}
 	if n.UserCode != "" {
