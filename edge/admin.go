@@ -2,10 +2,37 @@ package edge
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
+
+// Timeouts and sizes of the admin listener: a client that trickles a
+// request, or holds a connection open, is cut off.
+const (
+	adminReadHeaderTimeout = 5 * time.Second
+	adminReadTimeout       = 10 * time.Second
+	adminWriteTimeout      = 30 * time.Second
+	adminIdleTimeout       = 60 * time.Second
+	adminMaxHeaderBytes    = 16 << 10
+)
+
+// adminServer is the HTTP server of the admin listener: /metrics and
+// /healthz behind the Host check, with read, write and idle timeouts.
+func (s *Server) adminServer(cfg *Config) *http.Server {
+	return &http.Server{
+		Handler:           adminHosts(cfg.AdminHosts, s.adminHandler()),
+		ReadHeaderTimeout: adminReadHeaderTimeout,
+		ReadTimeout:       adminReadTimeout,
+		WriteTimeout:      adminWriteTimeout,
+		IdleTimeout:       adminIdleTimeout,
+		MaxHeaderBytes:    adminMaxHeaderBytes,
+	}
+}
 
 // adminHandler serves /metrics (this server's registry) and /healthz.
 func (s *Server) adminHandler() http.Handler {
@@ -14,6 +41,32 @@ func (s *Server) adminHandler() http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	return mux
 }
+
+// adminHosts refuses, with 421 Misdirected Request, a request whose Host
+// is neither an IP literal, "localhost", nor one of names (compared
+// without case and trailing dot): a web page that rebinds its own name to
+// the edge's address cannot read the admin endpoints, since its requests
+// carry its name.
+func adminHosts(names []string, h http.Handler) http.Handler {
+	allowed := []string{"localhost"}
+	for _, n := range names {
+		allowed = append(allowed, normalHost(n))
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if hh, _, err := net.SplitHostPort(host); err == nil {
+			host = hh
+		}
+		host = normalHost(host)
+		if net.ParseIP(strings.Trim(host, "[]")) == nil && !slices.Contains(allowed, host) {
+			http.Error(w, "misdirected request: the edge's admin listener answers to IP addresses, localhost and the names in admin_hosts only", http.StatusMisdirectedRequest)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func normalHost(h string) string { return strings.TrimSuffix(strings.ToLower(h), ".") }
 
 // Health is the JSON body of /healthz.
 type Health struct {

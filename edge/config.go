@@ -38,6 +38,10 @@ type Config struct {
 	// AdminListen is the TCP address of /metrics and /healthz (default
 	// 127.0.0.1:7845; loopback unless set otherwise; "off" for none).
 	AdminListen string `yaml:"admin_listen,omitempty"`
+	// AdminHosts are the host names the admin listener answers to besides
+	// IP literals and localhost; a request with any other Host gets 421
+	// (DNS rebinding).
+	AdminHosts []string `yaml:"admin_hosts,omitempty"`
 	// PublicAddrs are the host:port addresses connectors and daemons dial,
 	// written into connector credentials (default: Listen).
 	PublicAddrs []string `yaml:"public_addrs,omitempty"`

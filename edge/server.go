@@ -210,7 +210,7 @@ func New(cfg *Config, opts Options) (_ *Server, err error) {
 		if s.adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
 			return nil, fmt.Errorf("admin_listen: %w", err)
 		}
-		s.adminSrv = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+		s.adminSrv = s.adminServer(cfg)
 	}
 	return s, nil
 }
