@@ -86,7 +86,8 @@ type Server struct {
 	edgeID   string
 	grace    time.Duration
 	registry *registry
-	active   inflight.Tracker // client streams being served: shutdown waits for none
+	signer   atomic.Pointer[token.Signer] // signs stream assertions (assert.go)
+	active   inflight.Tracker             // client streams being served: shutdown waits for none
 	seq      atomic.Uint64
 	cfg      atomic.Pointer[Config]
 	reloadMu sync.Mutex
@@ -165,6 +166,11 @@ func New(cfg *Config, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokens.signing_keys: %w", err)
 	}
+	asg, err := assertionSigner(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.signer.Store(asg)
 	s.snap.Store(compile(cfg))
 	s.cfg.Store(cfg)
 
@@ -387,10 +393,15 @@ func (s *Server) Reload(cfg *Config) error {
 	}
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
+	asg, err := assertionSigner(cfg, s.signer.Load())
+	if err != nil {
+		return err
+	}
 	old := s.verifier.Keys()
 	if err := s.verifier.SetKeys(keys); err != nil {
 		return fmt.Errorf("tokens.signing_keys: %w", err)
 	}
+	s.signer.Store(asg)
 	snap := compile(cfg)
 	s.snap.Store(snap)
 	s.cfg.Store(cfg)

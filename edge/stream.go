@@ -142,6 +142,11 @@ func (s *Server) dialConnector(rt *route, open *wire.Open, claims *token.Claims,
 		if !cp.acquire() {
 			continue // it began to drain since pick
 		}
+		var err error
+		if dial.Assertion, err = s.streamAssertion(rt, claims, streamID); err != nil {
+			cp.release()
+			return nil, nil, err
+		}
 		up, err := s.openUpstream(cp, dial)
 		if err == nil {
 			return up, cp, nil

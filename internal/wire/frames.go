@@ -36,6 +36,10 @@ type Hello struct {
 	ConnectorID string // connector only: one per connector process
 	ConnIndex   uint64 // connector only: which of its HA connections
 	Software    string // e.g. "airlock-connector v1.2.3"
+	// Assertions (connector only) says the connector checks the edge's
+	// per-stream assertion ([Dial].Assertion); an edge routes streams
+	// only to connectors that do.
+	Assertions bool
 }
 
 // FrameType implements Frame.
@@ -48,7 +52,8 @@ func (h *Hello) appendFields(b []byte) []byte {
 	b = appendString(b, 4, h.Secret)
 	b = appendString(b, 5, h.ConnectorID)
 	b = appendUint(b, 6, h.ConnIndex)
-	return appendString(b, 7, h.Software)
+	b = appendString(b, 7, h.Software)
+	return appendBool(b, 8, h.Assertions)
 }
 
 func (h *Hello) decodeField(tag uint8, v []byte) (err error) {
@@ -69,6 +74,8 @@ func (h *Hello) decodeField(tag uint8, v []byte) (err error) {
 		h.ConnIndex, err = decodeUint(v, "connection index", 1<<16)
 	case 7:
 		h.Software, err = decodeString(v, "software", MaxTextLen)
+	case 8:
+		h.Assertions, err = decodeBool(v, "assertions")
 	}
 	return err
 }
@@ -317,15 +324,19 @@ func (o *Open) validate() error {
 }
 
 // Dial is the first frame of a stream the edge opens to a connector. It
-// forwards the identity the edge verified, and the token itself so that the
-// connector can check it again before it dials (defence in depth).
+// carries the identity the edge verified, and an assertion of it the edge
+// signs for this stream alone (audience this tunnel, this app, this stream
+// id; a lifetime of seconds; see internal/token), which the connector
+// verifies with the edge's keys before it dials: the connector never sees
+// the user's token, and what it sees opens nothing anywhere else.
 type Dial struct {
-	App      string
-	Target   string
-	Token    string // never logged
-	Email    string
-	Subject  string
-	StreamID string // the edge's id of this stream, shared by both audit logs
+	App       string
+	Target    string
+	Token     string // never logged
+	Email     string
+	Subject   string
+	StreamID  string // the edge's id of this stream, shared by both audit logs
+	Assertion string // the edge's signed assertion for this stream; never logged
 }
 
 // FrameType implements Frame.
@@ -337,7 +348,8 @@ func (d *Dial) appendFields(b []byte) []byte {
 	b = appendString(b, 3, d.Token)
 	b = appendString(b, 4, d.Email)
 	b = appendString(b, 5, d.Subject)
-	return appendString(b, 6, d.StreamID)
+	b = appendString(b, 6, d.StreamID)
+	return appendString(b, 7, d.Assertion)
 }
 
 func (d *Dial) decodeField(tag uint8, v []byte) (err error) {
@@ -354,6 +366,8 @@ func (d *Dial) decodeField(tag uint8, v []byte) (err error) {
 		d.Subject, err = decodeString(v, "subject", MaxTextLen)
 	case 6:
 		d.StreamID, err = decodeString(v, "stream id", MaxTextLen)
+	case 7:
+		d.Assertion, err = decodeString(v, "assertion", MaxTokenLen)
 	}
 	return err
 }
