@@ -2,13 +2,13 @@ package layout_test
 
 import (
 	"bytes"
-	"slices"
-	"strings"
 	"encoding/json"
 	"errors"
 	"io"
 	"os"
 	"os/exec"
+	"slices"
+	"strings"
 	"testing"
 )
 
