@@ -3,6 +3,14 @@
 // the hostname passed to the edge as given (never resolved locally), one
 // edge stream per connection, and an edge refusal turned into the matching
 // SOCKS5 reply and one log line naming the cause.
+//
+// Any local process may connect, so what one that does not know the
+// password can hold is bounded: at most MaxUnauthenticated connections per
+// listener before authentication (more are closed at once, unread), each
+// closed unless it sent its CONNECT within HandshakeTimeout. The library
+// (github.com/things-go/go-socks5) is wrapped, not changed: the accepted
+// connection carries its handshake's state through it to the authenticator
+// and the CONNECT handler.
 package socks
 
 import (
@@ -34,10 +42,11 @@ type OpenerFunc func(ctx context.Context, open *wire.Open) (net.Conn, error)
 // Open implements Opener.
 func (f OpenerFunc) Open(ctx context.Context, open *wire.Open) (net.Conn, error) { return f(ctx, open) }
 
-// Defaults for Config's timeouts.
+// Defaults for Config's timeouts and limits.
 const (
-	DefaultHandshakeTimeout = 10 * time.Second
-	DefaultOpenTimeout      = 20 * time.Second
+	DefaultHandshakeTimeout   = 5 * time.Second
+	DefaultOpenTimeout        = 20 * time.Second
+	DefaultMaxUnauthenticated = 64
 )
 
 // Config configures a Server. App, Username, Password, Tokens and Edge are
@@ -57,8 +66,15 @@ type Config struct {
 	// answered: err is nil when the stream opened. It must not block.
 	OnOutcome func(err error)
 	// HandshakeTimeout bounds the SOCKS greeting, authentication and
-	// request; zero means DefaultHandshakeTimeout.
+	// request: a connection that has not sent its CONNECT by then is
+	// closed. Zero means DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
+	// MaxUnauthenticated caps the connections of one Serve that have not
+	// authenticated yet: one over the cap is closed at once, unread.
+	// Authenticated connections do not count, however many there are or
+	// however long they wait for a sign-in. Zero means
+	// DefaultMaxUnauthenticated.
+	MaxUnauthenticated int
 	// OpenTimeout bounds waiting for the edge's answer; zero means
 	// DefaultOpenTimeout.
 	OpenTimeout time.Duration
@@ -68,12 +84,19 @@ type Config struct {
 type Server struct {
 	cfg Config
 	log *slog.Logger
+	// after runs f once d has passed unless stop is called first
+	// (time.AfterFunc); tests replace it to fire handshake deadlines
+	// themselves.
+	after func(d time.Duration, f func()) (stop func() bool)
 }
 
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.MaxUnauthenticated <= 0 {
+		cfg.MaxUnauthenticated = DefaultMaxUnauthenticated
 	}
 	if cfg.OpenTimeout <= 0 {
 		cfg.OpenTimeout = DefaultOpenTimeout
@@ -82,14 +105,19 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, log: log.With("app", cfg.App)}
+	return &Server{cfg: cfg, log: log.With("app", cfg.App), after: afterFunc}
 }
+
+func afterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 
 // Serve accepts connections on ln until ctx ends or ln fails, then closes
 // ln and every connection it accepted, waits for their handlers and
-// returns. It returns nil when ctx ended.
+// returns. It returns nil when ctx ended. At most MaxUnauthenticated
+// connections may be in their handshake before authenticating; each must
+// have sent its CONNECT within HandshakeTimeout.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := s.protocol(ctx)
+	g := &gate{max: s.cfg.MaxUnauthenticated, log: s.log}
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -115,9 +143,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}
 			break
 		}
+		h, ok := g.enter()
+		if !ok {
+			c.Close() // over the cap: it costs a file descriptor for a moment, no goroutine
+			continue
+		}
 		mu.Lock()
 		if done {
 			mu.Unlock()
+			h.end()
 			c.Close()
 			break
 		}
@@ -129,8 +163,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 				delete(conns, c)
 				mu.Unlock()
 			}()
-			c.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
-			if err := srv.ServeConn(c); err != nil && ctx.Err() == nil {
+			defer h.end()
+			h.setStop(s.after(s.cfg.HandshakeTimeout, func() {
+				if h.expire() {
+					c.Close()
+				}
+			}))
+			if err := srv.ServeConn(&handshakeConn{Conn: c, h: h}); err != nil && ctx.Err() == nil {
 				s.log.Debug("socks connection ended", "client", c.RemoteAddr(), "err", err)
 			}
 		})
@@ -149,8 +188,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // protocol returns the SOCKS5 protocol handler for connections served
 // under ctx: RFC 1929 authentication only, CONNECT only, no resolution.
 func (s *Server) protocol(ctx context.Context) *socks5.Server {
+	creds := credentials{user: s.cfg.Username, pass: s.cfg.Password}
 	return socks5.NewServer(
-		socks5.WithCredential(credentials{user: s.cfg.Username, pass: s.cfg.Password}),
+		socks5.WithAuthMethods([]socks5.Authenticator{authenticated{socks5.UserPassAuthenticator{Credentials: creds}}}),
 		socks5.WithResolver(noResolve{}),
 		socks5.WithRule(&socks5.PermitCommand{EnableConnect: true}),
 		socks5.WithConnectHandle(func(_ context.Context, w io.Writer, req *socks5.Request) error {
@@ -162,12 +202,18 @@ func (s *Server) protocol(ctx context.Context) *socks5.Server {
 // connect handles one CONNECT: it opens an edge stream for the target as
 // the client gave it and splices the two.
 func (s *Server) connect(ctx context.Context, w io.Writer, req *socks5.Request) error {
+	if hc, ok := w.(*handshakeConn); ok {
+		// The SOCKS handshake is over; from here the open is bounded by
+		// OpenTimeout and the stream by nothing.
+		if !hc.h.finish() {
+			return errors.New("socks: the handshake deadline passed")
+		}
+		w = hc.Conn
+	}
 	conn, ok := w.(net.Conn)
 	if !ok {
 		return errors.New("socks: connect handler got no net.Conn")
 	}
-	// The SOCKS handshake is over; from here the open is bounded by
-	// OpenTimeout and the stream by nothing.
 	conn.SetDeadline(time.Time{})
 	target := req.DestAddr.String()
 	stream, err := s.open(ctx, target)

@@ -1,0 +1,156 @@
+package socks
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	socks5 "github.com/things-go/go-socks5"
+)
+
+// refusalLogEvery bounds the warnings about connections refused over the
+// cap: one at the first refusal, then at most one a minute with the count.
+const refusalLogEvery = time.Minute
+
+// gate counts one Serve's connections that have not authenticated.
+type gate struct {
+	max int
+	log *slog.Logger
+
+	mu       sync.Mutex
+	n        int
+	refused  int // since the last warning
+	lastWarn time.Time
+}
+
+// enter admits a new connection to its handshake, or refuses it (false)
+// when max connections are in theirs already.
+func (g *gate) enter() (*handshake, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.n >= g.max {
+		g.refused++
+		if now := time.Now(); g.lastWarn.IsZero() || now.Sub(g.lastWarn) >= refusalLogEvery {
+			g.log.Warn("SOCKS connections refused: too many have not authenticated (a local process is flooding the listener?)",
+				"refused", g.refused, "max_unauthenticated", g.max)
+			g.refused, g.lastWarn = 0, now
+		}
+		return nil, false
+	}
+	g.n++
+	return &handshake{g: g, held: true}, true
+}
+
+func (g *gate) leave() {
+	g.mu.Lock()
+	g.n--
+	g.mu.Unlock()
+}
+
+// handshake is one connection's way from accept to its CONNECT: it holds
+// a place in the gate until it authenticates, and its deadline runs until
+// the request has arrived.
+type handshake struct {
+	g *gate
+
+	mu      sync.Mutex
+	held    bool // holds a place in the gate
+	over    bool // finished, expired or ended: the deadline no longer acts
+	expired bool
+	stop    func() bool
+}
+
+func (h *handshake) releaseLocked() {
+	if h.held {
+		h.held = false
+		h.g.leave()
+	}
+}
+
+// setStop records how to stop the deadline; a handshake already over
+// stops it at once.
+func (h *handshake) setStop(stop func() bool) {
+	h.mu.Lock()
+	over := h.over && !h.expired
+	h.stop = stop
+	h.mu.Unlock()
+	if over {
+		stop()
+	}
+}
+
+// authenticated frees the connection's place: the client knows the
+// password. The deadline still bounds its request.
+func (h *handshake) authenticated() {
+	h.mu.Lock()
+	h.releaseLocked()
+	h.mu.Unlock()
+}
+
+// finish ends the handshake when the CONNECT request has arrived; false
+// when the deadline passed first (the connection is being closed).
+func (h *handshake) finish() bool {
+	h.mu.Lock()
+	if h.expired {
+		h.mu.Unlock()
+		return false
+	}
+	h.over = true
+	h.releaseLocked()
+	stop := h.stop
+	h.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	return true
+}
+
+// expire is the deadline: it reports whether the connection is to be
+// closed (its handshake was not over).
+func (h *handshake) expire() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.over {
+		return false
+	}
+	h.over, h.expired = true, true
+	h.releaseLocked()
+	return true
+}
+
+// end is the connection's handler returning.
+func (h *handshake) end() {
+	h.mu.Lock()
+	h.over = true
+	h.releaseLocked()
+	stop := h.stop
+	h.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// handshakeConn is an accepted connection while go-socks5 serves it: the
+// library hands it back to the authenticator and to the CONNECT handler,
+// which tell its handshake how far it got.
+type handshakeConn struct {
+	net.Conn
+	h *handshake
+}
+
+// authenticated wraps the RFC 1929 authenticator: a client that passes it
+// no longer counts against MaxUnauthenticated.
+type authenticated struct{ socks5.UserPassAuthenticator }
+
+// Authenticate implements socks5.Authenticator.
+func (a authenticated) Authenticate(r io.Reader, w io.Writer, userAddr string) (*socks5.AuthContext, error) {
+	ac, err := a.UserPassAuthenticator.Authenticate(r, w, userAddr)
+	if err == nil {
+		if hc, ok := w.(*handshakeConn); ok {
+			hc.h.authenticated()
+		}
+	}
+	return ac, err
+}
