@@ -50,6 +50,9 @@ type Config struct {
 	// ShutdownGrace is how long open streams may run after shutdown starts
 	// (default 5s).
 	ShutdownGrace Duration `yaml:"shutdown_grace,omitempty"`
+	// Limits bound what peers that have not authenticated can make the
+	// edge hold (see limits.go for each default).
+	Limits Limits `yaml:"limits,omitempty"`
 
 	TLS     TLSConfig   `yaml:"tls"`
 	Tokens  TokenConfig `yaml:"tokens"`
@@ -246,6 +249,7 @@ func (c *Config) setDefaults() {
 		t.Leeway = Duration(30 * time.Second)
 	}
 	c.signInDefaults()
+	c.Limits.setDefaults()
 }
 
 // Dir is the folder relative paths resolve against.
@@ -273,6 +277,7 @@ func (c *Config) Validate() error {
 	if c.ShutdownGrace < 0 {
 		v.add("shutdown_grace", "must not be negative")
 	}
+	c.Limits.validate(&v)
 	v.required("tls.cert_file", c.TLS.CertFile)
 	v.required("tls.key_file", c.TLS.KeyFile)
 	v.required("tokens.issuer", c.Tokens.Issuer)

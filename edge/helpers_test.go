@@ -84,8 +84,9 @@ func testLogger(tb testing.TB) *slog.Logger {
 }
 
 // startEdge runs an edge with tunnel "demo" (testApp allows example.com,
-// otherApp allows bob@other.test) and tunnel "lonely".
-func startEdge(tb testing.TB) *testEdge {
+// otherApp allows bob@other.test) and tunnel "lonely"; each of set changes
+// the configuration before the edge starts.
+func startEdge(tb testing.TB, set ...func(*Config)) *testEdge {
 	tb.Helper()
 	path := initState(tb)
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -119,6 +120,9 @@ func startEdge(tb testing.TB) *testEdge {
 		}
 	}
 	cfg.ShutdownGrace = Duration(2 * time.Second)
+	for _, f := range set {
+		f(cfg)
+	}
 	e := &testEdge{path: path, cfg: cfg, creds: ct.Credentials, lonely: lt.Credentials, audit: &syncBuffer{}}
 	e.pool, err = ct.Credentials.CAPool()
 	if err != nil {

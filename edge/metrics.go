@@ -16,6 +16,14 @@ type metrics struct {
 	handshakeFailures *prometheus.CounterVec
 	checkSeconds      prometheus.Histogram
 	setupSeconds      prometheus.Histogram
+
+	// Admission (guard.go).
+	refused            *prometheus.CounterVec
+	addressValidations prometheus.Counter
+	handshakes         prometheus.Gauge
+	unauthConns        prometheus.Gauge
+	pendingStreams     prometheus.Gauge
+	trustedSources     prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -52,9 +60,32 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time from a stream's Open frame to its Result, connector round trip included.",
 			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 16),
 		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "refused_total",
+			Help: "Connections and streams refused by a limit, by bound (handshakes, conns, conns_per_source, unauthenticated_conns, unauthenticated_conns_per_source, pending_streams, pending_streams_per_conn, unauthenticated_refusals, unauthenticated_timeout, first_frame_timeout).",
+		}, []string{"bound"}),
+		addressValidations: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "address_validations_total",
+			Help: "New connections asked to prove their address first (QUIC Retry) because the edge was under load.",
+		}),
+		handshakes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Name: "handshakes", Help: "QUIC handshakes in progress.",
+		}),
+		unauthConns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Name: "unauthenticated_connections",
+			Help: "Connections from untrusted sources that have not authenticated, handshakes included.",
+		}),
+		pendingStreams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Name: "pending_streams", Help: "Client streams waiting for their Open frame.",
+		}),
+		trustedSources: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Name: "trusted_sources",
+			Help: "Source addresses that authenticated recently and get the full stream limit.",
+		}),
 	}
 	reg.MustRegister(m.streams, m.activeStreams, m.bytes, m.connectorConns, m.clientConns,
-		m.handshakeFailures, m.checkSeconds, m.setupSeconds)
+		m.handshakeFailures, m.checkSeconds, m.setupSeconds,
+		m.refused, m.addressValidations, m.handshakes, m.unauthConns, m.pendingStreams, m.trustedSources)
 	return m
 }
 

@@ -23,6 +23,7 @@ type peer struct {
 	ctrl   *quic.Stream
 	hello  *wire.Hello
 	tunnel *tunnelEntry // connectors only
+	adm    *connState   // admission counts and limits (guard.go)
 	log    *slog.Logger
 
 	sendMu   sync.Mutex
@@ -95,6 +96,8 @@ func (s *Server) handleConn(connsCtx context.Context, conn *quic.Conn) {
 	})
 	defer stop()
 	log := s.log.With("remote", conn.RemoteAddr().String())
+	adm := stateOf(conn)
+	adm.handshakeDone(conn)
 
 	p, herr := s.handshake(conn, log)
 	if herr != nil {
@@ -102,6 +105,12 @@ func (s *Server) handleConn(connsCtx context.Context, conn *quic.Conn) {
 		log.Info("connection refused", "code", herr.code.Slug(), "reason", herr.msg)
 		conn.CloseWithError(quic.ApplicationErrorCode(herr.code), herr.msg) //nolint:errcheck
 		return
+	}
+	p.adm = adm
+	if p.tunnel != nil {
+		adm.authenticate()
+	} else if !adm.fullLimit {
+		adm.armUnauthenticated()
 	}
 	defer func() {
 		s.registry.remove(p)

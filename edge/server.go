@@ -30,7 +30,6 @@ import (
 // Timeouts of the protocol. Variables of a Server, not package state.
 const (
 	handshakeTimeout  = 10 * time.Second // control stream and Hello
-	openTimeout       = 10 * time.Second // a stream's Open frame
 	openStreamTimeout = 5 * time.Second  // a free stream on a connector connection
 	resultTimeout     = 30 * time.Second // the connector's Result (it dials the origin)
 	writeTimeout      = 5 * time.Second  // one frame
@@ -98,6 +97,7 @@ type Server struct {
 	adminLn  net.Listener
 	adminSrv *http.Server
 	signIn   *signIn // the HTTPS sign-in server; nil when http_listen is off
+	guard    *guard  // admission: what unauthenticated peers may hold
 
 	running   atomic.Bool
 	stopping  atomic.Bool
@@ -202,8 +202,10 @@ func New(cfg *Config, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.tr = &quic.Transport{Conn: s.udp, StatelessResetKey: resetKey}
-	if s.ln, err = s.tr.Listen(tlsConf, qconf); err != nil {
+	s.guard = newGuard(cfg.Limits, qconf, s.log, s.m)
+	s.tr = &quic.Transport{Conn: s.udp, StatelessResetKey: resetKey,
+		VerifySourceAddress: s.guard.verifySourceAddress, ConnContext: s.guard.connContext}
+	if s.ln, err = s.tr.Listen(tlsConf, s.guard.quicConfig()); err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	if s.signIn, err = newSignIn(cfg, s.log, keys, cert); err != nil {

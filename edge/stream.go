@@ -20,6 +20,9 @@ func (s *Server) acceptClientStreams(p *peer) {
 		if err != nil {
 			return
 		}
+		if !s.admitStream(p, str) {
+			continue
+		}
 		s.streamWG.Go(func() { s.serveStream(p, str) })
 	}
 }
@@ -37,10 +40,10 @@ func (s *Server) serveStream(p *peer, str *quic.Stream) {
 		s.m.streams.WithLabelValues(rec.Code.Slug()).Inc()
 		s.m.activeStreams.Dec()
 		s.active.Done()
+		p.adm.streamDone()
 	}()
 
-	str.SetReadDeadline(start.Add(openTimeout)) //nolint:errcheck
-	open, err := wire.ReadFrameOf[*wire.Open](str)
+	open, err := s.readOpen(p, str)
 	if err != nil {
 		rec.Code, rec.Message = wire.CodeBadRequest, "reading the open frame: "+err.Error()
 		var ee *wire.Error
@@ -50,7 +53,6 @@ func (s *Server) serveStream(p *peer, str *quic.Stream) {
 		abort(str, wire.CodeBadRequest)
 		return
 	}
-	str.SetReadDeadline(time.Time{}) //nolint:errcheck
 	rec.App, rec.Target = open.App, open.Target
 
 	if s.stopping.Load() || p.draining.Load() {
@@ -59,6 +61,7 @@ func (s *Server) serveStream(p *peer, str *quic.Stream) {
 	}
 	rt, claims, err := s.check(open)
 	s.m.checkSeconds.Observe(time.Since(start).Seconds())
+	s.checked(p, claims)
 	if claims != nil {
 		rec.User, rec.Subject = claims.Email, claims.Subject
 	}

@@ -123,12 +123,16 @@ func (c *Client) forget(conn *Conn, err error) {
 	conn.Close(wire.CodeGoingAway, "connection failed under a stream")
 }
 
-// State reports whether a live connection exists, since when, and the last
-// dial or connection error.
+// State reports whether a connection is open, since when, and the last
+// dial or connection error. A connection the edge asked to drain still
+// counts until it closes: the edge asks that of a daemon's first
+// connection from a new address once it has authenticated, so that the
+// next stream dials one with the full stream limit, and the daemon is
+// connected all the while.
 func (c *Client) State() (connected bool, since time.Time, lastErr error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.conn != nil && c.conn.Alive() {
+	if c.conn != nil && c.conn.Context().Err() == nil {
 		return true, c.since, nil
 	}
 	return false, time.Time{}, c.lastErr

@@ -26,6 +26,12 @@ func CodeOf(err error) wire.Code {
 	if errors.As(err, &ae) && ae.Remote {
 		return wire.Code(ae.ErrorCode)
 	}
+	// An edge over a limit refuses a connection at its first packet, before
+	// there is a connection to close with a code of ours.
+	var te *quic.TransportError
+	if errors.As(err, &te) && te.Remote && te.ErrorCode == quic.ConnectionRefused {
+		return wire.CodeOverloaded
+	}
 	return wire.CodeInternal
 }
 
