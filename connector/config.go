@@ -71,6 +71,10 @@ type Config struct {
 	Software string
 	// Logger receives the connector's events. Nil discards them.
 	Logger *slog.Logger
+	// Now is the clock the edge's stream assertions are checked against
+	// (their lifetime and replay window). Nil means time.Now; tests set
+	// one they move.
+	Now func() time.Time
 }
 
 // withDefaults checks c and returns a copy with the defaults filled in.
@@ -130,6 +134,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	return c, nil
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/airlockhq/airlock/internal/token"
 )
 
 // Connector serves one tunnel's streams from every edge it is given. Make
@@ -21,6 +23,9 @@ type Connector struct {
 	caPool *x509.CertPool
 	slots  []*slot
 	m      *metrics
+	// replay remembers the nonces of the stream assertions accepted on
+	// any connection, so that each opens one stream.
+	replay *token.ReplayCache
 
 	started  atomic.Bool
 	draining atomic.Bool    // the context ended: refuse new streams
@@ -38,7 +43,7 @@ func New(cfg Config) (*Connector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connector: credentials: %w", err)
 	}
-	c := &Connector{cfg: cfg, log: cfg.Logger, caPool: pool}
+	c := &Connector{cfg: cfg, log: cfg.Logger, caPool: pool, replay: token.NewReplayCache(0)}
 	for _, e := range cfg.Edges {
 		for range cfg.HAConnections {
 			c.slots = append(c.slots, newSlot(c, e, len(c.slots)))

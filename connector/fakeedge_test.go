@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,7 +53,13 @@ func (s *fakeSetup) dial(t *testing.T, d *wire.Dial) (*fakeedge.Stream, *wire.Re
 }
 
 func (s *fakeSetup) goodDial() *wire.Dial {
-	return &wire.Dial{App: testApp, Token: "", Email: testEmail, Subject: testEmail, StreamID: "st-1"}
+	return &wire.Dial{App: testApp, Email: testEmail, Subject: testEmail, StreamID: "st-1"}
+}
+
+// signed gives d an assertion of the fake edge's signer for its tunnel.
+func (s *fakeSetup) signed(t *testing.T, d *wire.Dial) *wire.Dial {
+	t.Helper()
+	return signDial(t, s.signer, s.edge.TunnelID, d)
 }
 
 func TestHAConnectionsHello(t *testing.T) {
@@ -92,7 +99,7 @@ func TestHAConnectionsHello(t *testing.T) {
 func TestStreamReachesRuleOrigin(t *testing.T) {
 	s := newFakeSetup(t, nil)
 	d := s.goodDial()
-	d.Token = mint(t, s.signer, testApp, testEmail)
+	s.signed(t, d)
 	st, res := s.dial(t, d)
 	if res.Code != wire.CodeOK || st == nil {
 		t.Fatalf("result %+v", res)
@@ -121,7 +128,7 @@ func TestOtherTargetStillReachesOnlyRuleOrigin(t *testing.T) {
 	s := newFakeSetup(t, nil)
 	other := startEcho(t)
 	d := s.goodDial()
-	d.Token = mint(t, s.signer, testApp, testEmail)
+	s.signed(t, d)
 	d.Target = other.addr()
 	st, res := s.dial(t, d)
 	if res.Code != wire.CodeOK {
@@ -137,16 +144,20 @@ func TestOtherTargetStillReachesOnlyRuleOrigin(t *testing.T) {
 	}
 }
 
-func TestForwardedIdentityChecked(t *testing.T) {
-	s := newFakeSetup(t, nil)
+// TestStreamAssertionChecked: the connector dials nothing unless the
+// Dial carries an assertion the edge signed with a key it announced, for
+// this connector's tunnel and the Dial's app and stream, within its
+// lifetime, never used before, vouching for the forwarded identity.
+func TestStreamAssertionChecked(t *testing.T) {
+	clk := newClock()
+	s := newFakeSetup(t, func(c *connector.Config) { c.Now = clk.Now })
 	forger := newSigner(t) // a key the edge never announced
-	expired, err := s.signer.Sign(token.Claims{Subject: testEmail, Email: testEmail, Audience: []string{testApp},
-		ExpiresAt: time.Now().Add(-time.Hour), IssuedAt: time.Now().Add(-2 * time.Hour), NotBefore: time.Now().Add(-2 * time.Hour), Kind: token.KindService})
+	// An assertion whose kid names the edge's key but is signed by another key.
+	impostor, err := token.NewSigner(s.signer.PublicKey().ID, mustKey(t), "test-edge")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A token whose kid names the edge's key but is signed by another key.
-	impostor, err := token.NewSigner(s.signer.PublicKey().ID, mustKey(t), "test-edge")
+	userToken, err := s.signer.Mint(token.KindService, testApp, testEmail, nil, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,40 +166,79 @@ func TestForwardedIdentityChecked(t *testing.T) {
 		dial    func(d *wire.Dial)
 		wantMsg string
 	}{
-		{"forged signature", func(d *wire.Dial) { d.Token = mint(t, impostor, testApp, testEmail) }, "signature"},
-		{"unknown key", func(d *wire.Dial) { d.Token = mint(t, forger, testApp, testEmail) }, "unknown key"},
-		{"alg none", func(d *wire.Dial) { d.Token = algNone(testApp, testEmail) }, "algorithm"},
-		{"expired", func(d *wire.Dial) { d.Token = expired }, "expired"},
-		{"wrong audience", func(d *wire.Dial) { d.Token = mint(t, s.signer, "other.example.com", testEmail) }, "another audience"},
-		{"garbage", func(d *wire.Dial) { d.Token = "not-a-jwt" }, "malformed"},
-		{"email differs from the token", func(d *wire.Dial) {
-			d.Token = mint(t, s.signer, testApp, testEmail)
+		{"no assertion", func(d *wire.Dial) {}, "no stream assertion"},
+		{"forged signature", func(d *wire.Dial) { signDial(t, impostor, s.edge.TunnelID, d) }, "signature"},
+		{"unknown key", func(d *wire.Dial) { signDial(t, forger, s.edge.TunnelID, d) }, "unknown key"},
+		{"alg none", func(d *wire.Dial) { d.Assertion = algNone(s.edge.TunnelID, d) }, "algorithm"},
+		{"another tunnel", func(d *wire.Dial) { signDial(t, s.signer, "other-tunnel", d) }, `for tunnel "other-tunnel"`},
+		{"another app", func(d *wire.Dial) {
+			s.signed(t, d)
+			d.App = "other.example.com"
+		}, `for app "k8s.example.com"`},
+		{"another stream", func(d *wire.Dial) {
+			s.signed(t, d)
+			d.StreamID = "st-other"
+		}, `for stream "st-1"`},
+		{"the user's token instead", func(d *wire.Dial) { d.Assertion = userToken }, "not for this use"},
+		{"garbage", func(d *wire.Dial) { d.Assertion = "not-a-jwt" }, "malformed"},
+		{"email differs from the assertion", func(d *wire.Dial) {
+			s.signed(t, d)
 			d.Email = "mallory@example.com"
 		}, `forwarded email "mallory@example.com"`},
-		{"subject differs from the token", func(d *wire.Dial) {
-			d.Token = mint(t, s.signer, testApp, testEmail)
+		{"subject differs from the assertion", func(d *wire.Dial) {
+			s.signed(t, d)
 			d.Subject = "mallory"
 		}, "forwarded subject"},
+		{"expired", func(d *wire.Dial) {
+			s.signed(t, d)
+			clk.Add(token.DefaultAssertionTTL + token.DefaultLeeway) // lifetime and leeway
+		}, "expired"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			defer clk.Reset()
 			d := s.goodDial()
 			tt.dial(d)
 			_, res := s.dial(t, d)
 			if res.Code != wire.CodeUnauthenticated || !strings.Contains(res.Message, tt.wantMsg) {
 				t.Fatalf("result %v %q, want unauthenticated naming %q", res.Code, res.Message, tt.wantMsg)
 			}
-			if strings.Contains(res.Message, d.Token) {
-				t.Fatal("the refusal repeats the token")
+			if d.Assertion != "" && strings.Contains(res.Message, d.Assertion) {
+				t.Fatal("the refusal repeats the assertion")
 			}
 		})
 	}
 	if n := s.origin.accepted.Load(); n != 0 {
 		t.Fatalf("origin got %d connections from refused streams", n)
 	}
-	if v := metricValue(t, s.run.metrics(t), `airlock_connector_streams_total{outcome="unauthenticated"}`); v != "8" {
-		t.Errorf("unauthenticated streams = %s", v)
+	if v := metricValue(t, s.run.metrics(t), `airlock_connector_streams_total{outcome="unauthenticated"}`); v != fmt.Sprint(len(tests)) {
+		t.Errorf("unauthenticated streams = %s, want %d", v, len(tests))
 	}
+
+	t.Run("replayed", func(t *testing.T) {
+		d := s.signed(t, s.goodDial())
+		st, res := s.dial(t, d)
+		if res.Code != wire.CodeOK {
+			t.Fatalf("first use: %+v", res)
+		}
+		echoRoundTrip(t, st, st.CloseWrite, "once")
+		st.Close()
+		// Again on the same connection, and on the connector's other one.
+		for i, c := range s.conns {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, res, err := c.Dial(ctx, d)
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Code != wire.CodeUnauthenticated || !strings.Contains(res.Message, "already used") {
+				t.Fatalf("replay on connection %d: %v %q, want unauthenticated, already used", i, res.Code, res.Message)
+			}
+		}
+		if n := s.origin.accepted.Load(); n != 1 {
+			t.Fatalf("origin got %d connections, want the first use's only", n)
+		}
+	})
 }
 
 func mustKey(t *testing.T) ed25519.PrivateKey {
@@ -199,21 +249,42 @@ func mustKey(t *testing.T) ed25519.PrivateKey {
 	return k
 }
 
-func algNone(app, email string) string {
+// algNone returns an unsigned assertion ("alg": "none") of d for tunnelID.
+func algNone(tunnelID string, d *wire.Dial) string {
 	enc := base64.RawURLEncoding.EncodeToString
-	h := enc([]byte(`{"alg":"none","typ":"JWT"}`))
-	exp := time.Now().Add(time.Hour).Unix()
-	p := enc([]byte(`{"sub":"` + email + `","email":"` + email + `","aud":"` + app + `","kind":"service","exp":` + itoa(exp) + `}`))
+	h := enc([]byte(`{"alg":"none","typ":"` + token.AssertionType + `"}`))
+	now := time.Now().Unix()
+	p := enc(fmt.Appendf(nil, `{"sub":%q,"email":%q,"aud":"tunnel:%s","app":%q,"sid":%q,"jti":"n1","token_use":"stream","token_kind":"service","iat":%d,"exp":%d}`,
+		d.Subject, d.Email, tunnelID, d.App, d.StreamID, now, now+30))
 	return h + "." + p + "."
 }
 
-func itoa(n int64) string {
-	var b []byte
-	for n > 0 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-		n /= 10
-	}
-	return string(b)
+// clock is a time source a test moves; the connector checks assertions
+// against it.
+type clock struct {
+	mu  sync.Mutex
+	off time.Duration
+}
+
+func newClock() *clock { return &clock{} }
+
+// Now is the real time moved by what Add added since the last Reset.
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.off)
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.off += d
+	c.mu.Unlock()
+}
+
+func (c *clock) Reset() {
+	c.mu.Lock()
+	c.off = 0
+	c.mu.Unlock()
 }
 
 func TestNoRuleAndDenyRule(t *testing.T) {
@@ -229,7 +300,7 @@ func TestNoRuleAndDenyRule(t *testing.T) {
 		t.Run(tt.app, func(t *testing.T) {
 			d := s.goodDial()
 			d.App = tt.app
-			d.Token = mint(t, s.signer, tt.app, testEmail)
+			s.signed(t, d)
 			_, res := s.dial(t, d)
 			if res.Code != wire.CodeForbidden || !strings.Contains(res.Message, tt.wantMsg) {
 				t.Fatalf("result %v %q, want forbidden %q", res.Code, res.Message, tt.wantMsg)
@@ -249,7 +320,7 @@ func TestOriginDown(t *testing.T) {
 	conns := fe.WaitConns(2)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, res, err := conns[1].Dial(ctx, &wire.Dial{App: testApp, Token: mint(t, sg, testApp, testEmail), Email: testEmail})
+	_, res, err := conns[1].Dial(ctx, signDial(t, sg, fe.TunnelID, &wire.Dial{App: testApp, Email: testEmail}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +361,7 @@ func TestMalformedDialKeepsServing(t *testing.T) {
 		})
 	}
 	d := s.goodDial()
-	d.Token = mint(t, s.signer, testApp, testEmail)
+	s.signed(t, d)
 	st, res := s.dial(t, d)
 	if res.Code != wire.CodeOK {
 		t.Fatalf("after bad frames: %+v", res)
@@ -310,15 +381,15 @@ func TestKeyRotation(t *testing.T) {
 	s := newFakeSetup(t, nil)
 	next := newSigner(t)
 	d := s.goodDial()
-	d.Token = mint(t, next, testApp, testEmail)
+	signDial(t, next, s.edge.TunnelID, d)
 	if _, res := s.dial(t, d); res.Code != wire.CodeUnauthenticated {
-		t.Fatalf("a token from a key not yet announced: %+v", res)
+		t.Fatalf("an assertion by a key not yet announced: %+v", res)
 	}
 	if err := s.conns[0].Send(&wire.Keys{Keys: []wire.PublicKey{next.PublicKey()}}); err != nil {
 		t.Fatal(err)
 	}
 	// The Keys frame races the next stream.
-	testenv.Eventually(t, "a token of the announced key to be accepted", func() error {
+	testenv.Eventually(t, "an assertion by the announced key to be accepted", func() error {
 		st, res := s.dial(t, d)
 		if res.Code != wire.CodeOK {
 			return fmt.Errorf("refused: %+v", res)
@@ -326,8 +397,8 @@ func TestKeyRotation(t *testing.T) {
 		st.Close()
 		return nil
 	})
-	d.Token = mint(t, s.signer, testApp, testEmail)
+	s.signed(t, d)
 	if _, res := s.dial(t, d); res.Code != wire.CodeUnauthenticated {
-		t.Fatalf("a token from the retired key: %+v", res)
+		t.Fatalf("an assertion by the retired key: %+v", res)
 	}
 }

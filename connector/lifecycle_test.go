@@ -18,7 +18,7 @@ func TestDrainOnCancelFinishesOpenStream(t *testing.T) {
 	s := newFakeSetup(t, func(c *connector.Config) { c.Grace = 30 * time.Second })
 	s.edge.KeepDrained.Store(true)
 	d := s.goodDial()
-	d.Token = mint(t, s.signer, testApp, testEmail)
+	s.signed(t, d)
 	st, res := s.dial(t, d)
 	if res.Code != wire.CodeOK {
 		t.Fatalf("result %+v", res)
@@ -82,7 +82,7 @@ func TestGracePeriodEnds(t *testing.T) {
 	s := newFakeSetup(t, func(c *connector.Config) { c.Grace = grace })
 	s.edge.KeepDrained.Store(true)
 	d := s.goodDial()
-	d.Token = mint(t, s.signer, testApp, testEmail)
+	s.signed(t, d)
 	st, res := s.dial(t, d)
 	if res.Code != wire.CodeOK {
 		t.Fatalf("result %+v", res)
@@ -136,7 +136,7 @@ func TestReconnectAfterEdgeRestart(t *testing.T) {
 	}
 	s.conns = conns
 	d := s.goodDial()
-	d.Token = mint(t, s.signer, testApp, testEmail)
+	s.signed(t, d)
 	st2, res := s.dial(t, d)
 	if res.Code != wire.CodeOK {
 		t.Fatalf("after the restart: %+v", res)
@@ -147,7 +147,7 @@ func TestReconnectAfterEdgeRestart(t *testing.T) {
 func TestEdgeDrainGetsReplacement(t *testing.T) {
 	s := newFakeSetup(t, nil)
 	d := s.goodDial()
-	d.Token = mint(t, s.signer, testApp, testEmail)
+	s.signed(t, d)
 	st, res := s.dial(t, d)
 	if res.Code != wire.CodeOK {
 		t.Fatalf("result %+v", res)
@@ -207,7 +207,7 @@ func TestNoKeysRefusesEverything(t *testing.T) {
 	conns := fe.WaitConns(2)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, res, err := conns[0].Dial(ctx, &wire.Dial{App: testApp, Token: mint(t, sg, testApp, testEmail), Email: testEmail})
+	_, res, err := conns[0].Dial(ctx, signDial(t, sg, fe.TunnelID, &wire.Dial{App: testApp, Email: testEmail}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,8 @@ import (
 var errEdgeDrained = errors.New("the edge asked to drain the connection")
 
 // link is one QUIC connection to an edge, from its Welcome until it closes.
-// Each link verifies forwarded tokens with the keys its edge announced.
+// Each link verifies the edge's stream assertions with the keys its edge
+// announced.
 type link struct {
 	c        *Connector
 	slot     *slot
@@ -38,7 +39,7 @@ type link struct {
 }
 
 func newLink(s *slot) (*link, error) {
-	v, err := token.NewVerifier(nil, token.VerifierOptions{})
+	v, err := token.NewVerifier(nil, token.VerifierOptions{Now: s.c.cfg.Now, Replay: s.c.replay})
 	if err != nil {
 		return nil, err
 	}
@@ -193,19 +194,27 @@ func (l *link) accept(hardCtx context.Context) error {
 	}
 }
 
-// checkIdentity verifies again what the edge verified: the token's
-// signature with the edge's keys, its expiry and audience (the app), and
-// that the forwarded email and subject are the token's.
-func (l *link) checkIdentity(d *wire.Dial) error {
-	claims, err := l.verifier.Verify(d.Token, d.App)
-	if err != nil {
-		return wire.Errorf(wire.CodeUnauthenticated, "the connector refused the forwarded token: %v", err)
+// checkIdentity verifies the edge's assertion of the stream before
+// anything is dialled: signed by one of the edge's keys, for this
+// connector's tunnel and the Dial's app and stream, within its lifetime,
+// never seen before (the replay cache), and vouching for the forwarded
+// email and subject. It returns the assertion for the logs.
+func (l *link) checkIdentity(d *wire.Dial) (*token.Assertion, error) {
+	if d.Assertion == "" {
+		return nil, wire.Errorf(wire.CodeUnauthenticated, "the edge sent no stream assertion (an edge older than this connector forwards users' tokens instead, which this connector does not accept: upgrade the edge)")
 	}
-	if claims.Email != d.Email {
-		return wire.Errorf(wire.CodeUnauthenticated, "the forwarded email %q is not the token's", d.Email)
+	a, err := l.verifier.VerifyAssertion(d.Assertion, token.AssertionTarget{
+		TunnelID: l.c.cfg.Credentials.TunnelID, App: d.App, StreamID: d.StreamID,
+	})
+	switch {
+	case errors.Is(err, token.ErrReplayCacheFull):
+		return nil, wire.Errorf(wire.CodeOverloaded, "the connector refused the stream: %v", err)
+	case err != nil:
+		return nil, wire.Errorf(wire.CodeUnauthenticated, "the connector refused the edge's stream assertion: %v", err)
+	case a.Email != d.Email:
+		return nil, wire.Errorf(wire.CodeUnauthenticated, "the forwarded email %q is not the one the edge asserted", d.Email)
+	case d.Subject != "" && a.Subject != d.Subject:
+		return nil, wire.Errorf(wire.CodeUnauthenticated, "the forwarded subject %q is not the one the edge asserted", d.Subject)
 	}
-	if d.Subject != "" && claims.Subject != d.Subject {
-		return wire.Errorf(wire.CodeUnauthenticated, "the forwarded subject %q is not the token's", d.Subject)
-	}
-	return nil
+	return a, nil
 }

@@ -106,6 +106,7 @@ func (s *slot) dial(ctx context.Context) (*link, error) {
 			ConnectorID: cfg.ConnectorID,
 			ConnIndex:   uint64(s.index),
 			Software:    cfg.Software,
+			Assertions:  true, // link.checkIdentity
 		},
 		QUIC:      cfg.QUIC,
 		OnControl: l.onControl,

@@ -11,6 +11,7 @@ import (
 	"github.com/airlockhq/airlock/connector/ingress"
 	"github.com/airlockhq/airlock/internal/edgeclient"
 	"github.com/airlockhq/airlock/internal/relay"
+	"github.com/airlockhq/airlock/internal/token"
 	"github.com/airlockhq/airlock/internal/wire"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -34,7 +35,7 @@ func (c *Connector) handle(ctx context.Context, l *link, sc *edgeclient.StreamCo
 	}
 	log := l.log.With("stream_id", d.StreamID, "app", d.App, "email", d.Email)
 
-	rule, err := c.admit(l, d)
+	rule, a, err := c.admit(l, d)
 	if err != nil {
 		c.refuse(sc, err)
 		code := relay.CodeOf(err)
@@ -42,6 +43,7 @@ func (c *Connector) handle(ctx context.Context, l *link, sc *edgeclient.StreamCo
 		log.Warn("stream refused", "outcome", code.Slug(), "err", err)
 		return
 	}
+	log = log.With("token_kind", string(a.Kind))
 	if d.Target != "" && !sameTarget(d.Target, rule.Origin()) {
 		log.Info("client asked for another target: dialling only the rule's origin", "target", d.Target, "origin", rule.Origin(), "rule", rule.Name())
 	}
@@ -81,22 +83,24 @@ func (c *Connector) handle(ctx context.Context, l *link, sc *edgeclient.StreamCo
 	log.Info("stream done", args...)
 }
 
-// admit decides whether a stream may go on, and to which rule.
-func (c *Connector) admit(l *link, d *wire.Dial) (*ingress.Rule, error) {
+// admit decides whether a stream may go on, and to which rule, and returns
+// the edge's verified assertion of it.
+func (c *Connector) admit(l *link, d *wire.Dial) (*ingress.Rule, *token.Assertion, error) {
 	if c.draining.Load() || l.draining.Load() {
-		return nil, wire.Errorf(wire.CodeGoingAway, "the connector is draining this connection")
+		return nil, nil, wire.Errorf(wire.CodeGoingAway, "the connector is draining this connection")
 	}
-	if err := l.checkIdentity(d); err != nil {
-		return nil, err
+	a, err := l.checkIdentity(d)
+	if err != nil {
+		return nil, nil, err
 	}
 	rule := c.cfg.Rules.Match(d.App)
 	if rule.Deny() {
 		if rule.CatchAll() {
-			return nil, wire.Errorf(wire.CodeForbidden, "no ingress rule for app %s", d.App)
+			return nil, nil, wire.Errorf(wire.CodeForbidden, "no ingress rule for app %s", d.App)
 		}
-		return nil, wire.Errorf(wire.CodeForbidden, "ingress %s denies app %s", rule.Name(), d.App)
+		return nil, nil, wire.Errorf(wire.CodeForbidden, "ingress %s denies app %s", rule.Name(), d.App)
 	}
-	return rule, nil
+	return rule, a, nil
 }
 
 // dialOrigin dials the rule's origin, never anything the client asked for.

@@ -248,7 +248,7 @@ func (e *testEdge) connector(tb testing.TB, name string, c *credentials.Credenti
 	tb.Helper()
 	conn, ctrl := e.dial(tb)
 	w := hello(tb, ctrl, &wire.Hello{Version: wire.Version, Role: wire.RoleConnector,
-		TunnelID: c.TunnelID, Secret: c.Secret, ConnectorID: name, Software: "fake"})
+		TunnelID: c.TunnelID, Secret: c.Secret, ConnectorID: name, Software: "fake", Assertions: true})
 	if w.Code != wire.CodeOK {
 		tb.Fatalf("connector welcome: %v", w.Err())
 	}

@@ -178,6 +178,11 @@ func (s *Server) handshake(conn *quic.Conn, log *slog.Logger) (*peer, *handshake
 			return nil, s.refuseHello(conn, ctrl, refuse(wire.CodeUnauthenticated, "bad_secret",
 				"wrong secret for tunnel %s (%s)", t.name, t.id))
 		}
+		if !hello.Assertions {
+			return nil, s.refuseHello(conn, ctrl, refuse(wire.CodeUnsupportedVersion, "no_assertions",
+				"this edge sends connectors a signed assertion per stream, never the user's token; connector %q (%s) does not check assertions: upgrade it",
+				hello.ConnectorID, hello.Software))
+		}
 		p.tunnel = t
 		p.log = p.log.With("tunnel", t.name, "connector_id", hello.ConnectorID, "conn_index", hello.ConnIndex)
 		w.Keys = s.verifier.Keys()

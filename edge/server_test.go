@@ -187,7 +187,7 @@ func TestStreamRefusals(t *testing.T) {
 			t.Fatalf("result %v", res.Err())
 		}
 		d := <-fc.dials
-		if d.Email != "alice@example.com" || d.App != testApp || d.Token == "" || d.StreamID == "" || d.Target != "x:1" {
+		if d.Email != "alice@example.com" || d.App != testApp || d.Assertion == "" || d.StreamID == "" || d.Target != "x:1" {
 			t.Fatalf("dial %+v", d)
 		}
 	})

@@ -131,7 +131,7 @@ func (r retryable) Unwrap() error { return r.err }
 // the client nothing.
 func (s *Server) dialConnector(rt *route, open *wire.Open, claims *token.Claims, streamID string) (*quic.Stream, *peer, error) {
 	dial := &wire.Dial{
-		App: rt.app, Target: open.Target, Token: open.Token,
+		App: rt.app, Target: open.Target,
 		Email: claims.Email, Subject: claims.Subject, StreamID: streamID,
 	}
 	var tried []*peer

@@ -420,14 +420,37 @@ func (e *Edge) DialClient(tb testing.TB) *edgeclient.Conn {
 // tb.Cleanup.
 func (e *Edge) EchoConnector(tb testing.TB, tun *Tunnel) *edgeclient.Conn {
 	tb.Helper()
+	return e.echoConnector(tb, tun, "edgetest-echo", nil)
+}
+
+// RogueConnector joins tun, with its credentials, as a connector that
+// serves every stream as EchoConnector does and sends the test each Dial
+// frame it got: all that a connector (or a thief of its credentials file)
+// learns of a user's stream. It checks nothing. It stops in tb.Cleanup.
+func (e *Edge) RogueConnector(tb testing.TB, tun *Tunnel) <-chan *wire.Dial {
+	tb.Helper()
+	dials := make(chan *wire.Dial, 16)
+	e.echoConnector(tb, tun, "edgetest-rogue", func(d *wire.Dial) {
+		select {
+		case dials <- d:
+		default: // the test took what it wanted
+		}
+	})
+	return dials
+}
+
+func (e *Edge) echoConnector(tb testing.TB, tun *Tunnel, id string, onDial func(*wire.Dial)) *edgeclient.Conn {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := edgeclient.Dial(ctx, edgeclient.Config{
 		Addr: e.Addr, ServerName: tun.Credentials.ServerName, RootCAs: e.RootCAs,
-		Hello: wire.Hello{Role: wire.RoleConnector, TunnelID: tun.Credentials.TunnelID, Secret: tun.Credentials.Secret, ConnectorID: "edgetest-echo"},
+		// It checks no assertion: it stands in for the origin, not for
+		// the connector's defences.
+		Hello: wire.Hello{Role: wire.RoleConnector, TunnelID: tun.Credentials.TunnelID, Secret: tun.Credentials.Secret, ConnectorID: id, Assertions: true},
 	})
 	if err != nil {
-		tb.Fatalf("edgetest: connect the echo connector: %v", err)
+		tb.Fatalf("edgetest: connect the connector %s: %v", id, err)
 	}
 	var wg sync.WaitGroup
 	tb.Cleanup(func() { c.Close(wire.CodeOK, ""); wg.Wait() })
@@ -439,8 +462,12 @@ func (e *Edge) EchoConnector(tb testing.TB, tun *Tunnel) *edgeclient.Conn {
 			}
 			wg.Go(func() {
 				defer s.Close()
-				if _, err := wire.ReadFrameOf[*wire.Dial](s); err != nil {
+				d, err := wire.ReadFrameOf[*wire.Dial](s)
+				if err != nil {
 					return
+				}
+				if onDial != nil {
+					onDial(d)
 				}
 				if wire.WriteFrame(s, &wire.Result{}) != nil {
 					return

@@ -23,7 +23,7 @@ func echoConnector(t *testing.T, e *edgetest.Edge, tun *edgetest.Tunnel) *edgecl
 	defer cancel()
 	c, err := edgeclient.Dial(ctx, edgeclient.Config{
 		Addr: tun.Credentials.Edges[0], ServerName: tun.Credentials.ServerName, RootCAs: e.RootCAs,
-		Hello: wire.Hello{Role: wire.RoleConnector, TunnelID: tun.Credentials.TunnelID, Secret: tun.Credentials.Secret, ConnectorID: "test"},
+		Hello: wire.Hello{Role: wire.RoleConnector, TunnelID: tun.Credentials.TunnelID, Secret: tun.Credentials.Secret, ConnectorID: "test", Assertions: true},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -329,10 +329,12 @@ func (o *Open) validate() error {
 // id; a lifetime of seconds; see internal/token), which the connector
 // verifies with the edge's keys before it dials: the connector never sees
 // the user's token, and what it sees opens nothing anywhere else.
+//
+// Field 3 carried the user's token up to that change: it is never used
+// again, and a connector that still reads it finds it empty.
 type Dial struct {
 	App       string
 	Target    string
-	Token     string // never logged
 	Email     string
 	Subject   string
 	StreamID  string // the edge's id of this stream, shared by both audit logs
@@ -345,7 +347,6 @@ func (*Dial) FrameType() FrameType { return FrameDial }
 func (d *Dial) appendFields(b []byte) []byte {
 	b = appendString(b, 1, d.App)
 	b = appendString(b, 2, d.Target)
-	b = appendString(b, 3, d.Token)
 	b = appendString(b, 4, d.Email)
 	b = appendString(b, 5, d.Subject)
 	b = appendString(b, 6, d.StreamID)
@@ -358,8 +359,6 @@ func (d *Dial) decodeField(tag uint8, v []byte) (err error) {
 		d.App, err = decodeString(v, "app", MaxHostnameLen)
 	case 2:
 		d.Target, err = decodeString(v, "target", MaxHostnameLen+6)
-	case 3:
-		d.Token, err = decodeString(v, "token", MaxTokenLen)
 	case 4:
 		d.Email, err = decodeString(v, "email", MaxTextLen)
 	case 5:
@@ -375,9 +374,6 @@ func (d *Dial) decodeField(tag uint8, v []byte) (err error) {
 func (d *Dial) validate() error {
 	if err := CheckHostname(d.App); err != nil {
 		return fmt.Errorf("app: %w", err)
-	}
-	if d.Token == "" {
-		return errors.New("token is missing")
 	}
 	return nil
 }

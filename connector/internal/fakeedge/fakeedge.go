@@ -67,17 +67,25 @@ type Conn struct {
 	drains []string // Drain reasons the connector sent
 }
 
-// Start starts a fake edge on 127.0.0.1:0 that welcomes connectors with
-// keys. It stops at the end of the test.
+// Start starts a fake edge on 127.0.0.1:0 for tunnel "tun-test" that
+// welcomes connectors with keys. It stops at the end of the test.
 func Start(tb testing.TB, keys ...wire.PublicKey) *Edge {
+	tb.Helper()
+	return StartTunnel(tb, "tun-test", "s3cret", keys...)
+}
+
+// StartTunnel is Start for the tunnel of the given id and secret: for
+// instance a real edge's tunnel, with that edge's keys, so that the test
+// can hand a real connector of that tunnel what the real edge signed.
+func StartTunnel(tb testing.TB, tunnelID, secret string, keys ...wire.PublicKey) *Edge {
 	tb.Helper()
 	caPEM, cert := newCert(tb)
 	e := &Edge{
 		tb:       tb,
 		caPEM:    caPEM,
 		tlsConf:  &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{wire.ALPN}, MinVersion: tls.VersionTLS13},
-		TunnelID: "tun-test",
-		Secret:   "s3cret",
+		TunnelID: tunnelID,
+		Secret:   secret,
 		keys:     keys,
 		changed:  make(chan struct{}),
 	}
