@@ -170,7 +170,8 @@ func TestStalledStreams(t *testing.T) {
 	})
 	t.Run("in all, for trusted sources", func(t *testing.T) {
 		e := startEdge(t, withLimits(Limits{PendingStreams: 4, FirstFrameTimeout: Duration(time.Hour)}))
-		e.connector(t, "a", e.creds) // 127.0.0.1 is trusted from now on
+		e.connector(t, "a", e.creds)
+		waitGauge(t, e.srv, "airlock_edge_trusted_sources", 1) // 127.0.0.1, by the connector's secret
 		c1, _ := e.clientFrom(t, "127.0.0.1")
 		c2, _ := e.clientFrom(t, "127.0.0.1")
 		for range 2 {
@@ -282,7 +283,8 @@ func TestSourceConnectionCaps(t *testing.T) {
 	})
 	t.Run("untrusted in all", func(t *testing.T) {
 		e := startEdge(t, withLimits(Limits{UnauthenticatedConns: 2}))
-		e.connector(t, "a", e.creds) // from 127.0.0.1, which it makes trusted
+		e.connector(t, "a", e.creds)
+		waitGauge(t, e.srv, "airlock_edge_trusted_sources", 1) // 127.0.0.1, by the connector's secret
 		e.clientFrom(t, "127.0.0.2")
 		e.clientFrom(t, "127.0.0.3")
 		refused(t, e, "127.0.0.4")
