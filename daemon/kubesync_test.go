@@ -1,7 +1,6 @@
 package daemon_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -74,7 +73,7 @@ type runningDaemon struct {
 	*client.Client
 	cancel context.CancelFunc
 	done   chan error
-	logs   *syncBuffer
+	logs   *testenv.Buffer
 	once   sync.Once
 	err    error
 }
@@ -86,7 +85,7 @@ func runDaemon(t *testing.T, cfg *config.Config, kopts kubeconfig.Options) *runn
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	o := daemon.Options{
 		Config:     cfg,
 		Socket:     filepath.Join(dir, "airlock.sock"),
@@ -483,23 +482,6 @@ func TestKubeconfigUntouchedWithoutMapping(t *testing.T) {
 	if !os.SameFile(before, after) || !after.ModTime().Equal(before.ModTime()) || readString(t, kc) != userKubeconfig {
 		t.Error("the kubeconfig was rewritten though nothing maps it")
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // TestSecondDaemonLeavesKubeconfigAlone: a daemon that finds the socket

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,25 +28,14 @@ const (
 	lonelyApp = "lonely.demo.test" // served by a tunnel with no connector
 )
 
-// syncBuffer is an io.Writer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
+// syncBuffer is the audit log's writer: safe for concurrent use, read back
+// as records.
+type syncBuffer struct{ testenv.Buffer }
 
 func (s *syncBuffer) records(tb testing.TB) []AuditRecord {
 	tb.Helper()
-	s.mu.Lock()
-	data := append([]byte(nil), s.b.Bytes()...)
-	s.mu.Unlock()
 	var out []AuditRecord
-	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc := bufio.NewScanner(bytes.NewReader(s.Bytes()))
 	for sc.Scan() {
 		var r AuditRecord
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
@@ -56,12 +44,6 @@ func (s *syncBuffer) records(tb testing.TB) []AuditRecord {
 		out = append(out, r)
 	}
 	return out
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 type testEdge struct {

@@ -1,7 +1,6 @@
 package socks
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"github.com/airlockhq/airlock/daemon/socks/sockstest"
 	"github.com/airlockhq/airlock/daemon/tokens"
 	"github.com/airlockhq/airlock/internal/edgeclient"
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/internal/wire"
 )
 
@@ -71,27 +71,10 @@ func (f *fakeEdge) last() wire.Open {
 	return f.opens[len(f.opens)-1]
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type harness struct {
 	addr, user, pass string
 	edge             *fakeEdge
-	logs             *syncBuffer
+	logs             *testenv.Buffer
 	outcomes         chan error
 }
 
@@ -101,7 +84,7 @@ func start(t testing.TB, fe *fakeEdge) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{user: user, pass: pass, edge: fe, logs: &syncBuffer{}, outcomes: make(chan error, 100)}
+	h := &harness{user: user, pass: pass, edge: fe, logs: &testenv.Buffer{}, outcomes: make(chan error, 100)}
 	srv := New(Config{
 		App: "k8s.example.com", Username: user, Password: pass,
 		Tokens: tokens.Static("tok"), Edge: fe,

@@ -29,7 +29,7 @@ func BenchmarkTrayStart(b *testing.B) {
 	env = bus.Env(env)
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
-		p := &proc{cmd: exec.Command(os.Args[0], "tray", "--socket", d.Socket, "--no-start"), out: &syncBuffer{}, exited: make(chan struct{})}
+		p := &proc{cmd: exec.Command(os.Args[0], "tray", "--socket", d.Socket, "--no-start"), out: &testenv.Buffer{}, exited: make(chan struct{})}
 		p.cmd.Env = append(env, "GORACE=exitcode=0")
 		p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 		start := time.Now()

@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -48,7 +46,7 @@ func airlockMain() int {
 // proc is a process of the airlock program under test.
 type proc struct {
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *testenv.Buffer
 	exited chan struct{}
 	err    error
 	start  time.Time
@@ -85,7 +83,7 @@ func sandbox(t testing.TB) (env []string, dir string) {
 // (unless it exited) and fails the test unless it exits 0 without a race.
 func startAirlock(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(os.Args[0], args...), out: &syncBuffer{}, exited: make(chan struct{})}
+	p := &proc{cmd: exec.Command(os.Args[0], args...), out: &testenv.Buffer{}, exited: make(chan struct{})}
 	// Under -race the child must not exit 66 for systray's own race (see
 	// unknownRaces); every other race still fails the test.
 	p.cmd.Env = append(env, "GORACE=exitcode=0")
@@ -168,21 +166,4 @@ func unknownRaces(out string) []string {
 		races = append(races, "WARNING: DATA RACE"+block)
 	}
 	return races
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

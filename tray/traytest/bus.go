@@ -13,7 +13,6 @@ import (
 	"bufio"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,7 +36,7 @@ func StartBus(tb testing.TB) *Bus {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var stderr syncBuffer
+	var stderr testenv.Buffer
 	cmd.Stderr = &stderr // "Failed to set fd limit" and the like: shown only when the test fails
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("traytest: start dbus-daemon: %v", err)
@@ -64,23 +63,6 @@ func StartBus(tb testing.TB) *Bus {
 		tb.Fatal("traytest: dbus-daemon printed no address within 10s")
 	}
 	return nil
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Env returns environ with DBUS_SESSION_BUS_ADDRESS set to the bus.

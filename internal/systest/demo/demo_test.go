@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -158,7 +157,7 @@ type demoProc struct {
 	dir       string
 	kubeCache string // kubectl's cache, not the user's
 	cmd       *exec.Cmd
-	out       *syncBuffer
+	out       *testenv.Buffer
 	done      chan struct{}
 	err       error
 }
@@ -172,7 +171,7 @@ func startDemo(t *testing.T, bin string, args ...string) *demoProc {
 // (where no desktop session is, unless env names one).
 func startDemoEnv(t *testing.T, bin string, env []string, args ...string) *demoProc {
 	t.Helper()
-	d := &demoProc{dir: t.TempDir(), kubeCache: t.TempDir(), out: &syncBuffer{}, done: make(chan struct{})}
+	d := &demoProc{dir: t.TempDir(), kubeCache: t.TempDir(), out: &testenv.Buffer{}, done: make(chan struct{})}
 	d.cmd = exec.Command(filepath.Join(bin, "airlock-demo"), append([]string{"-bin", bin, "-dir", d.dir}, args...)...)
 	d.cmd.Env = append(os.Environ(), "KUBECACHEDIR="+d.kubeCache, "DISPLAY=", "WAYLAND_DISPLAY=")
 	d.cmd.Env = append(d.cmd.Env, env...)
@@ -316,23 +315,6 @@ func edgeClient(t *testing.T, dir string) *http.Client {
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
 		Timeout:   time.Minute,
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 func tail(s string, n int) string {

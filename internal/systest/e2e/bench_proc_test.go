@@ -2,13 +2,11 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,7 +19,7 @@ import (
 type benchProc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testenv.Buffer
 	done chan struct{}
 	err  error // exit status, valid once done is closed
 }
@@ -32,7 +30,7 @@ type benchProc struct {
 // there as well as into the kept output.
 func startBenchProc(tb testing.TB, name string, stdout io.Writer, checkExit bool, bin string, args ...string) *benchProc {
 	tb.Helper()
-	p := &benchProc{name: name, cmd: exec.Command(bin, args...), out: &syncBuffer{}, done: make(chan struct{})}
+	p := &benchProc{name: name, cmd: exec.Command(bin, args...), out: &testenv.Buffer{}, done: make(chan struct{})}
 	p.cmd.Stderr = p.out
 	p.cmd.Stdout = p.out
 	if stdout != nil {
@@ -146,21 +144,4 @@ func needPart(tb testing.TB, err error) {
 		tb.Fatalf("CI=true and a part the benchmark needs is missing: %v", err)
 	}
 	tb.Logf("not measured: %v", err)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

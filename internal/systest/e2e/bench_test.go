@@ -185,9 +185,9 @@ func short(cipher string) string { return strings.TrimSuffix(cipher, "@openssh.c
 
 // airlockPath starts the real daemon, edge and connector through the
 // adapter startAirlock.
-func airlockPath(tb testing.TB, origin string) (*benchPath, *syncBuffer, error) {
+func airlockPath(tb testing.TB, origin string) (*benchPath, *testenv.Buffer, error) {
 	tb.Helper()
-	log := &syncBuffer{}
+	log := &testenv.Buffer{}
 	ctx, cancel := context.WithTimeout(tb.Context(), 10*time.Minute)
 	defer cancel()
 	s, err := startAirlock(ctx, tb, origin, log)

@@ -20,13 +20,13 @@ import (
 type Process struct {
 	Name string
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *testenv.Buffer
 	done chan struct{}
 	err  error // the exit status, valid once done is closed
 }
 
 func startProcess(name string, log io.Writer, env []string, bin string, args ...string) (*Process, error) {
-	out := &lockedBuffer{}
+	out := &testenv.Buffer{}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	var w io.Writer = out
@@ -140,25 +140,6 @@ func tail(s string) string {
 	}
 	return s
 }
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) Bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]byte(nil), l.b.Bytes()...)
-}
-
-func (l *lockedBuffer) String() string { return string(l.Bytes()) }
 
 // prefixWriter prefixes each line with the program's name.
 type prefixWriter struct {
