@@ -7,8 +7,8 @@ import (
 	"github.com/airlockhq/airlock/internal/wire"
 )
 
-// checker is the per-stream check: app lookup, token and policy. It is
-// what BenchmarkStreamCheck measures.
+// checker is the per-stream check: app lookup, token, revocation and
+// policy. It is what BenchmarkStreamCheck measures.
 type checker struct {
 	snap     atomic.Pointer[snapshot]
 	verifier *token.Verifier
@@ -19,7 +19,8 @@ type checker struct {
 // that names the cause: CodeUnknownApp, CodeUnauthenticated or
 // CodeForbidden. Claims are returned with a forbidden refusal, for the audit.
 func (c *checker) check(open *wire.Open) (*route, *token.Claims, error) {
-	rt := c.snap.Load().lookup(open.App)
+	snap := c.snap.Load()
+	rt := snap.lookup(open.App)
 	if rt == nil {
 		return nil, nil, wire.Errorf(wire.CodeUnknownApp, "no app %s at this edge", open.App)
 	}
@@ -29,6 +30,11 @@ func (c *checker) check(open *wire.Open) (*route, *token.Claims, error) {
 	claims, err := c.verifier.Verify(open.Token, rt.app)
 	if err != nil {
 		return rt, nil, wire.Errorf(wire.CodeUnauthenticated, "%v", err)
+	}
+	if claims.Kind == token.KindService {
+		if err := snap.denied.check(claims); err != nil {
+			return rt, claims, err
+		}
 	}
 	if c.access != nil {
 		if err := c.access.CheckAccess(claims); err != nil {

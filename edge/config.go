@@ -79,6 +79,8 @@ type Config struct {
 	OIDC *oauth.OIDCConfig `yaml:"oidc,omitempty"`
 	// Revocations refuse a user's tokens issued before a time.
 	Revocations []oauth.Revocation `yaml:"revocations,omitempty"`
+	// ServiceTokens are the records of minted service tokens.
+	ServiceTokens []ServiceToken `yaml:"service_tokens,omitempty"`
 
 	dir string // the folder relative paths resolve against
 }
@@ -304,6 +306,7 @@ func (c *Config) Validate() error {
 	}
 
 	c.validateSignIn(&v)
+	c.validateServiceTokens(&v)
 
 	tunnelByName := map[string]int{}
 	servedBy := map[string]string{} // hostname → tunnel name

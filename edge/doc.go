@@ -27,6 +27,19 @@
 // that an edge killed and restarted answers its old connections' packets
 // with a stateless reset and their peers re-dial at once.
 //
+// # Revocation
+//
+// Every stream's check refuses, besides what package oauth revokes for
+// sign-in tokens: a service token whose record in service_tokens
+// ([ServiceToken], written by [MintToken]) is marked revoked by
+// [RevokeToken], [RevokeUser] or [RemoveUser], and a service token of an
+// email in revocations issued before its time (which reaches tokens
+// without a record). Both are compiled into the snapshot on every
+// reload, so the check is two map lookups; the command line edits the
+// config file and the running edge applies it when the file changes. A
+// record, and its entry in the deny set, goes once its token has
+// expired past the leeway.
+//
 // [Serve] is the whole life of `airlock-edge serve` around those: load the
 // config file, serve it, and reload it when the file changes or when asked
 // (airlock-edge asks on SIGHUP). The command line itself is package

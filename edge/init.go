@@ -229,6 +229,12 @@ apps: []
 
 # Connectors' identities; the edge keeps only the sha256 of each secret.
 tunnels: []
+
+# Service tokens "airlock-edge token mint" made: id, app, email, expiry
+# (never the token). "token revoke ID", "user revoke" and "user remove"
+# mark them revoked and the edge refuses them on their next stream; the
+# entries of expired tokens are dropped.
+service_tokens: []
 `))
 
 func newCA(now time.Time) (*x509.Certificate, *ecdsa.PrivateKey, error) {

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"crypto/ed25519"
+	"crypto/rand"
 	"fmt"
 	"os"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/airlockhq/airlock/internal/token"
 	"github.com/airlockhq/airlock/internal/wire"
+	"gopkg.in/yaml.v3"
 )
 
 // MintOptions are the contents of a service token.
@@ -18,41 +20,79 @@ type MintOptions struct {
 	Email  string        // the identity the policy checks
 	Groups []string      // optional
 	TTL    time.Duration // default tokens.service_ttl; at most tokens.max_service_ttl
+	Note   string        // optional: what the token is for, shown by `token list`
 }
 
-// MintToken signs a service token with the config's first signing key.
-func MintToken(configPath string, opts MintOptions) (string, error) {
+// MintToken signs a service token with the config's first signing key and
+// records it under service_tokens of the config at configPath (its id,
+// app, email, groups, note and expiry; never the token), so that `token
+// list` shows it and `token revoke`, `user revoke` and `user remove` can
+// refuse it at a running edge. Records of expired tokens are dropped in
+// the same edit. The token is returned only once its record is written.
+func MintToken(configPath string, opts MintOptions) (string, ServiceToken, error) {
 	cfg, err := LoadConfig(configPath)
 	if err != nil {
-		return "", fmt.Errorf("mint token: %w", err)
+		return "", ServiceToken{}, fmt.Errorf("mint token: %w", err)
 	}
-	return cfg.MintToken(opts)
+	tok, rec, err := cfg.mint(opts, time.Now())
+	if err != nil {
+		return "", ServiceToken{}, err
+	}
+	err = editConfigDoc(configPath, func(root *yaml.Node) error {
+		if err := editServiceTokens(root, rec.Issued, nil); err != nil {
+			return err
+		}
+		n, err := encodeNode(rec)
+		if err != nil {
+			return err
+		}
+		return appendItems(root, "service_tokens", []*yaml.Node{n})
+	})
+	if err != nil {
+		return "", ServiceToken{}, fmt.Errorf("mint token: record it: %w", err)
+	}
+	return tok, rec, nil
 }
 
-// MintToken signs a service token with the config's first signing key.
-func (c *Config) MintToken(opts MintOptions) (string, error) {
+// mint signs a service token issued at now and returns it with its record.
+func (c *Config) mint(opts MintOptions, now time.Time) (string, ServiceToken, error) {
 	if err := checkEmail(opts.Email); err != nil {
-		return "", fmt.Errorf("mint token: --email: %w", err)
+		return "", ServiceToken{}, fmt.Errorf("mint token: --email: %w", err)
+	}
+	if len(opts.Note) > maxNote {
+		return "", ServiceToken{}, fmt.Errorf("mint token: --note is %d bytes, limit %d", len(opts.Note), maxNote)
 	}
 	if !slices.ContainsFunc(c.Apps, func(a App) bool { return strings.EqualFold(a.Hostname, opts.App) }) {
 		var have []string
 		for _, a := range c.Apps {
 			have = append(have, a.Hostname)
 		}
-		return "", fmt.Errorf("mint token: no app %q in the edge config (apps: %s)", opts.App, strings.Join(have, ", "))
+		return "", ServiceToken{}, fmt.Errorf("mint token: no app %q in the edge config (apps: %s)", opts.App, strings.Join(have, ", "))
 	}
 	ttl := opts.TTL
 	if ttl == 0 {
 		ttl = time.Duration(c.Tokens.ServiceTTL)
 	}
 	if ttl < 0 || ttl > time.Duration(c.Tokens.MaxServiceTTL) {
-		return "", fmt.Errorf("mint token: --ttl %s is outside (0, %s] (tokens.max_service_ttl)", ttl, time.Duration(c.Tokens.MaxServiceTTL))
+		return "", ServiceToken{}, fmt.Errorf("mint token: --ttl %s is outside (0, %s] (tokens.max_service_ttl)", ttl, time.Duration(c.Tokens.MaxServiceTTL))
 	}
 	s, err := c.Signer()
 	if err != nil {
-		return "", fmt.Errorf("mint token: %w", err)
+		return "", ServiceToken{}, fmt.Errorf("mint token: %w", err)
 	}
-	return s.Mint(token.KindService, strings.ToLower(opts.App), opts.Email, opts.Groups, ttl)
+	now = now.UTC().Truncate(time.Second) // iat and exp are whole seconds
+	rec := ServiceToken{
+		ID: rand.Text(), App: strings.ToLower(opts.App), Email: strings.ToLower(opts.Email), Groups: opts.Groups,
+		Note: opts.Note, Issued: now, Expires: now.Add(ttl).Truncate(time.Second),
+	}
+	tok, err := s.Sign(token.Claims{
+		ID: rec.ID, Subject: rec.Email, Email: rec.Email, Groups: rec.Groups, Audience: []string{rec.App},
+		IssuedAt: rec.Issued, NotBefore: rec.Issued, ExpiresAt: rec.Expires, Kind: token.KindService,
+	})
+	if err != nil {
+		return "", ServiceToken{}, fmt.Errorf("mint token: %w", err)
+	}
+	return tok, rec, nil
 }
 
 // Signer loads the first signing key.

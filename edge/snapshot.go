@@ -3,6 +3,7 @@ package edge
 import (
 	"crypto/sha256"
 	"strings"
+	"time"
 )
 
 // snapshot is the compiled, immutable routing and policy state. The server
@@ -10,6 +11,7 @@ import (
 type snapshot struct {
 	apps    map[string]*route       // lower-case hostname → route
 	tunnels map[string]*tunnelEntry // tunnel id → tunnel
+	denied  *deniedTokens           // revoked service tokens
 }
 
 type route struct {
@@ -26,7 +28,7 @@ type tunnelEntry struct {
 
 // compile builds the snapshot of a validated config.
 func compile(cfg *Config) *snapshot {
-	s := &snapshot{apps: map[string]*route{}, tunnels: map[string]*tunnelEntry{}}
+	s := &snapshot{apps: map[string]*route{}, tunnels: map[string]*tunnelEntry{}, denied: compileDenied(cfg, time.Now())}
 	byHost := map[string]*tunnelEntry{}
 	for _, t := range cfg.Tunnels {
 		h, _ := parseSecretHash(t.SecretHash) // validated

@@ -94,7 +94,7 @@ func TestInitCreateMintRoundTrip(t *testing.T) {
 		t.Fatal("two tunnels share an id or secret")
 	}
 
-	tok, err := MintToken(path, MintOptions{App: "k8s.demo.test", Email: "alice@example.com", TTL: time.Hour})
+	tok, rec, err := MintToken(path, MintOptions{App: "k8s.demo.test", Email: "alice@example.com", TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,15 +114,18 @@ func TestInitCreateMintRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if claims.Email != "alice@example.com" || claims.Kind != token.KindService {
-		t.Fatalf("claims %+v", claims)
+	if claims.Email != "alice@example.com" || claims.Kind != token.KindService || claims.ID != rec.ID || !claims.ExpiresAt.Equal(rec.Expires) {
+		t.Fatalf("claims %+v, record %+v", claims, rec)
+	}
+	if len(cfg.ServiceTokens) != 1 || cfg.ServiceTokens[0].ID != rec.ID {
+		t.Fatalf("service_tokens %+v, want the minted token's record", cfg.ServiceTokens)
 	}
 	for name, o := range map[string]MintOptions{
 		"unknown app": {App: "nope.test", Email: "a@example.com"},
 		"bad email":   {App: "k8s.demo.test", Email: "alice"},
 		"ttl too big": {App: "k8s.demo.test", Email: "a@example.com", TTL: 10000 * time.Hour},
 	} {
-		if _, err := MintToken(path, o); err == nil {
+		if _, _, err := MintToken(path, o); err == nil {
 			t.Errorf("%s: minted", name)
 		}
 	}

@@ -36,8 +36,11 @@ func SetUser(path string, u oauth.User) (added bool, err error) {
 }
 
 // RemoveUser removes a user from the built-in list: their access tokens
-// are refused on their next stream and their refresh tokens stop working.
+// are refused on their next stream and their refresh tokens stop working;
+// the recorded service tokens of their email are marked revoked (see
+// [ServiceToken]) and refused too.
 func RemoveUser(path, email string) error {
+	at := time.Now()
 	return editConfigDoc(path, func(root *yaml.Node) error {
 		seq := mappingValue(root, "users")
 		if seq == nil || seq.Kind != yaml.SequenceNode {
@@ -46,7 +49,7 @@ func RemoveUser(path, email string) error {
 		for i, item := range seq.Content {
 			if strings.EqualFold(scalarValue(item, "email"), email) {
 				seq.Content = append(seq.Content[:i], seq.Content[i+1:]...)
-				return nil
+				return revokeTokensOf(root, email, at, RevokedByUserRemove)
 			}
 		}
 		return fmt.Errorf("user %s is not in the config's users", email)
@@ -55,8 +58,9 @@ func RemoveUser(path, email string) error {
 
 // RevokeUser records that every token of email issued before at is
 // refused (config "revocations"): the running edge, on reload, revokes
-// the user's refresh token families and refuses their access tokens on
-// the next stream. It works for built-in and upstream users alike.
+// the user's refresh token families and refuses their access and service
+// tokens on the next stream; the recorded service tokens of email are
+// marked revoked too. It works for built-in and upstream users alike.
 func RevokeUser(path, email string, at time.Time) error {
 	if err := oauth.CheckEmail(email); err != nil {
 		return fmt.Errorf("revoke: %w", err)
@@ -68,7 +72,7 @@ func RevokeUser(path, email string, at time.Time) error {
 			return err
 		}
 		upsertByEmail(root, "revocations", r.Email, n)
-		return nil
+		return revokeTokensOf(root, r.Email, at, RevokedByUserRevoke)
 	})
 }
 

@@ -1,6 +1,7 @@
 // Package cli is the airlock-edge command line: the usage text, the
 // parsing of each command's arguments and flags (init, tunnel create, token
-// mint, user add, remove and revoke, key rotate, serve, version), what each
+// mint, list and revoke, user add, remove and revoke, key rotate, serve,
+// version), what each
 // prints, and the exit codes. What the commands do lives in package edge:
 // serve is [edge.Serve], with SIGHUP wired to its reload.
 package cli
@@ -17,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/airlockhq/airlock/edge"
 	"github.com/airlockhq/airlock/internal/buildinfo"
@@ -65,17 +67,25 @@ commands:
         add a tunnel serving the apps H and write its connector credentials
         file (DIR/tunnels/NAME.json, 0600); the edge keeps only a hash of
         the secret. New apps allow the given emails/domains, or nobody.
-  token mint --app H --email E [--ttl 24h] [--group G ...]
-        print a signed service token for E to open app H
+  token mint --app H --email E [--ttl 24h] [--group G ...] [--note TEXT]
+        print a signed service token for E to open app H, and record its id
+        (not the token) in the config
+  token list
+        show the recorded service tokens: id, subject, app, expiry, revoked
+  token revoke ID
+        revoke one service token: a running edge refuses it on its next
+        connection; no other token is touched
   user add EMAIL [--group G ...] [--password-stdin]
         add (or update) a user of the built-in user list; the password is
         read from stdin (--password-stdin) or asked for, and only its bcrypt
         hash is kept
   user remove EMAIL
-        remove a built-in user: their next connection is refused
+        remove a built-in user: their next connection is refused, also with
+        the service tokens minted for EMAIL
   user revoke EMAIL
-        revoke every sign-in of EMAIL (built-in or upstream): refresh tokens
-        stop working and access tokens are refused on the next connection
+        revoke every sign-in and service token of EMAIL (built-in or
+        upstream): refresh tokens stop working, access and service tokens
+        are refused on the next connection
   key rotate
         add a new token signing key first in the config; the old keys keep
         verifying the tokens they signed
@@ -111,10 +121,18 @@ func run(ctx context.Context, args []string, env Env) error {
 		}
 		return cmdTunnelCreate(args[2:], stdout, stderr)
 	case "token":
-		if len(args) < 2 || args[1] != "mint" {
-			return usagef("token: the only subcommand is mint")
+		if len(args) < 2 {
+			return usagef("token: give a subcommand: mint, list or revoke")
 		}
-		return cmdTokenMint(args[2:], stdout, stderr)
+		switch args[1] {
+		case "mint":
+			return cmdTokenMint(args[2:], stdout, stderr)
+		case "list":
+			return cmdTokenList(args[2:], stdout, stderr)
+		case "revoke":
+			return cmdTokenRevoke(args[2:], stdout, stderr)
+		}
+		return usagef("token: unknown subcommand %q (mint, list, revoke)", args[1])
 	case "user":
 		if len(args) < 2 {
 			return usagef("user: give a subcommand: add, remove or revoke")
@@ -264,7 +282,7 @@ func cmdTunnelCreate(args []string, stdout, stderr io.Writer) error {
 }
 
 func cmdTokenMint(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("token mint", stderr, "token mint --app H --email E [--ttl D] [--group G ...]")
+	fs := newFlagSet("token mint", stderr, "token mint --app H --email E [--ttl D] [--group G ...] [--note TEXT]")
 	var (
 		loc    location
 		o      edge.MintOptions
@@ -275,6 +293,7 @@ func cmdTokenMint(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Email, "email", "", "the identity's `email` (required)")
 	fs.DurationVar(&o.TTL, "ttl", 0, "lifetime (default: tokens.service_ttl of the config, 24h)")
 	fs.Var(&groups, "group", "`group` claim (repeatable)")
+	fs.StringVar(&o.Note, "note", "", "what the token is for, shown by token list")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -286,12 +305,17 @@ func cmdTokenMint(args []string, stdout, stderr io.Writer) error {
 		return usagef("token mint: --app and --email are required")
 	}
 	o.Groups = groups
-	tok, err := edge.MintToken(loc.path(), o)
+	tok, rec, err := edge.MintToken(loc.path(), o)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintln(stdout, tok)
-	return err
+	if _, err := fmt.Fprintln(stdout, tok); err != nil {
+		return err
+	}
+	// stdout is the token alone, for scripts; the id goes to stderr.
+	fmt.Fprintf(stderr, "service token %s for %s, app %s, expires %s (airlock-edge token revoke %s refuses it)\n",
+		rec.ID, rec.Email, rec.App, rec.Expires.Format(time.RFC3339), rec.ID)
+	return nil
 }
 
 func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {

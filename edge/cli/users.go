@@ -100,7 +100,7 @@ func cmdUserRemove(args []string, stdout, stderr io.Writer) error {
 	if err := edge.RemoveUser(path, email); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "removed user %s; their next connection is refused\n", strings.ToLower(email))
+	fmt.Fprintf(stdout, "removed user %s; their next connection is refused, also with the service tokens minted for them\n", strings.ToLower(email))
 	return nil
 }
 
@@ -112,7 +112,7 @@ func cmdUserRevoke(args []string, stdout, stderr io.Writer) error {
 	if err := edge.RevokeUser(path, email, time.Now()); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "revoked every sign-in of %s so far: their refresh tokens stop working and their access tokens are refused on the next connection (they may sign in again)\n", strings.ToLower(email))
+	fmt.Fprintf(stdout, "revoked every sign-in and service token of %s so far: their refresh tokens stop working and their access and service tokens are refused on the next connection (they may sign in again)\n", strings.ToLower(email))
 	return nil
 }
 
@@ -120,31 +120,40 @@ func cmdUserRevoke(args []string, stdout, stderr io.Writer) error {
 // --dir/--config pair and exactly one EMAIL, and returns the config path
 // and the email.
 func parseEmailCommand(name string, args []string, stderr io.Writer) (path, email string, err error) {
-	fs := newFlagSet(name, stderr, name+" EMAIL")
-	var loc location
-	loc.register(fs)
-	pos, err := parse(fs, args)
+	path, pos, err := parseLocated(name, "EMAIL", args, stderr)
 	if err != nil {
 		return "", "", err
 	}
-	if len(pos) != 1 {
-		return "", "", usagef("%s: give exactly one EMAIL", name)
-	}
-	return loc.path(), pos[0], nil
+	return path, pos[0], nil
 }
 
-func cmdKeyRotate(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("key rotate", stderr, "key rotate")
+// parseLocated parses the arguments of a command that takes the
+// --dir/--config pair and exactly one positional argument, named what
+// in its usage ("" for none), and returns the config path and the
+// positional arguments.
+func parseLocated(name, what string, args []string, stderr io.Writer) (string, []string, error) {
+	synopsis := strings.TrimSpace(name + " " + what)
+	fs := newFlagSet(name, stderr, synopsis)
 	var loc location
 	loc.register(fs)
 	pos, err := parse(fs, args)
+	switch {
+	case err != nil:
+		return "", nil, err
+	case what == "" && len(pos) > 0:
+		return "", nil, usagef("%s: unexpected argument %q", name, pos[0])
+	case what != "" && len(pos) != 1:
+		return "", nil, usagef("%s: give exactly one %s", name, what)
+	}
+	return loc.path(), pos, nil
+}
+
+func cmdKeyRotate(args []string, stdout, stderr io.Writer) error {
+	path, _, err := parseLocated("key rotate", "", args, stderr)
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usagef("key rotate: unexpected argument %q", pos[0])
-	}
-	kid, err := edge.RotateKey(loc.path())
+	kid, err := edge.RotateKey(path)
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,9 @@
 // Command airlock-edge is the Airlock edge: it makes its state folder
-// (init), adds tunnels for connectors (tunnel create), mints service tokens
-// (token mint), manages the built-in users (user add, remove, revoke),
-// rotates the token signing key (key rotate) and serves (serve). The
-// command line lives in edge/cli, the server and its lifecycle in edge.
+// (init), adds tunnels for connectors (tunnel create), mints, lists and
+// revokes service tokens (token mint, list, revoke), manages the built-in
+// users (user add, remove, revoke), rotates the token signing key (key
+// rotate) and serves (serve). The command line lives in edge/cli, the
+// server and its lifecycle in edge.
 package main
 
 import (
