@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -212,6 +213,80 @@ func TestRefusals(t *testing.T) {
 		}
 		get(t, s, "http://kubernetes.default.svc/")
 	})
+
+	// Revocations made with the airlock-edge command line while the edge
+	// runs: the edge follows its config file and refuses the revoked
+	// service token on its next stream; the user's other tokens keep
+	// working. Before, service tokens outlived user revoke.
+	for _, tc := range []struct {
+		name, email string
+		revoke      func(id, email string) []string
+	}{
+		{"revoked service token", s.Email, func(id, _ string) []string { return []string{"token", "revoke", id} }},
+		{"revoked user's service token", "ci@" + s.Email[strings.LastIndexByte(s.Email, '@')+1:], func(_, email string) []string { return []string{"user", "revoke", email} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok, err := s.MintToken(ctx, s.App, tc.email, "1h")
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := tokenID(t, tok)
+			if err := s.SetToken(stack.DefaultCluster, tok); err != nil {
+				t.Fatal(err)
+			}
+			get(t, s, "http://kubernetes.default.svc/")
+			before := len(s.Daemon.Output())
+			if _, err := s.EdgeCLI(ctx, tc.revoke(id, tc.email)...); err != nil {
+				t.Fatal(err)
+			}
+			testenv.Eventually(t, "the revoked token refused", func() error {
+				rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+				defer cancel()
+				reply, c, err := socksConnect(rctx, s.SOCKSAddr, s.User, s.Pass, "kubernetes.default.svc:443")
+				if err != nil {
+					return err
+				}
+				if c != nil {
+					c.Close()
+					return errors.New("the proxy still accepts the revoked token")
+				}
+				if reply != socks.ReplyNotAllowed {
+					return testenv.Stop(fmt.Errorf("SOCKS reply = %#x, want %#x", reply, socks.ReplyNotAllowed))
+				}
+				return nil
+			})
+			testenv.Eventually(t, "the daemon's log to name the revocation", func() error {
+				if logs := s.Daemon.Output()[before:]; !strings.Contains(logs, "revoked") {
+					return fmt.Errorf("log since the revocation lacks %q:\n%s", "revoked", logs)
+				}
+				return nil
+			})
+			if err := s.SetToken(stack.DefaultCluster, good); err != nil {
+				t.Fatal(err)
+			}
+			get(t, s, "http://kubernetes.default.svc/")
+		})
+	}
+}
+
+// tokenID returns the "jti" of tok (not verified).
+func tokenID(tb testing.TB, tok string) string {
+	tb.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		tb.Fatalf("token has %d parts", len(parts))
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var c struct {
+		ID string `json:"jti"`
+	}
+	if err := json.Unmarshal(payload, &c); err != nil || c.ID == "" {
+		tb.Fatalf("token payload %s: %v", payload, err)
+	}
+	return c.ID
 }
 
 // unsignedToken re-encodes tok's claims under {"alg":"none"} with an empty
