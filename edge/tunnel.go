@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/airlockhq/airlock/internal/atomicfile"
 	"github.com/airlockhq/airlock/internal/credentials"
 	"github.com/airlockhq/airlock/internal/wire"
 	"gopkg.in/yaml.v3"
@@ -100,29 +101,12 @@ func CreateTunnel(configPath, name string, opts TunnelOptions) (*CreatedTunnel, 
 		return nil, fmt.Errorf("create tunnel %s: the edited config would not validate: %w", name, err)
 	}
 
-	if cfg.TLS.CAFile == "" {
-		return nil, fmt.Errorf("create tunnel %s: tls.ca_file is required: connector credentials carry the CA that signed the edge certificate", name)
-	}
-	ca, err := os.ReadFile(cfg.Path(cfg.TLS.CAFile))
+	c, credsPath, undo, err := writeTunnelCredentials(cfg, name, id, secret, opts.CredentialsFile)
 	if err != nil {
-		return nil, fmt.Errorf("create tunnel %s: tls.ca_file: %w", name, err)
-	}
-	c := &credentials.Credentials{
-		TunnelID: id, TunnelName: name, Secret: secret,
-		Edges: cfg.PublicAddrs, ServerName: cfg.TLS.ServerName, CAPEM: string(ca),
-	}
-	credsPath := opts.CredentialsFile
-	if credsPath == "" {
-		credsPath = filepath.Join(cfg.dir, TunnelsDir, name+".json")
-	}
-	if err := os.MkdirAll(filepath.Dir(credsPath), 0o700); err != nil {
-		return nil, fmt.Errorf("create tunnel %s: %w", name, err)
-	}
-	if err := credentials.WriteCredentials(credsPath, c); err != nil {
 		return nil, fmt.Errorf("create tunnel %s: %w", name, err)
 	}
 	if err := writeConfig(configPath, edited); err != nil {
-		os.Remove(credsPath)
+		undo()
 		return nil, fmt.Errorf("create tunnel %s: %w", name, err)
 	}
 	out := &CreatedTunnel{Credentials: c, CredentialsFile: credsPath}
@@ -201,4 +185,110 @@ func appendItems(m *yaml.Node, key string, values []*yaml.Node) error {
 	seq.Style = 0 // block style, also for a former "[]"
 	seq.Content = append(seq.Content, values...)
 	return nil
+}
+
+// writeTunnelCredentials writes the connector credentials of tunnel name
+// (id, secret) under cfg to path (default DIR/tunnels/NAME.json), 0600 and
+// atomically, and returns them, where they went, and undo, which puts back
+// what the file held before (or removes it).
+func writeTunnelCredentials(cfg *Config, name, id, secret, path string) (_ *credentials.Credentials, _ string, undo func(), _ error) {
+	if cfg.TLS.CAFile == "" {
+		return nil, "", nil, errors.New("tls.ca_file is required: connector credentials carry the CA that signed the edge certificate")
+	}
+	ca, err := os.ReadFile(cfg.Path(cfg.TLS.CAFile))
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("tls.ca_file: %w", err)
+	}
+	c := &credentials.Credentials{
+		TunnelID: id, TunnelName: name, Secret: secret,
+		Edges: cfg.PublicAddrs, ServerName: cfg.TLS.ServerName, CAPEM: string(ca),
+	}
+	if path == "" {
+		path = filepath.Join(cfg.dir, TunnelsDir, name+".json")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, "", nil, err
+	}
+	before, readErr := os.ReadFile(path)
+	if err := credentials.WriteCredentials(path, c); err != nil {
+		return nil, "", nil, err
+	}
+	undo = func() {
+		if readErr != nil {
+			os.Remove(path)
+			return
+		}
+		atomicfile.Write(path, before, 0o600) //nolint:errcheck // best effort: the caller reports its own error
+	}
+	return c, path, undo, nil
+}
+
+// RotateOptions tune [RotateTunnel].
+type RotateOptions struct {
+	// CredentialsFile is where the new connector credentials go (default
+	// DIR/tunnels/NAME.json beside the config, as tunnel create writes).
+	CredentialsFile string
+}
+
+// RotatedTunnel is what [RotateTunnel] made.
+type RotatedTunnel struct {
+	Credentials     *credentials.Credentials
+	CredentialsFile string
+}
+
+// RotateTunnel replaces the secret of tunnel NAME in the config at
+// configPath with a new random one (the tunnel keeps its id, hostnames and
+// apps) and writes the new connector credentials file, 0600. The config is
+// edited in place, comments kept, under the config lock; on any error
+// neither file changes. A running edge, once it reloads the config (it
+// follows the file), refuses the old secret and closes every connection
+// that authenticated with it.
+func RotateTunnel(configPath, name string, opts RotateOptions) (*RotatedTunnel, error) {
+	_, secret, err := newTunnelSecret()
+	if err != nil {
+		return nil, err
+	}
+	var (
+		out  RotatedTunnel
+		undo = func() {}
+	)
+	err = editConfigDoc(configPath, func(root *yaml.Node) error {
+		cfg, err := LoadConfig(configPath)
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(cfg.Tunnels, func(t Tunnel) bool { return t.Name == name })
+		if i < 0 {
+			var have []string
+			for _, t := range cfg.Tunnels {
+				have = append(have, t.Name)
+			}
+			return fmt.Errorf("no tunnel %q in the edge config (tunnels: %s)", name, strings.Join(have, ", "))
+		}
+		tunnels := mappingValue(root, "tunnels")
+		if tunnels == nil || tunnels.Kind != yaml.SequenceNode {
+			return errors.New("the config has no tunnels list")
+		}
+		var hash *yaml.Node
+		for _, item := range tunnels.Content {
+			if scalarValue(item, "name") == name {
+				hash = mappingValue(item, "secret_hash")
+			}
+		}
+		if hash == nil || hash.Kind != yaml.ScalarNode {
+			return fmt.Errorf("tunnel %s has no secret_hash to replace", name)
+		}
+		hash.Value, hash.Style = HashSecret(secret), 0
+		c, path, u, err := writeTunnelCredentials(cfg, name, cfg.Tunnels[i].ID, secret, opts.CredentialsFile)
+		if err != nil {
+			return err
+		}
+		out.Credentials, out.CredentialsFile, undo = c, path, u
+		return nil
+	})
+	if err != nil {
+		undo()
+		return nil, fmt.Errorf("rotate tunnel %s: %w", name, err)
+	}
+	return &out, nil
 }

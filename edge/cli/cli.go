@@ -67,6 +67,10 @@ commands:
         add a tunnel serving the apps H and write its connector credentials
         file (DIR/tunnels/NAME.json, 0600); the edge keeps only a hash of
         the secret. New apps allow the given emails/domains, or nobody.
+  tunnel rotate NAME [--credentials-file F]
+        replace the tunnel's secret and write its new credentials file;
+        the edge drops connections that used the old secret when it
+        reloads the config
   token mint --app H --email E [--ttl 24h] [--group G ...] [--note TEXT]
         print a signed service token for E to open app H, and record its id
         (not the token) in the config
@@ -116,10 +120,16 @@ func run(ctx context.Context, args []string, env Env) error {
 	case "init":
 		return cmdInit(args[1:], stdout, stderr)
 	case "tunnel":
-		if len(args) < 2 || args[1] != "create" {
-			return usagef("tunnel: the only subcommand is create")
+		if len(args) < 2 {
+			return usagef("tunnel: give a subcommand: create or rotate")
 		}
-		return cmdTunnelCreate(args[2:], stdout, stderr)
+		switch args[1] {
+		case "create":
+			return cmdTunnelCreate(args[2:], stdout, stderr)
+		case "rotate":
+			return cmdTunnelRotate(args[2:], stdout, stderr)
+		}
+		return usagef("tunnel: unknown subcommand %q (create, rotate)", args[1])
 	case "token":
 		if len(args) < 2 {
 			return usagef("token: give a subcommand: mint, list or revoke")
