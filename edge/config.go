@@ -166,7 +166,21 @@ type Tunnel struct {
 	ID         string   `yaml:"id"`
 	SecretHash string   `yaml:"secret_hash"`
 	Hostnames  []string `yaml:"hostnames"`
+	// MaxConnections caps the connector connections the tunnel holds at
+	// this edge, draining ones included (default
+	// DefaultTunnelConnections; a connector holds 2 per edge, and as many
+	// again for a moment when it restarts): one more is refused with
+	// tunnel_full and a log line that names the connectors holding it, so
+	// that a copy of the credentials cannot silently take a share of the
+	// streams. It applies to new connections.
+	MaxConnections int `yaml:"max_connections,omitempty"`
 }
+
+// Bounds of [Tunnel.MaxConnections].
+const (
+	DefaultTunnelConnections = 8
+	MaxTunnelConnections     = 1024
+)
 
 // Duration is a time.Duration written as "90s", "15m", "24h".
 type Duration time.Duration
@@ -327,6 +341,9 @@ func (c *Config) Validate() error {
 		}
 		if _, err := parseSecretHash(t.SecretHash); err != nil {
 			v.add(f+".secret_hash", err.Error())
+		}
+		if t.MaxConnections < 0 || t.MaxConnections > MaxTunnelConnections {
+			v.add(f+".max_connections", fmt.Sprintf("%d is outside [1, %d] (0: the default, %d)", t.MaxConnections, MaxTunnelConnections, DefaultTunnelConnections))
 		}
 		for j, h := range t.Hostnames {
 			hf := fmt.Sprintf("%s.hostnames[%d]", f, j)

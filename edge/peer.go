@@ -190,7 +190,9 @@ func (s *Server) handshake(conn *quic.Conn, log *slog.Logger) (*peer, *handshake
 	if s.stopping.Load() {
 		return nil, s.refuseHello(conn, ctrl, refuse(wire.CodeGoingAway, "shutting_down", "edge shutting down"))
 	}
-	s.registry.add(p)
+	if herr := s.register(p); herr != nil {
+		return nil, s.refuseHello(conn, ctrl, herr)
+	}
 	if err := p.send(w); err != nil {
 		s.registry.remove(p)
 		return nil, refuse(wire.CodeInternal, "welcome_failed", "sending welcome: %v", err)

@@ -28,6 +28,19 @@ func (r *registry) add(p *peer) {
 	}
 }
 
+// addConnector registers connector p unless its tunnel already holds its
+// maximum of connections here; then it returns those connections instead.
+func (r *registry) addConnector(p *peer) (full []*peer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ps := r.tunnels[p.tunnel.id]; len(ps) >= p.tunnel.maxConns {
+		return slices.Clone(ps)
+	}
+	r.peers[p] = struct{}{}
+	r.tunnels[p.tunnel.id] = append(r.tunnels[p.tunnel.id], p)
+	return nil
+}
+
 func (r *registry) remove(p *peer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

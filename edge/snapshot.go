@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"strings"
 	"time"
@@ -23,6 +24,7 @@ type route struct {
 type tunnelEntry struct {
 	name, id   string
 	secretHash [sha256.Size]byte
+	maxConns   int // connector connections it may hold here
 	hostnames  []string
 }
 
@@ -32,7 +34,7 @@ func compile(cfg *Config) *snapshot {
 	byHost := map[string]*tunnelEntry{}
 	for _, t := range cfg.Tunnels {
 		h, _ := parseSecretHash(t.SecretHash) // validated
-		te := &tunnelEntry{name: t.Name, id: t.ID, secretHash: h}
+		te := &tunnelEntry{name: t.Name, id: t.ID, secretHash: h, maxConns: cmp.Or(t.MaxConnections, DefaultTunnelConnections)}
 		for _, host := range t.Hostnames {
 			host = strings.ToLower(host)
 			te.hostnames = append(te.hostnames, host)

@@ -104,3 +104,19 @@ func TestRotateTunnel(t *testing.T) {
 		}
 	})
 }
+
+func TestTunnelMaxConnectionsValidated(t *testing.T) {
+	path := initState(t)
+	if _, err := CreateTunnel(path, "demo", TunnelOptions{Hostnames: []string{"k8s.demo.test"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{-1, MaxTunnelConnections + 1} {
+		_, err := UpdateConfig(path, func(c *Config) error {
+			c.Tunnels[0].MaxConnections = n
+			return nil
+		})
+		if err == nil || !strings.Contains(err.Error(), "tunnels[0].max_connections") {
+			t.Errorf("max_connections %d: %v, want a refusal naming the field", n, err)
+		}
+	}
+}

@@ -19,6 +19,7 @@ const (
 	CodeUnsupportedVersion Code = 8  // protocol version not spoken here
 	CodeInternal           Code = 9  // a bug or an unexpected failure
 	CodeGoingAway          Code = 10 // the peer is shutting down or draining
+	CodeTunnelFull         Code = 11 // the tunnel holds its maximum of connector connections
 )
 
 var codeNames = [...]string{
@@ -33,6 +34,7 @@ var codeNames = [...]string{
 	CodeUnsupportedVersion: "unsupported version",
 	CodeInternal:           "internal error",
 	CodeGoingAway:          "going away",
+	CodeTunnelFull:         "tunnel full",
 }
 
 // String returns the code's name, e.g. "forbidden".
@@ -58,7 +60,7 @@ func (c Code) Slug() string {
 // without the user doing anything.
 func (c Code) Temporary() bool {
 	switch c {
-	case CodeNoConnector, CodeOriginUnreachable, CodeOverloaded, CodeGoingAway, CodeInternal:
+	case CodeNoConnector, CodeOriginUnreachable, CodeOverloaded, CodeGoingAway, CodeInternal, CodeTunnelFull:
 		return true
 	}
 	return false
