@@ -73,6 +73,9 @@ type Health struct {
 	Status     string         `json:"status"` // "ok" or "draining"
 	EdgeID     string         `json:"edge_id"`
 	Connectors map[string]int `json:"connectors"` // tunnel name → live connections
+	// Tunnels are every tunnel of the config and the connectors that hold
+	// its connections here, by tunnel name.
+	Tunnels map[string]TunnelHealth `json:"tunnels"`
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
@@ -85,6 +88,7 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 		}
 		h.Connectors[name] = n
 	}
+	h.Tunnels = s.tunnelHealth(snap)
 	code := http.StatusOK
 	if s.stopping.Load() {
 		h.Status, code = "draining", http.StatusServiceUnavailable

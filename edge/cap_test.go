@@ -50,18 +50,13 @@ func TestTunnelConnectionCap(t *testing.T) {
 			if relay.CodeOf(err) != wire.CodeTunnelFull || !strings.Contains(err.Error(), fmt.Sprintf("its %d connector connections", tc.want)) {
 				t.Fatalf("connection %d: %v, want tunnel full naming the cap", tc.want+1, err)
 			}
-			line := ""
-			for l := range strings.Lines(logs.String()) {
-				if strings.Contains(l, "connector refused") {
-					line = l
-				}
-			}
+			line := strings.Join(lines(logs.String(), "connector refused"), "")
 			if !strings.Contains(line, "level=WARN") || !strings.Contains(line, "connector_id=stranger") || !strings.Contains(line, "real-0@127.0.0.1:") {
 				t.Fatalf("the refusal's log line %q does not name the stranger and the holders; the log:\n%s", line, logs.String())
 			}
 			// Counted once the edge has closed the refused connection.
 			testenv.Eventually(t, "the refusal counted", func() error {
-				if v := counted(t, e, "airlock_edge_handshake_failures_total", "reason", "tunnel_full"); v != 1 {
+				if v := metric(t, e, "airlock_edge_handshake_failures_total", "reason", "tunnel_full"); v != 1 {
 					return fmt.Errorf("tunnel_full refusals counted %v, want 1", v)
 				}
 				return nil
@@ -79,9 +74,9 @@ func TestTunnelConnectionCap(t *testing.T) {
 	}
 }
 
-// counted returns the value of counter name{label="value"} in the edge's
-// registry (what /metrics serves), 0 when there is none.
-func counted(tb testing.TB, e *edgetest.Edge, name, label, value string) float64 {
+// metric returns the value of counter or gauge name{label="value"} in the
+// edge's registry (what /metrics serves), 0 when there is none.
+func metric(tb testing.TB, e *edgetest.Edge, name, label, value string) float64 {
 	tb.Helper()
 	mfs, err := e.Server().Registry().Gather()
 	if err != nil {
@@ -94,7 +89,7 @@ func counted(tb testing.TB, e *edgetest.Edge, name, label, value string) float64
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
 				if l.GetName() == label && l.GetValue() == value {
-					return m.GetCounter().GetValue()
+					return m.GetCounter().GetValue() + m.GetGauge().GetValue()
 				}
 			}
 		}

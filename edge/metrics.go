@@ -12,6 +12,7 @@ type metrics struct {
 	activeStreams     prometheus.Gauge
 	bytes             *prometheus.CounterVec
 	connectorConns    *prometheus.GaugeVec
+	connectorInsts    *prometheus.GaugeVec
 	clientConns       prometheus.Gauge
 	handshakeFailures *prometheus.CounterVec
 	checkSeconds      prometheus.Histogram
@@ -42,6 +43,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"direction"}),
 		connectorConns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: ns, Name: "connector_connections", Help: "Live connector connections per tunnel.",
+		}, []string{"tunnel"}),
+		connectorInsts: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "connector_instances",
+			Help: "Connector instances (distinct connector ids) with a live connection, per tunnel.",
 		}, []string{"tunnel"}),
 		clientConns: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: ns, Name: "client_connections", Help: "Live client (daemon) connections.",
@@ -83,7 +88,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Source addresses that authenticated recently and get the full stream limit.",
 		}),
 	}
-	reg.MustRegister(m.streams, m.activeStreams, m.bytes, m.connectorConns, m.clientConns,
+	reg.MustRegister(m.streams, m.activeStreams, m.bytes, m.connectorConns, m.connectorInsts, m.clientConns,
 		m.handshakeFailures, m.checkSeconds, m.setupSeconds,
 		m.refused, m.addressValidations, m.handshakes, m.unauthConns, m.pendingStreams, m.trustedSources)
 	return m

@@ -18,6 +18,7 @@ import (
 // (client) or a connector.
 type peer struct {
 	id     string
+	since  time.Time // when the handshake began
 	addr   string
 	conn   *quic.Conn
 	ctrl   *quic.Stream
@@ -113,7 +114,7 @@ func (s *Server) handleConn(connsCtx context.Context, conn *quic.Conn) {
 		adm.armUnauthenticated()
 	}
 	defer func() {
-		s.registry.remove(p)
+		s.unregister(p)
 		if p.tunnel != nil {
 			s.m.connectorConns.WithLabelValues(p.tunnel.name).Dec()
 		} else {
@@ -159,6 +160,7 @@ func (s *Server) handshake(conn *quic.Conn, log *slog.Logger) (*peer, *handshake
 	}
 	p := &peer{
 		id:      s.nextID("c"),
+		since:   time.Now(),
 		addr:    conn.RemoteAddr().String(),
 		conn:    conn,
 		ctrl:    ctrl,
@@ -194,7 +196,7 @@ func (s *Server) handshake(conn *quic.Conn, log *slog.Logger) (*peer, *handshake
 		return nil, s.refuseHello(conn, ctrl, herr)
 	}
 	if err := p.send(w); err != nil {
-		s.registry.remove(p)
+		s.unregister(p)
 		return nil, refuse(wire.CodeInternal, "welcome_failed", "sending welcome: %v", err)
 	}
 	if p.tunnel != nil {

@@ -7,16 +7,18 @@ import (
 )
 
 // registry holds the live connections: all of them (for Drain on shutdown)
-// and the connector ones per tunnel id (for routing).
+// and the connector ones per tunnel id (for routing), and counts each
+// tunnel's connector instances (Hello.ConnectorID) for the operator.
 type registry struct {
-	mu      sync.RWMutex
-	peers   map[*peer]struct{}
-	tunnels map[string][]*peer
-	rr      atomic.Uint32
+	mu        sync.RWMutex
+	peers     map[*peer]struct{}
+	tunnels   map[string][]*peer
+	instances map[string]map[string]int // tunnel id → connector id → live connections
+	rr        atomic.Uint32
 }
 
 func newRegistry() *registry {
-	return &registry{peers: map[*peer]struct{}{}, tunnels: map[string][]*peer{}}
+	return &registry{peers: map[*peer]struct{}{}, tunnels: map[string][]*peer{}, instances: map[string]map[string]int{}}
 }
 
 func (r *registry) add(p *peer) {
@@ -30,29 +32,63 @@ func (r *registry) add(p *peer) {
 
 // addConnector registers connector p unless its tunnel already holds its
 // maximum of connections here; then it returns those connections instead.
-func (r *registry) addConnector(p *peer) (full []*peer) {
+// joined says p is the first live connection of its connector instance;
+// instances is how many the tunnel has now.
+func (r *registry) addConnector(p *peer) (full []*peer, joined bool, instances int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if ps := r.tunnels[p.tunnel.id]; len(ps) >= p.tunnel.maxConns {
-		return slices.Clone(ps)
+		return slices.Clone(ps), false, len(r.instances[p.tunnel.id])
 	}
 	r.peers[p] = struct{}{}
 	r.tunnels[p.tunnel.id] = append(r.tunnels[p.tunnel.id], p)
-	return nil
+	ids := r.instances[p.tunnel.id]
+	if ids == nil {
+		ids = map[string]int{}
+		r.instances[p.tunnel.id] = ids
+	}
+	ids[p.hello.ConnectorID]++
+	return nil, ids[p.hello.ConnectorID] == 1, len(ids)
 }
 
-func (r *registry) remove(p *peer) {
+// remove forgets p. For a connector, left says it was the last live
+// connection of its instance; instances is how many the tunnel has now.
+func (r *registry) remove(p *peer) (left bool, instances int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.peers, p)
-	if p.tunnel != nil {
-		ps := slices.DeleteFunc(r.tunnels[p.tunnel.id], func(q *peer) bool { return q == p })
-		if len(ps) == 0 {
-			delete(r.tunnels, p.tunnel.id)
-		} else {
-			r.tunnels[p.tunnel.id] = ps
-		}
+	if _, ok := r.peers[p]; !ok {
+		return false, 0
 	}
+	delete(r.peers, p)
+	if p.tunnel == nil {
+		return false, 0
+	}
+	ps := slices.DeleteFunc(r.tunnels[p.tunnel.id], func(q *peer) bool { return q == p })
+	if len(ps) == 0 {
+		delete(r.tunnels, p.tunnel.id)
+	} else {
+		r.tunnels[p.tunnel.id] = ps
+	}
+	ids := r.instances[p.tunnel.id]
+	if ids[p.hello.ConnectorID]--; ids[p.hello.ConnectorID] <= 0 {
+		delete(ids, p.hello.ConnectorID)
+		left = true
+	}
+	if len(ids) == 0 {
+		delete(r.instances, p.tunnel.id)
+	}
+	return left, len(ids)
+}
+
+// connectorPeers returns the live connector connections per tunnel id.
+func (r *registry) connectorPeers() map[string][]*peer {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make(map[string][]*peer, len(r.tunnels))
+	for id, ps := range r.tunnels {
+		out[id] = slices.Clone(ps)
+	}
+	return out
 }
 
 // all returns every registered connection.

@@ -24,7 +24,8 @@ func joinTunnel(tb testing.TB, e *edgetest.Edge, creds *credentials.Credentials,
 	defer cancel()
 	c, err := edgeclient.Dial(ctx, edgeclient.Config{
 		Addr: e.Addr, ServerName: creds.ServerName, RootCAs: e.RootCAs,
-		Hello: wire.Hello{Role: wire.RoleConnector, TunnelID: creds.TunnelID, Secret: creds.Secret, ConnectorID: id, Assertions: true},
+		Hello: wire.Hello{Role: wire.RoleConnector, TunnelID: creds.TunnelID, Secret: creds.Secret, ConnectorID: id,
+			Software: "edge-test/" + id, Assertions: true},
 	})
 	if err == nil {
 		tb.Cleanup(func() { c.Close(wire.CodeOK, "") })
