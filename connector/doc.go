@@ -4,11 +4,13 @@
 //
 // It dials every edge it is given, several times over (HA connections,
 // default 2 per edge), and serves the streams the edges open on those
-// connections: for each one it checks the identity the edge forwards again
-// (defence in depth: the token's signature against the edge's published
-// keys, its audience against the app, its email against the forwarded
-// email), finds the first ingress rule for the app and dials only the origin
-// that rule names, never the target a client asked for. Lost connections are
+// connections: for each one it verifies the stream assertion the edge
+// signed (never the user's token, which it does not see) against the edge's
+// published keys: for this connector's tunnel, the Dial's app and stream,
+// within its seconds-long lifetime, its nonce unseen by any of its
+// connections, vouching for the forwarded email. Then it finds the first
+// ingress rule for the app and dials only the origin that rule names, never
+// the target a client asked for. Lost connections are
 // re-dialled with full-jitter backoff. When its context ends it tells every
 // edge to stop routing to it, lets open streams finish for a grace period and
 // returns nil.

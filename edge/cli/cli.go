@@ -1,9 +1,9 @@
 // Package cli is the airlock-edge command line: the usage text, the
-// parsing of each command's arguments and flags (init, tunnel create, token
-// mint, list and revoke, user add, remove and revoke, key rotate, serve,
-// version), what each
-// prints, and the exit codes. What the commands do lives in package edge:
-// serve is [edge.Serve], with SIGHUP wired to its reload.
+// parsing of each command's arguments and flags (init, tunnel create and
+// rotate, token mint, list and revoke, user add, remove and revoke, key
+// rotate, serve, version), what each prints, and the exit codes. What the
+// commands do lives in package edge: serve is [edge.Serve], with SIGHUP
+// wired to its reload.
 package cli
 
 import (

@@ -31,7 +31,9 @@
 //
 // A daemon opens one stream per proxied TCP connection and sends [Open]; the
 // edge checks the token and the app's policy, opens a stream on one of the
-// connector's connections and sends [Dial]; the connector answers [Result],
+// connector's connections and sends [Dial], which carries the edge's signed
+// assertion of that stream instead of the token (to connectors whose Hello
+// says they check it); the connector answers [Result],
 // which the edge relays to the daemon. After an OK result the stream carries
 // the TCP bytes both ways, untouched.
 //
