@@ -1,7 +1,6 @@
 package connector_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -52,9 +51,7 @@ func TestCapturedAssertionRefusedElsewhere(t *testing.T) {
 	connA, connB := connectorOf(tunA), connectorOf(tunB)
 	present := func(t *testing.T, conn *fakeedge.Conn, d *wire.Dial) *wire.Result {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(testenv.Context(t), 10*time.Second)
-		defer cancel()
-		st, res, err := conn.Dial(ctx, d)
+		st, res, err := conn.Dial(testenv.Context(t), d)
 		if err != nil {
 			t.Fatal(err)
 		}

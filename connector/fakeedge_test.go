@@ -225,9 +225,7 @@ func TestStreamAssertionChecked(t *testing.T) {
 		st.Close()
 		// Again on the same connection, and on the connector's other one.
 		for i, c := range s.conns {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			_, res, err := c.Dial(ctx, d)
-			cancel()
+			_, res, err := c.Dial(testenv.Context(t), d)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -20,9 +20,7 @@ import (
 // or the edge's refusal.
 func joinTunnel(tb testing.TB, e *edgetest.Edge, creds *credentials.Credentials, id string) (*edgeclient.Conn, error) {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(testenv.Context(tb), 10*time.Second)
-	defer cancel()
-	c, err := edgeclient.Dial(ctx, edgeclient.Config{
+	c, err := edgeclient.Dial(testenv.Context(tb), edgeclient.Config{
 		Addr: e.Addr, ServerName: creds.ServerName, RootCAs: e.RootCAs,
 		Hello: wire.Hello{Role: wire.RoleConnector, TunnelID: creds.TunnelID, Secret: creds.Secret, ConnectorID: id,
 			Software: "edge-test/" + id, Assertions: true},
