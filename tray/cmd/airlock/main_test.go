@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -39,7 +38,7 @@ clusters:
 	sock := filepath.Join(dir, "run", "airlock.sock")
 	env := append(os.Environ(), "XDG_RUNTIME_DIR="+filepath.Join(dir, "xdg"))
 
-	var dlog bytes.Buffer
+	var dlog testenv.Buffer
 	d := exec.Command(bin, "daemon", "--config", cfg, "--socket", sock)
 	d.Env, d.Stdout, d.Stderr = env, &dlog, &dlog
 	if err := d.Start(); err != nil {
