@@ -8,6 +8,7 @@ import (
 	"time"
 
 	socks5 "github.com/things-go/go-socks5"
+	"github.com/things-go/go-socks5/statute"
 )
 
 // refusalLogEvery bounds the warnings about connections refused over the
@@ -140,17 +141,35 @@ type handshakeConn struct {
 	h *handshake
 }
 
-// authenticated wraps the RFC 1929 authenticator: a client that passes it
-// no longer counts against MaxUnauthenticated.
-type authenticated struct{ socks5.UserPassAuthenticator }
+// authenticated is the RFC 1929 username and password authentication, as
+// go-socks5's UserPassAuthenticator does it, except that a client that
+// passes no longer counts against MaxUnauthenticated, from before it is
+// told so, and that the password is not kept in the request's AuthContext.
+type authenticated struct{ creds credentials }
+
+// GetCode implements socks5.Authenticator.
+func (authenticated) GetCode() uint8 { return statute.MethodUserPassAuth }
 
 // Authenticate implements socks5.Authenticator.
 func (a authenticated) Authenticate(r io.Reader, w io.Writer, userAddr string) (*socks5.AuthContext, error) {
-	ac, err := a.UserPassAuthenticator.Authenticate(r, w, userAddr)
-	if err == nil {
-		if hc, ok := w.(*handshakeConn); ok {
-			hc.h.authenticated()
-		}
+	if _, err := w.Write([]byte{statute.VersionSocks5, statute.MethodUserPassAuth}); err != nil {
+		return nil, err
 	}
-	return ac, err
+	up, err := statute.ParseUserPassRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	if !a.creds.Valid(string(up.User), string(up.Pass), userAddr) {
+		if _, err := w.Write([]byte{statute.UserPassAuthVersion, statute.AuthFailure}); err != nil {
+			return nil, err
+		}
+		return nil, statute.ErrUserAuthFailed
+	}
+	if hc, ok := w.(*handshakeConn); ok {
+		hc.h.authenticated()
+	}
+	if _, err := w.Write([]byte{statute.UserPassAuthVersion, statute.AuthSuccess}); err != nil {
+		return nil, err
+	}
+	return &socks5.AuthContext{Method: statute.MethodUserPassAuth, Payload: map[string]string{"username": string(up.User)}}, nil
 }

@@ -9,8 +9,8 @@
 // listener before authentication (more are closed at once, unread), each
 // closed unless it sent its CONNECT within HandshakeTimeout. The library
 // (github.com/things-go/go-socks5) is wrapped, not changed: the accepted
-// connection carries its handshake's state through it to the authenticator
-// and the CONNECT handler.
+// connection carries its handshake's state through it to our RFC 1929
+// authenticator and the CONNECT handler.
 package socks
 
 import (
@@ -190,7 +190,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) protocol(ctx context.Context) *socks5.Server {
 	creds := credentials{user: s.cfg.Username, pass: s.cfg.Password}
 	return socks5.NewServer(
-		socks5.WithAuthMethods([]socks5.Authenticator{authenticated{socks5.UserPassAuthenticator{Credentials: creds}}}),
+		socks5.WithAuthMethods([]socks5.Authenticator{authenticated{creds}}),
 		socks5.WithResolver(noResolve{}),
 		socks5.WithRule(&socks5.PermitCommand{EnableConnect: true}),
 		socks5.WithConnectHandle(func(_ context.Context, w io.Writer, req *socks5.Request) error {
