@@ -139,8 +139,16 @@ var kexCipher = regexp.MustCompile(`kex: server->client cipher: (\S+)`)
 
 // startSSHSOCKS runs `ssh -N -D` to t, with cipher if not empty, as people
 // run it (no tty: sshd leaves Nagle on for such channels), and waits until a
-// connection through it reaches origin.
+// connection through it reaches origin and echoes a byte.
 func startSSHSOCKS(tb testing.TB, t *sshTarget, origin, cipher string) (*sshSOCKS, error) {
+	tb.Helper()
+	return startSSHSOCKSCheck(tb, t, origin, cipher, benchnet.Echo)
+}
+
+// startSSHSOCKSCheck is startSSHSOCKS with the readiness check to run on a
+// connection through the proxy to origin (an origin that does not echo,
+// like a kube-apiserver, needs another).
+func startSSHSOCKSCheck(tb testing.TB, t *sshTarget, origin, cipher string, check func(context.Context, net.Conn) error) (*sshSOCKS, error) {
 	tb.Helper()
 	port, err := freePort()
 	if err != nil {
@@ -171,7 +179,7 @@ func startSSHSOCKS(tb testing.TB, t *sshTarget, origin, cipher string) (*sshSOCK
 			return err
 		}
 		defer c.Close()
-		return benchnet.Echo(ctx, c)
+		return check(ctx, c)
 	})
 	if err != nil {
 		return nil, err
