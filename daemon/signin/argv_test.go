@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/airlockhq/airlock/daemon/apitype"
+	"github.com/airlockhq/airlock/daemon/signin/signintest"
 	"github.com/airlockhq/airlock/internal/testenv"
 )
 
@@ -84,7 +85,7 @@ func TestSignInURLNotInArgv(t *testing.T) {
 	if len(args) != 3 || args[1] != "--new-window" {
 		t.Fatalf("argv = %q, want the script, its flag and one page", args)
 	}
-	page := pagePath(t, args[2])
+	page := signintest.PagePath(t, args[2])
 
 	t.Run("page is private", func(t *testing.T) {
 		st, err := os.Lstat(page)
@@ -104,7 +105,7 @@ func TestSignInURLNotInArgv(t *testing.T) {
 	})
 
 	// A browser follows the page; the sign-in completes through it.
-	target := redirectTarget(t, page)
+	target := signintest.RedirectTarget(t, page)
 	if target != si.URL {
 		t.Fatalf("the page sends the browser to %q, want the authorization URL %q", target, si.URL)
 	}

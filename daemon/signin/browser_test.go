@@ -2,51 +2,17 @@ package signin
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"html"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/airlockhq/airlock/daemon/signin/signintest"
 	"github.com/airlockhq/airlock/internal/testenv"
 )
-
-// redirectTarget reads where a redirect page sends the browser.
-func redirectTarget(tb testing.TB, page string) string {
-	tb.Helper()
-	b, err := os.ReadFile(page)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	m := regexp.MustCompile(`window\.location\.replace\(("[^"]*")\);`).FindSubmatch(b)
-	if m == nil {
-		tb.Fatalf("no location.replace in the page:\n%s", b)
-	}
-	var u string
-	if err := json.Unmarshal(m[1], &u); err != nil {
-		tb.Fatal(err)
-	}
-	if !strings.Contains(string(b), `content="0;url=`+html.EscapeString(u)+`"`) {
-		tb.Errorf("the meta refresh does not name %q:\n%s", u, b)
-	}
-	return u
-}
-
-// pagePath turns the file:// URL a browser was given into the page's path.
-func pagePath(tb testing.TB, arg string) string {
-	tb.Helper()
-	u, err := url.Parse(arg)
-	if err != nil || u.Scheme != "file" {
-		tb.Fatalf("the browser got %q, not a file:// URL", arg)
-	}
-	return filepath.FromSlash(u.Path)
-}
 
 func pagesIn(tb testing.TB, dir string) []string {
 	tb.Helper()
@@ -81,11 +47,11 @@ func TestCommandBrowser(t *testing.T) {
 		if strings.Contains(string(got), "state=") || strings.Contains(string(got), "edge.example.com") {
 			t.Fatalf("the browser's argument %q carries the sign-in URL", got)
 		}
-		page := pagePath(t, string(got))
+		page := signintest.PagePath(t, string(got))
 		if filepath.Dir(page) != pages {
 			t.Fatalf("page %s is not in %s", page, pages)
 		}
-		if target := redirectTarget(t, page); target != u {
+		if target := signintest.RedirectTarget(t, page); target != u {
 			t.Fatalf("the page sends the browser to %q, want %q", target, u)
 		}
 		return page
@@ -122,7 +88,7 @@ func TestCommandBrowser(t *testing.T) {
 		if err := (Command{Args: []string{script, "%s"}, Dir: pages, PageLifetime: time.Millisecond}).Open(ctx, u); err != nil {
 			t.Fatal(err)
 		}
-		page := pagePath(t, readString(t, out))
+		page := signintest.PagePath(t, readString(t, out))
 		testenv.Eventually(t, "the page removed", func() bool {
 			_, err := os.Stat(page)
 			return errors.Is(err, fs.ErrNotExist)

@@ -117,9 +117,13 @@ func TestDemo(t *testing.T) {
 		if err != nil {
 			t.Fatalf("xdg-open was not run: %v", err)
 		}
-		opened := strings.TrimSpace(string(data))
+		// xdg-open gets the daemon's redirect page, never the sign-in URL
+		// (its state and PKCE challenge would be in every user's view of
+		// the process list); the page leads to what the demo printed.
+		arg := strings.TrimSpace(string(data))
+		opened := signintest.Followed(t, arg)
 		if opened != m[3] || !strings.HasPrefix(opened, "https://127.") {
-			t.Fatalf("xdg-open got %q; the demo printed %q; want the edge's address", opened, m[3])
+			t.Fatalf("xdg-open got %q, leading to %q; the demo printed %q; want the edge's address", arg, opened, m[3])
 		}
 		page, err := signintest.SignIn(context.Background(), edgeClient(t, d.dir), opened, m[1], m[2])
 		if err != nil || !strings.Contains(page, "Signed in") {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/keychain/keychaintest"
+	"github.com/airlockhq/airlock/daemon/signin/signintest"
 	"github.com/airlockhq/airlock/internal/systest/demo"
 	"github.com/airlockhq/airlock/internal/systest/stack"
 	"github.com/airlockhq/airlock/internal/testenv"
@@ -76,6 +77,9 @@ func TestSignInWithChromium(t *testing.T) {
 		}
 		return fmt.Errorf("the daemon opened no browser; daemon:\n%s", s.Daemon.Output())
 	})
+	// The browser got the daemon's redirect page, not the sign-in URL:
+	// the page leads there.
+	signInURL = signintest.Followed(t, signInURL)
 	u, err := url.Parse(signInURL)
 	if err != nil || !strings.HasPrefix(signInURL, s.PublicURL+"/") {
 		t.Fatalf("sign-in URL %q is not on the edge's public URL %s", signInURL, s.PublicURL)
