@@ -125,10 +125,18 @@ func (u *trayUI) build(names []string) {
 		u.forward(it.mi, a)
 		return it
 	}
+	// off is an item that stays disabled until a status says it may be
+	// used: a panel that reads the menu while it is being built never
+	// shows "Disconnect all" or "Sign out" clickable when they are not.
+	off := func(it *item) *item {
+		it.mi.Disable()
+		it.disabled = true
+		return it
+	}
 	u.daemon = add("", nil)
 	u.daemon.mi.Disable()
 	u.daemon.disabled = true
-	u.account = add("Sign in…", &action{kind: actSignIn})
+	u.account = off(add("Sign in…", &action{kind: actSignIn}))
 	systray.AddSeparator()
 	u.clusters, u.copies = nil, nil
 	for _, n := range names {
@@ -139,16 +147,16 @@ func (u *trayUI) build(names []string) {
 	if len(names) > 0 {
 		systray.AddSeparator()
 	}
-	u.connectAll = add("Connect all", &action{kind: actConnectAll})
-	u.disconnectAll = add("Disconnect all", &action{kind: actDisconnectAll})
-	u.copyMenu = add("Copy proxy URL", nil)
+	u.connectAll = off(add("Connect all", &action{kind: actConnectAll}))
+	u.disconnectAll = off(add("Disconnect all", &action{kind: actDisconnectAll}))
+	u.copyMenu = off(add("Copy proxy URL", nil))
 	for _, n := range names {
 		it := &item{mi: u.copyMenu.mi.AddSubMenuItem(n, ""), title: n}
 		u.forward(it.mi, &action{kind: actCopy, cluster: n})
-		u.copies = append(u.copies, it)
+		u.copies = append(u.copies, off(it))
 	}
 	u.openConfig = add("Open configuration", &action{kind: actOpenConfig})
-	u.signOut = add("Sign out", &action{kind: actSignOut})
+	u.signOut = off(add("Sign out", &action{kind: actSignOut}))
 	systray.AddSeparator()
 	u.quit = add("Quit", &action{kind: actQuit})
 }
