@@ -329,8 +329,8 @@ func printKubectlReport(w io.Writer, load string, runs, updates int, bin string,
 	fmt.Fprintf(w, "watch: one `kubectl get configmap --watch -o jsonpath` per path; %d PATCHes straight to the apiserver, one at a time,\n", updates)
 	fmt.Fprintln(w, "       timed from the start of the PATCH to the line on each watcher's stdout")
 	direct := paths[0]
-	const row = "%-24s %9s %9s %9s %9s │ %9s %9s\n"
-	fmt.Fprintf(w, "\n%-24s %39s │ %19s\n", "", "kubectl get ns, ms", "watch line, ms")
+	const row = "%-31s %9s %9s %9s %9s │ %9s %9s\n"
+	fmt.Fprintf(w, "\n%-31s %39s │ %19s\n", "", "kubectl get ns, ms", "watch line, ms")
 	fmt.Fprintf(w, row, "path", "median", "p90", "×direct", "×d p90", "p50", "p99")
 	for _, p := range paths {
 		fmt.Fprintf(w, row, p.name, pct(p.get, 50), pct(p.get, 90),
