@@ -168,12 +168,6 @@ func applied(file, entry string) func(*apitype.Kubeconfig) bool {
 	}
 }
 
-// waitUntil is [testenv.Eventually], for reload_test.go.
-func waitUntil(t *testing.T, what string, cond func() error) {
-	t.Helper()
-	testenv.Eventually(t, what, cond)
-}
-
 // proxyURLs returns each kubeconfig cluster entry's proxy-url.
 func proxyURLs(t *testing.T, path string) map[string]string {
 	t.Helper()

@@ -19,6 +19,7 @@ import (
 	"github.com/airlockhq/airlock/daemon/signin/signintest"
 	"github.com/airlockhq/airlock/daemon/socks/sockstest"
 	"github.com/airlockhq/airlock/edge/edgetest"
+	"github.com/airlockhq/airlock/internal/testenv"
 )
 
 // reloadFiles writes configuration files for a test edge.
@@ -105,20 +106,18 @@ func (s stream) echo(t *testing.T, msg string) {
 // waitStatus polls the daemon's status until ok accepts it.
 func waitStatus(t *testing.T, d *daemontest.Daemon, what string, ok func(*apitype.Status) bool) *apitype.Status {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		st, err := d.Client.Status(ctxT(t))
-		if err != nil {
-			t.Fatal(err)
+	var st *apitype.Status
+	testenv.Eventually(t, "status to show "+what, func() error {
+		var err error
+		if st, err = d.Client.Status(ctxT(t)); err != nil {
+			return testenv.Stop(err)
 		}
-		if ok(st) {
-			return st
+		if !ok(st) {
+			return fmt.Errorf("status %+v clusters %+v config error %+v", st, st.Clusters, st.ConfigError)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status never showed %s: %+v clusters %+v config error %+v", what, st, st.Clusters, st.ConfigError)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
+	return st
 }
 
 // events records the daemon's event stream.
@@ -365,7 +364,7 @@ func TestConfigReloadKubeconfig(t *testing.T) {
 
 	// prod maps prod-eks: the entry gets its proxy-url, prod keeps running.
 	write(prod + "    kubeconfig:\n      clusters: [prod-eks]\n")
-	waitUntil(t, "prod-eks carries prod's proxy-url", func() error {
+	testenv.Eventually(t, "prod-eks carries prod's proxy-url", func() error {
 		if got := proxyURLs(t, d.Kubeconfig)["prod-eks"]; got != prodURL {
 			return fmt.Errorf("prod-eks proxy-url %q", got)
 		}
@@ -377,7 +376,7 @@ func TestConfigReloadKubeconfig(t *testing.T) {
 
 	// The mapping moves to stage's entry.
 	write(prod + "    kubeconfig:\n      clusters: [stage]\n")
-	waitUntil(t, "the mapping moved", func() error {
+	testenv.Eventually(t, "the mapping moved", func() error {
 		urls := proxyURLs(t, d.Kubeconfig)
 		if urls["stage"] != prodURL || urls["prod-eks"] != "" {
 			return fmt.Errorf("proxy-urls %v", urls)
@@ -387,7 +386,7 @@ func TestConfigReloadKubeconfig(t *testing.T) {
 
 	// prod goes away: the kubeconfig is as the user wrote it.
 	write("  - name: other\n    app: k8s.other.example.com\n    token: t\n    listen: 127.0.0.1:0\n")
-	waitUntil(t, "the kubeconfig given back", func() error {
+	testenv.Eventually(t, "the kubeconfig given back", func() error {
 		if got := readString(t, d.Kubeconfig); got != userKubeconfig {
 			return fmt.Errorf("kubeconfig now:\n%s", got)
 		}
