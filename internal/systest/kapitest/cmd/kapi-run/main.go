@@ -16,11 +16,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/airlockhq/airlock/internal/systest/kapitest"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
+
+	"github.com/airlockhq/airlock/internal/systest/kapitest"
 )
 
 func main() {
@@ -31,39 +31,12 @@ func main() {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig to write (default DIR/kubeconfig)")
 	proxyURL := flag.String("proxy-url", "", "proxy-url for the kubeconfig's cluster, e.g. socks5://127.0.0.2:1080")
 	flag.Parse()
-	if err := run(*buildOnly, kapitest.Options{Addr: *addr, Dir: *dir, Audit: *audit, BuildLog: os.Stderr}, *kubeconfig, *proxyURL); err != nil {
-		fmt.Fprintf(os.Stderr, "kapi-run: %v\n", err)
-		os.Exit(1)
-	}
-}
-
-func run(buildOnly bool, opts kapitest.Options, kubeconfig, proxyURL string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if buildOnly {
-		bin, err := kapitest.Build(ctx, os.Stderr)
-		if err != nil {
-			return err
-		}
-		fmt.Println(bin)
-		return nil
-	}
-	s, err := kapitest.StartProcess(ctx, opts)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	if kubeconfig == "" {
-		kubeconfig = filepath.Join(s.Dir, "kubeconfig")
-	}
-	if err := s.Kubeconfig(kubeconfig, proxyURL); err != nil {
-		return err
-	}
-	fmt.Printf("KAPI_URL=%s\nKUBECONFIG=%s\n", s.URL, kubeconfig)
-	select {
-	case <-ctx.Done():
-		return s.Close()
-	case <-s.Exited():
-		return fmt.Errorf("kube-apiserver exited:\n%s", s.LogTail(4000))
+	opts := kapitest.Options{Addr: *addr, Dir: *dir, Audit: *audit, BuildLog: os.Stderr}
+	if err := kapitest.Run(ctx, os.Stdout, *buildOnly, opts, *kubeconfig, *proxyURL); err != nil {
+		stop()
+		fmt.Fprintf(os.Stderr, "kapi-run: %v\n", err)
+		os.Exit(1)
 	}
 }
