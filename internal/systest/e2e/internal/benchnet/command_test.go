@@ -1,16 +1,17 @@
-package main
+package benchnet_test
 
 import (
 	"bufio"
 	"context"
 	"errors"
-	"github.com/airlockhq/airlock/internal/systest/e2e/internal/benchnet"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/airlockhq/airlock/internal/systest/e2e/internal/benchnet"
 )
 
 func TestRunUsage(t *testing.T) {
@@ -28,9 +29,9 @@ func TestRunUsage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := run(context.Background(), tt.args, io.Discard, slog.New(slog.DiscardHandler))
-			if !errors.Is(err, errUsage) {
-				t.Fatalf("run(%q) = %v, want a usage error", tt.args, err)
+			err := benchnet.Command(context.Background(), tt.args, io.Discard, slog.New(slog.DiscardHandler))
+			if !errors.Is(err, benchnet.ErrUsage) {
+				t.Fatalf("benchnet.Command(%q) = %v, want a usage error", tt.args, err)
 			}
 		})
 	}
@@ -43,7 +44,7 @@ func TestRunOrigin(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"origin", "-listen", "127.0.0.1:0"}, pw, slog.New(slog.DiscardHandler))
+		done <- benchnet.Command(ctx, []string{"origin", "-listen", "127.0.0.1:0"}, pw, slog.New(slog.DiscardHandler))
 		pw.Close()
 	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')
