@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -251,6 +252,21 @@ func TestSpreadAndDrain(t *testing.T) {
 	e.connector(t, "b", e.creds)
 	c := e.client(t)
 	tok := e.mint(t, testApp, "alice@example.com", time.Hour)
+	// routed is how many streams the edge counts on connector connections.
+	routed := func() int64 {
+		var total int64
+		for _, p := range e.srv.registry.all() {
+			if p.hello.Role == wire.RoleConnector {
+				total += p.active.Load()
+			}
+		}
+		return total
+	}
+	// count opens n streams one after the other and says where each went.
+	// A stream is over at the client before the edge has released it, so
+	// each waits until the edge counts only the held streams again: the
+	// pick of the next one sees the load it is meant to.
+	var held int64
 	count := func(n int) map[string]int {
 		got := map[string]int{}
 		for range n {
@@ -259,6 +275,12 @@ func TestSpreadAndDrain(t *testing.T) {
 				t.Fatal(res.Err())
 			}
 			got[strings.TrimSuffix(roundTrip(t, str, ""), ":")]++
+			testenv.Eventually(t, "the edge to release the stream", func() error {
+				if r := routed(); r != held {
+					return fmt.Errorf("%d streams routed, want %d", r, held)
+				}
+				return nil
+			})
 		}
 		return got
 	}
@@ -267,19 +289,21 @@ func TestSpreadAndDrain(t *testing.T) {
 	}
 	// Least streams first: with a long stream held on one connection, new
 	// ones go to the other.
-	held, res := open(t, c, &wire.Open{App: testApp, Token: tok})
+	long, res := open(t, c, &wire.Open{App: testApp, Token: tok})
 	if res.Code != wire.CodeOK {
 		t.Fatal(res.Err())
 	}
-	held.SetReadDeadline(time.Now().Add(5 * time.Second))
+	held = 1
+	long.SetReadDeadline(time.Now().Add(5 * time.Second))
 	first := make([]byte, 2)
-	if _, err := io.ReadFull(held, first); err != nil {
+	if _, err := io.ReadFull(long, first); err != nil {
 		t.Fatal(err)
 	}
 	if got := count(4); got[string(first[:1])] != 0 {
 		t.Fatalf("with a stream held on %s, new streams went %v", first[:1], got)
 	}
-	held.Close()
+	long.Close()
+	held = 0
 
 	if err := a.sendDrain(); err != nil {
 		t.Fatal(err)
