@@ -69,7 +69,7 @@ func (c *Connector) handle(ctx context.Context, l *link, sc *edgeclient.StreamCo
 	defer c.m.activeStreams.Dec()
 	stop := context.AfterFunc(ctx, func() {
 		sc.Abort(wire.CodeGoingAway)
-		origin.Close()
+		relay.AbortTCP(origin)
 	})
 	toOrigin, fromOrigin, err := relay.Splice(sc, &countedConn{TCPConn: origin, in: c.m.fromOrigin, out: c.m.toOrigin})
 	stop()
@@ -166,11 +166,16 @@ func sameTarget(target, origin string) bool {
 }
 
 // countedConn counts the bytes read from and written to an origin as they
-// pass, so that long streams (kubectl get -w) show in the metrics live.
+// pass, so that long streams (kubectl get -w) show in the metrics live, and
+// aborts it with a reset when Splice gives up on the stream.
 type countedConn struct {
 	*net.TCPConn
 	in, out prometheus.Counter
 }
+
+// Abort resets the origin's connection (RST): a stream cut between the
+// client and the connector must not reach the origin as a clean end.
+func (c *countedConn) Abort(wire.Code) { relay.AbortTCP(c.TCPConn) }
 
 func (c *countedConn) Read(p []byte) (int, error) {
 	n, err := c.TCPConn.Read(p)

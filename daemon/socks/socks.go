@@ -277,7 +277,9 @@ func abort(c net.Conn) {
 
 // clientSide is the SOCKS client's connection for Splice: reads come
 // through the SOCKS parser's buffered reader (which reads straight into
-// large buffers once drained), writes and closes go to the connection.
+// large buffers once drained), writes, closes and aborts go to the
+// connection (the *net.TCPConn the listener accepted, unwrapped from its
+// handshakeConn in connect).
 type clientSide struct {
 	r io.Reader
 	c net.Conn
@@ -286,6 +288,17 @@ type clientSide struct {
 func (c clientSide) Read(p []byte) (int, error)  { return c.r.Read(p) }
 func (c clientSide) Write(p []byte) (int, error) { return c.c.Write(p) }
 func (c clientSide) Close() error                { return c.c.Close() }
+
+// Abort resets the client's connection (RST), so that a stream cut on the
+// way to the origin never reaches the client as the clean end of a
+// download.
+func (c clientSide) Abort(wire.Code) {
+	if tc, ok := c.c.(*net.TCPConn); ok {
+		relay.AbortTCP(tc)
+		return
+	}
+	c.c.Close()
+}
 
 func (c clientSide) CloseWrite() error {
 	if hc, ok := c.c.(relay.HalfCloser); ok {

@@ -3,6 +3,7 @@ package relay
 import (
 	"errors"
 	"io"
+	"net"
 	"sync"
 
 	"github.com/airlockhq/airlock/internal/wire"
@@ -23,10 +24,21 @@ type Aborter interface {
 	Abort(code wire.Code)
 }
 
+// AbortTCP tears a TCP connection down so that its peer sees a reset, not
+// a clean end: with SO_LINGER 0, Close sends RST and drops what was not yet
+// sent. A stream cut elsewhere on the path must not reach a TCP end as the
+// FIN that would make a download without Content-Length look complete.
+func AbortTCP(c *net.TCPConn) {
+	c.SetLinger(0) //nolint:errcheck // Close below ends it either way
+	c.Close()
+}
+
 // Splice copies a to b and b to a until both directions have ended, closing
 // each write side when its reader reaches EOF (half-close), and returns the
-// bytes copied each way. An error in one direction aborts both. Splice does
-// not close a or b; the caller does.
+// bytes copied each way. An error in one direction aborts both: an
+// [Aborter] with its Abort, a *net.TCPConn with [AbortTCP] (its peer gets
+// RST), anything else with Close. Splice does not close a or b after a
+// clean end; the caller does.
 func Splice(a, b io.ReadWriter) (aToB, bToA int64, err error) {
 	var (
 		wg   sync.WaitGroup
@@ -85,6 +97,8 @@ func abort(x any) {
 	switch c := x.(type) {
 	case Aborter:
 		c.Abort(wire.CodeGoingAway)
+	case *net.TCPConn:
+		AbortTCP(c)
 	case io.Closer:
 		c.Close()
 	}
