@@ -310,10 +310,10 @@ func get(tb testing.TB, s *stack.Stack, url string) {
 	}
 }
 
-func tryGet(s *stack.Stack, url string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	tr := &http.Transport{
+// proxyTransport is an HTTP transport whose every connection is a CONNECT
+// through the stack's SOCKS proxy, one request per connection.
+func proxyTransport(s *stack.Stack) *http.Transport {
+	return &http.Transport{
 		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
 			reply, c, err := socksConnect(ctx, s.SOCKSAddr, s.User, s.Pass, addr)
 			if err == nil && c == nil {
@@ -323,6 +323,12 @@ func tryGet(s *stack.Stack, url string) error {
 		},
 		DisableKeepAlives: true,
 	}
+}
+
+func tryGet(s *stack.Stack, url string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tr := proxyTransport(s)
 	defer tr.CloseIdleConnections()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	resp, err := (&http.Client{Transport: tr}).Do(req)

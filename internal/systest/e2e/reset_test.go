@@ -4,12 +4,12 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/textproto"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -25,14 +25,19 @@ import (
 // side of its connection must see a reset too (the connector aborts it).
 // The edge either comes back on its address (its stateless reset ends the
 // old connections at their next packet) or stays down (they end at the
-// idle timeout).
+// idle timeout). It is killed either while bytes flow, or while the stream
+// is idle, every byte the origin wrote delivered: only then is the
+// connector's socket to the origin empty, so that a plain Close would send
+// FIN (with unread bytes the kernel sends RST by itself).
 func TestEdgeKilledMidDownload(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		restart bool
+		restart bool // the edge comes back on its address
+		idle    bool // every byte written was delivered before the kill
 	}{
-		{name: "edge restarted", restart: true},
-		{name: "edge stays down"},
+		{name: "bytes flowing, edge restarted", restart: true},
+		{name: "idle, edge restarted", restart: true, idle: true},
+		{name: "idle, edge stays down", idle: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			origin := streamingOrigin(t)
@@ -56,6 +61,14 @@ func TestEdgeKilledMidDownload(t *testing.T) {
 				t.Fatal("the origin saw no connection")
 			}
 
+			if tc.idle {
+				oc.stopWriting()
+				if rest := oc.written.Load() - first; rest > 0 {
+					if n, err := io.CopyN(io.Discard, resp.Body, rest); err != nil {
+						t.Fatalf("the rest of what the origin wrote: %v after %d of %d", err, n, rest)
+					}
+				}
+			}
 			s.Edge.Kill()
 			// From here the connector cannot hear of the loss before the
 			// edge is back (its stateless reset) or the idle timeout: stop
@@ -88,17 +101,7 @@ func TestEdgeKilledMidDownload(t *testing.T) {
 // response with its body unread.
 func download(tb testing.TB, ctx context.Context, s *stack.Stack, url string) *http.Response {
 	tb.Helper()
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
-			reply, c, err := socksConnect(ctx, s.SOCKSAddr, s.User, s.Pass, addr)
-			if err == nil && c == nil {
-				err = fmt.Errorf("SOCKS reply %#x", reply)
-			}
-			return c, err
-		},
-		DisableKeepAlives:  true,
-		DisableCompression: true,
-	}
+	tr := proxyTransport(s)
 	tb.Cleanup(tr.CloseIdleConnections)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -131,6 +134,9 @@ type originConn struct {
 	c net.Conn
 	// stopped is closed once the origin no longer writes.
 	stopped chan struct{}
+	// written counts the body bytes written (final once stopped).
+	written atomic.Int64
+	once    sync.Once
 	// readErr receives how the origin's read of the connection ended,
 	// after the request: io.EOF for a clean end, ECONNRESET for a reset.
 	readErr chan error
@@ -141,7 +147,7 @@ type originConn struct {
 // without another system call, so it cannot take the reset (the kernel
 // reports it once) from the read.
 func (oc *originConn) stopWriting() {
-	oc.c.SetWriteDeadline(time.Now()) //nolint:errcheck
+	oc.once.Do(func() { oc.c.SetWriteDeadline(time.Now()) }) //nolint:errcheck
 	<-oc.stopped
 }
 
@@ -194,7 +200,9 @@ func (o *streamOrigin) serve(c net.Conn) {
 			chunk[i] = byte(i)
 		}
 		for {
-			if _, err := c.Write(chunk); err != nil {
+			n, err := c.Write(chunk)
+			oc.written.Add(int64(n))
+			if err != nil {
 				return
 			}
 		}
