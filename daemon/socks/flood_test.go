@@ -128,20 +128,7 @@ func startCapped(t *testing.T, max int, timeout time.Duration, clock *fakeClock)
 	if clock != nil {
 		srv.after = clock.after
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.addr = ln.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	h.addr = serve(t, srv)
 	return h
 }
 

@@ -91,20 +91,7 @@ func start(t testing.TB, fe *fakeEdge) *harness {
 		Logger:    slog.New(slog.NewTextHandler(h.logs, nil)),
 		OnOutcome: func(err error) { h.outcomes <- err },
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.addr = ln.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	h.addr = serve(t, srv)
 	return h
 }
 
@@ -359,4 +346,24 @@ func TestServeStopsHalfClosedStream(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Serve did not return: a stream blocked on a silent origin")
 	}
+}
+
+// serve runs srv on a loopback listener until the test ends, failing it
+// if Serve returns an error, and returns the listener's address.
+func serve(t testing.TB, srv *Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return ln.Addr().String()
 }
