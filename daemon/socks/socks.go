@@ -129,7 +129,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		mu.Lock()
 		done = true
 		for c := range conns {
-			c.Close()
+			abortConn(c)
 		}
 		mu.Unlock()
 	})
@@ -178,11 +178,22 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stop()
 	mu.Lock()
 	for c := range conns {
-		c.Close()
+		abortConn(c)
 	}
 	mu.Unlock()
 	wg.Wait()
 	return err
+}
+
+// abortConn ends a client connection when the listener stops: with a
+// reset (RST), so that a stream the stop cuts never reaches kubectl or
+// curl as the clean end of a response.
+func abortConn(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		relay.AbortTCP(tc)
+		return
+	}
+	c.Close()
 }
 
 // protocol returns the SOCKS5 protocol handler for connections served
@@ -292,13 +303,7 @@ func (c clientSide) Close() error                { return c.c.Close() }
 // Abort resets the client's connection (RST), so that a stream cut on the
 // way to the origin never reaches the client as the clean end of a
 // download.
-func (c clientSide) Abort(wire.Code) {
-	if tc, ok := c.c.(*net.TCPConn); ok {
-		relay.AbortTCP(tc)
-		return
-	}
-	c.c.Close()
-}
+func (c clientSide) Abort(wire.Code) { abortConn(c.c) }
 
 func (c clientSide) CloseWrite() error {
 	if hc, ok := c.c.(relay.HalfCloser); ok {
