@@ -82,98 +82,103 @@ var layers = map[string][]string{
 	"internal/systest": {"internal/systest", "internal", "edge", "connector", "daemon", "tray", "assets"},
 }
 
-// TestDeps checks every rule on linux, darwin and windows, and fails when a
-// rule names a package that no longer exists (a banned package renamed
-// would otherwise make the rule pass vacuously).
-func TestDeps(t *testing.T) {
+// TestLayout lists the module once per GOOS Airlock ships for (linux,
+// darwin, windows) and checks on each: the rules of every binary and light
+// package (deps), the layers and the harness ban (imports point down), and
+// the protocol's leaf rule (wire is a leaf). It fails when a rule names a
+// package that no longer exists: a banned package renamed would otherwise
+// make the rule pass vacuously.
+func TestLayout(t *testing.T) {
 	rs := rules()
+	lists := map[string]map[string]pkg{}
+	for _, goos := range goosList {
+		lists[goos] = listModule(t, goos)
+	}
 	var banned []string
 	for _, r := range rs {
 		banned = append(banned, r.bans...)
 	}
-	checkExist(t, banned, listModule(t, "linux"))
+	checkExist(t, banned, lists["linux"])
 	for _, goos := range goosList {
+		pkgs := lists[goos]
 		t.Run(goos, func(t *testing.T) {
-			pkgs := listModule(t, goos)
-			for _, r := range rs {
-				t.Run(r.pkg, func(t *testing.T) {
-					p, ok := pkgs[mod+"/"+r.pkg]
-					if !ok {
-						t.Fatalf("%s does not exist (%s): update the rule", r.pkg, r.why)
-					}
-					for _, dep := range p.deps {
-						for _, bad := range r.bans {
-							if under(dep, bad) {
-								t.Errorf("%s links %s (%s)", r.pkg, dep, r.why)
-							}
-						}
-					}
-					for _, w := range r.want {
-						if !slices.Contains(p.deps, mod+"/"+w) {
-							t.Errorf("%s does not link %s (%s)", r.pkg, w, r.why)
-						}
-					}
-				})
-			}
+			t.Run("deps", func(t *testing.T) { checkRules(t, rs, pkgs) })
+			t.Run("imports point down", func(t *testing.T) { checkLayers(t, pkgs) })
+			t.Run("wire is a leaf", func(t *testing.T) { checkWireLeaf(t, pkgs) })
 		})
 	}
 }
 
-// TestImportsPointDown checks the layers on every package of the module,
-// and keeps test harnesses (internal/testenv, internal/systest and the
-// packages named *test) out of every other package's non-test graph.
-func TestImportsPointDown(t *testing.T) {
-	for _, goos := range goosList {
-		t.Run(goos, func(t *testing.T) {
-			pkgs := listModule(t, goos)
-			if len(pkgs) < 20 {
-				t.Fatalf("go list found only %d packages", len(pkgs))
-			}
-			for path, p := range pkgs {
-				rel := strings.TrimPrefix(path, mod+"/")
-				area := areaOf(rel)
-				allowed, ok := layers[area]
-				if !ok {
-					t.Errorf("%s is in no known area: add %q to layers and ARCHITECTURE.md", rel, area)
-					continue
-				}
-				for _, imp := range p.imports {
-					if !strings.HasPrefix(imp, mod+"/") {
-						continue
-					}
-					irel := strings.TrimPrefix(imp, mod+"/")
-					if !slices.Contains(allowed, areaOf(irel)) {
-						t.Errorf("%s (area %s) imports %s (area %s): imports point down, see ARCHITECTURE.md", rel, area, irel, areaOf(irel))
-					}
-				}
-				if isHarness(rel) {
-					continue
-				}
-				for _, dep := range p.deps {
-					if strings.HasPrefix(dep, mod+"/") && isHarness(strings.TrimPrefix(dep, mod+"/")) {
-						t.Errorf("%s links the test harness %s", rel, strings.TrimPrefix(dep, mod+"/"))
-					}
-				}
-			}
-		})
-	}
-}
-
-// TestWireIsALeaf keeps the protocol package free of everything but the
-// standard library: no transport, no file IO helpers, no build stamp.
-func TestWireIsALeaf(t *testing.T) {
-	for _, goos := range goosList {
-		t.Run(goos, func(t *testing.T) {
-			p, ok := listModule(t, goos)[mod+"/internal/wire"]
+// checkRules checks each rule's bans and wants against pkgs.
+func checkRules(t *testing.T, rs []rule, pkgs map[string]pkg) {
+	for _, r := range rs {
+		t.Run(r.pkg, func(t *testing.T) {
+			p, ok := pkgs[mod+"/"+r.pkg]
 			if !ok {
-				t.Fatal("internal/wire does not exist")
+				t.Fatalf("%s does not exist (%s): update the rule", r.pkg, r.why)
 			}
 			for _, dep := range p.deps {
-				if first, _, _ := strings.Cut(dep, "/"); strings.Contains(first, ".") {
-					t.Errorf("internal/wire links %s: the protocol is standard library only", dep)
+				for _, bad := range r.bans {
+					if under(dep, bad) {
+						t.Errorf("%s links %s (%s)", r.pkg, dep, r.why)
+					}
+				}
+			}
+			for _, w := range r.want {
+				if !slices.Contains(p.deps, mod+"/"+w) {
+					t.Errorf("%s does not link %s (%s)", r.pkg, w, r.why)
 				}
 			}
 		})
+	}
+}
+
+// checkLayers checks the layers on every package of the module, and keeps
+// test harnesses (internal/testenv, internal/systest, packages named …test
+// and fake…) out of every other package's non-test graph.
+func checkLayers(t *testing.T, pkgs map[string]pkg) {
+	if len(pkgs) < 20 {
+		t.Fatalf("go list found only %d packages", len(pkgs))
+	}
+	for path, p := range pkgs {
+		rel := strings.TrimPrefix(path, mod+"/")
+		area := areaOf(rel)
+		allowed, ok := layers[area]
+		if !ok {
+			t.Errorf("%s is in no known area: add %q to layers and ARCHITECTURE.md", rel, area)
+			continue
+		}
+		for _, imp := range p.imports {
+			if !strings.HasPrefix(imp, mod+"/") {
+				continue
+			}
+			irel := strings.TrimPrefix(imp, mod+"/")
+			if !slices.Contains(allowed, areaOf(irel)) {
+				t.Errorf("%s (area %s) imports %s (area %s): imports point down, see ARCHITECTURE.md", rel, area, irel, areaOf(irel))
+			}
+		}
+		if isHarness(rel) {
+			continue
+		}
+		for _, dep := range p.deps {
+			if strings.HasPrefix(dep, mod+"/") && isHarness(strings.TrimPrefix(dep, mod+"/")) {
+				t.Errorf("%s links the test harness %s", rel, strings.TrimPrefix(dep, mod+"/"))
+			}
+		}
+	}
+}
+
+// checkWireLeaf keeps the protocol package free of everything but the
+// standard library: no transport, no file IO helpers, no build stamp.
+func checkWireLeaf(t *testing.T, pkgs map[string]pkg) {
+	p, ok := pkgs[mod+"/internal/wire"]
+	if !ok {
+		t.Fatal("internal/wire does not exist")
+	}
+	for _, dep := range p.deps {
+		if first, _, _ := strings.Cut(dep, "/"); strings.Contains(first, ".") {
+			t.Errorf("internal/wire links %s: the protocol is standard library only", dep)
+		}
 	}
 }
 
