@@ -241,15 +241,11 @@ func TestServeStopsAndClosesConnections(t *testing.T) {
 	}
 	defer c.Close()
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Serve = %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not return after cancel with a connection open")
+	// Serve must return with a connection open; a hang is the test's own
+	// -timeout, not a clock of its own.
+	if err := <-done; err != nil {
+		t.Fatalf("Serve = %v", err)
 	}
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	// The stop cut an open stream: the client sees a reset, never the clean
 	// end (EOF) that would make a cut download look complete.
 	if _, err := io.ReadAll(c); !errors.Is(err, syscall.ECONNRESET) {
