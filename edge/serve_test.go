@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/internal/testenv"
 )
 
 // msgHandler sends the message of every log record to msgs.
@@ -25,18 +25,18 @@ func (h msgHandler) Handle(_ context.Context, r slog.Record) error {
 func (h msgHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h msgHandler) WithGroup(string) slog.Handler      { return h }
 
-// waitLog reads log messages until want, and fails after 20 seconds.
+// waitLog reads log messages until want, and fails at the test's deadline.
 func waitLog(tb testing.TB, msgs <-chan string, want string) {
 	tb.Helper()
-	timeout := time.After(20 * time.Second)
+	ctx := testenv.Context(tb)
 	for {
 		select {
 		case m := <-msgs:
 			if m == want {
 				return
 			}
-		case <-timeout:
-			tb.Fatalf("no log %q within 20s", want)
+		case <-ctx.Done():
+			tb.Fatalf("no log %q before the test's deadline", want)
 		}
 	}
 }
@@ -79,13 +79,8 @@ func TestServe(t *testing.T) {
 	}
 
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Serve returned %v after its context ended, want nil", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Serve did not return within 20s of its context ending")
+	if err := <-done; err != nil {
+		t.Fatalf("Serve returned %v after its context ended, want nil", err)
 	}
 	waitLog(t, msgs, "airlock-edge exiting")
 }
