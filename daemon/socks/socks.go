@@ -225,7 +225,6 @@ func (s *Server) connect(ctx context.Context, w io.Writer, req *socks5.Request) 
 	if !ok {
 		return errors.New("socks: connect handler got no net.Conn")
 	}
-	conn.SetDeadline(time.Time{})
 	target := req.DestAddr.String()
 	stream, err := s.open(ctx, target)
 	if s.cfg.OnOutcome != nil {
