@@ -108,8 +108,8 @@ func (c Command) Open(ctx context.Context, url string) error {
 	// Not CommandContext: the browser outlives the request that opened it.
 	cmd := exec.Command(args[0], args[1:]...)
 	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &limitedWriter{b: &out, n: 4096}, nil
-	cmd.Stderr = cmd.Stdout
+	w := &limitedWriter{b: &out, n: 4096}
+	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
 		remove()
 		return fmt.Errorf("start browser %s: %w", args[0], err)
