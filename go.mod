@@ -101,3 +101,5 @@ require (
 )
 
 tool honnef.co/go/tools/cmd/staticcheck
+
+replace fyne.io/systray => ./tray/third_party/systray
