@@ -1,6 +1,7 @@
 package token
 
 import (
+	"container/heap"
 	"sync"
 	"time"
 )
@@ -10,15 +11,26 @@ import (
 const DefaultReplayCacheSize = 1 << 16
 
 // ReplayCache remembers the nonces of accepted stream assertions until they
-// could no longer be accepted anyway, so that each is accepted once. It is
-// bounded: full of live entries, it refuses ([ErrReplayCacheFull]) rather
-// than forget one that could then be replayed. Safe for concurrent use.
+// could no longer be accepted anyway, so that each is accepted once. Safe
+// for concurrent use.
+//
+// It is bounded, and each [ReplayCache.Use] costs O(log n) whatever the
+// cache holds: the nonces sit in a min-heap by the time they lapse, and
+// Use first forgets those that have. Full of live entries, it refuses
+// ([ErrReplayCacheFull]) rather than evict one, even the one closest to
+// lapsing: an evicted nonce could be presented again while its assertion
+// is still valid and would be accepted a second time, which is the replay
+// the cache exists to stop. A refusal costs one stream; an eviction would
+// cost the guarantee. Only assertions whose signature and target verified
+// reach the cache, so filling it takes the edge signing that many
+// assertions for this connector within one lifetime.
 type ReplayCache struct {
-	mu    sync.Mutex
-	max   int
-	seen  map[string]time.Time // nonce → until when it is remembered
-	queue []replayEntry        // in insertion order, from head
-	head  int
+	mu   sync.Mutex
+	max  int
+	seen map[string]time.Time // nonce → until when it is remembered
+	// byUntil holds the same entries as seen, earliest lapse first:
+	// after prune every entry of seen is live and has exactly one here.
+	byUntil replayHeap
 }
 
 type replayEntry struct {
@@ -42,17 +54,15 @@ func (c *ReplayCache) Use(nonce string, until, now time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.prune(now)
-	if u, ok := c.seen[nonce]; ok && now.Before(u) {
+	if u, ok := c.seen[nonce]; ok {
 		return errorf(ErrReplayed, "nonce seen before (remembered until %s)", u.UTC().Format(time.RFC3339))
 	}
 	if len(c.seen) >= c.max {
-		c.sweep(now)
-		if len(c.seen) >= c.max {
-			return errorf(ErrReplayCacheFull, "%d assertions are live", len(c.seen))
-		}
+		return errorf(ErrReplayCacheFull, "%d assertions are live, the most this connector remembers; the earliest lapses at %s",
+			len(c.seen), c.byUntil[0].until.UTC().Format(time.RFC3339))
 	}
 	c.seen[nonce] = until
-	c.queue = append(c.queue, replayEntry{nonce, until})
+	heap.Push(&c.byUntil, replayEntry{nonce, until})
 	return nil
 }
 
@@ -63,37 +73,25 @@ func (c *ReplayCache) Len() int {
 	return len(c.seen)
 }
 
-// prune forgets the oldest entries while they have lapsed. Lifetimes are
-// nearly equal, so insertion order is nearly expiry order; sweep catches
-// the rest when the cache fills.
+// prune forgets every entry that has lapsed at now, earliest first.
 func (c *ReplayCache) prune(now time.Time) {
-	for c.head < len(c.queue) && !now.Before(c.queue[c.head].until) {
-		e := c.queue[c.head]
-		if u, ok := c.seen[e.nonce]; ok && u.Equal(e.until) {
-			delete(c.seen, e.nonce)
-		}
-		c.queue[c.head] = replayEntry{}
-		c.head++
-	}
-	if c.head > 64 && c.head > len(c.queue)/2 {
-		c.queue = append(c.queue[:0], c.queue[c.head:]...)
-		c.head = 0
+	for len(c.byUntil) > 0 && !now.Before(c.byUntil[0].until) {
+		e := heap.Pop(&c.byUntil).(replayEntry)
+		delete(c.seen, e.nonce)
 	}
 }
 
-// sweep forgets every lapsed entry, in any order.
-func (c *ReplayCache) sweep(now time.Time) {
-	q := c.queue[:0]
-	for _, e := range c.queue[c.head:] {
-		u, ok := c.seen[e.nonce]
-		switch {
-		case !ok || !u.Equal(e.until):
-		case !now.Before(u):
-			delete(c.seen, e.nonce)
-		default:
-			q = append(q, e)
-		}
-	}
-	clear(c.queue[len(q):])
-	c.queue, c.head = q, 0
+// replayHeap is a container/heap of entries by until.
+type replayHeap []replayEntry
+
+func (h replayHeap) Len() int           { return len(h) }
+func (h replayHeap) Less(i, j int) bool { return h[i].until.Before(h[j].until) }
+func (h replayHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *replayHeap) Push(x any)        { *h = append(*h, x.(replayEntry)) }
+func (h *replayHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = replayEntry{}
+	*h = old[:len(old)-1]
+	return e
 }
