@@ -27,6 +27,10 @@ import (
 // stream before the edge closes it.
 const drainedIdle = 10 * time.Second
 
+// logSweepEvery is how often, at most, a full table of refusal log lines
+// is swept for sources whose line is due again.
+const logSweepEvery = time.Second
+
 // Bounds, as metric labels and in log lines.
 const (
 	boundHandshakes           = "handshakes"
@@ -64,6 +68,7 @@ type guard struct {
 	sources    map[netip.Addr]*sourceCount
 	trusted    map[netip.Addr]time.Time // source → trusted until
 	logs       map[netip.Addr]*refusalLog
+	logsSwept  time.Time // when logs was last swept for lapsed sources
 	handshakes int
 	conns      int
 	unauth     int // unauthenticated connections of untrusted sources
@@ -162,16 +167,47 @@ func sourceOf(a net.Addr) netip.Addr {
 // verifySourceAddress is quic.Transport.VerifySourceAddress: under load (many
 // handshakes in progress, or new connections coming faster than the
 // handshake rate) a new connection must first prove it can receive at its
-// address (a QUIC Retry), which spoofed floods cannot.
-func (g *guard) verifySourceAddress(net.Addr) bool {
+// address (a QUIC Retry), which spoofed floods cannot. A connection that
+// admit will refuse anyway gets no Retry: its CONNECTION_REFUSED then comes
+// at its first packet, not after a Retry round trip that costs the edge a
+// token to seal and open and a second Initial to read (under a flood of
+// refused dials, a fifth of the edge's CPU). Refusing costs no state either
+// way, and the refusal is smaller than the packet that drew it.
+func (g *guard) verifySourceAddress(a net.Addr) bool {
+	src := sourceOf(a)
 	g.mu.Lock()
+	doomed := g.overLocked(src, g.trustedLocked(src, time.Now())) != ""
 	busy := g.handshakes >= g.lim.RetryAbove
 	g.mu.Unlock()
+	if doomed {
+		return false
+	}
 	if busy || !g.handshakeRate.Allow() {
 		g.m.addressValidations.Inc()
 		return true
 	}
 	return false
+}
+
+// overLocked returns the bound a new connection from src is over, or "".
+func (g *guard) overLocked(src netip.Addr, trusted bool) string {
+	var sc sourceCount
+	if c := g.sources[src]; c != nil {
+		sc = *c
+	}
+	switch {
+	case g.handshakes >= g.lim.Handshakes:
+		return boundHandshakes
+	case g.conns >= g.lim.Conns:
+		return boundConns
+	case sc.conns >= g.lim.ConnsPerSource:
+		return boundConnsPerSource
+	case sc.unauth >= g.lim.UnauthenticatedConnsPerSource:
+		return boundUnauthConnsPerSource
+	case !trusted && g.unauth >= g.lim.UnauthenticatedConns:
+		return boundUnauthConns
+	}
+	return ""
 }
 
 // admit is quic.Config.GetConfigForClient: it counts a new connection, or
@@ -181,28 +217,15 @@ func (g *guard) admit(info *quic.ClientInfo) (*quic.Config, error) {
 	src := sourceOf(info.RemoteAddr)
 	now := time.Now()
 	g.mu.Lock()
-	sc := g.sources[src]
-	if sc == nil {
-		sc = &sourceCount{}
-	}
 	trusted := g.trustedLocked(src, now)
-	var bound string
-	switch {
-	case g.handshakes >= g.lim.Handshakes:
-		bound = boundHandshakes
-	case g.conns >= g.lim.Conns:
-		bound = boundConns
-	case sc.conns >= g.lim.ConnsPerSource:
-		bound = boundConnsPerSource
-	case sc.unauth >= g.lim.UnauthenticatedConnsPerSource:
-		bound = boundUnauthConnsPerSource
-	case !trusted && g.unauth >= g.lim.UnauthenticatedConns:
-		bound = boundUnauthConns
-	}
-	if bound != "" {
+	if bound := g.overLocked(src, trusted); bound != "" {
 		g.mu.Unlock()
 		g.refused(src, bound)
 		return nil, fmt.Errorf("%w: %s", errRefused, bound)
+	}
+	sc := g.sources[src]
+	if sc == nil {
+		sc = &sourceCount{}
 	}
 	st := &connState{g: g, src: src, fullLimit: trusted, handshaking: true, unauth: true, unauthTotal: !trusted}
 	g.sources[src] = sc
@@ -288,7 +311,11 @@ func (g *guard) refused(src netip.Addr, bound string) {
 	g.mu.Lock()
 	l := g.logs[src]
 	if l == nil {
-		if len(g.logs) >= g.lim.TrustedSources {
+		// Full, the table is swept at most once per logSweepEvery: a
+		// flood from ever new (spoofed) sources must not make every
+		// refusal walk it under the lock.
+		if len(g.logs) >= g.lim.TrustedSources && now.Sub(g.logsSwept) >= logSweepEvery {
+			g.logsSwept = now
 			for s, o := range g.logs {
 				if now.Sub(o.last) >= time.Duration(g.lim.RefusalLogEvery) {
 					delete(g.logs, s)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -404,6 +405,40 @@ func TestGuardAdmit(t *testing.T) {
 			}
 		}
 	})
+	t.Run("no retry for a connection refused anyway", func(t *testing.T) {
+		lim := Limits{RetryAbove: 1, UnauthenticatedConns: 1}
+		lim.setDefaults()
+		reg := newPromRegistry()
+		g := newGuard(lim, DefaultQUICConfig(), testLogger(t), newMetrics(reg))
+		if _, err := g.admit(addr("192.0.2.1")); err != nil {
+			t.Fatal(err)
+		}
+		g.trust(sourceOf(addr("192.0.2.9").RemoteAddr))
+		for _, tc := range []struct {
+			src   string
+			retry bool
+		}{
+			{"192.0.2.2", false}, // untrusted, over unauthenticated_conns: refused at its first packet
+			{"192.0.2.9", true},  // trusted, admitted after proving its address
+		} {
+			if got := g.verifySourceAddress(addr(tc.src).RemoteAddr); got != tc.retry {
+				t.Errorf("%s: retry %v, want %v", tc.src, got, tc.retry)
+			}
+		}
+		fams, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n float64
+		for _, f := range fams {
+			if f.GetName() == "airlock_edge_address_validations_total" {
+				n = f.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		if n != 1 {
+			t.Errorf("%v address validations counted, want 1", n)
+		}
+	})
 	t.Run("untrusted sources get the low limit", func(t *testing.T) {
 		lim := Limits{UnauthenticatedStreams: 5}
 		lim.setDefaults()
@@ -420,4 +455,55 @@ func TestGuardAdmit(t *testing.T) {
 			t.Fatalf("trusted: %d streams", c.MaxIncomingStreams)
 		}
 	})
+}
+
+// TestRefusalLogTable floods the refusal log table from ever new sources:
+// it stays within TrustedSources, and a full table is swept for sources
+// whose line is due again at most once per logSweepEvery, not on every
+// refusal.
+func TestRefusalLogTable(t *testing.T) {
+	lim := Limits{TrustedSources: 4}
+	lim.setDefaults()
+	g := newGuard(lim, DefaultQUICConfig(), testLogger(t), newMetrics(newPromRegistry()))
+	src := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}) }
+	age := func() { // every line in the table is due again
+		g.mu.Lock()
+		for _, l := range g.logs {
+			l.last = l.last.Add(-2 * time.Duration(lim.RefusalLogEvery))
+		}
+		g.mu.Unlock()
+	}
+	tracked := func(i int) bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.logs[src(i)] != nil
+	}
+	for i := range 4 {
+		g.refused(src(i), boundUnauthConns)
+	}
+	g.refused(src(10), boundUnauthConns)
+	if tracked(10) {
+		t.Fatal("a fifth source tracked in a full table of live lines")
+	}
+	age()
+	g.mu.Lock()
+	g.logsSwept = time.Now().Add(time.Hour) // as if the last sweep were just now, however slow this test runs
+	g.mu.Unlock()
+	g.refused(src(11), boundUnauthConns)
+	if tracked(11) {
+		t.Fatal("the full table was swept again within logSweepEvery")
+	}
+	g.mu.Lock()
+	g.logsSwept = time.Time{}
+	g.mu.Unlock()
+	g.refused(src(12), boundUnauthConns)
+	if !tracked(12) {
+		t.Fatal("a full table of lapsed lines was not swept after logSweepEvery")
+	}
+	g.mu.Lock()
+	n := len(g.logs)
+	g.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d sources tracked after the sweep, want 1", n)
+	}
 }
