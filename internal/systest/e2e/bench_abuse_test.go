@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -25,7 +26,8 @@ import (
 )
 
 // BenchmarkAbuseFlood is `make bench-abuse`: the real airlock-edge, with its
-// default limits, is flooded from this process by clients with no
+// default limits, is flooded from a process of its own (this test binary
+// again; bench_abuse_attacker_test.go) by clients with no
 // credential that try to hold AIRLOCK_ABUSE_STREAMS (100000) stalled streams
 // (each sends one byte of an Open frame and nothing more) over
 // AIRLOCK_ABUSE_CONNS (1000) QUIC connections, each from a source address
@@ -36,8 +38,12 @@ import (
 // It reports the edge's peak RSS above idle (VmHWM, reset before the flood,
 // minus VmRSS at idle; issue 10's target is ≤ 64 MB) and the new-connection
 // latency during the flood against idle (target ≤ 2×), both the first
-// echoed byte and an HTTPS GET like kubectl's. Run it with -benchtime 1x.
+// echoed byte and an HTTPS GET like kubectl's, and the CPU the edge and
+// the attacker spent during the flood. Run it with -benchtime 1x.
 func BenchmarkAbuseFlood(b *testing.B) {
+	if runAttacker(b) {
+		return
+	}
 	cfg := abuseConfig{
 		streams: envInt(b, "AIRLOCK_ABUSE_STREAMS", 100_000),
 		conns:   envInt(b, "AIRLOCK_ABUSE_CONNS", 1000),
@@ -83,14 +89,16 @@ func BenchmarkAbuseFlood(b *testing.B) {
 	}
 	peakReset := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0) == nil
 
+	edgeCPU0, err := procCPU(pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	floodStart := time.Now()
 	fctx, stop := context.WithTimeout(ctx, cfg.length)
 	defer stop()
 	f := &flood{edge: s.EdgeAddr, perConn: (cfg.streams + cfg.conns - 1) / cfg.conns}
+	att := startAttacker(ctx, b, f, cfg.conns, cfg.length)
 	var g errgroup.Group
-	for i := range cfg.conns {
-		src := fmt.Sprintf("127.3.%d.%d", i/250, 1+i%250)
-		g.Go(func() error { f.attacker(fctx, src); return nil })
-	}
 	var sampled atomic.Int64 // the largest VmRSS sampled, kB
 	g.Go(func() error {
 		t := time.NewTicker(50 * time.Millisecond)
@@ -100,7 +108,7 @@ func BenchmarkAbuseFlood(b *testing.B) {
 				sampled.Store(kb)
 			}
 			select {
-			case <-fctx.Done():
+			case <-att.done:
 				return nil
 			case <-t.C:
 			}
@@ -108,18 +116,27 @@ func BenchmarkAbuseFlood(b *testing.B) {
 	})
 	// Let the flood ramp up (every attacker has dialled at least once),
 	// then measure the user's latency while it runs.
-	if err := testenv.Poll(fctx, 10*time.Millisecond, func() error {
-		if n := f.dials.Load(); n < int64(cfg.conns) {
-			return fmt.Errorf("%d of %d attackers have dialled", n, cfg.conns)
-		}
-		return nil
-	}); err != nil {
-		b.Fatalf("the flood did not start: %v", err)
+	select {
+	case <-att.ramped:
+	case <-att.done:
+		b.Fatalf("the attacker process ended before its flood started: %v\n%s", att.err, strings.Join(att.tail, "\n"))
 	}
 	attackEcho, attackGet, probeErr := probeBoth(fctx, user, cfg.probes)
 	floodLeft := fctx.Err() == nil
-	<-fctx.Done()
+	<-att.done
 	g.Wait()
+	floodTime := time.Since(floodStart)
+	edgeCPU1, err := procCPU(pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if att.err != nil {
+		b.Fatalf("the attacker process: %v\n%s", att.err, strings.Join(att.tail, "\n"))
+	}
+	f.dials.Store(att.tally[0])
+	f.refused.Store(att.tally[1])
+	f.accepted.Store(att.tally[2])
+	f.opened.Store(att.tally[3])
 	if probeErr != nil {
 		b.Fatalf("the user's connections failed during the flood: %v\nedge:\n%s\ndaemon:\n%s", probeErr, tailOf(s.Edge.Output()), tailOf(s.Daemon.Output()))
 	}
@@ -147,6 +164,8 @@ func BenchmarkAbuseFlood(b *testing.B) {
 	fmt.Fprintf(os.Stdout, "  attacker: %d dials, %d refused at the first packet, %d connections accepted, %d stalled streams opened in all\n",
 		f.dials.Load(), f.refused.Load(), f.accepted.Load(), f.opened.Load())
 	fmt.Fprintf(os.Stdout, "  edge refusals by bound: %s\n", refused)
+	fmt.Fprintf(os.Stdout, "  CPU during the flood (%.1f s, %d cores): edge %.1f s, attacker process %.1f s\n",
+		floodTime.Seconds(), runtime.NumCPU(), (edgeCPU1 - edgeCPU0).Seconds(), att.cpu.Seconds())
 	fmt.Fprintf(os.Stdout, "  edge RSS: idle %.1f MB, peak %.1f MB, peak above idle %.1f MB (target ≤ 64 MB; largest sample %.1f MB)\n",
 		float64(idleRSS)/1024, float64(peak)/1024, above, float64(sampled.Load())/1024)
 	fmt.Fprintf(os.Stdout, "  user, new connection to the first echoed byte: idle p50 %.2f ms, flood p50 %.2f ms (×%.2f, target ≤ 2)\n",
@@ -161,6 +180,8 @@ func BenchmarkAbuseFlood(b *testing.B) {
 	b.ReportMetric(ms(benchnet.Percentile(attackEcho, 50)), "flood-p50-ms")
 	b.ReportMetric(ratio(attackEcho, idleEcho), "x-idle-latency")
 	b.ReportMetric(ratio(attackGet, idleGet), "x-idle-https-latency")
+	b.ReportMetric((edgeCPU1 - edgeCPU0).Seconds(), "edge-cpu-s")
+	b.ReportMetric(att.cpu.Seconds(), "attacker-cpu-s")
 }
 
 type abuseConfig struct {
