@@ -41,7 +41,7 @@ func (c *checker) check(open *wire.Open) (*route, *token.Claims, error) {
 			return rt, claims, accessError(err)
 		}
 	}
-	if err := rt.policy.check(claims.Email, claims.Groups); err != nil {
+	if err := rt.policy.check(claims.EmailKey(), claims.Groups); err != nil {
 		return rt, claims, err
 	}
 	return rt, claims, nil

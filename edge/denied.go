@@ -68,19 +68,21 @@ func (d *deniedTokens) check(c *token.Claims) error {
 		}
 	}
 	if len(d.notBefore) > 0 {
-		if err := d.revokedUser(c.Email, c.IssuedAt); err != nil {
+		if err := d.revokedUser(c.Email, c.EmailKey(), c.IssuedAt); err != nil {
 			return err
 		}
 		if c.Subject != c.Email {
-			return d.revokedUser(c.Subject, c.IssuedAt)
+			return d.revokedUser(c.Subject, c.SubjectKey(), c.IssuedAt)
 		}
 	}
 	return nil
 }
 
-// revokedUser refuses a token of who issued before who's revocation.
-func (d *deniedTokens) revokedUser(who string, issued time.Time) error {
-	if nb, ok := d.notBefore[strings.ToLower(who)]; ok && issued.Before(nb) {
+// revokedUser refuses a token of who (key: who lower-cased, as the
+// claims carry it from their verification) issued before who's
+// revocation.
+func (d *deniedTokens) revokedUser(who, key string, issued time.Time) error {
+	if nb, ok := d.notBefore[key]; ok && issued.Before(nb) {
 		return wire.Errorf(wire.CodeUnauthenticated, "the service tokens of %s issued before %s were revoked (airlock-edge user revoke): mint a new one",
 			who, nb.UTC().Format(time.RFC3339))
 	}

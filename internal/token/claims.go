@@ -3,6 +3,7 @@ package token
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -39,6 +40,29 @@ type Claims struct {
 	// provider vouched for the user ("users" for the edge's own user list,
 	// "oidc" for the upstream OIDC provider).
 	IDP string
+
+	// emailKey and subjectKey are Email and Subject lower-cased, set
+	// once when the token is verified (and cached with it), so that a
+	// case-insensitive check on every stream lowers nothing.
+	emailKey, subjectKey string
+}
+
+// EmailKey returns Email lower-cased: the key of case-insensitive lookups
+// by email (revocations, policy). For claims from [Verifier.Verify] it
+// was computed once, with the verification.
+func (c *Claims) EmailKey() string {
+	if c.emailKey == "" && c.Email != "" {
+		return strings.ToLower(c.Email)
+	}
+	return c.emailKey
+}
+
+// SubjectKey returns Subject lower-cased, as EmailKey does Email.
+func (c *Claims) SubjectKey() string {
+	if c.subjectKey == "" && c.Subject != "" {
+		return strings.ToLower(c.Subject)
+	}
+	return c.subjectKey
 }
 
 // HasAudience reports whether aud is one of the token's audiences.
@@ -94,6 +118,9 @@ func (j *jwtClaims) toClaims(kid string) *Claims {
 		Kind:     j.Kind,
 		Family:   j.Family,
 		IDP:      j.IDP,
+
+		emailKey:   strings.ToLower(j.Email),
+		subjectKey: strings.ToLower(j.Subject),
 	}
 	if j.ExpiresAt != nil {
 		c.ExpiresAt = j.ExpiresAt.Time
