@@ -6,7 +6,6 @@ import (
 	"net"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/airlockhq/airlock/connector/ingress"
 	"github.com/airlockhq/airlock/internal/edgeclient"
@@ -134,24 +133,13 @@ func dialCause(err error) string {
 // refuse answers the stream with err's code and message, then closes it.
 func (c *Connector) refuse(sc *edgeclient.StreamConn, err error) {
 	res := relay.ResultOf(err)
-	res.Message = truncate(res.Message, wire.MaxTextLen)
+	res.Message = wire.TruncateText(res.Message)
 	sc.SetWriteDeadline(time.Now().Add(c.cfg.HeaderTimeout))
 	if werr := wire.WriteFrame(sc, res); werr != nil {
 		sc.Abort(res.Code)
 		return
 	}
 	sc.Close()
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	s = s[:n]
-	for len(s) > 0 && !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s
 }
 
 // sameTarget reports whether a client's host:port names the origin, for

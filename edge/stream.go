@@ -104,7 +104,7 @@ func (s *Server) serveStream(p *peer, str *quic.Stream) {
 // refuseStream answers a stream with a refusal and closes it.
 func (s *Server) refuseStream(str *quic.Stream, rec *AuditRecord, err error) {
 	res := relay.ResultOf(err)
-	res.Message = truncate(res.Message)
+	res.Message = wire.TruncateText(res.Message)
 	rec.Code, rec.Message = res.Code, res.Message
 	str.SetWriteDeadline(time.Now().Add(writeTimeout)) //nolint:errcheck
 	if wire.WriteFrame(str, res) != nil {
