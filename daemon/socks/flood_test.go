@@ -84,8 +84,9 @@ type floodHarness struct {
 
 // messageCount is a slog.Handler that counts the records by message.
 type messageCount struct {
-	mu sync.Mutex
-	n  map[string]int
+	mu    sync.Mutex
+	n     map[string]int
+	attrs map[string]string // the last value of each attribute
 }
 
 func (m *messageCount) Enabled(context.Context, slog.Level) bool { return true }
@@ -96,7 +97,21 @@ func (m *messageCount) Handle(_ context.Context, r slog.Record) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.n[r.Message]++
+	r.Attrs(func(a slog.Attr) bool {
+		if m.attrs == nil {
+			m.attrs = map[string]string{}
+		}
+		m.attrs[a.Key] = a.Value.String()
+		return true
+	})
 	return nil
+}
+
+// attr is the last value logged for key.
+func (m *messageCount) attr(key string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.attrs[key]
 }
 
 // count is how many records had a message that starts with prefix.
@@ -112,7 +127,10 @@ func (m *messageCount) count(prefix string) int {
 	return n
 }
 
-func startCapped(t *testing.T, max int, timeout time.Duration, clock *fakeClock) *floodHarness {
+// startCapped starts a listener capped at max unauthenticated
+// connections. Its clients count as another user's (uid 65534) unless
+// realUIDs: the flood tests are about what a foreign process can hold.
+func startCapped(t *testing.T, max int, timeout time.Duration, clock *fakeClock, realUIDs ...bool) *floodHarness {
 	t.Helper()
 	user, pass, err := NewCredentials(nil)
 	if err != nil {
@@ -127,6 +145,9 @@ func startCapped(t *testing.T, max int, timeout time.Duration, clock *fakeClock)
 	})
 	if clock != nil {
 		srv.after = clock.after
+	}
+	if len(realUIDs) == 0 || !realUIDs[0] {
+		srv.peerUID = func(net.Conn) (uint32, error) { return 65534, nil }
 	}
 	h.addr = serve(t, srv)
 	return h

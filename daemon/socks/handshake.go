@@ -1,6 +1,7 @@
 package socks
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -15,38 +16,68 @@ import (
 // cap: one at the first refusal, then at most one a minute with the count.
 const refusalLogEvery = time.Minute
 
-// gate counts one Serve's connections that have not authenticated.
+// gate counts one Serve's connections that have not authenticated, in
+// two pools of max each: one that every client shares, and one for the
+// daemon's own user, used once the shared one is full. So another local
+// user who fills the shared pool denies only themselves: the owner's
+// kubectl still gets in. The owner is told apart by the uid of the
+// client's socket (peerUID), looked up only when the shared pool is full,
+// so that the usual connection costs no lookup. Where the system does not
+// tell the uid, everyone shares the one pool.
 type gate struct {
-	max int
-	log *slog.Logger
+	max   int
+	log   *slog.Logger
+	uid   func(net.Conn) (uint32, error) // the client's uid; nil: unknown
+	owner uint32                         // the daemon's uid
 
 	mu       sync.Mutex
-	n        int
+	shared   int // held in the pool every client shares
+	own      int // held in the owner's pool
 	refused  int // since the last warning
 	lastWarn time.Time
 }
 
 // enter admits a new connection to its handshake, or refuses it (false)
-// when max connections are in theirs already.
-func (g *gate) enter() (*handshake, bool) {
+// when its pool is full: the shared one, and for the owner's connections
+// the owner's too.
+func (g *gate) enter(c net.Conn) (*handshake, bool) {
+	g.mu.Lock()
+	if g.shared < g.max {
+		g.shared++
+		g.mu.Unlock()
+		return &handshake{g: g, held: true, pool: &g.shared}, true
+	}
+	g.mu.Unlock()
+	uid, err := uint32(0), errors.New("peer uid: not looked up")
+	if g.uid != nil {
+		uid, err = g.uid(c)
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.n >= g.max {
-		g.refused++
-		if now := time.Now(); g.lastWarn.IsZero() || now.Sub(g.lastWarn) >= refusalLogEvery {
-			g.log.Warn("SOCKS connections refused: too many have not authenticated (a local process is flooding the listener?)",
-				"refused", g.refused, "max_unauthenticated", g.max)
-			g.refused, g.lastWarn = 0, now
-		}
-		return nil, false
+	if err == nil && uid == g.owner && g.own < g.max {
+		g.own++
+		return &handshake{g: g, held: true, pool: &g.own}, true
 	}
-	g.n++
-	return &handshake{g: g, held: true}, true
+	g.refused++
+	if now := time.Now(); g.lastWarn.IsZero() || now.Sub(g.lastWarn) >= refusalLogEvery {
+		args := []any{"refused", g.refused, "max_unauthenticated", g.max}
+		switch {
+		case err != nil:
+			args = append(args, "client_uid", "unknown", "uid_err", err)
+		case uid == g.owner:
+			args = append(args, "client_uid", uid, "pool", "owner")
+		default:
+			args = append(args, "client_uid", uid)
+		}
+		g.log.Warn("SOCKS connections refused: too many have not authenticated (a local process is flooding the listener?)", args...)
+		g.refused, g.lastWarn = 0, now
+	}
+	return nil, false
 }
 
-func (g *gate) leave() {
+func (g *gate) leave(pool *int) {
 	g.mu.Lock()
-	g.n--
+	*pool--
 	g.mu.Unlock()
 }
 
@@ -54,7 +85,8 @@ func (g *gate) leave() {
 // a place in the gate until it authenticates, and its deadline runs until
 // the request has arrived.
 type handshake struct {
-	g *gate
+	g    *gate
+	pool *int // the gate's count it holds a place in
 
 	mu      sync.Mutex
 	held    bool // holds a place in the gate
@@ -66,7 +98,7 @@ type handshake struct {
 func (h *handshake) releaseLocked() {
 	if h.held {
 		h.held = false
-		h.g.leave()
+		h.g.leave(h.pool)
 	}
 }
 

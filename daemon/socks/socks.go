@@ -7,7 +7,10 @@
 // Any local process may connect, so what one that does not know the
 // password can hold is bounded: at most MaxUnauthenticated connections per
 // listener before authentication (more are closed at once, unread), each
-// closed unless it sent its CONNECT within HandshakeTimeout. The library
+// closed unless it sent its CONNECT within HandshakeTimeout. Once those
+// are taken, the daemon's own user has as many again of its own, told
+// apart by the uid that owns the client's socket (on Linux), so another
+// local user who fills the cap does not lock the owner out. The library
 // (github.com/things-go/go-socks5) is wrapped, not changed: the accepted
 // connection carries its handshake's state through it to our RFC 1929
 // authenticator and the CONNECT handler.
@@ -20,6 +23,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -71,6 +75,8 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// MaxUnauthenticated caps the connections of one Serve that have not
 	// authenticated yet: one over the cap is closed at once, unread.
+	// Connections of the daemon's own uid have a second cap of the same
+	// size once the first is full (where the system tells the uid).
 	// Authenticated connections do not count, however many there are or
 	// however long they wait for a sign-in. Zero means
 	// DefaultMaxUnauthenticated.
@@ -88,6 +94,9 @@ type Server struct {
 	// (time.AfterFunc); tests replace it to fire handshake deadlines
 	// themselves.
 	after func(d time.Duration, f func()) (stop func() bool)
+	// peerUID returns the uid of a client connection's owner (the
+	// kernel's socket table on Linux); tests replace it.
+	peerUID func(net.Conn) (uint32, error)
 }
 
 // New returns a Server for cfg.
@@ -105,7 +114,7 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, log: log.With("app", cfg.App), after: afterFunc}
+	return &Server{cfg: cfg, log: log.With("app", cfg.App), after: afterFunc, peerUID: peerUID}
 }
 
 func afterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
@@ -117,7 +126,7 @@ func afterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d,
 // have sent its CONNECT within HandshakeTimeout.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := s.protocol(ctx)
-	g := &gate{max: s.cfg.MaxUnauthenticated, log: s.log}
+	g := &gate{max: s.cfg.MaxUnauthenticated, log: s.log, uid: s.peerUID, owner: uint32(os.Getuid())}
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -143,7 +152,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}
 			break
 		}
-		h, ok := g.enter()
+		h, ok := g.enter(c)
 		if !ok {
 			c.Close() // over the cap: it costs a file descriptor for a moment, no goroutine
 			continue
