@@ -1,0 +1,105 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/airlockhq/airlock/internal/backoff"
+)
+
+// ErrNoNotify: the database has no LISTEN/NOTIFY (CockroachDB,
+// YugabyteDB), so there is no revocation push.
+var ErrNoNotify = errors.New("the database has no LISTEN/NOTIFY: no revocation push")
+
+// catchUpSlack widens the catch-up after a reconnection, for edges whose
+// clocks (which stamp revocations) run apart.
+const catchUpSlack = time.Minute
+
+// Watcher is what [Store.WatchRevocations] calls.
+type Watcher struct {
+	// Revoked gets the id of each family revoked by any store of the
+	// database (this one included), once or, around a reconnection,
+	// more than once. It runs on the watch's goroutine: it must not
+	// block.
+	Revoked func(familyID string)
+	// Listening, if set, is called each time the watch is in place: on
+	// the first connection, and after each reconnection once the
+	// revocations made while it was away have gone to Revoked.
+	Listening func()
+}
+
+// WatchRevocations tells w of every revocation committed on the database
+// from the time w.Listening is first called until ctx ends, through
+// LISTEN/NOTIFY on a connection of its own (outside the pool). When the
+// connection is lost it reconnects with backoff and reports, by
+// [Store.RevokedSince], what was revoked meanwhile. It returns ctx's
+// cause, or ErrNoNotify on a database without NOTIFY.
+func (s *Store) WatchRevocations(ctx context.Context, w Watcher) error {
+	if !s.notify {
+		return ErrNoNotify
+	}
+	b := backoff.New(backoff.Config{Base: 100 * time.Millisecond, Max: 5 * time.Second})
+	var since time.Time // zero until the first LISTEN: nothing to catch up
+	for {
+		up := time.Now()
+		err := s.listen(ctx, w, &since)
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		b.Connected(up)
+		s.log.Warn("revocation watch: connection lost, reconnecting", "err", err)
+		if err := b.Wait(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// listen runs one connection of the watch until it fails.
+func (s *Store) listen(ctx context.Context, w Watcher, since *time.Time) error {
+	cfg := s.pool.Config().ConnConfig.Copy()
+	// A peer gone without a word (a partition, a dead host) is noticed
+	// in about 25 s, not after the system's two hours.
+	d := &net.Dialer{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 10 * time.Second, Interval: 5 * time.Second, Count: 3}}
+	cfg.DialFunc = d.DialContext
+	cctx, cancel := s.bound(ctx)
+	conn, err := pgx.ConnectConfig(cctx, cfg)
+	if err == nil {
+		_, err = conn.Exec(cctx, "LISTEN "+revocationChannel)
+	}
+	cancel()
+	if err != nil {
+		if conn != nil {
+			_ = conn.Close(context.WithoutCancel(ctx))
+		}
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the connection is done either way
+	listening := time.Now()
+	if !since.IsZero() {
+		ids, err := s.RevokedSince(ctx, since.Add(-catchUpSlack))
+		if err != nil {
+			return fmt.Errorf("catch up: %w", err)
+		}
+		for _, id := range ids {
+			w.Revoked(id)
+		}
+	}
+	*since = listening
+	if w.Listening != nil {
+		w.Listening()
+	}
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		if n.Channel == revocationChannel && n.Payload != "" {
+			w.Revoked(n.Payload)
+		}
+	}
+}
