@@ -1,0 +1,71 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/airlockhq/airlock/internal/systest/pgtest"
+	"github.com/airlockhq/airlock/internal/testenv"
+)
+
+// TestMigrate runs cmdMigrate, which the lead registers as
+// `airlock-edge migrate`, against a real PostgreSQL.
+func TestMigrate(t *testing.T) {
+	ctx := testenv.Context(t)
+	c := pgtest.Start(ctx, t)
+	dsn := c.NewDatabase(ctx, t)
+	urlFile := filepath.Join(t.TempDir(), "store-url")
+	if err := os.WriteFile(urlFile, []byte(dsn+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (string, string, error) {
+		var out, errOut bytes.Buffer
+		err := cmdMigrate(ctx, args, &out, &errOut)
+		return out.String(), errOut.String(), err
+	}
+	for _, step := range []struct {
+		name, want, log string
+		args            []string
+	}{
+		{"status before", "version 0, 1 migration(s) pending", "", []string{"--status", "--store-url-file", urlFile}},
+		{"migrate", "version 1, up to date", "applied migration", []string{"--store-url-file", urlFile}},
+		{"again", "version 1, up to date", "", []string{"--store-url-file", urlFile}},
+	} {
+		t.Run(step.name, func(t *testing.T) {
+			out, log, err := run(step.args...)
+			if err != nil || !strings.Contains(out, step.want) || !strings.Contains(log, step.log) {
+				t.Fatalf("stdout %q, stderr %q, %v", out, log, err)
+			}
+			if strings.Contains(out+log, c.Password) {
+				t.Fatal("the password was printed")
+			}
+		})
+	}
+
+	for _, bad := range []struct {
+		name  string
+		args  []string
+		usage bool
+		msg   string
+	}{
+		{"a password on the command line", []string{"--store-url", dsn}, true, "holds a password"},
+		{"no database", nil, true, "--store-url-file"},
+		{"both", []string{"--store-url-file", urlFile, "--store-url", "postgres://db/x"}, true, "not both"},
+		{"a stray argument", []string{"--store-url-file", urlFile, "now"}, true, "no arguments"},
+		{"a missing file", []string{"--store-url-file", urlFile + ".missing"}, false, "no such file"},
+	} {
+		t.Run(bad.name, func(t *testing.T) {
+			_, _, err := run(bad.args...)
+			_, isUsage := err.(usageError)
+			if err == nil || isUsage != bad.usage || !strings.Contains(err.Error(), bad.msg) {
+				t.Fatalf("%v (usage %v), want one naming %q", err, isUsage, bad.msg)
+			}
+			if strings.Contains(err.Error(), c.Password) {
+				t.Fatal("the error shows the password")
+			}
+		})
+	}
+}
