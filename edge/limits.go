@@ -84,7 +84,9 @@ type Limits struct {
 	// Handshakes caps the QUIC handshakes in progress (default 64); above
 	// RetryAbove of them (default 16), or above HandshakeRate new
 	// connections a second (default 200), a new connection must first
-	// prove its address (a QUIC Retry, one round trip).
+	// prove its address (a QUIC Retry, one round trip). A connection that
+	// a bound refuses anyway gets no Retry: it is refused at its first
+	// packet.
 	Handshakes    int `yaml:"handshakes,omitempty"`
 	RetryAbove    int `yaml:"retry_above,omitempty"`
 	HandshakeRate int `yaml:"handshake_rate,omitempty"`
