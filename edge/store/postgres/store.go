@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -206,7 +209,13 @@ func decode[T any](b []byte, valid func(*T) error) (T, error) {
 	return v, nil
 }
 
-// wrap names the operation in a database error; the store's own
+// ErrUnavailable: the database did not answer (down, unreachable, out
+// of connections, or past the call's deadline). The call may work later;
+// the sign-in server answers "temporarily unavailable".
+var ErrUnavailable = errors.New("the sign-in store's database is unavailable")
+
+// wrap names the operation in a database error, marking the ones that
+// mean the database is unavailable with ErrUnavailable; the store's own
 // sentinel errors (oauth.ErrNotFound …) pass through as they are.
 func wrap(op string, err error) error {
 	if err == nil {
@@ -217,5 +226,27 @@ func wrap(op string, err error) error {
 			return err
 		}
 	}
+	if unavailable(err) && !errors.Is(err, ErrUnavailable) {
+		return fmt.Errorf("postgres store: %s: %w: %w", op, ErrUnavailable, err)
+	}
 	return fmt.Errorf("postgres store: %s: %w", op, err)
+}
+
+// unavailable reports an error of reaching the database, not of the
+// query.
+func unavailable(err error) bool {
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &ce), errors.As(err, &ne), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), pgconn.Timeout(err):
+		return true
+	case errors.As(err, &pe):
+		// 08: connection exception; 53: insufficient resources (too
+		// many connections); 57P01-57P03: shutting down, crashed,
+		// cannot connect now.
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "53") || strings.HasPrefix(pe.Code, "57P")
+	}
+	return false
 }

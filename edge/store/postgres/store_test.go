@@ -148,8 +148,11 @@ func TestDatabaseDown(t *testing.T) {
 	if err := c.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.RedeemCode(ctx, "k", time.Now()); err == nil || errors.Is(err, oauth.ErrNotFound) {
-		t.Fatalf("with the database down: %v", err)
+	if _, err := st.RedeemCode(ctx, "k", time.Now()); !errors.Is(err, postgres.ErrUnavailable) {
+		t.Fatalf("with the database down: %v, want ErrUnavailable", err)
+	}
+	if err := st.RevokeFamily(ctx, "f", time.Now(), "x"); !errors.Is(err, postgres.ErrUnavailable) {
+		t.Fatalf("a transaction with the database down: %v, want ErrUnavailable", err)
 	}
 	if err := c.Restart(ctx); err != nil {
 		t.Fatal(err)
@@ -193,8 +196,8 @@ func TestQueryTimeout(t *testing.T) {
 	}()
 	<-inside
 	_, err = st.UpdateDevice(ctx, "dk", func(d *oauth.Device) error { d.Interval = 99; return nil })
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("waiting on the lock: %v, want the deadline", err)
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, postgres.ErrUnavailable) {
+		t.Errorf("waiting on the lock: %v, want the deadline and ErrUnavailable", err)
 	}
 	close(release)
 	if err := <-held; err != nil {
