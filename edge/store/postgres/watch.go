@@ -20,26 +20,19 @@ var ErrNoNotify = errors.New("the database has no LISTEN/NOTIFY: no revocation p
 // clocks (which stamp revocations) run apart.
 const catchUpSlack = time.Minute
 
-// Watcher is what [Store.WatchRevocations] calls.
-type Watcher struct {
-	// Revoked gets the id of each family revoked by any store of the
-	// database (this one included), once or, around a reconnection,
-	// more than once. It runs on the watch's goroutine: it must not
-	// block.
-	Revoked func(familyID string)
-	// Listening, if set, is called each time the watch is in place: on
-	// the first connection, and after each reconnection once the
-	// revocations made while it was away have gone to Revoked.
-	Listening func()
-}
-
-// WatchRevocations tells w of every revocation committed on the database
-// from the time w.Listening is first called until ctx ends, through
-// LISTEN/NOTIFY on a connection of its own (outside the pool). When the
-// connection is lost it reconnects with backoff and reports, by
-// [Store.RevokedSince], what was revoked meanwhile. It returns ctx's
-// cause, or ErrNoNotify on a database without NOTIFY.
-func (s *Store) WatchRevocations(ctx context.Context, w Watcher) error {
+// WatchRevocations calls revoked with the id of each family revoked on
+// the database, by any store (this one included), from the time
+// listening (which may be nil) is first called until ctx ends. It
+// listens (LISTEN/NOTIFY) on a connection of its own, outside the pool;
+// when that is lost it reconnects with backoff and, before calling
+// listening again, reports by [Store.RevokedSince] what was revoked
+// meanwhile, so an id may come more than once. Both functions run on the
+// watch's goroutine and must not block. It returns ctx's cause, or
+// ErrNoNotify on a database without NOTIFY.
+//
+// Its signature has only standard types, so that the sign-in server can
+// ask for it through an interface of its own.
+func (s *Store) WatchRevocations(ctx context.Context, revoked func(familyID string), listening func()) error {
 	if !s.notify {
 		return ErrNoNotify
 	}
@@ -47,7 +40,7 @@ func (s *Store) WatchRevocations(ctx context.Context, w Watcher) error {
 	var since time.Time // zero until the first LISTEN: nothing to catch up
 	for {
 		up := time.Now()
-		err := s.listen(ctx, w, &since)
+		err := s.listen(ctx, revoked, listening, &since)
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
@@ -60,7 +53,7 @@ func (s *Store) WatchRevocations(ctx context.Context, w Watcher) error {
 }
 
 // listen runs one connection of the watch until it fails.
-func (s *Store) listen(ctx context.Context, w Watcher, since *time.Time) error {
+func (s *Store) listen(ctx context.Context, revoked func(string), listening func(), since *time.Time) error {
 	cfg := s.pool.Config().ConnConfig.Copy()
 	// A peer gone without a word (a partition, a dead host) is noticed
 	// in about 25 s, not after the system's two hours.
@@ -79,19 +72,19 @@ func (s *Store) listen(ctx context.Context, w Watcher, since *time.Time) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the connection is done either way
-	listening := time.Now()
+	up := time.Now()
 	if !since.IsZero() {
 		ids, err := s.RevokedSince(ctx, since.Add(-catchUpSlack))
 		if err != nil {
 			return fmt.Errorf("catch up: %w", err)
 		}
 		for _, id := range ids {
-			w.Revoked(id)
+			revoked(id)
 		}
 	}
-	*since = listening
-	if w.Listening != nil {
-		w.Listening()
+	*since = up
+	if listening != nil {
+		listening()
 	}
 	for {
 		n, err := conn.WaitForNotification(ctx)
@@ -99,7 +92,7 @@ func (s *Store) listen(ctx context.Context, w Watcher, since *time.Time) error {
 			return err
 		}
 		if n.Channel == revocationChannel && n.Payload != "" {
-			w.Revoked(n.Payload)
+			revoked(n.Payload)
 		}
 	}
 }

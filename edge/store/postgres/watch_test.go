@@ -11,7 +11,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/airlockhq/airlock/edge/oauth"
-	"github.com/airlockhq/airlock/edge/store/postgres"
 	"github.com/airlockhq/airlock/internal/systest/pgtest"
 	"github.com/airlockhq/airlock/internal/testenv"
 )
@@ -26,18 +25,15 @@ type seen struct {
 
 func newSeen() *seen { return &seen{up: make(chan struct{}, 16)} }
 
-func (s *seen) watcher() postgres.Watcher {
-	return postgres.Watcher{
-		Revoked: func(id string) { s.mu.Lock(); s.ids = append(s.ids, id); s.mu.Unlock() },
-		Listening: func() {
-			s.mu.Lock()
-			s.listening++
-			s.mu.Unlock()
-			select {
-			case s.up <- struct{}{}:
-			default:
-			}
-		},
+func (s *seen) revoked(id string) { s.mu.Lock(); s.ids = append(s.ids, id); s.mu.Unlock() }
+
+func (s *seen) onListening() {
+	s.mu.Lock()
+	s.listening++
+	s.mu.Unlock()
+	select {
+	case s.up <- struct{}{}:
+	default:
 	}
 }
 
@@ -86,7 +82,7 @@ func TestWatchRevocations(t *testing.T) {
 	wctx, cancel := context.WithCancel(ctx)
 	var g errgroup.Group
 	got := newSeen()
-	g.Go(func() error { return b.WatchRevocations(wctx, got.watcher()) })
+	g.Go(func() error { return b.WatchRevocations(wctx, got.revoked, got.onListening) })
 	defer func() {
 		cancel()
 		if err := g.Wait(); !errors.Is(err, context.Canceled) {
