@@ -12,8 +12,8 @@ import (
 	"github.com/airlockhq/airlock/internal/backoff"
 )
 
-// ErrNoNotify: the database has no LISTEN/NOTIFY (CockroachDB,
-// YugabyteDB), so there is no revocation push.
+// ErrNoNotify: the database has no LISTEN/NOTIFY (CockroachDB has no
+// pg_notify; YugabyteDB refuses LISTEN), so there is no revocation push.
 var ErrNoNotify = errors.New("the database has no LISTEN/NOTIFY: no revocation push")
 
 // catchUpSlack widens the catch-up after a reconnection, for edges whose
@@ -43,6 +43,9 @@ func (s *Store) WatchRevocations(ctx context.Context, revoked func(familyID stri
 		err := s.listen(ctx, revoked, listening, &since)
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
+		}
+		if isCode(err, "0A000") { // feature_not_supported: LISTEN (YugabyteDB)
+			return fmt.Errorf("%w: %w", ErrNoNotify, err)
 		}
 		b.Connected(up)
 		s.log.Warn("revocation watch: connection lost, reconnecting", "err", err)
