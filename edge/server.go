@@ -57,13 +57,15 @@ type Options struct {
 }
 
 // DefaultQUICConfig is the edge's QUIC configuration, matching
-// edgeclient's: keepalives well inside a 30-second idle timeout, room for
-// many parallel streams per daemon, and flow-control windows large enough
-// for bulk transfers.
+// edgeclient's: a 5-second idle timeout (the lower of the two ends'
+// applies, so older daemons get it too) that drops a dead or one-way link
+// within seconds, keepalives inside it (quic-go caps them at half the idle
+// timeout), room for many parallel streams per daemon, and flow-control
+// windows large enough for bulk transfers.
 func DefaultQUICConfig() *quic.Config {
 	return &quic.Config{
 		HandshakeIdleTimeout:           5 * time.Second,
-		MaxIdleTimeout:                 30 * time.Second,
+		MaxIdleTimeout:                 5 * time.Second,
 		KeepAlivePeriod:                10 * time.Second,
 		MaxIncomingStreams:             4096,
 		MaxIncomingUniStreams:          -1,

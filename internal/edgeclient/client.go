@@ -3,6 +3,7 @@ package edgeclient
 import (
 	"context"
 	"errors"
+	"fmt"
 	"github.com/airlockhq/airlock/internal/wire"
 	"net"
 	"sync"
@@ -40,6 +41,11 @@ func (c *Client) Open(ctx context.Context, open *wire.Open) (*StreamConn, error)
 			return nil, err
 		}
 		s, err := conn.OpenStream(ctx, open)
+		if err != nil && ctx.Err() != nil && conn.timedOut() {
+			// The edge did not answer a stream in time: the second time in a
+			// row, or with nothing heard meanwhile, the link is dead.
+			c.forget(conn, fmt.Errorf("%w: a stream open timed out", ErrQuiet))
+		}
 		if err == nil || attempt > 0 || ctx.Err() != nil {
 			return s, err
 		}
@@ -74,11 +80,18 @@ func (c *Client) Connect(ctx context.Context) error {
 func (c *Client) get(ctx context.Context) (*Conn, error) {
 	for {
 		c.mu.Lock()
-		if c.conn != nil && c.conn.Alive() {
+		if c.conn != nil && c.conn.Alive() && c.conn.Quiet() <= QuietAfter {
 			conn := c.conn
 			c.mu.Unlock()
 			return conn, nil
 		}
+		if c.conn != nil && c.conn.Context().Err() != nil {
+			c.lastErr = &ConnError{Err: context.Cause(c.conn.Context())}
+			c.conn = nil
+		}
+		// A quiet connection is left to finish or recover on its own (its
+		// watcher is probing a fresh path meanwhile); new streams go to a
+		// new one, dialled at once.
 		if c.dialing == nil {
 			call := &dialCall{done: make(chan struct{})}
 			c.dialing = call
@@ -123,20 +136,31 @@ func (c *Client) forget(conn *Conn, err error) {
 	conn.Close(wire.CodeGoingAway, "connection failed under a stream")
 }
 
-// State reports whether a connection is open, since when, and the last
-// dial or connection error. A connection the edge asked to drain still
-// counts until it closes: the edge asks that of a daemon's first
-// connection from a new address once it has authenticated, so that the
-// next stream dials one with the full stream limit, and the daemon is
-// connected all the while.
+// State reports whether a connection is open and carrying packets, since
+// when, and otherwise why not: the last dial or connection error, or that
+// the edge has not been heard for longer than QuietAfter. A connection the
+// edge asked to drain still counts until it closes: the edge asks that of a
+// daemon's first connection from a new address once it has authenticated,
+// so that the next stream dials one with the full stream limit, and the
+// daemon is connected all the while.
 func (c *Client) State() (connected bool, since time.Time, lastErr error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.conn != nil && c.conn.Context().Err() == nil {
+	if c.conn != nil {
+		if cause := context.Cause(c.conn.Context()); cause != nil {
+			return false, time.Time{}, &ConnError{Err: cause}
+		}
+		if q := c.conn.Quiet(); q > QuietAfter {
+			return false, time.Time{}, &ConnError{Err: fmt.Errorf("%w: nothing heard for %s", ErrQuiet, q.Round(100*time.Millisecond))}
+		}
 		return true, c.since, nil
 	}
 	return false, time.Time{}, c.lastErr
 }
+
+// ErrQuiet says that a connection is open but has heard nothing from its
+// edge lately: the link carries nothing.
+var ErrQuiet = errors.New("the edge does not answer")
 
 // Close closes the shared connection. Later calls to Open dial again.
 func (c *Client) Close() error {

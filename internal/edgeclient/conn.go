@@ -48,14 +48,26 @@ type Config struct {
 // DefaultConnectorPingInterval is a connector's default PingInterval.
 const DefaultConnectorPingInterval = time.Second
 
+// DefaultIdleTimeout is how long a connection that hears nothing from its
+// edge lives. Each end sends a keep-alive when it has heard nothing for
+// DefaultKeepAlive, and the edge offers the same timeout (the lower of the
+// two applies), so a dead or one-way link ends on both sides within it:
+// the side that hears nothing times out, and its CONNECTION_CLOSE reaches
+// the other where the other direction still works.
+const (
+	DefaultIdleTimeout = 5 * time.Second
+	DefaultKeepAlive   = time.Second
+)
+
 // DefaultQUICConfig returns the transport settings Airlock uses on both ends:
-// keepalives well inside the idle timeout, room for many concurrent streams
-// and flow-control windows large enough for bulk transfers on fast links.
+// keepalives well inside a short idle timeout, room for many concurrent
+// streams and flow-control windows large enough for bulk transfers on fast
+// links.
 func DefaultQUICConfig() *quic.Config {
 	return &quic.Config{
 		HandshakeIdleTimeout:           5 * time.Second,
-		MaxIdleTimeout:                 30 * time.Second,
-		KeepAlivePeriod:                10 * time.Second,
+		MaxIdleTimeout:                 DefaultIdleTimeout,
+		KeepAlivePeriod:                DefaultKeepAlive,
 		MaxIncomingStreams:             4096,
 		InitialStreamReceiveWindow:     1 << 20,
 		MaxStreamReceiveWindow:         16 << 20,
@@ -84,13 +96,17 @@ func (c *Config) TLSConfig() (*tls.Config, error) {
 
 // Conn is one QUIC connection to an edge, after a successful handshake.
 type Conn struct {
-	qc       *quic.Conn
-	ctrl     *quic.Stream
-	welcome  *wire.Welcome
-	log      *slog.Logger
-	ctrlMu   sync.Mutex // serialises writes on ctrl
-	draining atomic.Bool
-	done     chan struct{} // closed when the control reader ends
+	qc         *quic.Conn
+	ctrl       *quic.Stream
+	welcome    *wire.Welcome
+	log        *slog.Logger
+	ctrlMu     sync.Mutex // serialises writes on ctrl
+	draining   atomic.Bool
+	done       chan struct{} // closed when the control reader ends
+	paths      *paths        // the sockets it has used and the one it uses
+	heard      heard         // when a packet last arrived (heard.go)
+	migrations atomic.Uint64
+	strikes    atomic.Int32 // stream opens in a row the edge did not answer in time
 }
 
 // Dial connects to the edge, sends Hello on the control stream and waits for
@@ -112,30 +128,29 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if err != nil {
 		return nil, &DialError{Addr: cfg.Addr, Err: err}
 	}
-	udp, err := listenToward(raddr)
+	ps := &paths{raddr: raddr}
+	tr, _, err := ps.add()
 	if err != nil {
 		return nil, &DialError{Addr: cfg.Addr, Err: err}
-	}
-	// The transport and its socket belong to this one connection: they
-	// close when it does, however it ends.
-	tr := &quic.Transport{Conn: udp}
-	release := func() {
-		tr.Close()
-		udp.Close()
 	}
 	qc, err := tr.Dial(ctx, raddr, tlsConf, qconf)
 	if err != nil {
-		release()
+		ps.close()
 		return nil, &DialError{Addr: cfg.Addr, Err: err}
 	}
-	context.AfterFunc(qc.Context(), release)
+	// The transports and their sockets belong to this one connection: they
+	// close when it does, however it ends.
+	context.AfterFunc(qc.Context(), ps.close)
 	c, err := handshake(ctx, qc, cfg.Hello)
 	if err != nil {
 		qc.CloseWithError(quic.ApplicationErrorCode(relay.CodeOf(err)), "handshake failed")
 		return nil, err
 	}
+	c.paths = ps
+	c.heard.start(qc)
 	c.log = log.With("edge", cfg.Addr, "edge_id", c.welcome.EdgeID, "conn_id", c.welcome.ConnID)
 	go c.readControl(cfg.OnControl)
+	go c.watch(log)
 	every := cfg.PingInterval
 	if every == 0 && cfg.Hello.Role == wire.RoleConnector {
 		every = DefaultConnectorPingInterval
@@ -215,10 +230,11 @@ func (c *Conn) readControl(on func(wire.Frame)) {
 	}
 }
 
-// LocalAddr is the UDP address of this connection's own socket: the
-// local address that routes to the edge (a loopback one for an edge on
-// loopback), never the wildcard address.
-func (c *Conn) LocalAddr() net.Addr { return c.qc.LocalAddr() }
+// LocalAddr is the UDP address of the socket this connection sends from
+// now: the local address that routes to the edge (a loopback one for an
+// edge on loopback), never the wildcard address. It changes when the
+// connection migrates.
+func (c *Conn) LocalAddr() net.Addr { return c.paths.current() }
 
 // RemoteAddr is the edge's UDP address.
 func (c *Conn) RemoteAddr() net.Addr { return c.qc.RemoteAddr() }
@@ -273,7 +289,13 @@ func (c *Conn) OpenStream(ctx context.Context, open *wire.Open) (*StreamConn, er
 		sc.Abort(wire.CodeInternal)
 		return nil, &ConnError{Err: err}
 	}
-	stop := context.AfterFunc(ctx, func() { s.SetReadDeadline(time.Now()) })
+	heardBefore := c.heard.last()
+	stop := context.AfterFunc(ctx, func() {
+		s.SetReadDeadline(time.Now())
+		if ctx.Err() == context.DeadlineExceeded { // not a caller that went away
+			c.openTimedOut(heardBefore)
+		}
+	})
 	res, err := wire.ReadFrameOf[*wire.Result](s)
 	if !stop() {
 		err = errors.Join(context.Cause(ctx), err)
@@ -294,12 +316,25 @@ func (c *Conn) OpenStream(ctx context.Context, open *wire.Open) (*StreamConn, er
 		return nil, &ConnError{Err: err}
 	}
 	s.SetReadDeadline(time.Time{})
+	c.strikes.Store(0)
 	if err := res.Err(); err != nil {
 		sc.Abort(res.Code)
 		return nil, err
 	}
 	return sc, nil
 }
+
+// openTimedOut counts a stream open whose context ended before the edge
+// answered: twice in a row, or once with nothing heard from the edge since
+// the open began, makes timedOut true.
+func (c *Conn) openTimedOut(heardBefore time.Time) {
+	n := c.strikes.Add(1)
+	if !c.heard.last().After(heardBefore) {
+		c.strikes.Store(max(n, 2))
+	}
+}
+
+func (c *Conn) timedOut() bool { return c.strikes.Load() >= 2 }
 
 // AcceptStream waits for a stream the edge opens (connectors only).
 func (c *Conn) AcceptStream(ctx context.Context) (*StreamConn, error) {

@@ -45,19 +45,28 @@ func resolveUDP(ctx context.Context, addr string) (*net.UDPAddr, error) {
 
 // listenToward binds a UDP socket to the local address the kernel routes
 // raddr from, on a port of its choosing: an edge on loopback gets a
-// loopback socket, so nothing of ours listens on other interfaces. The
-// address is learnt from a connected UDP socket, which sends no packet.
+// loopback socket, so nothing of ours listens on other interfaces.
 //
-// The trade-off: a socket bound to one address cannot follow the machine
-// to another network on its own. When that address goes away the
-// connection dies and the next stream dials a new one (a handshake)
-// instead of the kernel quietly picking a new source address.
+// A socket bound to one address cannot follow the machine to another
+// network on its own: the connection's watcher (migrate.go) notices the
+// change, binds a new socket with listenToward and moves the connection
+// to it.
 func listenToward(raddr *net.UDPAddr) (*net.UDPConn, error) {
-	network := "udp4"
-	if raddr.IP.To4() == nil {
-		network = "udp6"
+	local, err := routeSource(raddr)
+	if err != nil {
+		return nil, err
 	}
-	probe, err := net.DialUDP(network, nil, raddr)
+	conn, err := net.ListenUDP(udpNetwork(raddr), &net.UDPAddr{IP: local.IP, Zone: local.Zone})
+	if err != nil {
+		return nil, fmt.Errorf("bind a UDP socket on %s: %w", local.IP, err)
+	}
+	return conn, nil
+}
+
+// routeSource returns the local address the kernel would send to raddr
+// from now, learnt from a connected UDP socket, which sends no packet.
+func routeSource(raddr *net.UDPAddr) (*net.UDPAddr, error) {
+	probe, err := net.DialUDP(udpNetwork(raddr), nil, raddr)
 	if err != nil {
 		return nil, fmt.Errorf("find the local address toward %s: %w", raddr, err)
 	}
@@ -66,9 +75,12 @@ func listenToward(raddr *net.UDPAddr) (*net.UDPConn, error) {
 	if local == nil || local.IP.IsUnspecified() {
 		return nil, fmt.Errorf("no local address routes to %s", raddr)
 	}
-	conn, err := net.ListenUDP(network, &net.UDPAddr{IP: local.IP, Zone: local.Zone})
-	if err != nil {
-		return nil, fmt.Errorf("bind a UDP socket on %s: %w", local.IP, err)
+	return local, nil
+}
+
+func udpNetwork(raddr *net.UDPAddr) string {
+	if raddr.IP.To4() == nil {
+		return "udp6"
 	}
-	return conn, nil
+	return "udp4"
 }

@@ -1,0 +1,4 @@
+package edgeclient
+
+// PacketLost exposes packetLost to the external tests.
+var PacketLost = packetLost
