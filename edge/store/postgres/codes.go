@@ -106,7 +106,9 @@ func (s *Store) PutDevice(ctx context.Context, d oauth.Device) error {
 
 // UpdateDevice implements [oauth.Store]: the row is locked from the read
 // to the write, so two edges' polls and approvals serialize. fn's own
-// error comes back as it is.
+// error comes back as it is. fn may run more than once, on a fresh copy
+// of the record, when the database asks to retry the transaction
+// (CockroachDB's serialization retries; PostgreSQL does not here).
 func (s *Store) UpdateDevice(ctx context.Context, key string, fn func(*oauth.Device) error) (oauth.Device, error) {
 	const op = "update device"
 	var out oauth.Device

@@ -125,6 +125,10 @@ func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc)
 	return context.WithTimeout(ctx, s.timeout)
 }
 
+// cleanupTimeout bounds a rollback or a close after the call's own
+// deadline has passed.
+const cleanupTimeout = time.Second
+
 // maxTxAttempts bounds the retries of a transaction that failed to
 // serialize.
 const maxTxAttempts = 4
@@ -159,7 +163,14 @@ func (s *Store) tryTx(ctx context.Context, fn func(context.Context, pgx.Tx) erro
 	if err != nil {
 		return wrap("begin", err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after a commit it does nothing
+	defer func() {
+		// After a commit this does nothing; after ctx's end it still
+		// gets a moment of its own, so the connection goes back clean
+		// (pgx drops it otherwise).
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		_ = tx.Rollback(rctx)
+	}()
 	if err := fn(ctx, tx); err != nil {
 		var cw commitWith
 		if !errors.As(err, &cw) {

@@ -64,17 +64,21 @@ func (s *Store) listen(ctx context.Context, revoked func(string), listening func
 	cfg.DialFunc = d.DialContext
 	cctx, cancel := s.bound(ctx)
 	conn, err := pgx.ConnectConfig(cctx, cfg)
-	if err == nil {
-		_, err = conn.Exec(cctx, "LISTEN "+revocationChannel)
-	}
 	cancel()
 	if err != nil {
-		if conn != nil {
-			_ = conn.Close(context.WithoutCancel(ctx))
-		}
 		return fmt.Errorf("listen: %w", err)
 	}
-	defer conn.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the connection is done either way
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		_ = conn.Close(ctx)
+	}()
+	cctx, cancel = s.bound(ctx)
+	_, err = conn.Exec(cctx, "LISTEN "+revocationChannel)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
 	up := time.Now()
 	if !since.IsZero() {
 		ids, err := s.RevokedSince(ctx, since.Add(-catchUpSlack))
