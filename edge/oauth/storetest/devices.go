@@ -124,14 +124,15 @@ func collectCases() []Case {
 		{"collect/drops what lapsed, keeps the rest", func(t *testing.T, st oauth.Store) {
 			ctx := ctxOf(t)
 			keep := 10 * time.Minute
-			// Codes and devices go keep after their expiry.
+			// Codes go keep after their expiry (a replayed code still
+			// revokes what it issued), devices at their expiry.
 			for k, exp := range map[string]time.Duration{"c-old": time.Minute, "c-kept": 55 * time.Minute} {
 				if err := st.PutCode(ctx, k, code(alice(), at(exp))); err != nil {
 					t.Fatal(err)
 				}
 			}
 			dOld, dKept := device("d-old", "BCDFGHJK"), device("d-kept", "LMNPQRST")
-			dOld.Expires, dKept.Expires = at(time.Minute), at(55*time.Minute)
+			dOld.Expires, dKept.Expires = at(55*time.Minute), at(65*time.Minute)
 			for _, d := range []oauth.Device{dOld, dKept} {
 				if err := st.PutDevice(ctx, d); err != nil {
 					t.Fatal(err)
@@ -160,7 +161,7 @@ func collectCases() []Case {
 				t.Errorf("c-kept: %v", err)
 			}
 			if _, err := st.DeviceByUserCode(ctx, "BCDFGHJK"); !errors.Is(err, oauth.ErrNotFound) {
-				t.Errorf("d-old: %v", err)
+				t.Errorf("d-old, lapsed 5 minutes ago: %v", err)
 			}
 			if _, err := st.DeviceByUserCode(ctx, "LMNPQRST"); err != nil {
 				t.Errorf("d-kept: %v", err)

@@ -11,9 +11,9 @@ import (
 // size).
 const collectBatch = 1000
 
-// Collect implements [oauth.Store]: codes and device authorizations
-// keep after their expiry, revoked families keep after their
-// revocation, live ones go when they expire (their refresh keys with
+// Collect implements [oauth.Store]: codes go keep after their expiry,
+// device authorizations at it, revoked families keep after their
+// revocation, live ones when they expire (their refresh keys with
 // them, ON DELETE CASCADE). Each batch is bounded by its own
 // QueryTimeout, the whole by ctx.
 func (s *Store) Collect(ctx context.Context, now time.Time, keep time.Duration) error {
@@ -24,7 +24,7 @@ func (s *Store) Collect(ctx context.Context, now time.Time, keep time.Duration) 
 	}{
 		{"airlock_codes", "key", "expires < $1", []any{cutoff}},
 		{"airlock_families", "id", "(revoked IS NOT NULL AND revoked < $1) OR (revoked IS NULL AND expires < $2)", []any{cutoff, now}},
-		{"airlock_devices", "key", "expires < $1", []any{cutoff}},
+		{"airlock_devices", "key", "expires <= $1", []any{now}},
 	} {
 		sql := fmt.Sprintf("DELETE FROM %[1]s WHERE %[2]s IN (SELECT %[2]s FROM %[1]s WHERE %[3]s LIMIT %[4]d)",
 			q.table, q.key, q.cond, collectBatch)
