@@ -2,7 +2,6 @@ package oauth
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -63,36 +62,42 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := &pending{
-		browser: s.browserID(w, r), clientID: ClientID, redirectURI: redirect,
-		state: state, challenge: q.Get("code_challenge"), audience: aud,
+		Browser: s.browserID(w, r), RedirectURI: redirect,
+		State: state, Challenge: q.Get("code_challenge"), Audience: aud,
 	}
-	if !s.pending.add(p, s.now()) {
-		fail("temporarily_unavailable", "too many sign-ins in progress")
+	req, serr := s.sealPending(p, s.now())
+	if serr != nil {
+		fail("invalid_request", serr.Error())
 		return
 	}
-	s.startLogin(w, r, p, "")
+	s.startLogin(w, r, *p, req, "")
 }
 
-// startLogin shows the login page for p, or goes straight to the upstream
-// provider when it is the only way in.
-func (s *Server) startLogin(w http.ResponseWriter, r *http.Request, p *pending, loginErr string) {
+// startLogin shows the login page for p (sealed as req), or goes
+// straight to the upstream provider when it is the only way in.
+func (s *Server) startLogin(w http.ResponseWriter, r *http.Request, p pending, req, loginErr string) {
 	st := s.cur.Load()
 	if len(st.Users) == 0 && st.OIDC != nil {
-		s.redirectUpstream(w, r, p.id, p.browser)
+		s.redirectUpstream(w, r, p)
 		return
 	}
+	s.render(w, http.StatusOK, "login", s.loginPage(st, p, req, "", loginErr))
+}
+
+// loginPage is the login form of p (sealed as req).
+func (s *Server) loginPage(st *state, p pending, req, email, loginErr string) loginPage {
 	page := loginPage{
-		ReqID: p.id, CSRF: s.formToken("login|"+p.id, p.browser), Error: loginErr,
+		ReqID: req, CSRF: s.formToken("login|"+p.ID, p.Browser), Email: email, Error: loginErr,
 		HasUsers: len(st.Users) > 0,
 	}
 	if p.isDevice() {
-		page.UserCode = formatUserCode(p.userCode)
+		page.UserCode, page.Deny = formatUserCode(p.UserCode), p.Deny
 	}
 	if st.OIDC != nil {
-		page.UpstreamURL = "/oauth/upstream?req=" + url.QueryEscape(p.id)
+		page.UpstreamURL = "/oauth/upstream?req=" + url.QueryEscape(req)
 		page.Upstream = upstreamName(st.OIDC.Issuer)
 	}
-	s.render(w, http.StatusOK, "login", page)
+	return page
 }
 
 // redirectError sends an authorization error to the client's redirect URI
@@ -118,19 +123,19 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
-	p, ok := s.pending.get(f.Get("req"), now)
+	req := f.Get("req")
+	p, ok := s.openPending(sealLogin, req, now)
 	if !ok {
 		s.message(w, http.StatusBadRequest, "Sign-in expired", "This sign-in is no longer open (it expired, was finished, or the edge restarted). Start again from your terminal.", "")
 		return
 	}
 	browser := cookieBrowser(r)
-	if browser != p.browser || !s.checkFormToken("login|"+p.id, browser, f.Get("csrf")) {
+	if browser != p.Browser || !s.checkFormToken("login|"+p.ID, browser, f.Get("csrf")) {
 		s.message(w, http.StatusForbidden, "Sign-in refused", "The form did not come from this sign-in page in this browser (cross-site request refused). Start again from your terminal.", "")
 		return
 	}
 	if f.Get("action") == "deny" && p.isDevice() {
-		s.denyDevice(w, r, p)
-		return
+		p.Deny = true // denied once the person has signed in
 	}
 	st := s.cur.Load()
 	if len(st.Users) == 0 {
@@ -138,58 +143,30 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := strings.ToLower(strings.TrimSpace(f.Get("email")))
-	ip := clientIP(r)
-	if blocked, until := s.limited(email, ip, now); blocked {
-		s.log.Warn("sign-in rate limited", "email", email, "ip", ip)
-		s.render(w, http.StatusTooManyRequests, "login", loginPage{
-			ReqID: p.id, CSRF: s.formToken("login|"+p.id, p.browser), Email: email, HasUsers: true,
-			Error: fmt.Sprintf("Too many failed sign-ins. Try again in %s.", until.Sub(now).Round(time.Minute)+time.Minute),
-		})
+	u := st.users[email]
+	a := attempt{email: email, addr: addrKey(r.RemoteAddr), browser: browser, known: u != nil}
+	if ok, msg := s.limits.loginAllowed(a, now); !ok {
+		s.log.Warn("sign-in rate limited", "email", email, "addr", a.addr)
+		s.render(w, http.StatusTooManyRequests, "login", s.loginPage(st, p, req, email, msg))
 		return
 	}
-	u := st.users[email]
 	hash := dummyHash
 	if u != nil {
 		hash = u.PasswordHash
 	}
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(f.Get("password"))) != nil || u == nil {
-		s.limit.fail("user|"+email+"|"+ip, now)
-		s.limit.fail("ip|"+ip, now)
-		s.log.Info("sign-in failed: wrong email or password", "email", email, "ip", ip)
-		page := loginPage{
-			ReqID: p.id, CSRF: s.formToken("login|"+p.id, p.browser), Email: email, HasUsers: true,
-			Error: "Wrong email or password.",
-		}
-		if p.isDevice() {
-			page.UserCode = formatUserCode(p.userCode)
-		}
-		if st.OIDC != nil {
-			page.UpstreamURL, page.Upstream = "/oauth/upstream?req="+url.QueryEscape(p.id), upstreamName(st.OIDC.Issuer)
-		}
-		s.render(w, http.StatusUnauthorized, "login", page)
+		s.limits.loginFailed(a, now)
+		s.log.Info("sign-in failed: wrong email or password", "email", email, "addr", a.addr)
+		s.render(w, http.StatusUnauthorized, "login", s.loginPage(st, p, req, email, "Wrong email or password."))
 		return
 	}
+	s.limits.loginSucceeded(a, now)
 	s.finish(w, r, p, localIdentity(u))
-}
-
-func (s *Server) limited(email, ip string, now time.Time) (bool, time.Time) {
-	if b, until := s.limit.blocked("user|"+email+"|"+ip, limitPerUser, now); b {
-		return b, until
-	}
-	return s.limit.blocked("ip|"+ip, limitPerIP, now)
 }
 
 // dummyHash is compared against when the email is unknown, so that the
 // answer takes as long as for a known one.
 const dummyHash = "$2a$10$7EqJtq98hPqEX7fNZaFWoOHiA7OW5Ah4dGGu3m4yEmHz9f0bkNp4W"
-
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
 
 // finish completes a pending sign-in for id: an authorization request
 // gets a one-time code at its loopback redirect URI; a device code is
@@ -198,33 +175,37 @@ func clientIP(r *http.Request) string {
 // the daemon's page shows it); a device gets the edge's "Not allowed"
 // page.
 func (s *Server) finish(w http.ResponseWriter, r *http.Request, p pending, id Identity) {
-	if !s.pending.take(p.id) {
+	if !s.finished.first(p.ID, time.Unix(p.Expires, 0), s.now()) {
 		s.message(w, http.StatusBadRequest, "Sign-in already finished", "This sign-in was already completed. Start again from your terminal if you need to.", "")
 		return
 	}
 	if p.isDevice() {
+		if p.Deny {
+			s.denyDevice(w, r, p, id)
+			return
+		}
 		s.approveDevice(w, r, p, id)
 		return
 	}
-	if d := s.refusedEverywhere(id, p.audience); d != nil {
-		redirectError(w, r, p.redirectURI, p.state, "access_denied", d.String())
+	if d := s.refusedEverywhere(id, p.Audience); d != nil {
+		redirectError(w, r, p.RedirectURI, p.State, "access_denied", d.String())
 		return
 	}
 	code := newSecret(codePrefix)
 	err := s.store.PutCode(r.Context(), key(code), Code{
-		ClientID: p.clientID, RedirectURI: p.redirectURI, Challenge: p.challenge,
+		ClientID: ClientID, RedirectURI: p.RedirectURI, Challenge: p.Challenge,
 		Identity: id, Expires: s.now().Add(CodeTTL),
 	})
 	if err != nil {
 		s.log.Error("authorization code not stored", "err", err)
-		redirectError(w, r, p.redirectURI, p.state, "server_error", "the edge could not store the sign-in")
+		redirectError(w, r, p.RedirectURI, p.State, "server_error", "the edge could not store the sign-in")
 		return
 	}
 	s.log.Info("signed in", "email", id.Email, "idp", id.IDP)
-	u, _ := url.Parse(p.redirectURI) // checked
+	u, _ := url.Parse(p.RedirectURI) // checked
 	q := u.Query()
 	q.Set("code", code)
-	q.Set("state", p.state)
+	q.Set("state", p.State)
 	u.RawQuery = q.Encode()
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, u.String(), http.StatusSeeOther)

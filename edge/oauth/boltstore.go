@@ -379,7 +379,7 @@ func (s *BoltStore) Collect(ctx context.Context, now time.Time, keep time.Durati
 		db := tx.Bucket(bucketDevices)
 		if err := collect(db, func(v []byte) bool {
 			d, err := decodeRecord(v, validDevice)
-			return err != nil || now.After(d.Expires.Add(keep))
+			return err != nil || !now.Before(d.Expires) // nothing to learn from a lapsed device code
 		}); err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -24,6 +25,11 @@ func (s *Server) deviceCode(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	now := s.now()
+	if ok, wait := s.limits.deviceCreate(addrKey(r.RemoteAddr), now); !ok {
+		tooMany(w, wait)
+		writeError(w, &protoError{http.StatusTooManyRequests, "slow_down", fmt.Sprintf("too many device authorizations from this address or in total; try again in %s", roundWait(wait))})
+		return
+	}
 	interval := int((s.interval + time.Second - 1) / time.Second)
 	for range 5 { // a user code collision is retried
 		dc := newSecret(devicePrefix)
@@ -52,6 +58,11 @@ func (s *Server) deviceCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeError(w, &protoError{http.StatusServiceUnavailable, "temporarily_unavailable", "no free user code; try again"})
+}
+
+// tooMany sets Retry-After (whole seconds, rounded up) on a 429.
+func tooMany(w http.ResponseWriter, wait time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 }
 
 // grantDevice is the token endpoint's device code grant (RFC 8628 §3.4).
@@ -139,7 +150,18 @@ func (s *Server) deviceSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
+	addr := addrKey(r.RemoteAddr)
+	if ok, wait := s.limits.guessAllowed(addr, browser, now); !ok {
+		s.log.Warn("device code guesses rate limited", "addr", addr)
+		tooMany(w, wait)
+		s.render(w, http.StatusTooManyRequests, "device", devicePage{CSRF: s.formToken("device", browser), UserCode: f.Get("user_code"),
+			Error: fmt.Sprintf("Too many wrong codes. Try again in %s.", roundWait(wait))})
+		return
+	}
 	d, err := s.store.DeviceByUserCode(r.Context(), code)
+	if errors.Is(err, ErrNotFound) || err == nil && (!now.Before(d.Expires) || d.Status != DevicePending) {
+		s.limits.guessFailed(addr, browser, now)
+	}
 	switch {
 	case errors.Is(err, ErrNotFound):
 		again("No device is waiting for that code. Check it, or start again on the device.")
@@ -155,16 +177,15 @@ func (s *Server) deviceSubmit(w http.ResponseWriter, r *http.Request) {
 		again("That code was already used.")
 		return
 	}
-	p := &pending{browser: browser, deviceKey: d.Key, userCode: d.UserCode}
-	if f.Get("action") == "deny" {
-		s.denyDevice(w, r, *p)
+	// Deny, like approve, takes a signed-in person: a guessed code cannot
+	// be denied by whoever guessed it.
+	p := &pending{Browser: browser, DeviceKey: d.Key, UserCode: d.UserCode, Deny: f.Get("action") == "deny"}
+	req, serr := s.sealPending(p, now)
+	if serr != nil {
+		s.message(w, http.StatusBadRequest, "Bad request", "The request is too large.", serr.Error())
 		return
 	}
-	if !s.pending.add(p, now) {
-		s.message(w, http.StatusServiceUnavailable, "Try again", "Too many sign-ins are in progress.", "")
-		return
-	}
-	s.startLogin(w, r, p, "")
+	s.startLogin(w, r, *p, req, "")
 }
 
 // approveDevice approves the device code of p for id, or denies it when
@@ -172,7 +193,7 @@ func (s *Server) deviceSubmit(w http.ResponseWriter, r *http.Request) {
 // why, and the polling device gets access_denied with the same reasons.
 func (s *Server) approveDevice(w http.ResponseWriter, r *http.Request, p pending, id Identity) {
 	var refused *denial
-	_, err := s.store.UpdateDevice(r.Context(), p.deviceKey, func(d *Device) error {
+	_, err := s.store.UpdateDevice(r.Context(), p.DeviceKey, func(d *Device) error {
 		if d.Status != DevicePending || !s.now().Before(d.Expires) {
 			return ErrExpired
 		}
@@ -195,10 +216,10 @@ func (s *Server) approveDevice(w http.ResponseWriter, r *http.Request, p pending
 	s.message(w, http.StatusOK, "Device connected", fmt.Sprintf("Signed in as %s. You can close this tab and go back to the device.", id.Email), "")
 }
 
-func (s *Server) denyDevice(w http.ResponseWriter, r *http.Request, p pending) {
-	s.pending.take(p.id)
-	_, err := s.store.UpdateDevice(r.Context(), p.deviceKey, func(d *Device) error {
-		if d.Status != DevicePending {
+// denyDevice denies the device code of p on behalf of id, who signed in.
+func (s *Server) denyDevice(w http.ResponseWriter, r *http.Request, p pending, id Identity) {
+	_, err := s.store.UpdateDevice(r.Context(), p.DeviceKey, func(d *Device) error {
+		if d.Status != DevicePending || !s.now().Before(d.Expires) {
 			return ErrExpired
 		}
 		d.Status = DeviceDenied
@@ -208,5 +229,6 @@ func (s *Server) denyDevice(w http.ResponseWriter, r *http.Request, p pending) {
 		s.message(w, http.StatusBadRequest, "Device code expired", "The device code expired or was used meanwhile.", "")
 		return
 	}
+	s.log.Info("device denied", "email", id.Email, "idp", id.IDP)
 	s.message(w, http.StatusOK, "Device denied", "The device was refused. It will not be signed in.", "")
 }

@@ -117,12 +117,25 @@ func TestDeviceDenied(t *testing.T) {
 	if st, body := submitDevice(t, f.browser(t), f.e.OAuthURL, csrf, da["user_code"].(string), "continue"); st != http.StatusForbidden {
 		t.Fatalf("another browser with this form token: %d\n%s", st, body)
 	}
-	if st, body := submitDevice(t, b, f.e.OAuthURL, csrf, da["user_code"].(string), "deny"); st != http.StatusOK || !strings.Contains(body, "Device denied") {
+	// Denying takes a signed-in person: whoever guessed a code cannot
+	// deny it.
+	st, body := submitDevice(t, b, f.e.OAuthURL, csrf, da["user_code"].(string), "deny")
+	m1, m2 := reqField.FindStringSubmatch(body), csrfField.FindStringSubmatch(body)
+	if st != http.StatusOK || m1 == nil || m2 == nil || !strings.Contains(body, "Sign in to deny device") {
 		t.Fatalf("deny: %d\n%s", st, body)
 	}
-	st, body := f.pollDevice(t, da["device_code"].(string))
-	if st != http.StatusBadRequest || body["error"] != "access_denied" {
-		t.Fatalf("poll after deny: %d %v", st, body)
+	if st, body := postLoginAction(t, b, f.e.OAuthURL, m1[1], m2[1], alice, "wrong password", "deny"); st != http.StatusUnauthorized {
+		t.Fatalf("deny with a wrong password: %d\n%s", st, body)
+	}
+	if st, body := f.pollDevice(t, da["device_code"].(string)); st != http.StatusBadRequest || body["error"] != "authorization_pending" {
+		t.Fatalf("poll after a deny without signing in: %d %v", st, body)
+	}
+	if st, body := postLoginAction(t, b, f.e.OAuthURL, m1[1], m2[1], alice, alicePW, "deny"); st != http.StatusOK || !strings.Contains(body, "Device denied") {
+		t.Fatalf("deny signed in: %d\n%s", st, body)
+	}
+	st, poll := f.pollDevice(t, da["device_code"].(string))
+	if st != http.StatusBadRequest || poll["error"] != "access_denied" {
+		t.Fatalf("poll after deny: %d %v", st, poll)
 	}
 	if st, body := f.postForm(t, "/oauth/device/code", url.Values{"client_id": {"airlock"}, "audience": {"nope.test"}}); st != http.StatusBadRequest || body["error"] != "invalid_target" {
 		t.Fatalf("device code for an unknown app: %d %v", st, body)

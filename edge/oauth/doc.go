@@ -135,7 +135,9 @@
 //
 // The daemon polls the token endpoint with the device_code grant no faster
 // than interval (slow_down adds 5 s); the person opens verification_uri,
-// enters the code, signs in (or presses Deny: access_denied). When the
+// enters the code and signs in to approve it, or signs in to deny it
+// (access_denied): a code is never denied by someone who only guessed
+// it. When the
 // policy allows the person none of the apps of the device authorization,
 // the browser shows a "Not allowed" page (403) naming them and the
 // reasons, and the device's next poll gets access_denied with the same
@@ -161,8 +163,16 @@
 //
 // Codes, refresh token families (only SHA-256 of refresh tokens) and
 // device codes are in a [Store]: [BoltStore] (go.etcd.io/bbolt) in the
-// state folder, so they survive a restart. Pending browser sign-ins live
-// in memory for 10 minutes.
+// state folder, so they survive a restart. A browser sign-in in progress
+// is not stored at all: the authorization request (client, redirect URI,
+// state, PKCE challenge, apps, browser cookie, expiry after 10 minutes)
+// travels sealed with XChaCha20-Poly1305 under a key only this process
+// holds, in the login form's req field and, for the upstream leg (with
+// its nonce and PKCE verifier), in the state sent to the upstream
+// provider. No number of unauthenticated requests takes memory from a
+// real sign-in; an edge restart ends the sign-ins in progress. Only a
+// sign-in that got past the password or the upstream provider is
+// remembered (bounded, until it expires) so that each finishes once.
 //
 // # Login page
 //

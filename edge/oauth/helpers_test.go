@@ -167,7 +167,14 @@ func loginForm(tb testing.TB, b *http.Client, u string) (req, csrf string) {
 // status and body.
 func postLogin(tb testing.TB, b *http.Client, base, req, csrf, email, pw string) (int, string) {
 	tb.Helper()
-	res, err := b.PostForm(base+"/oauth/login", url.Values{"req": {req}, "csrf": {csrf}, "email": {email}, "password": {pw}, "action": {"login"}})
+	return postLoginAction(tb, b, base, req, csrf, email, pw, "login")
+}
+
+// postLoginAction submits the login form with the button action
+// ("login", or "deny" on a device's page).
+func postLoginAction(tb testing.TB, b *http.Client, base, req, csrf, email, pw, action string) (int, string) {
+	tb.Helper()
+	res, err := b.PostForm(base+"/oauth/login", url.Values{"req": {req}, "csrf": {csrf}, "email": {email}, "password": {pw}, "action": {action}})
 	if err != nil {
 		tb.Fatal(err)
 	}

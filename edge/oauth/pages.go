@@ -62,6 +62,7 @@ type loginPage struct {
 	HasUsers                  bool
 	UpstreamURL, Upstream     string
 	UserCode                  string // a device sign-in
+	Deny                      bool   // the person asked to deny the device
 }
 
 type messagePage struct {
@@ -119,7 +120,7 @@ p{line-height:1.45}
 {{define "foot"}}</main></body></html>{{end}}
 
 {{define "login"}}{{template "head" "Sign in"}}
-<h1>Sign in{{if .UserCode}} to approve device {{.UserCode}}{{end}}</h1>
+<h1>Sign in{{if .UserCode}} to {{if .Deny}}deny{{else}}approve{{end}} device {{.UserCode}}{{end}}</h1>
 {{if .Error}}<p class="error" id="error" role="alert">{{.Error}}</p>{{end}}
 {{if .HasUsers}}
 <form method="post" action="/oauth/login">
@@ -129,8 +130,9 @@ p{line-height:1.45}
 <input type="email" id="email" name="email" value="{{.Email}}" autocomplete="username" required{{if not .Email}} autofocus{{end}}>
 <label for="password">Password</label>
 <input type="password" id="password" name="password" autocomplete="current-password" required{{if .Email}} autofocus{{end}}>
-<button type="submit" id="submit" name="action" value="login">Sign in</button>
-{{if .UserCode}}<button type="submit" class="secondary" id="deny" name="action" value="deny" formnovalidate>Deny this device</button>{{end}}
+{{if .Deny}}<button type="submit" id="submit" name="action" value="deny">Sign in and deny the device</button>
+{{else}}<button type="submit" id="submit" name="action" value="login">Sign in</button>
+{{if .UserCode}}<button type="submit" class="secondary" id="deny" name="action" value="deny">Sign in and deny this device</button>{{end}}{{end}}
 </form>
 {{end}}
 {{if .UpstreamURL}}{{if .HasUsers}}<p class="or">or</p>{{end}}

@@ -50,12 +50,13 @@ type Server struct {
 	now      func() time.Time
 	csrfKey  [32]byte
 
-	cur     atomic.Pointer[state]
-	revs    atomic.Pointer[revocations]
-	revMu   sync.Mutex // serialises changes of revs
-	pending *pendingSet
-	limit   *limiter
-	up      upstreamCache
+	cur      atomic.Pointer[state]
+	revs     atomic.Pointer[revocations]
+	revMu    sync.Mutex // serialises changes of revs
+	seal     *sealer
+	finished *finishedSet
+	limits   *limits
+	up       upstreamCache
 }
 
 // state is Settings compiled for requests.
@@ -73,7 +74,7 @@ func New(ctx context.Context, set Settings, opts Options) (*Server, error) {
 	s := &Server{
 		log: opts.Logger, store: opts.Store, client: opts.HTTPClient,
 		interval: opts.DeviceInterval, now: opts.Now,
-		pending: newPendingSet(), limit: newLimiter(),
+		seal: newSealer(), finished: newFinishedSet(), limits: newLimits(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -202,8 +203,7 @@ func (s *Server) Run(ctx context.Context) error {
 		if err := s.store.Collect(ctx, now, revokedKeep); err != nil && ctx.Err() == nil {
 			s.log.Warn("sign-in store housekeeping failed", "err", err)
 		}
-		s.pending.purge(now)
-		s.limit.purge(now)
+		s.finished.purge(now)
 		if err := s.refreshRevocations(ctx, s.cur.Load().Settings); err != nil && ctx.Err() == nil {
 			s.log.Warn("sign-in revocations not refreshed", "err", err)
 		}

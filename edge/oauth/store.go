@@ -130,8 +130,9 @@ type Store interface {
 	// DeviceByUserCode finds a device authorization by its user code.
 	DeviceByUserCode(ctx context.Context, userCode string) (Device, error)
 
-	// Collect deletes what expired before now (revoked families are kept
-	// until keep after their revocation).
+	// Collect deletes what expired before now: device authorizations at
+	// their expiry, codes keep after it (a replayed code still revokes
+	// what it issued), revoked families keep after their revocation.
 	Collect(ctx context.Context, now time.Time, keep time.Duration) error
 	Close() error
 }

@@ -50,19 +50,19 @@ func (s *Server) upstreamStart(w http.ResponseWriter, r *http.Request) {
 		s.message(w, http.StatusBadRequest, "Bad sign-in request", "The sign-in request is malformed.", err.Error())
 		return
 	}
-	s.redirectUpstream(w, r, q.Get("req"), cookieBrowser(r))
-}
-
-// redirectUpstream sends the browser to the upstream provider with the
-// edge's own state, nonce and PKCE S256 challenge. browser is the
-// airlock_browser cookie of the request.
-func (s *Server) redirectUpstream(w http.ResponseWriter, r *http.Request, reqID, browser string) {
-	st := s.cur.Load()
-	p, ok := s.pending.get(reqID, s.now())
-	if !ok || p.browser != browser {
+	p, ok := s.openPending(sealLogin, q.Get("req"), s.now())
+	if !ok || p.Browser != cookieBrowser(r) {
 		s.message(w, http.StatusBadRequest, "Sign-in expired", "This sign-in is no longer open in this browser. Start again from your terminal.", "")
 		return
 	}
+	s.redirectUpstream(w, r, p)
+}
+
+// redirectUpstream sends the browser to the upstream provider with the
+// edge's own nonce and PKCE S256 challenge; the state it sends is p
+// sealed with them, so the edge keeps nothing until the provider answers.
+func (s *Server) redirectUpstream(w http.ResponseWriter, r *http.Request, p pending) {
+	st := s.cur.Load()
 	if st.OIDC == nil {
 		s.message(w, http.StatusBadRequest, "No identity provider", "This edge has no upstream identity provider.", "")
 		return
@@ -73,12 +73,13 @@ func (s *Server) redirectUpstream(w http.ResponseWriter, r *http.Request, reqID,
 		s.message(w, http.StatusBadGateway, "Identity provider unreachable", "The edge could not reach the identity provider. Try again in a moment.", err.Error())
 		return
 	}
-	upState, nonce, verifier := newSecret(""), newSecret(""), oauth2.GenerateVerifier()
-	if !s.pending.setUpstream(p.id, upState, nonce, verifier) {
-		s.message(w, http.StatusBadRequest, "Sign-in expired", "This sign-in is no longer open. Start again from your terminal.", "")
+	p.Nonce, p.Verifier = newSecret("")[:22], oauth2.GenerateVerifier()
+	upState, err := s.sealBounded(sealUpstream, &p)
+	if err != nil {
+		s.message(w, http.StatusBadRequest, "Bad sign-in request", "The sign-in request is too large.", err.Error())
 		return
 	}
-	u := s.oauth2Config(st, prov).AuthCodeURL(upState, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce))
+	u := s.oauth2Config(st, prov).AuthCodeURL(upState, oauth2.S256ChallengeOption(p.Verifier), oidc.Nonce(p.Nonce))
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, u, http.StatusFound)
 }
@@ -90,34 +91,32 @@ func (s *Server) upstreamCallback(w http.ResponseWriter, r *http.Request) {
 		s.message(w, http.StatusBadRequest, "Bad answer from the identity provider", "The answer is malformed.", perr.Error())
 		return
 	}
-	p, ok := s.pending.byUpstream(q.Get("state"), s.now())
+	p, ok := s.openPending(sealUpstream, q.Get("state"), s.now())
 	if !ok {
 		s.message(w, http.StatusBadRequest, "Sign-in expired", "The identity provider answered for a sign-in that is not open (wrong or old state). Start again from your terminal.", "")
 		return
 	}
-	if p.browser != cookieBrowser(r) {
+	if p.Browser != cookieBrowser(r) {
 		s.message(w, http.StatusForbidden, "Sign-in refused", "This sign-in was started in another browser.", "")
 		return
 	}
 	if e := q.Get("error"); e != "" {
 		desc := fmt.Sprintf("the identity provider refused: %s %s", e, q.Get("error_description"))
-		s.pending.take(p.id)
 		if p.isDevice() {
 			s.message(w, http.StatusForbidden, "Sign-in refused", "The identity provider did not sign you in.", desc)
 			return
 		}
-		redirectError(w, r, p.redirectURI, p.state, "access_denied", desc)
+		redirectError(w, r, p.RedirectURI, p.State, "access_denied", desc)
 		return
 	}
 	id, err := s.exchangeUpstream(r.Context(), p, q.Get("code"))
 	if err != nil {
 		s.log.Warn("upstream sign-in failed", "err", err)
-		s.pending.take(p.id)
 		if p.isDevice() {
 			s.message(w, http.StatusForbidden, "Sign-in refused", "The identity provider's answer was not accepted.", err.Error())
 			return
 		}
-		redirectError(w, r, p.redirectURI, p.state, "access_denied", err.Error())
+		redirectError(w, r, p.RedirectURI, p.State, "access_denied", err.Error())
 		return
 	}
 	s.finish(w, r, p, id)
@@ -138,7 +137,7 @@ func (s *Server) exchangeUpstream(ctx context.Context, p pending, code string) (
 	if err != nil {
 		return Identity{}, err
 	}
-	tok, err := s.oauth2Config(st, prov).Exchange(ctx, code, oauth2.VerifierOption(p.verifier))
+	tok, err := s.oauth2Config(st, prov).Exchange(ctx, code, oauth2.VerifierOption(p.Verifier))
 	if err != nil {
 		return Identity{}, fmt.Errorf("redeem the identity provider's code: %w", err)
 	}
@@ -150,7 +149,7 @@ func (s *Server) exchangeUpstream(ctx context.Context, p pending, code string) (
 	if err != nil {
 		return Identity{}, fmt.Errorf("ID token: %w", err)
 	}
-	if idt.Nonce != p.nonce {
+	if idt.Nonce != p.Nonce {
 		return Identity{}, errors.New("ID token: the nonce does not match this sign-in")
 	}
 	var claims map[string]any
@@ -213,3 +212,4 @@ func identityFromClaims(claims map[string]any, subject string, cfg *OIDCConfig) 
 	}
 	return Identity{Subject: subject, Email: strings.ToLower(email), Groups: groups, IDP: IDPOIDC}, nil
 }
+
