@@ -175,10 +175,7 @@ type helper struct {
 // startHelper runs this test binary in ns as role, with env added.
 func startHelper(tb testing.TB, ns *netns.NS, role string, env ...string) *helper {
 	tb.Helper()
-	name := "TestNetnsHelperEdge"
-	if role == "client" {
-		name = "TestNetnsHelperClient"
-	}
+	name := map[string]string{"edge": "TestNetnsHelperEdge", "client": "TestNetnsHelperClient", "state": "TestNetnsHelperState"}[role]
 	cmd := ns.Command(context.Background(), os.Args[0], "-test.run=^"+name+"$", "-test.timeout=10m")
 	cmd.Env = append(append(os.Environ(), helperRole+"="+role), env...)
 	cmd.Stderr = os.Stderr
@@ -223,7 +220,7 @@ func (h *helper) await(tb testing.TB, ctx context.Context, prefix string) string
 			if strings.HasPrefix(l, prefix) {
 				return l
 			}
-			if strings.HasPrefix(l, "new failed") || strings.HasPrefix(l, "--- FAIL") {
+			if strings.HasPrefix(l, "new failed") || strings.HasPrefix(l, "open failed") || strings.HasPrefix(l, "--- FAIL") {
 				tb.Fatalf("helper: %s", l)
 			}
 		case <-ctx.Done():
@@ -253,4 +250,71 @@ func (h *helper) send(tb testing.TB, line string) {
 // helperLogger writes a helper's logs to its stderr, which the test shows.
 func helperLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// TestNetnsHelperState is the client part that watches link state as the
+// daemon does (edgeclient.Client, whose State feeds airlock status): it
+// prints "state up" or "state down: ERROR" at every change, and on the
+// line "open" from stdin opens a stream and prints "open ok DURATION" or
+// "open failed ERROR".
+func TestNetnsHelperState(t *testing.T) {
+	if os.Getenv(helperRole) != "state" {
+		t.Skip("a helper of the netns tests")
+	}
+	var ed netnsEdge
+	if err := json.Unmarshal([]byte(os.Getenv("AIRLOCK_NETNS_EDGE")), &ed); err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ed.CAPEM)
+	ctx := testenv.Context(t)
+	c := edgeclient.NewClient(edgeclient.Config{Addr: ed.Addr, ServerName: ed.ServerName, RootCAs: pool,
+		Hello: wire.Hello{Software: "netns-test"}, Logger: helperLogger()})
+	defer c.Close()
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var out sync.Mutex
+	say := func(format string, args ...any) {
+		out.Lock()
+		defer out.Unlock()
+		fmt.Printf(format+"\n", args...)
+	}
+	go func() {
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			if sc.Text() != "open" {
+				continue
+			}
+			start := time.Now()
+			octx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			s, err := c.Open(octx, &wire.Open{App: ed.App, Token: ed.Token, Target: "echo:1"})
+			cancel()
+			if err != nil {
+				say("open failed %v", err)
+				continue
+			}
+			s.Close()
+			say("open ok %s", time.Since(start))
+		}
+	}()
+	last := ""
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		up, _, err := c.State()
+		now := "state up"
+		if !up {
+			now = fmt.Sprintf("state down: %v", err)
+		}
+		if now != last {
+			say("%s", now)
+			last = now
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
