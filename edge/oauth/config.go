@@ -55,6 +55,29 @@ type OIDCConfig struct {
 	// GroupsClaim names the claim that holds the groups (default
 	// "groups"); a missing claim means no groups.
 	GroupsClaim string `yaml:"groups_claim,omitempty"`
+	// AllowUnverifiedEmail accepts an email the provider does not say is
+	// verified (email_verified false or missing). Off by default: with
+	// an email-based policy an unverified address is anyone's to claim.
+	// Turn it on only for a provider that holds no address it has not
+	// verified itself.
+	AllowUnverifiedEmail bool `yaml:"allow_unverified_email,omitempty"`
+	// SessionLifetime is how long a sign-in through this provider lasts
+	// (default 12h): no refresh extends it, and after it the person
+	// signs in at the provider again, so someone it removed loses access
+	// within this time.
+	SessionLifetime time.Duration `yaml:"session_lifetime,omitempty"`
+}
+
+// DefaultSessionLifetime is the default [OIDCConfig.SessionLifetime].
+const DefaultSessionLifetime = 12 * time.Hour
+
+// sessionLifetime is the absolute lifetime of an upstream sign-in (o may
+// be nil: the provider left the config).
+func (o *OIDCConfig) sessionLifetime() time.Duration {
+	if o == nil || o.SessionLifetime <= 0 {
+		return DefaultSessionLifetime
+	}
+	return o.SessionLifetime
 }
 
 // Revocation refuses every access token of Email issued before Before and
@@ -141,6 +164,9 @@ func ValidateOIDC(o *OIDCConfig) []FieldError {
 	}
 	if strings.TrimSpace(o.ClientID) == "" {
 		errs = append(errs, FieldError{"oidc.client_id", "is required"})
+	}
+	if l := o.SessionLifetime; l != 0 && (l < 5*time.Minute || l > DefaultRefreshTTL) {
+		errs = append(errs, FieldError{"oidc.session_lifetime", fmt.Sprintf("%s: between 5m and %s", l, DefaultRefreshTTL)})
 	}
 	return errs
 }

@@ -343,10 +343,11 @@ func TestValidate(t *testing.T) {
 		}
 	}
 	for o, want := range map[*OIDCConfig]string{
-		{Issuer: "", ClientID: "x"}:                       "oidc.issuer: is required",
-		{Issuer: "http://idp.example.com", ClientID: "x"}: "only on loopback",
-		{Issuer: "ftp://idp", ClientID: "x"}:              "not an http(s) URL",
-		{Issuer: "https://idp.example.com", ClientID: ""}: "oidc.client_id: is required",
+		{Issuer: "", ClientID: "x"}:                                                      "oidc.issuer: is required",
+		{Issuer: "http://idp.example.com", ClientID: "x"}:                                "only on loopback",
+		{Issuer: "ftp://idp", ClientID: "x"}:                                             "not an http(s) URL",
+		{Issuer: "https://idp.example.com", ClientID: ""}:                                "oidc.client_id: is required",
+		{Issuer: "https://idp.example.com", ClientID: "x", SessionLifetime: time.Minute}: "oidc.session_lifetime: 1m0s: between 5m and",
 	} {
 		errs := ValidateOIDC(o)
 		if len(errs) == 0 || !strings.Contains(errs[0].Error(), want) {
@@ -358,5 +359,62 @@ func TestValidate(t *testing.T) {
 	}
 	if _, err := HashPassword("short"); err == nil {
 		t.Error("a 5-character password was hashed")
+	}
+}
+
+// TestUpstreamSessionLifetime: a sign-in through the upstream provider
+// ends at its absolute lifetime however often it is refreshed; the
+// built-in user list's does not.
+func TestUpstreamSessionLifetime(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		lifetime time.Duration // 0: the default
+		idp      string
+		ends     bool
+	}{
+		{"upstream, default lifetime", 0, IDPOIDC, true},
+		{"upstream, configured lifetime", 2 * time.Hour, IDPOIDC, true},
+		{"built-in users", 0, IDPUsers, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := &clock{t: time.Now()}
+			srv, hs := newTestServer(t, clk)
+			set := srv.cur.Load().Settings
+			set.OIDC = &OIDCConfig{Issuer: "https://idp.test", ClientID: "edge", SessionLifetime: tc.lifetime}
+			if err := srv.Update(context.Background(), set); err != nil {
+				t.Fatal(err)
+			}
+			life := set.OIDC.sessionLifetime()
+			resp, _, err := srv.issue(context.Background(), Identity{Subject: "s", Email: "alice@example.com", IDP: tc.idp}, nil, ClientID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rt := resp.RefreshToken
+			// Refreshed every 10 minutes until the end: each access token
+			// ends by the end at the latest.
+			start := clk.Now()
+			for clk.Now().Add(10 * time.Minute).Before(start.Add(life)) {
+				clk.Add(10 * time.Minute)
+				got := post(t, hs, "/oauth/token", url.Values{"client_id": {ClientID}, "grant_type": {"refresh_token"}, "refresh_token": {rt}})
+				rt, _ = got["refresh_token"].(string)
+				if rt == "" {
+					t.Fatalf("refresh at %s: %v", clk.Now().Sub(start), got)
+				}
+				if exp := clk.Now().Add(time.Duration(got["expires_in"].(float64)) * time.Second); tc.ends && exp.After(start.Add(life)) {
+					t.Fatalf("an access token at %s lives past the end", clk.Now().Sub(start))
+				}
+			}
+			clk.Add(start.Add(life).Sub(clk.Now()))
+			got := post(t, hs, "/oauth/token", url.Values{"client_id": {ClientID}, "grant_type": {"refresh_token"}, "refresh_token": {rt}})
+			if !tc.ends {
+				if got["refresh_token"] == nil {
+					t.Fatalf("a built-in user's sign-in ended at %s: %v", life, got)
+				}
+				return
+			}
+			if got["error"] != "invalid_grant" || !strings.Contains(got["error_description"].(string), "sign in again") {
+				t.Fatalf("refresh at the end: %v", got)
+			}
+		})
 	}
 }

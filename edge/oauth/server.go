@@ -317,7 +317,11 @@ func (s *Server) issue(ctx context.Context, id Identity, audience []string, clie
 		ID: newSecret("")[:22], ClientID: clientID, Identity: id, Audience: audience,
 		Created: now, Expires: now.Add(st.RefreshTTL), Current: key(refresh),
 	}
-	access, err := st.sign(id, aud, f.ID, now)
+	end := st.sessionEnd(id, now)
+	if !end.IsZero() && end.Before(f.Expires) {
+		f.Expires = end
+	}
+	access, ttl, err := st.sign(id, aud, f.ID, now, end)
 	if err != nil {
 		return nil, "", err
 	}
@@ -325,7 +329,7 @@ func (s *Server) issue(ctx context.Context, id Identity, audience []string, clie
 		return nil, "", fmt.Errorf("store the sign-in: %w", err)
 	}
 	return &tokenResponse{
-		AccessToken: access, TokenType: "Bearer", ExpiresIn: int(st.AccessTTL / time.Second),
+		AccessToken: access, TokenType: "Bearer", ExpiresIn: int(ttl / time.Second),
 		RefreshToken: refresh, Audience: aud,
 	}, f.ID, nil
 }
@@ -355,19 +359,35 @@ func (st *state) resolveAudience(requested []string) ([]string, *protoError) {
 	return aud, nil
 }
 
-func (st *state) sign(id Identity, aud []string, family string, now time.Time) (string, error) {
+// sessionEnd is when a sign-in of id made at created ends for good: an
+// upstream sign-in lasts the provider's session lifetime; the built-in
+// user list has none (zero), the refresh token's own expiry applies.
+func (st *state) sessionEnd(id Identity, created time.Time) time.Time {
+	if id.IDP != IDPOIDC {
+		return time.Time{}
+	}
+	return created.Add(st.OIDC.sessionLifetime())
+}
+
+// sign makes an access token, valid for AccessTTL but not past end (zero:
+// no end), and returns it with its lifetime.
+func (st *state) sign(id Identity, aud []string, family string, now, end time.Time) (string, time.Duration, error) {
+	exp := now.Add(st.AccessTTL)
+	if !end.IsZero() && end.Before(exp) {
+		exp = end
+	}
 	tok, err := st.Signer.Sign(token.Claims{
 		Subject: id.Subject, Email: id.Email, Groups: id.Groups, Audience: aud,
-		IssuedAt: now, NotBefore: now, ExpiresAt: now.Add(st.AccessTTL),
+		IssuedAt: now, NotBefore: now, ExpiresAt: exp,
 		Kind: token.KindAccess, Family: family, IDP: id.IDP,
 	})
 	if err != nil {
-		return "", fmt.Errorf("sign the access token: %w", err)
+		return "", 0, fmt.Errorf("sign the access token: %w", err)
 	}
 	if len(tok) > wire.MaxTokenLen {
-		return "", &protoError{http.StatusBadRequest, "invalid_target", fmt.Sprintf("a token for %d apps is %d bytes, over the %d-byte limit: ask for the apps you need with audience", len(aud), len(tok), wire.MaxTokenLen)}
+		return "", 0, &protoError{http.StatusBadRequest, "invalid_target", fmt.Sprintf("a token for %d apps is %d bytes, over the %d-byte limit: ask for the apps you need with audience", len(aud), len(tok), wire.MaxTokenLen)}
 	}
-	return tok, nil
+	return tok, exp.Sub(now), nil
 }
 
 // localIdentity is the identity of a built-in user.

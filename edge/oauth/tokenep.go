@@ -178,6 +178,12 @@ func (s *Server) grantRefresh(ctx context.Context, f url.Values, aud []string) (
 		return nil, err
 	}
 	id := fam.Identity
+	end := st.sessionEnd(id, fam.Created)
+	if !end.IsZero() && !now.Before(end) {
+		s.revokeFamily(ctx, fam.ID, "the sign-in through the identity provider reached its lifetime")
+		s.log.Info("upstream sign-in ended: its lifetime is over", "email", id.Email, "signed_in", fam.Created.UTC().Format(time.RFC3339))
+		return nil, errInvalidGrant("the sign-in of %s through %s lasts %s and is over; sign in again", id.Email, st.upstreamName(), end.Sub(fam.Created))
+	}
 	if nb, ok := s.revs.Load().notBefore[id.Email]; ok && fam.Created.Before(nb) {
 		s.revokeFamily(ctx, fam.ID, "the user's sign-ins were revoked")
 		return nil, errInvalidGrant("the sign-ins of %s were revoked; sign in again", id.Email)
@@ -203,12 +209,12 @@ func (s *Server) grantRefresh(ctx context.Context, f url.Values, aud []string) (
 		s.log.Info("refresh refused by the apps' policy", "email", id.Email, "idp", id.IDP, "apps", denied.apps)
 		return nil, &protoError{http.StatusBadRequest, "invalid_grant", denied.revokedDesc()}
 	}
-	access, err := st.sign(id, resolved, fam.ID, now)
+	access, ttl, err := st.sign(id, resolved, fam.ID, now, end)
 	if err != nil {
 		return nil, err
 	}
 	return &tokenResponse{
-		AccessToken: access, TokenType: "Bearer", ExpiresIn: int(st.AccessTTL / time.Second),
+		AccessToken: access, TokenType: "Bearer", ExpiresIn: int(ttl / time.Second),
 		RefreshToken: next, Audience: resolved,
 	}, nil
 }

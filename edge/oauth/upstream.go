@@ -178,8 +178,9 @@ func (s *Server) exchangeUpstream(ctx context.Context, p pending, code string) (
 	return identityFromClaims(claims, idt.Subject, st.OIDC)
 }
 
-// identityFromClaims reads the email (which must be verified when the
-// provider says whether it is) and the groups.
+// identityFromClaims reads the email, which the provider must say is
+// verified (email_verified true; missing counts as false) unless the
+// operator allowed unverified ones, and the groups.
 func identityFromClaims(claims map[string]any, subject string, cfg *OIDCConfig) (Identity, error) {
 	email, _ := claims[cfg.emailClaim()].(string)
 	if email == "" {
@@ -188,9 +189,12 @@ func identityFromClaims(claims map[string]any, subject string, cfg *OIDCConfig) 
 	if err := CheckEmail(email); err != nil {
 		return Identity{}, fmt.Errorf("claim %q: %w", cfg.emailClaim(), err)
 	}
-	if v, ok := claims["email_verified"]; ok {
-		if b, isBool := v.(bool); !isBool || !b {
-			return Identity{}, fmt.Errorf("the identity provider says %s is not verified", email)
+	if !cfg.AllowUnverifiedEmail {
+		switch v, ok := claims["email_verified"]; {
+		case !ok:
+			return Identity{}, fmt.Errorf("the identity provider does not say that %s is verified (no email_verified claim); only if it verifies every address itself, set oidc.allow_unverified_email", email)
+		case v != true:
+			return Identity{}, fmt.Errorf("the identity provider says %s is not verified (email_verified: %v)", email, v)
 		}
 	}
 	var groups []string
@@ -213,3 +217,10 @@ func identityFromClaims(claims map[string]any, subject string, cfg *OIDCConfig) 
 	return Identity{Subject: subject, Email: strings.ToLower(email), Groups: groups, IDP: IDPOIDC}, nil
 }
 
+// upstreamName names the upstream provider for messages.
+func (st *state) upstreamName() string {
+	if st.OIDC == nil {
+		return "the identity provider"
+	}
+	return upstreamName(st.OIDC.Issuer)
+}

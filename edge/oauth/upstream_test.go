@@ -9,7 +9,9 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
@@ -35,16 +37,18 @@ const (
 	idpGroup        = "oidc-sre"
 )
 
-// groupsStorage adds a groups claim to the example storage's userinfo.
+// groupsStorage adds a groups claim to the example storage's userinfo,
+// and says the email is unverified while unverified is set.
 type groupsStorage struct {
 	*storage.Storage
+	unverified *atomic.Bool
 }
 
 func (s groupsStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo, tokenID, subject, origin string) error {
 	if err := s.Storage.SetUserinfoFromToken(ctx, ui, tokenID, subject, origin); err != nil {
 		return err
 	}
-	ui.AppendClaims("groups", []string{idpGroup, "everyone"})
+	s.amend(ui)
 	return nil
 }
 
@@ -52,13 +56,21 @@ func (s groupsStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.User
 	if err := s.Storage.SetUserinfoFromRequest(ctx, ui, tok, scopes); err != nil {
 		return err
 	}
-	ui.AppendClaims("groups", []string{idpGroup, "everyone"})
+	s.amend(ui)
 	return nil
 }
 
+func (s groupsStorage) amend(ui *oidc.UserInfo) {
+	ui.AppendClaims("groups", []string{idpGroup, "everyone"})
+	if s.unverified.Load() && ui.Email != "" {
+		ui.EmailVerified = false
+	}
+}
+
 // startIdP runs the provider with one confidential client whose redirect
-// URI is the edge's callback, and returns its issuer URL.
-func startIdP(tb testing.TB, edgeCallback string) string {
+// URI is the edge's callback, and returns its issuer URL and the switch
+// that makes it call the email unverified.
+func startIdP(tb testing.TB, edgeCallback string) (string, *atomic.Bool) {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -66,29 +78,29 @@ func startIdP(tb testing.TB, edgeCallback string) string {
 	}
 	issuer := "http://" + ln.Addr().String()
 	clients := map[string]*storage.Client{idpClientID: storage.WebClient(idpClientID, idpClientSecret, edgeCallback)}
-	st := groupsStorage{storage.NewStorageWithClients(storage.NewUserStore(issuer), clients)}
+	st := groupsStorage{storage.NewStorageWithClients(storage.NewUserStore(issuer), clients), new(atomic.Bool)}
 	router := exampleop.SetupServer(issuer, st, nil, false)
 	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: router}}
 	srv.Start()
 	tb.Cleanup(srv.Close)
-	return issuer
+	return issuer, st.unverified
 }
 
 // newOIDCFixture is an edge whose only identity provider is the upstream
 // one; app allows the IdP's group.
-func newOIDCFixture(tb testing.TB) (*fixture, string) {
+func newOIDCFixture(tb testing.TB) (*fixture, *atomic.Bool) {
 	tb.Helper()
 	e := edgetest.Start(tb, edgetest.Options{})
 	tun := e.CreateTunnelWith(tb, "demo", edge.TunnelOptions{
 		Hostnames: []string{app}, Policy: edge.Policy{Allow: edge.Rule{Groups: []string{idpGroup}}},
 	})
-	issuer := startIdP(tb, e.OAuthURL+"/oauth/callback")
+	issuer, unverified := startIdP(tb, e.OAuthURL+"/oauth/callback")
 	e.UpdateConfig(tb, func(c *edge.Config) error {
 		c.OIDC = &oauth.OIDCConfig{Issuer: issuer, ClientID: idpClientID, ClientSecret: idpClientSecret, Scopes: []string{"email", "profile"}}
 		return nil
 	})
 	e.EchoConnector(tb, tun)
-	return &fixture{e: e, conn: e.DialClient(tb), cb: newCallback(tb)}, issuer
+	return &fixture{e: e, conn: e.DialClient(tb), cb: newCallback(tb)}, unverified
 }
 
 var idpFormID = regexp.MustCompile(`name="id" value="([^"]+)"`)
@@ -119,7 +131,7 @@ func idpLogin(tb testing.TB, b *http.Client, authURL, user, pw string) (*http.Re
 }
 
 func TestUpstreamOIDC(t *testing.T) {
-	f, issuer := newOIDCFixture(t)
+	f, unverified := newOIDCFixture(t)
 	u, state, verifier := f.authURL(app)
 	res, body := idpLogin(t, f.browser(t), u, idpUser, idpPassword)
 	if res.StatusCode != http.StatusOK {
@@ -143,6 +155,9 @@ func TestUpstreamOIDC(t *testing.T) {
 	if err := f.stream(t, app, tok.AccessToken); err != nil {
 		t.Fatalf("stream: %v", err)
 	}
+	if exp := time.Until(tok.Expiry); exp > oauth.DefaultSessionLifetime {
+		t.Fatalf("an access token of an upstream sign-in lives %s, past the session lifetime", exp)
+	}
 	next, err := f.refresh(t, tok.RefreshToken)
 	if err != nil {
 		t.Fatalf("refresh an upstream sign-in: %v", err)
@@ -153,6 +168,19 @@ func TestUpstreamOIDC(t *testing.T) {
 		res, body := idpLogin(t, f.browser(t), u, idpUser, "wrong")
 		if res.Request.URL.Host == strings.TrimPrefix(f.e.OAuthURL, "https://") || !strings.Contains(strings.ToLower(body), "password") {
 			t.Fatalf("wrong password came back to %s: %s\n%s", res.Request.URL, res.Status, body)
+		}
+	})
+
+	// The provider's email_verified false is left out of its JSON
+	// (omitempty): missing counts as not verified.
+	t.Run("email not verified at the provider", func(t *testing.T) {
+		unverified.Store(true)
+		defer unverified.Store(false)
+		u, _, _ := f.authURL(app)
+		idpLogin(t, f.browser(t), u, idpUser, idpPassword)
+		q := f.cb.wait(t, 10*time.Second)
+		if q.Get("error") != "access_denied" || !strings.Contains(q.Get("error_description"), "email_verified") || q.Get("code") != "" {
+			t.Fatalf("callback %v", q)
 		}
 	})
 
@@ -180,27 +208,29 @@ func TestUpstreamOIDC(t *testing.T) {
 		f.e.RevokeUser(t, idpEmail)
 		wantRefused(t, f.stream(t, app, next.AccessToken), wire.CodeUnauthenticated, "revoked")
 	})
-	_ = issuer
 }
 
 func TestIdentityFromClaims(t *testing.T) {
-	cfg := &oauth.OIDCConfig{Issuer: "https://idp.test", ClientID: "x", GroupsClaim: "roles"}
 	cases := []struct {
 		name   string
 		claims map[string]any
+		allow  bool // oidc.allow_unverified_email
 		err    string
 		groups int
 	}{
-		{"verified", map[string]any{"email": "a@example.com", "email_verified": true, "roles": []any{"a", "b"}}, "", 2},
-		{"no verified claim", map[string]any{"email": "a@example.com", "roles": "a b c"}, "", 3},
-		{"unverified", map[string]any{"email": "a@example.com", "email_verified": false}, "not verified", 0},
-		{"verified as a string", map[string]any{"email": "a@example.com", "email_verified": "true"}, "not verified", 0},
-		{"no email", map[string]any{"name": "a"}, `no "email" claim`, 0},
-		{"not an email", map[string]any{"email": "alice"}, "not an email", 0},
-		{"groups of the wrong type", map[string]any{"email": "a@example.com", "roles": 3.0}, "neither a list nor a string", 0},
+		{"verified", map[string]any{"email": "a@example.com", "email_verified": true, "roles": []any{"a", "b"}}, false, "", 2},
+		{"no verified claim", map[string]any{"email": "a@example.com", "roles": "a b c"}, false, "no email_verified claim", 0},
+		{"no verified claim, allowed by the operator", map[string]any{"email": "a@example.com", "roles": "a b c"}, true, "", 3},
+		{"unverified", map[string]any{"email": "a@example.com", "email_verified": false}, false, "not verified", 0},
+		{"unverified, allowed by the operator", map[string]any{"email": "a@example.com", "email_verified": false}, true, "", 0},
+		{"verified as a string", map[string]any{"email": "a@example.com", "email_verified": "true"}, false, "not verified", 0},
+		{"no email", map[string]any{"name": "a"}, false, `no "email" claim`, 0},
+		{"not an email", map[string]any{"email": "alice", "email_verified": true}, false, "not an email", 0},
+		{"groups of the wrong type", map[string]any{"email": "a@example.com", "email_verified": true, "roles": 3.0}, false, "neither a list nor a string", 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			cfg := &oauth.OIDCConfig{Issuer: "https://idp.test", ClientID: "x", GroupsClaim: "roles", AllowUnverifiedEmail: tc.allow}
 			id, err := oauth.IdentityFromClaims(tc.claims, "sub-1", cfg)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
