@@ -11,6 +11,7 @@ import (
 	"github.com/airlockhq/airlock/internal/edgeclient"
 	"github.com/airlockhq/airlock/internal/relay"
 	"github.com/airlockhq/airlock/internal/wire"
+	"github.com/quic-go/quic-go"
 )
 
 // slot is one of the connector's HA connections to one edge: it keeps a link
@@ -46,6 +47,14 @@ func (s *slot) run(ctx, hardCtx context.Context) {
 	b := backoff.New(s.c.cfg.Backoff)
 	wait := func(err error) bool {
 		d := b.Next()
+		if edgeSilent(err) {
+			// Nothing answered: another dial costs the edge nothing, and
+			// the dial's own handshake timeout paces the attempts. An edge
+			// that was paused or cut off is thus rejoined as soon as it
+			// answers again, not at the end of a long backoff.
+			b.Reset()
+			d = min(d, silentRetry)
+		}
 		s.mu.Lock()
 		s.retryAt = time.Now().Add(d)
 		s.mu.Unlock()
@@ -84,6 +93,22 @@ func (s *slot) run(ctx, hardCtx context.Context) {
 			}
 		}
 	}
+}
+
+// silentRetry bounds the wait before dialling again an edge that gave no
+// answer at all.
+const silentRetry = 250 * time.Millisecond
+
+// edgeSilent reports whether a dial or connection failed because nothing
+// came back from the edge (a handshake or idle timeout, or the dial's own
+// deadline), as opposed to an edge that answered with a refusal or an
+// error: only the latter is worth backing off from.
+func edgeSilent(err error) bool {
+	var (
+		hs   *quic.HandshakeTimeoutError
+		idle *quic.IdleTimeoutError
+	)
+	return errors.As(err, &hs) || errors.As(err, &idle) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // dial connects to the edge and completes the handshake.
