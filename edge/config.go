@@ -71,8 +71,11 @@ type Config struct {
 	// "issuer" of its metadata (default https://TLS.SERVER_NAME:PORT).
 	PublicURL string `yaml:"public_url,omitempty"`
 	// StoreFile is the embedded store of refresh token families and
-	// device codes (default signin.db beside the config).
+	// device codes (default signin.db beside the config; none with Store).
 	StoreFile string `yaml:"store_file,omitempty"`
+	// Store, when set, is the PostgreSQL database a fleet of edges shares
+	// instead of the embedded store_file (see store.go).
+	Store *StoreConfig `yaml:"store,omitempty"`
 	// Users is the built-in user list (bcrypt hashes).
 	Users []oauth.User `yaml:"users,omitempty"`
 	// OIDC is the upstream OpenID Connect provider.
@@ -264,7 +267,11 @@ func (c *Config) setDefaults() {
 	if t.Leeway == 0 {
 		t.Leeway = Duration(30 * time.Second)
 	}
+	storeFile := c.StoreFile
 	c.signInDefaults()
+	if c.Store != nil && storeFile == "" {
+		c.StoreFile = "" // no embedded store beside the shared one
+	}
 	c.Limits.setDefaults()
 }
 
@@ -320,6 +327,7 @@ func (c *Config) Validate() error {
 	}
 
 	c.validateSignIn(&v)
+	c.validateStore(&v)
 	c.validateServiceTokens(&v)
 
 	tunnelByName := map[string]int{}

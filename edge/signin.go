@@ -142,8 +142,8 @@ func newSignIn(cfg *Config, log *slog.Logger, keys []wire.PublicKey, cert tls.Ce
 			si.close()
 		}
 	}()
-	if si.store, err = oauth.OpenBoltStore(cfg.Path(cfg.StoreFile), 5*time.Second); err != nil {
-		return nil, fmt.Errorf("store_file: %w", err)
+	if si.store, err = openStore(context.Background(), cfg, log); err != nil {
+		return nil, err
 	}
 	if si.ln, err = net.Listen("tcp", cfg.HTTPListen); err != nil {
 		return nil, fmt.Errorf("http_listen: %w", err)
