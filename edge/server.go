@@ -408,6 +408,9 @@ func (s *Server) Reload(cfg *Config) error {
 	s.signer.Store(asg)
 	snap := compile(cfg)
 	s.snap.Store(snap)
+	if note := storeChange(s.cfg.Load(), cfg); note != "" {
+		s.log.Warn(note)
+	}
 	s.cfg.Store(cfg)
 	if err := s.applySignIn(signInSet); err != nil {
 		s.log.Error("sign-in settings not applied", "err", err)

@@ -1,7 +1,7 @@
 // Package cli is the airlock-edge command line: the usage text, the
 // parsing of each command's arguments and flags (init, tunnel create and
 // rotate, token mint, list and revoke, user add, remove and revoke, key
-// rotate, serve, version), what each prints, and the exit codes. What the
+// rotate, migrate, serve, version), what each prints, and the exit codes. What the
 // commands do lives in package edge: serve is [edge.Serve], with SIGHUP
 // wired to its reload.
 package cli
@@ -93,9 +93,18 @@ commands:
   key rotate
         add a new token signing key first in the config; the old keys keep
         verifying the tokens they signed
-  serve
+  migrate [--status] [--store-url-file F | --store-url URL]
+        bring the shared PostgreSQL store's schema (the config's store:
+        section) up to date: a fleet runs this once per upgrade, or an edge
+        starts with serve --migrate. --store-url-file F names the database
+        without an edge config (a bare name is read from
+        $CREDENTIALS_DIRECTORY); --store-url URL takes one only without a
+        password (the password then from ~/.pgpass); --status only prints
+        the versions
+  serve [--migrate]
         run the edge until SIGINT or SIGTERM; the config reloads when its
-        file changes (and on SIGHUP) without dropping tunnels
+        file changes (and on SIGHUP) without dropping tunnels; --migrate
+        first brings the store: schema up to date
   version
         print the version
 
@@ -161,6 +170,8 @@ func run(ctx context.Context, args []string, env Env) error {
 			return usagef("key: the only subcommand is rotate")
 		}
 		return cmdKeyRotate(args[2:], stdout, stderr)
+	case "migrate":
+		return cmdMigrate(ctx, args[1:], stdout, stderr)
 	case "serve":
 		return cmdServe(ctx, args[1:], stderr)
 	}
@@ -334,6 +345,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	loc.register(fs)
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
+	migrate := fs.Bool("migrate", false, "bring the store: schema up to date before serving (see airlock-edge migrate)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -344,6 +356,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	log, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
 		return err
+	}
+	if *migrate {
+		if err := migrateForServe(ctx, loc.path(), log); err != nil {
+			return err
+		}
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

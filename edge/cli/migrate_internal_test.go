@@ -52,7 +52,7 @@ func TestMigrate(t *testing.T) {
 		msg   string
 	}{
 		{"a password on the command line", []string{"--store-url", dsn}, true, "holds a password"},
-		{"no database", nil, true, "--store-url-file"},
+		{"no database and no config", []string{"--dir", filepath.Join(t.TempDir(), "none")}, false, "read edge config"},
 		{"both", []string{"--store-url-file", urlFile, "--store-url", "postgres://db/x"}, true, "not both"},
 		{"a stray argument", []string{"--store-url-file", urlFile, "now"}, true, "no arguments"},
 		{"a missing file", []string{"--store-url-file", urlFile + ".missing"}, false, "no such file"},
