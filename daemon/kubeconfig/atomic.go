@@ -29,42 +29,47 @@ func checkWritable(real string, info fs.FileInfo) error {
 	return nil
 }
 
-// writeAtomic replaces real with data: a temporary file in the same folder (created
-// 0600), given the permissions perm and the old file's owner, written and synced,
-// renamed over it; then the folder is synced. A crash at any point leaves either the
-// old file or the new one, and the new bytes are never more readable than perm.
-func writeAtomic(real string, data []byte, info fs.FileInfo, perm fs.FileMode) (err error) {
-	dir := filepath.Dir(real)
-	f, err := os.CreateTemp(dir, tempPattern(real))
+// stageAtomic writes the new content of real to a temporary file in the same folder
+// (created 0600), given the permissions perm and the old file's owner, and syncs it; it
+// returns the temporary file's name. Renaming it over real ([commitAtomic]) is then the
+// only step left, the one a caller does under kubectl's lock: a crash at any point
+// leaves either the old file or the new one, and the new bytes are never more readable
+// than perm.
+func stageAtomic(real string, data []byte, info fs.FileInfo, perm fs.FileMode) (tmp string, err error) {
+	f, err := os.CreateTemp(filepath.Dir(real), tempPattern(real))
 	if err != nil {
-		return fmt.Errorf("%w: cannot create a temporary file: %v", ErrNotWritable, err)
+		return "", fmt.Errorf("%w: cannot create a temporary file: %v", ErrNotWritable, err)
 	}
-	tmp := f.Name()
 	defer func() {
 		if err != nil {
 			_ = f.Close()
-			_ = os.Remove(tmp)
+			_ = os.Remove(f.Name())
 		}
 	}()
 	if err := f.Chmod(perm); err != nil {
-		return err
+		return "", err
 	}
 	if err := keepOwner(f, info); err != nil {
-		return fmt.Errorf("%w: cannot keep the file's owner: %v", ErrNotWritable, err)
+		return "", fmt.Errorf("%w: cannot keep the file's owner: %v", ErrNotWritable, err)
 	}
 	if _, err := f.Write(data); err != nil {
-		return err
+		return "", err
 	}
 	if err := f.Sync(); err != nil {
-		return err
+		return "", err
 	}
-	if err := f.Close(); err != nil {
-		return err
-	}
+	return f.Name(), f.Close()
+}
+
+// commitAtomic renames a staged temporary file over real; on failure it removes it.
+// The folder still needs a syncDir for the rename to survive a power cut; that can
+// wait until the lock is released.
+func commitAtomic(tmp, real string) error {
 	if err := os.Rename(tmp, real); err != nil {
+		_ = os.Remove(tmp)
 		return err
 	}
-	return syncDir(dir)
+	return nil
 }
 
 // removeTemps removes Airlock's temporary files left by a crash next to file (as

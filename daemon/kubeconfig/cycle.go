@@ -1,11 +1,14 @@
 package kubeconfig
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 )
@@ -29,56 +32,147 @@ func (s *Syncer) job() job {
 	return job{wants: maps.Clone(s.wants), release: maps.Clone(s.release)}
 }
 
+// restages is how many times a cycle writes its temporary files outside the lock and
+// finds, under it, that a file changed meanwhile; the next time it writes them under
+// the lock, so a file that keeps changing cannot starve the cycle.
+const restages = 4
+
 func (s *Syncer) run(ctx context.Context, j job, checkFirst bool) *outcome {
 	if len(j.wants) == 0 && len(j.release) == 0 && !j.all {
 		return plan(nil, j)
 	}
-	// Plan on an unlocked read, then under the lock only check that the files are
-	// still the same bytes: the lock is held for a read, a compare and the writes.
+	// Plan on an unlocked read and write and sync the new files beside the old ones;
+	// then, under the lock, only check that the files are still the bytes the plan was
+	// made on and rename. kubectl does not wait for a lock (it fails at once with
+	// "file exists"), so the lock is held for a read, a compare and the renames, never
+	// for a write or an fsync.
 	pre := s.load()
 	o := plan(pre, j)
 	if checkFirst && len(o.changes) == 0 && !slices.ContainsFunc(pre, func(f *fileView) bool { return f.err != nil }) {
 		s.done(0)
 		return o
 	}
-	held, err := s.locker.lockAll(ctx, s.lockFiles())
-	if err != nil {
-		o := plan(nil, j)
-		var names []string
-		names = slices.AppendSeq(names, maps.Keys(j.wants))
-		names = slices.AppendSeq(names, maps.Keys(j.release))
-		o.fail(names, err)
-		s.done(0)
-		return o
+	first := 1
+	if s.writeUnderLock {
+		first = restages
 	}
-	defer s.locker.unlockAll(held)
-	if files := s.load(); !sameFiles(pre, files) {
-		o = plan(files, j)
-	}
-	wrote := s.execute(o)
-	if j.all {
-		for _, f := range s.lockFiles() {
-			if err := removeTemps(f); err != nil {
-				o.other = append(o.other, &FileError{Path: f, Err: err})
+	for attempt := first; ; attempt++ {
+		last := attempt >= restages
+		var st *staged
+		if !last {
+			st = s.stage(o)
+		}
+		held, err := s.locker.lockAll(ctx, s.lockFiles())
+		if err != nil {
+			st.discard()
+			o := plan(nil, j)
+			var names []string
+			names = slices.AppendSeq(names, maps.Keys(j.wants))
+			names = slices.AppendSeq(names, maps.Keys(j.release))
+			o.fail(names, err)
+			s.done(0)
+			return o
+		}
+		if !last && !unchanged(pre) {
+			st.discard()
+			s.locker.unlockAll(held)
+			pre = s.load()
+			o = plan(pre, j)
+			continue
+		}
+		if last {
+			// The files keep changing: this time read and write under the lock.
+			if !unchanged(pre) {
+				pre = s.load()
+				o = plan(pre, j)
+			}
+			st = s.stage(o)
+		}
+		wrote := s.commit(o, st)
+		if j.all {
+			for _, f := range s.lockFiles() {
+				if err := removeTemps(f); err != nil {
+					o.other = append(o.other, &FileError{Path: f, Err: err})
+				}
 			}
 		}
+		s.locker.unlockAll(held)
+		st.syncDirs(s.log)
+		s.done(wrote)
+		return o
 	}
-	s.done(wrote)
-	return o
 }
 
-// sameFiles says whether two reads found the same files with the same bytes and
-// modes; then a plan made on the first holds for the second.
-func sameFiles(a, b []*fileView) bool {
-	if len(a) != len(b) {
+// staged are the temporary files of a cycle's changes, by change; "" where staging
+// failed (the change is then already in the outcome's errors).
+type staged struct {
+	tmp  map[*change]string
+	dirs map[string]bool // folders renamed into, to sync
+}
+
+// stage writes and syncs each planned change to a temporary file; a change that
+// cannot be written fails in o and is dropped from o.changes.
+func (s *Syncer) stage(o *outcome) *staged {
+	st := &staged{tmp: map[*change]string{}, dirs: map[string]bool{}}
+	o.changes = slices.DeleteFunc(o.changes, func(c *change) bool {
+		err := checkWritable(c.file.real, c.file.info)
+		var tmp string
+		if err == nil {
+			tmp, err = stageAtomic(c.file.real, c.out, c.file.info, c.mode)
+		}
+		if err != nil {
+			o.fail(c.names, &FileError{Path: c.file.path, Err: err})
+			return true
+		}
+		st.tmp[c] = tmp
 		return false
+	})
+	return st
+}
+
+// discard removes the temporary files of a plan that no longer holds.
+func (st *staged) discard() {
+	if st == nil {
+		return
 	}
-	for i := range a {
-		x, y := a[i], b[i]
-		if x.real != y.real || x.dup != y.dup || (x.err == nil) != (y.err == nil) || string(x.src) != string(y.src) {
+	for _, tmp := range st.tmp {
+		_ = os.Remove(tmp)
+	}
+	clear(st.tmp)
+}
+
+// syncDirs makes the renames durable; the lock is no longer needed for that.
+func (st *staged) syncDirs(log *slog.Logger) {
+	for dir := range st.dirs {
+		if err := syncDir(dir); err != nil {
+			log.Warn("cannot sync the kubeconfig folder", "dir", dir, "err", err)
+		}
+	}
+}
+
+// unchanged says, cheaply enough to do under the lock (no parse), whether the files
+// are still the ones pre read: each path resolves to the same file, with the same mode
+// and bytes; one pre could not read still cannot be read.
+func unchanged(pre []*fileView) bool {
+	for _, f := range pre {
+		if f.err != nil && f.real == "" {
+			if g := loadFile(f.path); g.err == nil || g.real != "" {
+				return false
+			}
+			continue
+		}
+		real, err := resolve(f.path)
+		if err != nil || real != f.real {
 			return false
 		}
-		if x.info != nil && (y.info == nil || x.info.Mode() != y.info.Mode() || !os.SameFile(x.info, y.info)) {
+		if real == "" {
+			continue // still absent
+		}
+		info, err := os.Stat(real)
+		if err != nil || info.Mode() != f.info.Mode() || !os.SameFile(info, f.info) || info.Size() != int64(len(f.src)) {
+			return false
+		}
+		if src, err := os.ReadFile(real); err != nil || !bytes.Equal(src, f.src) {
 			return false
 		}
 	}
@@ -117,18 +211,17 @@ func (s *Syncer) lockFiles() []string {
 	return out
 }
 
-// execute writes the planned changes and moves what they bring about into o.applied.
-func (s *Syncer) execute(o *outcome) int {
+// commit renames the staged files over the old ones and moves what they bring about
+// into o.applied.
+func (s *Syncer) commit(o *outcome, st *staged) int {
 	wrote := 0
 	for _, c := range o.changes {
-		err := checkWritable(c.file.real, c.file.info)
-		if err == nil {
-			err = writeAtomic(c.file.real, c.out, c.file.info, c.mode)
-		}
-		if err != nil {
+		if err := commitAtomic(st.tmp[c], c.file.real); err != nil {
 			o.fail(c.names, &FileError{Path: c.file.path, Err: err})
 			continue
 		}
+		delete(st.tmp, c)
+		st.dirs[filepath.Dir(c.file.real)] = true
 		wrote++
 		s.log.Info("kubeconfig updated", "file", c.file.path, "airlock_clusters", c.names)
 		if was := c.file.info.Mode().Perm(); c.mode != was {

@@ -91,6 +91,9 @@ type Syncer struct {
 	kick    chan struct{} // tells Run that a cycle failed
 	modes   []ModeChange  // files made private, the latest per file
 
+	// writeUnderLock makes a cycle write and fsync with the lock held, as it did
+	// before it staged its writes: a test compares kubectl's lock failures.
+	writeUnderLock bool
 	// Test hooks, called with cycleMu held.
 	afterWrite func(path string)
 	afterCycle func(wrote int)
