@@ -96,6 +96,8 @@
 //	grant_type=authorization_code&code=CODE&redirect_uri=URI&code_verifier=V
 //	grant_type=refresh_token&refresh_token=R
 //	grant_type=urn:ietf:params:oauth:grant-type:device_code&device_code=D
+//	grant_type=urn:ietf:params:oauth:grant-type:token-exchange&subject_token=JWT
+//	  &subject_token_type=urn:ietf:params:oauth:token-type:access_token&audience=APP
 //
 // Answer (200):
 //
@@ -121,9 +123,17 @@
 // rotated refresh token again revokes the whole family (OAuth 2.1): a
 // daemon must not refresh the same token concurrently. On refresh the
 // edge re-reads a built-in user's groups, and refuses a user no longer in
-// the list. An upstream user is not asked about again on refresh: to cut
-// one off, revoke them (or change the app's policy: checked on refresh
-// and on every stream).
+// the list. An upstream user is not asked about again on refresh, but an
+// upstream sign-in ends at oidc.session_lifetime (12 h by default): then
+// refresh answers invalid_grant and the person signs in again. To cut
+// one off sooner, revoke them (or change the app's policy: checked on
+// refresh and on every stream).
+//
+// Token exchange (RFC 8693) narrows an access token to the apps named by
+// audience, each of which it must already name: the answer is an access
+// token (issued_token_type access_token, no refresh token) with the same
+// identity, family, iat and exp, so a client can send each app a token
+// that opens that app only. Nothing rotates and nothing is stored.
 //
 // # Device authorization (RFC 8628)
 //

@@ -62,8 +62,9 @@ type Server struct {
 // state is Settings compiled for requests.
 type state struct {
 	Settings
-	apps  map[string]struct{}
-	users map[string]*User // lower-case email → user
+	apps     map[string]struct{}
+	users    map[string]*User // lower-case email → user
+	verifier *token.Verifier  // of the token exchange's subject tokens
 }
 
 // New returns a server with the given settings.
@@ -113,7 +114,15 @@ func (s *Server) Update(ctx context.Context, set Settings) error {
 	if set.RefreshTTL == 0 {
 		set.RefreshTTL = DefaultRefreshTTL
 	}
-	st := &state{Settings: set, apps: map[string]struct{}{}, users: map[string]*User{}}
+	keys := set.Keys
+	if len(keys) == 0 {
+		keys = []wire.PublicKey{set.Signer.PublicKey()}
+	}
+	v, err := token.NewVerifier(keys, token.VerifierOptions{Now: s.now, CacheSize: -1})
+	if err != nil {
+		return fmt.Errorf("oauth: verification keys: %w", err)
+	}
+	st := &state{Settings: set, apps: map[string]struct{}{}, users: map[string]*User{}, verifier: v}
 	for _, a := range set.Apps {
 		st.apps[strings.ToLower(a)] = struct{}{}
 	}
@@ -278,7 +287,7 @@ func (s *Server) metadata(w http.ResponseWriter, _ *http.Request) {
 		"jwks_uri":                                   base + "/.well-known/jwks.json",
 		"response_types_supported":                   []string{"code"},
 		"response_modes_supported":                   []string{"query"},
-		"grant_types_supported":                      []string{"authorization_code", "refresh_token", grantDevice},
+		"grant_types_supported":                      []string{"authorization_code", "refresh_token", grantDevice, grantTokenExchange},
 		"code_challenge_methods_supported":           []string{"S256"},
 		"token_endpoint_auth_methods_supported":      []string{"none"},
 		"revocation_endpoint_auth_methods_supported": []string{"none"},

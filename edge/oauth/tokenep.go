@@ -14,11 +14,13 @@ const grantDevice = "urn:ietf:params:oauth:grant-type:device_code"
 // tokenResponse is the token endpoint's answer (RFC 6749 §5.1). Audience
 // (not standard) lists the apps the access token opens.
 type tokenResponse struct {
-	AccessToken  string   `json:"access_token"`
-	TokenType    string   `json:"token_type"`
-	ExpiresIn    int      `json:"expires_in"`
-	RefreshToken string   `json:"refresh_token,omitempty"`
-	Audience     []string `json:"audience,omitempty"`
+	AccessToken string `json:"access_token"`
+	// IssuedTokenType answers a token exchange (RFC 8693 §2.2.1).
+	IssuedTokenType string   `json:"issued_token_type,omitempty"`
+	TokenType       string   `json:"token_type"`
+	ExpiresIn       int      `json:"expires_in"`
+	RefreshToken    string   `json:"refresh_token,omitempty"`
+	Audience        []string `json:"audience,omitempty"`
 }
 
 func writeError(w http.ResponseWriter, e *protoError) {
@@ -89,6 +91,8 @@ func (s *Server) tokenEndpoint(w http.ResponseWriter, r *http.Request) {
 		resp, err = s.grantRefresh(r.Context(), f, aud)
 	case grantDevice:
 		resp, err = s.grantDevice(r.Context(), f, aud)
+	case grantTokenExchange:
+		resp, err = s.grantExchange(f, aud)
 	case "":
 		err = errInvalidRequest("grant_type is missing")
 	default:
