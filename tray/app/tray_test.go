@@ -172,7 +172,7 @@ func TestMenu(t *testing.T) {
 	t.Run("quit", func(t *testing.T) {
 		m := traytest.Layout(t, conn, svc)
 		q, _ := m.Find("Quit")
-		traytest.Click(t, conn, svc, q.ID)
+		traytest.ClickLast(t, conn, svc, q.ID)
 		if code := p.waitExit(t); code != 0 {
 			t.Fatalf("exit %d after Quit\n%s", code, p.out.String())
 		}
@@ -301,7 +301,7 @@ clusters:
 		return ok
 	}, "showed the cluster again")
 	q, _ := m.Find("Quit")
-	traytest.Click(t, conn, reg.Service, q.ID)
+	traytest.ClickLast(t, conn, reg.Service, q.ID)
 	if code := p.waitExit(t); code != 0 {
 		t.Fatalf("exit %d after Quit", code)
 	}
