@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,7 +96,16 @@ func TestNetnsOneWayDrop(t *testing.T) {
 	p.edgeNS.Nft(t, "flush ruleset\n")
 	restored := time.Now()
 	client.send(t, "open")
-	ok := client.await(t, ctx, "open ok")
-	t.Logf("%s, %s after UDP passed again", ok, time.Since(restored).Round(10*time.Millisecond))
-	client.await(t, ctx, "state up")
+	// The helper prints "state up" when its poll sees the new connection,
+	// which may come before or after "open ok": wait for both, in either
+	// order.
+	for seen := map[string]bool{}; !seen["open ok"] || !seen["state up"]; {
+		l := client.awaitAny(t, ctx, "open ok", "state up")
+		if strings.HasPrefix(l, "open ok") {
+			seen["open ok"] = true
+			t.Logf("%s, %s after UDP passed again", l, time.Since(restored).Round(10*time.Millisecond))
+		} else {
+			seen["state up"] = true
+		}
+	}
 }

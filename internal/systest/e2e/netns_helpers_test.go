@@ -208,23 +208,32 @@ func startHelper(tb testing.TB, ns *netns.NS, role string, env ...string) *helpe
 }
 
 // await returns the first line that starts with prefix, failing tb if the
-// helper ends or the test's time runs out first.
+// helper ends or the test's time runs out first. Lines before it are
+// dropped.
 func (h *helper) await(tb testing.TB, ctx context.Context, prefix string) string {
+	tb.Helper()
+	return h.awaitAny(tb, ctx, prefix)
+}
+
+// awaitAny returns the first line that starts with one of prefixes.
+func (h *helper) awaitAny(tb testing.TB, ctx context.Context, prefixes ...string) string {
 	tb.Helper()
 	for {
 		select {
 		case l, ok := <-h.lines:
 			if !ok {
-				tb.Fatalf("the helper ended before printing %q", prefix)
+				tb.Fatalf("the helper ended before printing one of %q", prefixes)
 			}
-			if strings.HasPrefix(l, prefix) {
-				return l
+			for _, p := range prefixes {
+				if strings.HasPrefix(l, p) {
+					return l
+				}
 			}
 			if strings.HasPrefix(l, "new failed") || strings.HasPrefix(l, "open failed") || strings.HasPrefix(l, "--- FAIL") {
 				tb.Fatalf("helper: %s", l)
 			}
 		case <-ctx.Done():
-			tb.Fatalf("no %q from the helper: %v", prefix, context.Cause(ctx))
+			tb.Fatalf("none of %q from the helper: %v", prefixes, context.Cause(ctx))
 		}
 	}
 }
