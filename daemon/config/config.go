@@ -7,7 +7,9 @@
 //
 //	edges:
 //	  - name: main
-//	    address: edge.example.com:7844   # UDP
+//	    address: edge.example.com:7844   # UDP; a name may resolve to several edges
+//	    # or a fleet, any of which carries every cluster:
+//	    # addresses: [edge-a.example.com:7844, edge-b.example.com:7844]
 //	    ca: /etc/airlock/edge-ca.pem     # a file, or the PEM inline; omit for the system roots
 //	    server_name: edge.example.com    # default: the host of address
 //	    auth_url: https://edge.example.com:7843  # sign-in (OAuth 2.0); default https://<host of address>:7843
@@ -65,8 +67,15 @@ type Config struct {
 // Edge is one edge the daemon dials.
 type Edge struct {
 	Name string
-	// Address is the edge's UDP address, host:port.
+	// Address is the edge's UDP address, host:port: the first of Addresses
+	// (Validate sets it from them).
 	Address string
+	// Addresses are the UDP addresses of the edges of one fleet, host:port
+	// each, any of which carries every cluster; a name may resolve to
+	// several addresses, each dialled in turn. Validate fills it with
+	// Address when only that is set ("address:"). One sign-in covers them
+	// all: the fleet shares its sign-in server and keys.
+	Addresses []string
 	// CA is a PEM file's path or the PEM itself ("-----BEGIN …"); empty
 	// means the system's roots.
 	CA string
@@ -81,8 +90,9 @@ type Edge struct {
 	// RootCAs is CA parsed, set by Validate; nil means the system's roots.
 	RootCAs *x509.CertPool
 	// Line is where the edge starts in the file, 0 when built in code.
-	Line  int
-	lines map[string]int // each field's line
+	Line     int
+	lines    map[string]int // each field's line
+	fromList bool           // the file gave addresses:, not address:
 }
 
 // Cluster is one cluster: an app behind an edge, served on a local SOCKS5

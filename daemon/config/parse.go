@@ -177,7 +177,7 @@ func parseRoot(p *problems, n *yaml.Node, cfg *Config) {
 
 func parseEdge(p *problems, n *yaml.Node, path string) Edge {
 	e := Edge{Line: n.Line, lines: map[string]int{}}
-	fields(p, n, path, []string{"name", "address", "ca", "server_name", "auth_url"}, func(key string, _ int, v *yaml.Node) {
+	fields(p, n, path, []string{"name", "address", "addresses", "ca", "server_name", "auth_url"}, func(key string, _ int, v *yaml.Node) {
 		field := joinPath(path, key)
 		e.lines[key] = v.Line
 		switch key {
@@ -185,6 +185,9 @@ func parseEdge(p *problems, n *yaml.Node, path string) Edge {
 			e.Name = str(p, v, field)
 		case "address":
 			e.Address = str(p, v, field)
+		case "addresses":
+			e.Addresses = strList(p, v, field)
+			e.fromList = true
 		case "ca":
 			e.CA = str(p, v, field)
 		case "server_name":
@@ -193,6 +196,9 @@ func parseEdge(p *problems, n *yaml.Node, path string) Edge {
 			e.AuthURL = str(p, v, field)
 		}
 	})
+	if e.lines["address"] > 0 && e.lines["addresses"] > 0 {
+		p.add(e.lines["addresses"], joinPath(path, "addresses"), "is set beside address: give one address, or every one in addresses")
+	}
 	return e
 }
 

@@ -118,11 +118,7 @@ func (c *Cluster) line(field string) int {
 }
 
 func (e *Edge) validate(p *problems, path, base string) {
-	if e.Address == "" {
-		p.add(e.Line, path+".address", "is required (host:port of the edge, UDP)")
-	} else if err := wire.CheckTarget(e.Address); err != nil {
-		p.add(e.line("address"), path+".address", "must be host:port: %v", err)
-	}
+	e.validateAddresses(p, path)
 	if e.ServerName != "" {
 		if err := wire.CheckHostname(e.ServerName); err != nil {
 			p.add(e.line("server_name"), path+".server_name", "%v", err)
@@ -151,6 +147,57 @@ func (e *Edge) validate(p *problems, path, base string) {
 		return
 	}
 	e.RootCAs = pool
+}
+
+// MaxEdgeAddresses bounds an edge's addresses list.
+const MaxEdgeAddresses = 16
+
+// validateAddresses checks address or addresses (one of them) and makes
+// Address the first of Addresses. A configuration built in code may set
+// either, or both when Address is Addresses[0].
+func (e *Edge) validateAddresses(p *problems, path string) {
+	switch {
+	case len(e.Addresses) == 0 && e.Address == "":
+		field := ".address"
+		if e.fromList {
+			field = ".addresses"
+		}
+		p.add(e.line(field[1:]), path+field, "is required (host:port of the edge, UDP)")
+		return
+	case len(e.Addresses) == 0:
+		e.Addresses = []string{e.Address}
+	case e.Address != "" && e.Address != e.Addresses[0]:
+		p.add(e.line("address"), path+".address", "%q is not the first of addresses (%q)", e.Address, e.Addresses[0])
+		return
+	}
+	field := path + ".address"
+	if e.fromList || len(e.Addresses) > 1 {
+		field = path + ".addresses"
+	}
+	line := e.line("address")
+	if e.fromList {
+		line = e.line("addresses")
+	}
+	if len(e.Addresses) > MaxEdgeAddresses {
+		p.add(line, field, "lists %d addresses, at most %d", len(e.Addresses), MaxEdgeAddresses)
+		return
+	}
+	seen := map[string]bool{}
+	for i, a := range e.Addresses {
+		f := field
+		if len(e.Addresses) > 1 || e.fromList {
+			f = fmt.Sprintf("%s[%d]", field, i)
+		}
+		if err := wire.CheckTarget(a); err != nil {
+			p.add(line, f, "must be host:port: %v", err)
+			continue
+		}
+		if seen[strings.ToLower(a)] {
+			p.add(line, f, "%q is listed twice", a)
+		}
+		seen[strings.ToLower(a)] = true
+	}
+	e.Address = e.Addresses[0]
 }
 
 func (c *Cluster) validate(p *problems, path, base string) {
