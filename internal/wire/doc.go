@@ -17,7 +17,9 @@
 // current token verification keys) for as long as the connection lives. A
 // connector sends [Ping] now and then when the edge's Welcome says it
 // accepts them: padded so that an edge killed and restarted answers with a
-// QUIC stateless reset.
+// QUIC stateless reset. To a connector whose Hello says it follows members,
+// the edge sends [Members] right after its Welcome and whenever its fleet's
+// list of edges changes: the connector keeps connections to each of them.
 //
 // A connector that drains a connection answers any stream that still
 // arrives with [CodeGoingAway] before any bytes flow, and the edge retries

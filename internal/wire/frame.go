@@ -42,6 +42,7 @@ const (
 	FrameDial    FrameType = 6
 	FrameResult  FrameType = 7
 	FramePing    FrameType = 8
+	FrameMembers FrameType = 9
 )
 
 func (t FrameType) String() string {
@@ -62,6 +63,8 @@ func (t FrameType) String() string {
 		return "result"
 	case FramePing:
 		return "ping"
+	case FrameMembers:
+		return "members"
 	}
 	return fmt.Sprintf("frame type %d", uint8(t))
 }
@@ -194,6 +197,8 @@ func newFrame(t FrameType) Frame {
 		return new(Result)
 	case FramePing:
 		return new(Ping)
+	case FrameMembers:
+		return new(Members)
 	}
 	return nil
 }

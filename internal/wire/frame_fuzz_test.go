@@ -21,6 +21,10 @@ func FuzzReadFrame(f *testing.F) {
 	}
 	f.Add([]byte{5, 0, 3, 1, 9, 'a'})
 	f.Add([]byte{4, 0, 1, 1})
+	// Members: a member whose id length runs past its field, and one
+	// without an address.
+	f.Add([]byte{byte(FrameMembers), 0, 3, 3, 1, 9})
+	f.Add([]byte{byte(FrameMembers), 0, 4, 3, 2, 1, 'a'})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		fr, err := ReadFrame(bytes.NewReader(in))
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -15,7 +16,9 @@ func sampleFrames() map[string]Frame {
 	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32)).Public().(ed25519.PublicKey)
 	return map[string]Frame{
 		"hello client":    &Hello{Version: Version, Role: RoleClient, Software: "airlock test"},
-		"hello connector": &Hello{Version: Version, Role: RoleConnector, TunnelID: "t1", Secret: "s", ConnectorID: "c1", ConnIndex: 1, Assertions: true},
+		"hello connector": &Hello{Version: Version, Role: RoleConnector, TunnelID: "t1", Secret: "s", ConnectorID: "c1", ConnIndex: 1, Assertions: true, Members: true},
+		"members":         &Members{Fleet: "f1", Generation: 7, Members: []Member{{ID: "edge-a", Addr: "edge-a.example.com:7844"}, {ID: "edge-b", Addr: "[::1]:7844"}}},
+		"members alone":   &Members{Members: []Member{{ID: "edge-a", Addr: "127.0.0.1:7844"}}},
 		"welcome":         &Welcome{Version: Version, EdgeID: "e1", ConnID: "42", Keys: []PublicKey{{ID: "k1", Key: key}}},
 		"welcome refusal": &Welcome{Version: Version, Code: CodeUnauthenticated, Message: "bad secret"},
 		"welcome pings":   &Welcome{Version: Version, EdgeID: "e1", ConnID: "43", Pings: true},
@@ -105,6 +108,15 @@ func TestBadFrames(t *testing.T) {
 		{"uvarint with trailing bytes", []byte{byte(FrameResult), 0, 4, 1, 2, 1, 1}, "not a valid uvarint"},
 		{"token too long", enc(&Open{App: "a.b", Token: strings.Repeat("x", MaxTokenLen+1)}), "token is 8193 bytes"},
 		{"ping padding too long", append([]byte{byte(FramePing), 0x04, 0x04, 1, 0x81, 0x08}, make([]byte, MaxPingPadding+1)...), "padding of 1025 bytes"},
+		{"members too many", enc(&Members{Members: manyMembers(MaxMembers + 1)}), "more than 32 members"},
+		{"member twice", enc(&Members{Members: []Member{{ID: "a", Addr: "h:1"}, {ID: "a", Addr: "h:2"}}}), "member a is listed twice"},
+		{"member without id", enc(&Members{Members: []Member{{Addr: "h:1"}}}), "member id is empty"},
+		{"member id too long", enc(&Members{Members: []Member{{ID: strings.Repeat("x", MaxEdgeIDLen+1), Addr: "h:1"}}}), "member id is 129 bytes"},
+		{"member bad address", enc(&Members{Members: []Member{{ID: "a", Addr: "nohost"}}}), "member a: address"},
+		{"member address too long", enc(&Members{Members: []Member{{ID: "a", Addr: strings.Repeat("h", 300) + ":1"}}}), "member address is 302 bytes"},
+		{"member id length past end", []byte{byte(FrameMembers), 0, 3, 3, 1, 9}, "bad id length"},
+		{"members fleet too long", enc(&Members{Fleet: strings.Repeat("f", MaxEdgeIDLen+1)}), "fleet is 129 bytes"},
+		{"hello members not a bool", []byte{byte(FrameHello), 0, 6, 1, 1, 1, 9, 1, 2}, "members 2 exceeds 1"},
 		{"welcome pings not a bool", []byte{byte(FrameWelcome), 0, 6, 1, 1, 1, 7, 1, 2}, "pings 2 exceeds 1"},
 	}
 	for _, tc := range tests {
@@ -128,6 +140,32 @@ func TestBadFrames(t *testing.T) {
 			}
 		})
 	}
+}
+
+// manyMembers is n members with distinct ids.
+func manyMembers(n int) []Member {
+	out := make([]Member, n)
+	for i := range out {
+		out[i] = Member{ID: fmt.Sprintf("edge-%d", i), Addr: fmt.Sprintf("edge-%d.example.com:7844", i)}
+	}
+	return out
+}
+
+// TestMembersFitAFrame: the largest Members frame the bounds allow encodes.
+func TestMembersFitAFrame(t *testing.T) {
+	m := &Members{Fleet: strings.Repeat("f", MaxEdgeIDLen), Generation: 1 << 62, Members: make([]Member, MaxMembers)}
+	for i := range m.Members {
+		m.Members[i] = Member{ID: fmt.Sprintf("%0*d", MaxEdgeIDLen, i), Addr: strings.Repeat("h", MaxHostnameLen) + ":65535"}
+	}
+	b, err := AppendFrame(nil, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeFrame(b)
+	if err != nil || len(got.(*Members).Members) != MaxMembers {
+		t.Fatalf("decode: %v", err)
+	}
+	t.Logf("largest members frame: %d bytes of %d", len(b), MaxFrameSize)
 }
 
 func TestUnknownFieldsAreSkipped(t *testing.T) {

@@ -40,6 +40,10 @@ type Hello struct {
 	// per-stream assertion ([Dial].Assertion); an edge routes streams
 	// only to connectors that do.
 	Assertions bool
+	// Members (connector only) says the connector follows the fleet's
+	// members: the edge sends it [Members] frames. An older connector
+	// would take the unknown frame for a broken control stream.
+	Members bool
 }
 
 // FrameType implements Frame.
@@ -53,7 +57,8 @@ func (h *Hello) appendFields(b []byte) []byte {
 	b = appendString(b, 5, h.ConnectorID)
 	b = appendUint(b, 6, h.ConnIndex)
 	b = appendString(b, 7, h.Software)
-	return appendBool(b, 8, h.Assertions)
+	b = appendBool(b, 8, h.Assertions)
+	return appendBool(b, 9, h.Members)
 }
 
 func (h *Hello) decodeField(tag uint8, v []byte) (err error) {
@@ -76,6 +81,8 @@ func (h *Hello) decodeField(tag uint8, v []byte) (err error) {
 		h.Software, err = decodeString(v, "software", MaxTextLen)
 	case 8:
 		h.Assertions, err = decodeBool(v, "assertions")
+	case 9:
+		h.Members, err = decodeBool(v, "members")
 	}
 	return err
 }
