@@ -14,8 +14,9 @@ const collectBatch = 1000
 // Collect implements [oauth.Store]: codes go keep after their expiry,
 // device authorizations at it, revoked families keep after their
 // revocation, live ones when they expire (their refresh keys with
-// them, ON DELETE CASCADE). Each batch is bounded by its own
-// QueryTimeout, the whole by ctx.
+// them, ON DELETE CASCADE), retired signing keys keep after their
+// expiry. Each batch is bounded by its own QueryTimeout, the whole by
+// ctx.
 func (s *Store) Collect(ctx context.Context, now time.Time, keep time.Duration) error {
 	cutoff := now.Add(-keep)
 	for _, q := range []struct {
@@ -25,6 +26,9 @@ func (s *Store) Collect(ctx context.Context, now time.Time, keep time.Duration) 
 		{"airlock_codes", "key", "expires < $1", []any{cutoff}},
 		{"airlock_families", "id", "(revoked IS NOT NULL AND revoked < $1) OR (revoked IS NULL AND expires < $2)", []any{cutoff, now}},
 		{"airlock_devices", "key", "expires <= $1", []any{now}},
+		// An expired key stays keep as a tombstone: an edge whose config
+		// still lists it as retired does not publish it anew meanwhile.
+		{"airlock_signing_keys", "kid", "expires < $1", []any{cutoff}},
 	} {
 		sql := fmt.Sprintf("DELETE FROM %[1]s WHERE %[2]s IN (SELECT %[2]s FROM %[1]s WHERE %[3]s LIMIT %[4]d)",
 			q.table, q.key, q.cond, collectBatch)

@@ -2,7 +2,10 @@
 // in PostgreSQL, for a fleet of edges over one database: authorization
 // codes, refresh-token families with their reuse detection, device
 // authorizations, revocations, and the push that tells every edge of a
-// revocation at once ([Store.WatchRevocations], LISTEN/NOTIFY).
+// revocation at once ([Store.WatchRevocations], LISTEN/NOTIFY); and the
+// public halves of the fleet's token signing keys, so that a token any
+// edge signed verifies at every edge ([Store.PublishKeys],
+// [Store.FleetKeys], [Store.WatchKeys]).
 //
 // The schema is versioned SQL in migrations/, embedded and applied by
 // [Store.Migrate] (goose, with its table lock rather than advisory

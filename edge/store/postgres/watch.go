@@ -36,11 +36,17 @@ func (s *Store) WatchRevocations(ctx context.Context, revoked func(familyID stri
 	if !s.notify {
 		return ErrNoNotify
 	}
-	b := backoff.New(backoff.Config{Base: 100 * time.Millisecond, Max: 5 * time.Second})
 	var since time.Time // zero until the first LISTEN: nothing to catch up
+	return s.watch(ctx, "revocation watch", func() error { return s.listen(ctx, revoked, listening, &since) })
+}
+
+// watch runs once (one listening connection) again after each failure,
+// with backoff, until ctx ends.
+func (s *Store) watch(ctx context.Context, name string, once func() error) error {
+	b := backoff.New(backoff.Config{Base: 100 * time.Millisecond, Max: 5 * time.Second})
 	for {
 		up := time.Now()
-		err := s.listen(ctx, revoked, listening, &since)
+		err := once()
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
@@ -48,7 +54,7 @@ func (s *Store) WatchRevocations(ctx context.Context, revoked func(familyID stri
 			return fmt.Errorf("%w: %w", ErrNoNotify, err)
 		}
 		b.Connected(up)
-		s.log.Warn("revocation watch: connection lost, reconnecting", "err", err)
+		s.log.Warn(name+": connection lost, reconnecting", "err", err)
 		if err := b.Wait(ctx); err != nil {
 			return err
 		}
@@ -57,28 +63,11 @@ func (s *Store) WatchRevocations(ctx context.Context, revoked func(familyID stri
 
 // listen runs one connection of the watch until it fails.
 func (s *Store) listen(ctx context.Context, revoked func(string), listening func(), since *time.Time) error {
-	cfg := s.pool.Config().ConnConfig.Copy()
-	// A peer gone without a word (a partition, a dead host) is noticed
-	// in about 25 s, not after the system's two hours.
-	d := &net.Dialer{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 10 * time.Second, Interval: 5 * time.Second, Count: 3}}
-	cfg.DialFunc = d.DialContext
-	cctx, cancel := s.bound(ctx)
-	conn, err := pgx.ConnectConfig(cctx, cfg)
-	cancel()
+	conn, err := s.listenOn(ctx, revocationChannel)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-		defer cancel()
-		_ = conn.Close(ctx)
-	}()
-	cctx, cancel = s.bound(ctx)
-	_, err = conn.Exec(cctx, "LISTEN "+revocationChannel)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
+	defer s.closeListener(ctx, conn)
 	up := time.Now()
 	if !since.IsZero() {
 		ids, err := s.RevokedSince(ctx, since.Add(-catchUpSlack))
@@ -102,4 +91,34 @@ func (s *Store) listen(ctx context.Context, revoked func(string), listening func
 			revoked(n.Payload)
 		}
 	}
+}
+
+// listenOn connects outside the pool and LISTENs on channel.
+func (s *Store) listenOn(ctx context.Context, channel string) (*pgx.Conn, error) {
+	cfg := s.pool.Config().ConnConfig.Copy()
+	// A peer gone without a word (a partition, a dead host) is noticed
+	// in about 25 s, not after the system's two hours.
+	d := &net.Dialer{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 10 * time.Second, Interval: 5 * time.Second, Count: 3}}
+	cfg.DialFunc = d.DialContext
+	cctx, cancel := s.bound(ctx)
+	conn, err := pgx.ConnectConfig(cctx, cfg)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	cctx, cancel = s.bound(ctx)
+	_, err = conn.Exec(cctx, "LISTEN "+channel)
+	cancel()
+	if err != nil {
+		s.closeListener(ctx, conn)
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	return conn, nil
+}
+
+// closeListener closes a listening connection within cleanupTimeout.
+func (s *Store) closeListener(ctx context.Context, conn *pgx.Conn) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	_ = conn.Close(ctx)
 }
