@@ -35,32 +35,52 @@ func NewClient(cfg Config) *Client {
 // and tries again, so an edge restart costs the caller one handshake and no
 // error.
 func (c *Client) Open(ctx context.Context, open *wire.Open) (*StreamConn, error) {
+	return c.open(ctx, open, 1)
+}
+
+// open is Open with at most retries more tries on a new connection: a
+// Fleet with another address to go to tries none here.
+func (c *Client) open(ctx context.Context, open *wire.Open, retries int) (*StreamConn, error) {
 	for attempt := 0; ; attempt++ {
 		conn, err := c.get(ctx)
 		if err != nil {
 			return nil, err
 		}
 		s, err := conn.OpenStream(ctx, open)
+		if err != nil && ctx.Err() == nil {
+			c.failed(conn, err)
+		}
 		if err != nil && ctx.Err() != nil && conn.timedOut() {
 			// The edge did not answer a stream in time: the second time in a
 			// row, or with nothing heard meanwhile, the link is dead.
 			c.forget(conn, fmt.Errorf("%w: a stream open timed out", ErrQuiet))
 		}
-		if err == nil || attempt > 0 || ctx.Err() != nil {
+		if err == nil || attempt >= retries || ctx.Err() != nil {
 			return s, err
 		}
 		var ce *ConnError
 		var ee *wire.Error
 		switch {
 		case errors.As(err, &ce):
-			c.forget(conn, err)
 		case errors.As(err, &ee) && ee.Code == wire.CodeGoingAway:
-			// Its Drain may still be on the way: open no more streams
-			// here. The edge closes the connection once its streams end.
-			conn.draining.Store(true)
 		default:
 			return s, err
 		}
+	}
+}
+
+// failed takes a connection that failed under a stream out of use: a
+// *ConnError forgets it, a CodeGoingAway refusal drains it (the edge's
+// Drain may still be on the way; it closes the connection once its
+// streams end).
+func (c *Client) failed(conn *Conn, err error) {
+	var ce *ConnError
+	var ee *wire.Error
+	switch {
+	case errors.As(err, &ce):
+		c.forget(conn, err)
+	case errors.As(err, &ee) && ee.Code == wire.CodeGoingAway:
+		conn.draining.Store(true)
 	}
 }
 
