@@ -34,7 +34,16 @@
 //     of one edge are serialised, as reusing a rotated refresh token revokes
 //     its whole family.
 //
-// One access token covers every sign-in app on an edge: requests carry
-// `audience` = those apps' hostnames. Only refresh tokens are stored, as
-// small JSON values in a keychain.Store; nothing here logs a token.
+// The sign-in's access token covers every sign-in app on an edge
+// (requests carry `audience` = those apps' hostnames), but no stream
+// carries it: [Manager.AppToken] exchanges it at the edge (RFC 8693 token
+// exchange) for a token that names one app alone, with the same expiry,
+// so a token seen on one app's path opens no other app. App tokens live in
+// memory only, one per sign-in app at most, exchanged once per app however
+// many streams ask (single-flight), again in the background when the
+// sign-in token is renewed, and dropped with it (sign-out, a new sign-in,
+// a token the edge refused). An edge without token exchange answers
+// unsupported_grant_type: its streams then carry the sign-in token, as
+// before, with one warning. Only refresh tokens are stored, as small JSON
+// values in a keychain.Store; nothing here logs a token.
 package signin

@@ -19,6 +19,11 @@ type accessToken struct {
 	email  string
 	issued time.Time
 	exp    time.Time
+	// subject, family and aud are read from the token (unverified: for
+	// matching app tokens to their sign-in and skipping a needless
+	// exchange; the edge decides).
+	subject, family string
+	aud             []string
 	// validUntil is exp less a margin for clock skew and the trip to the
 	// edge; renewAt is when the background renewal starts.
 	validUntil time.Time
@@ -38,6 +43,7 @@ type edgeState struct {
 
 	access atomic.Pointer[accessToken]
 	hasRT  atomic.Bool
+	apps   appTokens // access narrowed to one app each, from access
 
 	// refreshMu serialises every use of the refresh token (the edge
 	// revokes a family when a rotated token comes back) and guards rt.
@@ -86,8 +92,17 @@ func (f *flight) markReady() { f.ready1.Do(func() { close(f.ready) }) }
 // valid, else it waits for the edge's one sign-in (starting it if need be)
 // up to the configured wait.
 func (e *edgeState) Token(ctx context.Context) (string, error) {
+	t, err := e.current(ctx)
+	if err != nil {
+		return "", err
+	}
+	return t.raw, nil
+}
+
+// current is Token's access token.
+func (e *edgeState) current(ctx context.Context) (*accessToken, error) {
 	if t := e.access.Load(); t != nil && time.Now().Before(t.validUntil) {
-		return t.raw, nil
+		return t, nil
 	}
 	return e.await(ctx)
 }
@@ -95,15 +110,25 @@ func (e *edgeState) Token(ctx context.Context) (string, error) {
 // Invalidate drops tok from memory when the edge refused it (revoked
 // session, rotated keys), so the next Token renews it.
 func (e *edgeState) Invalidate(tok string) {
+	if from := e.apps.drop(tok); from != nil {
+		e.invalidate(from) // its sign-in token is stale too (revoked, keys rotated)
+		return
+	}
 	if t := e.access.Load(); t != nil && t.raw == tok {
-		if e.access.CompareAndSwap(t, nil) {
-			e.log.Info("the edge refused the access token; renewing it")
-			e.m.changedNow()
-		}
+		e.invalidate(t)
 	}
 }
 
-func (e *edgeState) await(ctx context.Context) (string, error) {
+// invalidate drops t from memory, and every app token with it.
+func (e *edgeState) invalidate(t *accessToken) {
+	e.apps.clear()
+	if e.access.CompareAndSwap(t, nil) {
+		e.log.Info("the edge refused the access token; renewing it")
+		e.m.changedNow()
+	}
+}
+
+func (e *edgeState) await(ctx context.Context) (*accessToken, error) {
 	timer := time.NewTimer(e.m.wait)
 	defer timer.Stop()
 	e.mu.Lock()
@@ -118,7 +143,7 @@ func (e *edgeState) await(ctx context.Context) (string, error) {
 	}()
 	for {
 		if t := e.access.Load(); t != nil && time.Now().Before(t.validUntil) {
-			return t.raw, nil
+			return t, nil
 		}
 		e.mu.Lock()
 		f := e.flight
@@ -132,13 +157,13 @@ func (e *edgeState) await(ctx context.Context) (string, error) {
 				continue // airlock login started a newer one: wait for that
 			}
 			if f.err != nil {
-				return "", f.err
+				return nil, f.err
 			}
-			return f.tok.raw, nil
+			return f.tok, nil
 		case <-ctx.Done():
-			return "", errorf(e.name, CodeNeeded, context.Cause(ctx), "gave up waiting for the sign-in")
+			return nil, errorf(e.name, CodeNeeded, context.Cause(ctx), "gave up waiting for the sign-in")
 		case <-timer.C:
-			return "", e.neededErr(f)
+			return nil, e.neededErr(f)
 		}
 	}
 }

@@ -31,7 +31,8 @@ func FuzzDecodeStored(f *testing.F) {
 
 func FuzzPeekClaims(f *testing.F) {
 	p := base64.RawURLEncoding.EncodeToString([]byte(`{"email":"a@b","sub":"x","exp":1700000000}`))
-	for _, s := range []string{"a." + p + ".c", "", "..", "a.b", "a.!!.c", "a." + base64.RawURLEncoding.EncodeToString([]byte(`{"exp":1e300}`)) + ".c", strings.Repeat("a", maxJWT+1)} {
+	aud := func(j string) string { return "a." + base64.RawURLEncoding.EncodeToString([]byte(j)) + ".c" }
+	for _, s := range []string{"a." + p + ".c", aud(`{"aud":"k.example.com","fam":"f"}`), aud(`{"aud":["a","b"]}`), aud(`{"aud":[1,{}]}`), aud(`{"aud":null}`), "", "..", "a.b", "a.!!.c", "a." + base64.RawURLEncoding.EncodeToString([]byte(`{"exp":1e300}`)) + ".c", strings.Repeat("a", maxJWT+1)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, tok string) {

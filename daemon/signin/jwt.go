@@ -14,6 +14,10 @@ type claims struct {
 	Email   string
 	Subject string
 	Expiry  time.Time
+	// Family is the sign-in (refresh token family) the token belongs to;
+	// Audience the apps it names.
+	Family   string
+	Audience []string
 }
 
 // maxJWT bounds a token the daemon decodes.
@@ -33,14 +37,24 @@ func peekClaims(tok string) (claims, error) {
 		return claims{}, errors.New("token payload is not base64url")
 	}
 	var c struct {
-		Email string   `json:"email"`
-		Sub   string   `json:"sub"`
-		Exp   *float64 `json:"exp"`
+		Email string          `json:"email"`
+		Sub   string          `json:"sub"`
+		Exp   *float64        `json:"exp"`
+		Fam   string          `json:"fam"`
+		Aud   json.RawMessage `json:"aud"`
 	}
 	if err := json.Unmarshal(payload, &c); err != nil {
 		return claims{}, errors.New("token payload is not a JSON object")
 	}
-	out := claims{Email: c.Email, Subject: c.Sub}
+	out := claims{Email: c.Email, Subject: c.Sub, Family: c.Fam}
+	// aud is a string or an array of strings (RFC 7519 4.1.3); anything
+	// else names no app.
+	var one string
+	if json.Unmarshal(c.Aud, &one) == nil && one != "" {
+		out.Audience = []string{one}
+	} else if json.Unmarshal(c.Aud, &out.Audience) != nil {
+		out.Audience = nil
+	}
 	if c.Exp != nil && *c.Exp > 0 && *c.Exp < 1e11 {
 		out.Expiry = time.Unix(int64(*c.Exp), 0)
 	}

@@ -37,6 +37,7 @@ func (e *edgeState) logout(ctx context.Context) error {
 	e.rt, e.rtLoaded = "", true
 	e.hasRT.Store(false)
 	e.access.Store(nil)
+	e.apps.clear()
 	var derr error
 	if ds, ok := e.m.store.(everywhere); ok {
 		derr = ds.DeleteEverywhere(ctx, e.key)

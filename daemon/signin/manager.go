@@ -143,6 +143,17 @@ func (m *Manager) Edge() string { return m.edge.name }
 // Source returns the token source of the edge's sign-in clusters.
 func (m *Manager) Source() tokens.Source { return m.edge }
 
+// AppToken returns the access token a stream to app carries: the
+// sign-in's token narrowed to app alone at the edge (see
+// edgeState.AppToken), waiting for a sign-in when there is none.
+func (m *Manager) AppToken(ctx context.Context, app string) (string, error) {
+	return m.edge.AppToken(ctx, app)
+}
+
+// Invalidate drops tok, an app token or the sign-in's token, when the edge
+// refused it as unauthenticated: the next stream renews it.
+func (m *Manager) Invalidate(tok string) { m.edge.Invalidate(tok) }
+
 // Run renews access tokens in the background and publishes changes until
 // ctx ends; then it ends every sign-in in progress and returns.
 func (m *Manager) Run(ctx context.Context) error {

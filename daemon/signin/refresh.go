@@ -56,6 +56,7 @@ func (e *edgeState) refresh(ctx context.Context) (*accessToken, error) {
 	}
 	e.access.Store(at)
 	e.wakeRenewal()
+	e.renewApps(at)
 	return at, nil
 }
 
@@ -73,6 +74,7 @@ func (e *edgeState) accept(ctx context.Context, tok *oauth2.Token) (*accessToken
 		e.rt, e.rtLoaded = "", true
 		e.hasRT.Store(false)
 	}
+	e.apps.clear() // a new sign-in: maybe another user, another family
 	e.access.Store(at)
 	e.refreshMu.Unlock()
 	e.wakeRenewal()
@@ -105,6 +107,7 @@ func (e *edgeState) newAccess(tok *oauth2.Token) (*accessToken, error) {
 	skew := min(30*time.Second, life/10)
 	return &accessToken{
 		raw: tok.AccessToken, email: email, issued: now, exp: exp,
+		subject: c.Subject, family: c.Family, aud: c.Audience,
 		validUntil: exp.Add(-skew),
 		renewAt:    now.Add(time.Duration(float64(life) * e.m.opts.RefreshAt)),
 	}, nil
