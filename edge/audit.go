@@ -10,12 +10,16 @@ import (
 // AuditRecord is one line of the audit log (JSON, one per client stream).
 // It never holds the token.
 type AuditRecord struct {
-	Time            time.Time `json:"time"`
-	Msg             string    `json:"msg"` // "stream"
-	EdgeID          string    `json:"edge_id"`
-	StreamID        string    `json:"stream_id"`
-	User            string    `json:"user,omitempty"` // the token's email
-	Subject         string    `json:"subject,omitempty"`
+	Time     time.Time `json:"time"`
+	Msg      string    `json:"msg"` // "stream"
+	EdgeID   string    `json:"edge_id"`
+	StreamID string    `json:"stream_id"`
+	User     string    `json:"user,omitempty"` // the token's email
+	Subject  string    `json:"subject,omitempty"`
+	// TokenAudience is the apps the stream's verified token names: one for
+	// a daemon that narrows its sign-in per app, every app of the sign-in
+	// for an older one (issue 10 item 1).
+	TokenAudience   []string  `json:"token_aud,omitempty"`
 	App             string    `json:"app,omitempty"`
 	Target          string    `json:"target,omitempty"`
 	Tunnel          string    `json:"tunnel,omitempty"`
@@ -37,6 +41,7 @@ func (s *Server) writeAudit(r *AuditRecord) {
 		slog.String("stream_id", r.StreamID),
 		slog.String("user", r.User),
 		slog.String("subject", r.Subject),
+		slog.Any("token_aud", r.TokenAudience),
 		slog.String("app", r.App),
 		slog.String("target", r.Target),
 		slog.String("tunnel", r.Tunnel),

@@ -63,7 +63,7 @@ func (s *Server) serveStream(p *peer, str *quic.Stream) {
 	s.m.checkSeconds.Observe(time.Since(start).Seconds())
 	s.checked(p, claims)
 	if claims != nil {
-		rec.User, rec.Subject = claims.Email, claims.Subject
+		rec.User, rec.Subject, rec.TokenAudience = claims.Email, claims.Subject, claims.Audience
 	}
 	if rt != nil {
 		rec.App = rt.app

@@ -3,10 +3,12 @@ package oauth_test
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/airlockhq/airlock/edge"
 	"github.com/airlockhq/airlock/internal/token"
 	"github.com/airlockhq/airlock/internal/wire"
 )
@@ -40,6 +42,10 @@ func TestTokenExchange(t *testing.T) {
 	if err := f.stream(t, app, narrow); err != nil {
 		t.Fatalf("the narrowed token on its app: %v", err)
 	}
+	// The audit line names the apps the stream's token opens: this one.
+	f.e.WaitAudit(t, func(r edge.AuditRecord) bool {
+		return r.App == app && r.Outcome == "ok" && slices.Equal(r.TokenAudience, []string{app})
+	})
 	wantRefused(t, f.stream(t, otherApp, narrow), wire.CodeUnauthenticated, "another audience")
 
 	service, err := f.e.Signer().Mint(token.KindService, app, "ci@example.com", nil, time.Hour)
