@@ -91,7 +91,7 @@ func newSignIn(cfg *config.Config, opts SignInOptions, log *slog.Logger, co *cor
 	prevTokens := co.Tokens
 	co.Tokens = func(c config.Cluster) tokens.Source {
 		if c.UsesSignIn() {
-			return signInSource{p: p, edge: c.Edge}
+			return signInSource{p: p, edge: c.Edge, app: c.App}
 		}
 		if prevTokens != nil {
 			return prevTokens(c)
@@ -381,10 +381,12 @@ func (p *signInPart) Logout(ctx context.Context, req apitype.LogoutRequest) ([]a
 }
 
 // signInSource is a sign-in cluster's token source: the current manager
-// of its edge, looked up on every call.
+// of its edge, looked up on every call, and the token it narrows to the
+// cluster's app alone (signin.Manager.AppToken): a stream never carries
+// the sign-in's token for every app of the edge.
 type signInSource struct {
-	p    *signInPart
-	edge string
+	p         *signInPart
+	edge, app string
 }
 
 // Token implements tokens.Source.
@@ -393,15 +395,13 @@ func (s signInSource) Token(ctx context.Context) (string, error) {
 	if m == nil {
 		return "", fmt.Errorf("%w: edge %s has no sign-in (the configuration changed)", tokens.ErrUnavailable, s.edge)
 	}
-	return m.Source().Token(ctx)
+	return m.AppToken(ctx, s.app)
 }
 
 // Invalidate implements tokens.Invalidator.
 func (s signInSource) Invalidate(tok string) {
 	if m := s.p.manager(s.edge); m != nil {
-		if inv, ok := m.Source().(tokens.Invalidator); ok {
-			inv.Invalidate(tok)
-		}
+		m.Invalidate(tok)
 	}
 }
 
