@@ -79,8 +79,23 @@ type Options struct {
 }
 
 // Cluster is a daemon cluster: an app and the token the daemon presents.
+// With SignIn (and Options.SignIn set) it signs in at the edge instead,
+// and its app is another hostname of the tunnel, served by the same
+// origin.
 type Cluster struct {
 	Name, App, Token string
+	SignIn           bool
+}
+
+// signInApps are the extra clusters' apps that sign in.
+func (s *Stack) signInApps() []string {
+	var out []string
+	for _, c := range s.opts.ExtraClusters {
+		if c.SignIn && s.opts.SignIn != nil {
+			out = append(out, c.App)
+		}
+	}
+	return out
 }
 
 // Stack is a running Airlock path.
@@ -231,6 +246,9 @@ func (s *Stack) setUpEdge(ctx context.Context) error {
 		domains = []string{s.Email[strings.LastIndexByte(s.Email, '@')+1:]}
 	}
 	args := []string{"tunnel", "create", DefaultTunnel, "--hostname", s.App}
+	for _, app := range s.signInApps() {
+		args = append(args, "--hostname", app)
+	}
 	for _, d := range domains {
 		args = append(args, "--allow-email-domain", d)
 	}
@@ -294,6 +312,9 @@ func (s *Stack) StartConnector(ctx context.Context) error {
 		"--ingress", s.App + "=tcp://" + s.Origin,
 		"--admin", strings.TrimPrefix(s.ConnAdmin, "http://"),
 		"--grace", "5s",
+	}
+	for _, app := range s.signInApps() {
+		args = append(args, "--ingress", app+"=tcp://"+s.Origin)
 	}
 	if s.opts.HA > 0 {
 		args = append(args, "--ha-connections", fmt.Sprint(s.opts.HA))
@@ -375,7 +396,7 @@ func (s *Stack) writeDaemonConfig() error {
 			return err
 		}
 		cfg += fmt.Sprintf("  - name: %s\n    app: %s\n    listen: %q\n", c.Name, c.App, RandomLoopback()+":0")
-		if c.Name != DefaultCluster || s.opts.SignIn == nil {
+		if s.opts.SignIn == nil || (c.Name != DefaultCluster && !c.SignIn) {
 			cfg += fmt.Sprintf("    token_file: %q\n", s.TokenFile(c.Name))
 		}
 		if c.Name == DefaultCluster && s.KubeAPI != nil {
