@@ -149,8 +149,12 @@ func (e *edgeState) AppToken(ctx context.Context, app string) (string, error) {
 			return "", errorf(e.name, CodeNeeded, context.Cause(ctx), "gave up waiting for the token of %s", app)
 		}
 		switch {
-		case x.err == nil:
+		case x.err == nil && sameSignIn(x.from, e.access.Load()):
 			return x.tok.raw, nil
+		case x.err == nil && attempt < 2:
+			continue // signed out or in again meanwhile: not this sign-in's token
+		case x.err == nil:
+			return "", errorf(e.name, apitype.SignInCanceled, nil, "the sign-in changed while narrowing its token to %s", app)
 		case errors.Is(x.err, errNoExchange):
 			return cur.raw, nil
 		case attempt == 0 && codeOf(x.err) == apitype.SignInRevoked:
