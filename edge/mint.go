@@ -1,14 +1,17 @@
 package edge
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/airlockhq/airlock/edge/store/postgres"
 	"github.com/airlockhq/airlock/internal/token"
 	"github.com/airlockhq/airlock/internal/wire"
 	"gopkg.in/yaml.v3"
@@ -28,11 +31,18 @@ type MintOptions struct {
 // app, email, groups, note and expiry; never the token), so that `token
 // list` shows it and `token revoke`, `user revoke` and `user remove` can
 // refuse it at a running edge. Records of expired tokens are dropped in
-// the same edit. The token is returned only once its record is written.
+// the same edit. With store:, the signing key is published to the
+// fleet's store first (the edge may not have reloaded since a `key
+// rotate`), so every edge verifies the token. The token is returned only once its record is written.
 func MintToken(configPath string, opts MintOptions) (string, ServiceToken, error) {
 	cfg, err := LoadConfig(configPath)
 	if err != nil {
 		return "", ServiceToken{}, fmt.Errorf("mint token: %w", err)
+	}
+	if cfg.Store != nil {
+		if err := publishSigningKey(context.Background(), cfg); err != nil {
+			return "", ServiceToken{}, fmt.Errorf("mint token: %w", err)
+		}
 	}
 	tok, rec, err := cfg.mint(opts, time.Now())
 	if err != nil {
@@ -129,4 +139,27 @@ func (c *Config) loadSigningKey(i int) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("tokens.signing_keys[%d] (%s): %w", i, c.Path(k.File), err)
 	}
 	return key, nil
+}
+
+// publishSigningKey publishes the key cfg signs with to the fleet's store
+// of cfg's store: section, as a signing key and nothing else: the keys the
+// running edge retires it publishes at its reload.
+func publishSigningKey(ctx context.Context, cfg *Config) error {
+	o, err := cfg.StoreOptions(slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	st, err := postgres.Open(ctx, o)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer st.Close()
+	s, err := cfg.Signer()
+	if err != nil {
+		return err
+	}
+	if err := st.PublishKeys(ctx, s.PublicKey(), nil, time.Now(), retiredKeep(cfg)); err != nil {
+		return fmt.Errorf("tokens.signing_keys: publish to the store (nothing is signed with a key the fleet does not know): %w", err)
+	}
+	return nil
 }

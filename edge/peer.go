@@ -187,7 +187,7 @@ func (s *Server) handshake(conn *quic.Conn, log *slog.Logger) (*peer, *handshake
 		}
 		p.tunnel = t
 		p.log = p.log.With("tunnel", t.name, "connector_id", hello.ConnectorID, "conn_index", hello.ConnIndex)
-		w.Keys = s.verifier.Keys()
+		w.Keys = s.keys.ownKeys() // the assertions' keys: this edge's own, not the fleet's
 	}
 	if s.stopping.Load() {
 		return nil, s.refuseHello(conn, ctrl, refuse(wire.CodeGoingAway, "shutting_down", "edge shutting down"))

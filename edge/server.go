@@ -22,6 +22,8 @@ import (
 	"github.com/quic-go/quic-go"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/airlockhq/airlock/edge/oauth"
+	"github.com/airlockhq/airlock/edge/store/postgres"
 	"github.com/airlockhq/airlock/internal/inflight"
 	"github.com/airlockhq/airlock/internal/token"
 	"github.com/airlockhq/airlock/internal/wire"
@@ -98,8 +100,9 @@ type Server struct {
 	ln       *quic.Listener
 	adminLn  net.Listener
 	adminSrv *http.Server
-	signIn   *signIn // the HTTPS sign-in server; nil when http_listen is off
-	guard    *guard  // admission: what unauthenticated peers may hold
+	signIn   *signIn    // the HTTPS sign-in server; nil when http_listen is off
+	keys     *fleetKeys // the verification keys: the config's and the fleet's
+	guard    *guard     // admission: what unauthenticated peers may hold
 
 	running   atomic.Bool
 	stopping  atomic.Bool
@@ -158,7 +161,25 @@ func New(cfg *Config, opts Options) (_ *Server, err error) {
 	}
 	s.audit = slog.New(slog.NewJSONHandler(auditW, nil))
 
-	keys, err := cfg.PublicKeys()
+	// The sign-in store, opened first: with store:, the fleet's keys
+	// are in it.
+	var st oauth.Store
+	if cfg.HTTPListen != HTTPOff || cfg.Store != nil {
+		if st, err = openStore(context.Background(), cfg, s.log); err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, st)
+	}
+	own, err := cfg.PublicKeys()
+	if err != nil {
+		return nil, err
+	}
+	var ks keyStore
+	if pg, ok := st.(*postgres.Store); ok {
+		ks = pg
+	}
+	s.keys = newFleetKeys(ks, s.log, own)
+	keys, err := s.keys.start(context.Background(), cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -210,9 +231,10 @@ func New(cfg *Config, opts Options) (_ *Server, err error) {
 	if s.ln, err = s.tr.Listen(tlsConf, s.guard.quicConfig()); err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	if s.signIn, err = newSignIn(cfg, s.log, keys, cert); err != nil {
+	if s.signIn, err = newSignIn(cfg, s.log, keys, cert, st); err != nil {
 		return nil, err
 	}
+	s.keys.apply = s.applyKeys
 	if s.signIn != nil {
 		s.access = s.signIn.auth
 	}
@@ -242,7 +264,9 @@ func (s *Server) EdgeID() string { return s.edgeID }
 // Registry is the registry /metrics serves.
 func (s *Server) Registry() *prometheus.Registry { return s.reg }
 
-// Keys returns the current token verification keys.
+// Keys returns the current token verification keys: the config's (the
+// first one signs), then, with a shared store, the others the fleet
+// published.
 func (s *Server) Keys() []wire.PublicKey { return s.verifier.Keys() }
 
 // Run serves until ctx ends, then shuts down: it stops accepting
@@ -262,6 +286,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.signIn != nil {
 		s.signIn.run(gctx, g)
 	}
+	g.Go(func() error { return s.keys.run(gctx) })
 	if s.adminSrv != nil {
 		g.Go(func() error {
 			if err := s.adminSrv.Serve(s.adminLn); !errors.Is(err, http.ErrServerClosed) {
@@ -401,9 +426,25 @@ func (s *Server) Reload(cfg *Config) error {
 	if err != nil {
 		return err
 	}
-	old := s.verifier.Keys()
-	if err := s.verifier.SetKeys(keys); err != nil {
-		return fmt.Errorf("tokens.signing_keys: %w", err)
+	old := s.keys.ownKeys()
+	// New own keys are published to the fleet's store before the
+	// sign-in server signs with them; the verifiers get them with the
+	// fleet's under the keys' lock, so a watch's reread cannot put
+	// older keys back.
+	err = s.keys.reload(context.Background(), cfg, keys, func(union []wire.PublicKey) error {
+		if err := s.verifier.SetKeys(union); err != nil {
+			return fmt.Errorf("tokens.signing_keys: %w", err)
+		}
+		if signInSet != nil {
+			signInSet.Keys = union
+		}
+		if err := s.applySignIn(signInSet); err != nil {
+			s.log.Error("sign-in settings not applied", "err", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	s.signer.Store(asg)
 	snap := compile(cfg)
@@ -412,9 +453,6 @@ func (s *Server) Reload(cfg *Config) error {
 		s.log.Warn(note)
 	}
 	s.cfg.Store(cfg)
-	if err := s.applySignIn(signInSet); err != nil {
-		s.log.Error("sign-in settings not applied", "err", err)
-	}
 	changed := !slices.EqualFunc(old, keys, func(a, b wire.PublicKey) bool { return a.ID == b.ID && a.Key.Equal(b.Key) })
 	var connectors []*peer
 	for _, p := range s.registry.all() {
@@ -433,6 +471,21 @@ func (s *Server) Reload(cfg *Config) error {
 	}
 	s.log.Info("edge config reloaded", "apps", len(cfg.Apps), "tunnels", len(cfg.Tunnels), "keys_changed", changed)
 	return nil
+}
+
+// applyKeys puts the union of the edge's and the fleet's keys in the
+// verifiers (the streams' and the sign-in server's: JWKS, token exchange)
+// when the fleet's keys changed between reloads.
+func (s *Server) applyKeys(keys []wire.PublicKey) {
+	if err := s.verifier.SetKeys(keys); err != nil {
+		s.log.Error("the fleet's keys not applied", "err", err)
+		return
+	}
+	if s.signIn != nil {
+		if err := s.signIn.auth.SetKeys(keys); err != nil {
+			s.log.Error("the fleet's keys not applied to the sign-in server", "err", err)
+		}
+	}
 }
 
 // broadcast sends f on the control stream of every peer in parallel and

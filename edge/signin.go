@@ -125,26 +125,23 @@ func signInPolicy(snap *snapshot) oauth.PolicyFunc {
 // signIn is the edge's HTTPS sign-in server.
 type signIn struct {
 	auth  *oauth.Server
-	store oauth.Store
+	store oauth.Store // the server's, closed by it
 	ln    net.Listener
 	srv   *http.Server
 }
 
-// newSignIn opens the store and binds the HTTPS listener (nil when
-// http_listen is off).
-func newSignIn(cfg *Config, log *slog.Logger, keys []wire.PublicKey, cert tls.Certificate) (_ *signIn, err error) {
+// newSignIn binds the HTTPS listener of the sign-in server on store st,
+// which the caller opened and closes (nil when http_listen is off).
+func newSignIn(cfg *Config, log *slog.Logger, keys []wire.PublicKey, cert tls.Certificate, st oauth.Store) (_ *signIn, err error) {
 	if cfg.HTTPListen == HTTPOff {
 		return nil, nil
 	}
-	si := &signIn{}
+	si := &signIn{store: st}
 	defer func() {
 		if err != nil {
 			si.close()
 		}
 	}()
-	if si.store, err = openStore(context.Background(), cfg, log); err != nil {
-		return nil, err
-	}
 	if si.ln, err = net.Listen("tcp", cfg.HTTPListen); err != nil {
 		return nil, fmt.Errorf("http_listen: %w", err)
 	}
@@ -199,9 +196,6 @@ func (si *signIn) close() {
 	}
 	if si.ln != nil {
 		si.ln.Close()
-	}
-	if si.store != nil {
-		si.store.Close()
 	}
 }
 

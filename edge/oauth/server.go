@@ -134,6 +134,25 @@ func (s *Server) Update(ctx context.Context, set Settings) error {
 	return s.refreshRevocations(ctx, set)
 }
 
+// SetKeys replaces the verification keys (the JWKS, and the token
+// exchange's check of subject tokens) and nothing else: the edge calls it
+// when the keys its fleet published change between config reloads.
+func (s *Server) SetKeys(keys []wire.PublicKey) error {
+	v, err := token.NewVerifier(keys, token.VerifierOptions{Now: s.now, CacheSize: -1})
+	if err != nil {
+		return fmt.Errorf("oauth: verification keys: %w", err)
+	}
+	keys = slices.Clone(keys)
+	for {
+		old := s.cur.Load()
+		st := *old
+		st.Keys, st.verifier = keys, v
+		if s.cur.CompareAndSwap(old, &st) {
+			return nil
+		}
+	}
+}
+
 // refreshRevocations applies the config's user revocations to the store
 // and rebuilds the per-stream view from the store and the settings.
 func (s *Server) refreshRevocations(ctx context.Context, set Settings) error {
