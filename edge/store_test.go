@@ -23,6 +23,7 @@ import (
 	"github.com/airlockhq/airlock/edge/store/postgres"
 	"github.com/airlockhq/airlock/internal/systest/pgtest"
 	"github.com/airlockhq/airlock/internal/testenv"
+	"github.com/airlockhq/airlock/internal/wire"
 )
 
 func TestStoreConfig(t *testing.T) {
@@ -175,6 +176,11 @@ func TestFleetSignIn(t *testing.T) {
 	tok := fleetSignIn(t, a, "alice@example.com", "correct horse")
 	if tok.RefreshToken == "" || tok.AccessToken == "" {
 		t.Fatalf("token %+v", tok)
+	}
+	// The access token A signed passes B's per-stream check: B verifies
+	// with the keys A published (the edges have key files of their own).
+	if _, _, err := b.srv.check(&wire.Open{App: testApp, Token: tok.AccessToken}); err != nil {
+		t.Fatalf("A's access token at B: %v", err)
 	}
 	next, err := fleetOAuth(b).TokenSource(fleetCtx(t, b), &oauth2.Token{RefreshToken: tok.RefreshToken, Expiry: time.Now().Add(-time.Hour)}).Token()
 	if err != nil || next.RefreshToken == "" || next.RefreshToken == tok.RefreshToken {
