@@ -47,6 +47,10 @@ type Config struct {
 	PublicAddrs []string `yaml:"public_addrs,omitempty"`
 	// EdgeID names this edge process in logs (default: generated).
 	EdgeID string `yaml:"edge_id,omitempty"`
+	// Advertise is the host:port connectors dial to reach this edge, told
+	// to them as a member of the fleet (default: the first of
+	// PublicAddrs).
+	Advertise string `yaml:"advertise,omitempty"`
 	// ShutdownGrace is how long open streams may run after shutdown starts
 	// (default 5s).
 	ShutdownGrace Duration `yaml:"shutdown_grace,omitempty"`
@@ -296,6 +300,12 @@ func (c *Config) Validate() error {
 	}
 	for i, a := range c.PublicAddrs {
 		v.hostPort(fmt.Sprintf("public_addrs[%d]", i), a)
+	}
+	if c.Advertise != "" {
+		v.hostPort("advertise", c.Advertise)
+	}
+	if len(c.EdgeID) > wire.MaxEdgeIDLen {
+		v.add("edge_id", fmt.Sprintf("is %d bytes, limit %d", len(c.EdgeID), wire.MaxEdgeIDLen))
 	}
 	if c.ShutdownGrace < 0 {
 		v.add("shutdown_grace", "must not be negative")

@@ -31,8 +31,11 @@ type peer struct {
 	draining atomic.Bool  // the peer asked for no new streams
 	active   atomic.Int64 // streams routed to this connector now
 	idleOnce sync.Once
-	idle     chan struct{} // closed once a draining connector has no stream left
-	ctrlEOF  chan struct{} // closed when the peer ends its control stream (FIN)
+	// followsMembers: a connector told the fleet's list (fleet.go),
+	// which gets its changes.
+	followsMembers atomic.Bool
+	idle           chan struct{} // closed once a draining connector has no stream left
+	ctrlEOF        chan struct{} // closed when the peer ends its control stream (FIN)
 }
 
 // acquire counts a new stream routed to connector p, or reports false when p
@@ -195,7 +198,7 @@ func (s *Server) handshake(conn *quic.Conn, log *slog.Logger) (*peer, *handshake
 	if herr := s.register(p); herr != nil {
 		return nil, s.refuseHello(conn, ctrl, herr)
 	}
-	if err := p.send(w); err != nil {
+	if err := s.welcome(p, w); err != nil {
 		s.unregister(p)
 		return nil, refuse(wire.CodeInternal, "welcome_failed", "sending welcome: %v", err)
 	}

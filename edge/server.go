@@ -103,6 +103,7 @@ type Server struct {
 	signIn   *signIn    // the HTTPS sign-in server; nil when http_listen is off
 	keys     *fleetKeys // the verification keys: the config's and the fleet's
 	guard    *guard     // admission: what unauthenticated peers may hold
+	fleet    *fleet     // the fleet's members, told to connectors (fleet.go)
 
 	running   atomic.Bool
 	stopping  atomic.Bool
@@ -238,6 +239,9 @@ func New(cfg *Config, opts Options) (_ *Server, err error) {
 	if s.signIn != nil {
 		s.access = s.signIn.auth
 	}
+	if s.fleet, err = newFleet(cfg, s.edgeID, st, s.Addr().String(), s.log, s.tellMembers); err != nil {
+		return nil, err
+	}
 	if cfg.AdminListen != AdminOff {
 		if s.adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
 			return nil, fmt.Errorf("admin_listen: %w", err)
@@ -286,6 +290,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.signIn != nil {
 		s.signIn.run(gctx, g)
 	}
+	g.Go(func() error { return s.fleet.run(gctx) })
 	g.Go(func() error { return s.keys.run(gctx) })
 	if s.adminSrv != nil {
 		g.Go(func() error {
@@ -327,6 +332,9 @@ func (s *Server) acceptLoop(ctx, connsCtx context.Context) error {
 func (s *Server) shutdown(closeConns context.CancelFunc) {
 	s.stopping.Store(true)
 	s.ln.Close()
+	// Out of the fleet before the Drain: connectors learn it from the
+	// other edges and drain their connections here for good.
+	s.fleet.leave()
 	peers := s.registry.all()
 	s.log.Info("edge shutting down", "connections", len(peers), "grace", s.grace)
 	broadcast(peers, &wire.Drain{Reason: "edge shutting down"})
