@@ -236,9 +236,10 @@ func failover(err error) failoverKind {
 var errQuietOpen = fmt.Errorf("%w while the stream waited for its answer", ErrQuiet)
 
 // try opens the stream at m. With others (another address to go to), an
-// open waiting on a connection that goes quiet (nothing heard for
-// QuietAfter) is given up, so that the stream goes elsewhere at once
-// rather than when the connection times out.
+// open on a connection that receives nothing from its edge for
+// OpenQuietAfter after the open began (or goes quiet) is given up, so that
+// the stream goes elsewhere at once rather than when the connection times
+// out.
 func (f *Fleet) try(ctx context.Context, m *member, open *wire.Open, retries int, others bool) (*StreamConn, error) {
 	if !others {
 		return m.client.open(ctx, open, retries)
@@ -254,6 +255,8 @@ func (f *Fleet) try(ctx context.Context, m *member, open *wire.Open, retries int
 		s, err := m.client.open(actx, open, retries)
 		done <- result{s, err}
 	}()
+	sent := time.Now()
+	conn0, heard0 := m.client.received()
 	tick := time.NewTicker(watchTick)
 	defer tick.Stop()
 	for {
@@ -263,13 +266,20 @@ func (f *Fleet) try(ctx context.Context, m *member, open *wire.Open, retries int
 				r.err = &ConnError{Err: errQuietOpen}
 			}
 			return r.s, r.err
-		case <-tick.C:
-			if m.client.quiet() {
+		case now := <-tick.C:
+			if m.client.unanswered(conn0, heard0, now.Sub(sent)) {
 				cancel(errQuietOpen)
 			}
 		}
 	}
 }
+
+// OpenQuietAfter is how long a stream open on a connection may receive
+// nothing at all from its edge before a Fleet moves the stream to another
+// address. The edge acknowledges the Open frame's packet within a round
+// trip, however long its answer takes (a connector dialling a slow
+// origin), so a second of silence is a dead edge, not a slow one.
+const OpenQuietAfter = time.Second
 
 // preferred returns the member to try first without resolving: a live,
 // not lately failed connection that carried app's last stream (any
@@ -289,9 +299,9 @@ func (f *Fleet) preferred(app string) (*member, bool) {
 }
 
 // candidates resolves the fleet's addresses and returns the members to try
-// for app, best first: not lately failed (for app), then with a live
-// connection, then not failed at their last dial, then app's carrier,
-// then the last carrier, then in configured order. Those that failed
+// for app, best first: not lately failed (for app), then by health (a
+// live connection, then none yet or a drained one, then a failed one),
+// then app's carrier, then the last carrier, then in configured order. Those that failed
 // lately come last, the one whose period ends first first. An error means
 // some name did not resolve; the members of the others are still given.
 func (f *Fleet) candidates(ctx context.Context, app string) ([]*member, error) {
@@ -319,8 +329,7 @@ func (f *Fleet) candidates(ctx context.Context, app string) ([]*member, error) {
 				r.badUntil = k.until
 			}
 		}
-		up, _, lastErr := m.client.State()
-		r.key = [5]int{b2i(!up), b2i(!up && lastErr != nil), b2i(f.carrier[app] != m), b2i(f.last != m), i}
+		r.key = [5]int{int(m.client.health()), 0, b2i(f.carrier[app] != m), b2i(f.last != m), i}
 		rs[i] = r
 	}
 	slices.SortStableFunc(rs, func(a, b ranked) int {
@@ -575,10 +584,56 @@ func (c *Client) live() bool {
 	return c.conn != nil && c.conn.Alive() && c.conn.Quiet() <= QuietAfter
 }
 
-// quiet reports whether the client's connection has heard nothing from
-// its edge for longer than QuietAfter.
-func (c *Client) quiet() bool {
+// health ranks a client for a new stream: live (a connection that takes
+// streams now), then fresh (never dialled, or a connection the edge asked
+// to drain that is still open: the edge is there, a new connection will
+// do), then failed (the connection closed or went quiet, or the last dial
+// failed).
+type health int
+
+const (
+	healthLive health = iota
+	healthFresh
+	healthFailed
+)
+
+func (c *Client) health() health {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.conn != nil && c.conn.Quiet() > QuietAfter
+	switch {
+	case c.conn == nil && c.lastErr == nil:
+		return healthFresh
+	case c.conn == nil, c.conn.Context().Err() != nil, c.conn.Quiet() > QuietAfter:
+		return healthFailed
+	case c.conn.Draining():
+		return healthFresh
+	}
+	return healthLive
+}
+
+// received returns the client's connection and how many packets it has
+// received so far (nil, 0 without one).
+func (c *Client) received() (*Conn, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn == nil {
+		return nil, 0
+	}
+	return c.conn, c.conn.qc.ConnectionStats().PacketsReceived
+}
+
+// unanswered reports whether the client's connection is quiet, or is
+// conn0 and has received no packet since it had received heard0, elapsed
+// ago or more than OpenQuietAfter. A connection dialled since is judged
+// by its quiet alone: its handshake was an answer.
+func (c *Client) unanswered(conn0 *Conn, heard0 uint64, elapsed time.Duration) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.conn == nil:
+		return false
+	case c.conn.Quiet() > QuietAfter:
+		return true
+	}
+	return c.conn == conn0 && elapsed >= OpenQuietAfter && c.conn.qc.ConnectionStats().PacketsReceived == heard0
 }

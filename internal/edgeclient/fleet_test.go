@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/x509"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 
@@ -69,6 +71,9 @@ func echo(t *testing.T, f *edgeclient.Fleet, tok string) error {
 }
 
 func newFleet(t *testing.T, cfg edgeclient.FleetConfig) *edgeclient.Fleet {
+	if testing.Verbose() {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	f := edgeclient.NewFleet(cfg)
 	t.Cleanup(func() { f.Close() })
 	return f
@@ -96,9 +101,11 @@ func TestFleetFailover(t *testing.T) {
 			tc.down(a, t)
 			// The next stream goes to B: for a killed edge once A's
 			// connection is quiet, for a stopped one at its going away.
+			start := time.Now()
 			if err := echo(t, f, tok); err != nil {
 				t.Fatalf("the stream after A went down: %v", err)
 			}
+			t.Logf("the first stream after A went down was served by B in %s", time.Since(start).Round(time.Millisecond))
 			if err := echo(t, f, tok); err != nil {
 				t.Fatal(err)
 			}
