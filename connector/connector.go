@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,7 +22,8 @@ type Connector struct {
 	cfg    Config
 	log    *slog.Logger
 	caPool *x509.CertPool
-	slots  []*slot
+	slots  []*slot   // the configured edges' connections
+	fleet  *followed // the fleet members' (fleet.go)
 	m      *metrics
 	// replay remembers the nonces of the stream assertions accepted on
 	// any connection, so that each opens one stream.
@@ -49,6 +51,7 @@ func New(cfg Config) (*Connector, error) {
 			c.slots = append(c.slots, newSlot(c, e, len(c.slots)))
 		}
 	}
+	c.fleet = newFollowed(c)
 	c.m = newMetrics(c)
 	return c, nil
 }
@@ -109,6 +112,7 @@ func (c *Connector) Run(ctx context.Context) error {
 		}
 	}()
 
+	c.fleet.start(ctx, hardCtx)
 	var slots sync.WaitGroup
 	for _, s := range c.slots {
 		slots.Go(func() { s.run(ctx, hardCtx) })
@@ -116,6 +120,7 @@ func (c *Connector) Run(ctx context.Context) error {
 	allDone := make(chan struct{})
 	go func() {
 		slots.Wait()
+		c.fleet.close()
 		c.links.Wait()
 		c.streams.Wait()
 		close(allDone)
@@ -189,12 +194,15 @@ type ConnStatus struct {
 	RetryAt       *time.Time `json:"retry_at,omitempty"`
 	EdgeID        string     `json:"edge_id,omitempty"`
 	ConnID        string     `json:"conn_id,omitempty"`
+	// FleetMember: an edge the connector follows because its fleet's
+	// list names it, not one it was configured with.
+	FleetMember bool `json:"fleet_member,omitempty"`
 }
 
 // Status returns the state of every connection.
 func (c *Connector) Status() Status {
 	st := Status{ConnectorID: c.cfg.ConnectorID, TunnelID: c.cfg.Credentials.TunnelID, Draining: c.draining.Load()}
-	for _, s := range c.slots {
+	for _, s := range slices.Concat(c.slots, c.fleet.slots()) {
 		for _, cs := range s.status() {
 			st.Connections = append(st.Connections, cs)
 			st.ActiveStreams += cs.ActiveStreams

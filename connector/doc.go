@@ -10,7 +10,12 @@
 // within its seconds-long lifetime, its nonce unseen by any of its
 // connections, vouching for the forwarded email. Then it finds the first
 // ingress rule for the app and dials only the origin that rule names, never
-// the target a client asked for. Lost connections are
+// the target a client asked for. An edge of a fleet tells it the fleet's
+// members ([wire.Members]) after its Welcome and at every change: the
+// connector holds the same HA connections to each member it was not
+// configured with (at most [MaxFollowedEdges]), dialled with the same TLS
+// server name, CA and tunnel secret, and drains them when the member
+// leaves the list; its configured edges it never drops. Lost connections are
 // re-dialled with full-jitter backoff. When its context ends it tells every
 // edge to stop routing to it, lets open streams finish for a grace period and
 // returns nil.

@@ -61,6 +61,8 @@ func (l *link) onControl(f wire.Frame) {
 		l.log.Info("token verification keys updated", "keys", keyIDs(f.Keys))
 	case *wire.Drain:
 		l.edgeDrainOnce.Do(func() { close(l.edgeDrain) })
+	case *wire.Members:
+		l.c.fleet.told(l, f)
 	}
 }
 
@@ -111,7 +113,11 @@ func (l *link) serve(ctx, hardCtx context.Context) error {
 		return errEdgeDrained
 	case <-ctx.Done():
 		l.slot.setState(StateDraining, nil)
-		l.finish(hardCtx, accepted, "connector shutting down")
+		reason := "connector shutting down"
+		if cause := context.Cause(ctx); errors.Is(cause, errLeftFleet) {
+			reason = "the connector drains its connections to an edge that left the fleet"
+		}
+		l.finish(hardCtx, accepted, reason)
 		return nil
 	}
 }

@@ -20,7 +20,10 @@ type slot struct {
 	c     *Connector
 	edge  string
 	index int // Hello.ConnIndex: unique among this process's connections
-	log   *slog.Logger
+	// member is the edge id of a fleet member the connector follows
+	// (fleet.go); "" for a configured edge.
+	member string
+	log    *slog.Logger
 
 	mu      sync.Mutex
 	state   string
@@ -29,6 +32,7 @@ type slot struct {
 	lastErr error
 	cur     *link
 	old     map[*link]time.Time // links the edge asked to drain, still finishing
+	lastID  string              // the edge id the last Welcome named
 }
 
 func newSlot(c *Connector, edgeAddr string, index int) *slot {
@@ -132,6 +136,7 @@ func (s *slot) dial(ctx context.Context) (*link, error) {
 			ConnIndex:   uint64(s.index),
 			Software:    cfg.Software,
 			Assertions:  true, // link.checkIdentity
+			Members:     true, // followed
 		},
 		QUIC:      cfg.QUIC,
 		OnControl: l.onControl,
@@ -162,10 +167,25 @@ func (s *slot) setState(state string, err error) {
 }
 
 func (s *slot) attach(l *link) {
+	id := l.conn.Welcome().EdgeID
 	s.mu.Lock()
 	s.cur = l
+	changed := s.lastID != id
+	s.lastID = id
 	s.mu.Unlock()
 	s.setState(StateConnected, nil)
+	if changed && s.member == "" {
+		// A configured edge that is also in a fleet's list is held
+		// once, by its configured slots.
+		s.c.fleet.update()
+	}
+}
+
+// edgeID is the edge id the slot's last Welcome named ("" before one).
+func (s *slot) edgeID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastID
 }
 
 // detach stops showing l as the slot's connection; if it is still finishing
@@ -191,7 +211,7 @@ func (s *slot) forget(l *link) {
 func (s *slot) status() []ConnStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := ConnStatus{Edge: s.edge, Index: s.index, State: s.state, Since: s.since}
+	st := ConnStatus{Edge: s.edge, Index: s.index, State: s.state, Since: s.since, FleetMember: s.member != ""}
 	if s.lastErr != nil {
 		st.LastError = s.lastErr.Error()
 	}
@@ -209,7 +229,7 @@ func (s *slot) status() []ConnStatus {
 	for l, since := range s.old {
 		w := l.conn.Welcome()
 		out = append(out, ConnStatus{
-			Edge: s.edge, Index: s.index, State: StateDraining, Since: since, EdgeID: w.EdgeID, ConnID: w.ConnID,
+			Edge: s.edge, Index: s.index, State: StateDraining, Since: since, EdgeID: w.EdgeID, ConnID: w.ConnID, FleetMember: s.member != "",
 			ActiveStreams: l.streams.Count(), LastError: errEdgeDrained.Error(),
 		})
 	}
