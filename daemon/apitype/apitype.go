@@ -56,10 +56,13 @@ type Problem struct {
 
 // Cluster is one cluster's state as the control API reports it.
 type Cluster struct {
-	Name  string `json:"name"`
-	App   string `json:"app"`
-	Edge  string `json:"edge"`
-	State State  `json:"state"`
+	Name string `json:"name"`
+	App  string `json:"app"`
+	Edge string `json:"edge"`
+	// EdgeAddress is the address (ip:port) of the edge of Edge's fleet
+	// that carried the cluster's last stream, while its connection is up.
+	EdgeAddress string `json:"edge_address,omitempty"`
+	State       State  `json:"state"`
 	// Problem is set in StateError.
 	Problem *Problem `json:"problem,omitempty"`
 	// Listen is the SOCKS5 listener's address (host:port) once it is bound,
@@ -129,8 +132,15 @@ type KubeconfigMode struct {
 
 // Edge is the daemon's link to one edge.
 type Edge struct {
-	Name      string    `json:"name"`
-	Address   string    `json:"address"`
+	Name string `json:"name"`
+	// Address is the configured address, the first of Addresses.
+	Address string `json:"address"`
+	// Addresses are the configured addresses of the edge's fleet, when
+	// there are several.
+	Addresses []string `json:"addresses,omitempty"`
+	// Current is the address (ip:port) whose connection carries the edge's
+	// streams now; empty while none is up.
+	Current   string    `json:"current,omitempty"`
 	Connected bool      `json:"connected"`
 	Since     time.Time `json:"since,omitzero"`  // when the live connection was made
 	Error     string    `json:"error,omitempty"` // the last dial or connection error

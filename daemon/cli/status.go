@@ -67,6 +67,9 @@ func PrintStatus(w io.Writer, st *apitype.Status) {
 		if cl.Problem != nil {
 			fmt.Fprintf(w, "  %s: %s: %s\n", cl.Name, cl.Problem.Code, cl.Problem.Message)
 		}
+		if via := viaLine(st, cl); via != "" {
+			fmt.Fprintf(w, "  %s: %s\n", cl.Name, via)
+		}
 		applied, problem := kubeconfigLines(cl.Kubeconfig)
 		if applied != "" {
 			fmt.Fprintf(w, "  %s: kubeconfig: %s\n", cl.Name, applied)
@@ -92,9 +95,18 @@ func PrintStatus(w io.Writer, st *apitype.Status) {
 		case e.Error != "":
 			state = "unreachable: " + e.Error
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Name, e.Address, state)
+		addr := e.Address
+		if e.Current != "" {
+			addr = e.Current
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Name, addr, state)
 	}
 	tw.Flush()
+	for _, e := range st.Edges {
+		if len(e.Addresses) > 1 {
+			fmt.Fprintf(w, "  %s: a fleet of %d addresses: %s\n", e.Name, len(e.Addresses), strings.Join(e.Addresses, ", "))
+		}
+	}
 	for _, e := range st.Edges {
 		if e.SignIn != nil {
 			fmt.Fprintf(w, "  %s: %s\n", e.Name, signInLine(e.SignIn))
@@ -107,6 +119,20 @@ func PrintStatus(w io.Writer, st *apitype.Status) {
 		fmt.Fprintf(w, "\nthe configuration file %s does not load (the daemon runs the previous one until it does):\n  %s\n",
 			ce.Path, strings.ReplaceAll(ce.Message, "\n", "\n  "))
 	}
+}
+
+// viaLine says which edge address carries a cluster now, where that is
+// news: its edge is a fleet, or a name that resolved to this address.
+func viaLine(st *apitype.Status, cl apitype.Cluster) string {
+	if cl.EdgeAddress == "" {
+		return ""
+	}
+	for _, e := range st.Edges {
+		if e.Name == cl.Edge && len(e.Addresses) <= 1 && e.Address == cl.EdgeAddress {
+			return ""
+		}
+	}
+	return "via edge " + cl.Edge + " at " + cl.EdgeAddress
 }
 
 func watchCmd(ctx context.Context, open func(context.Context) (watcher, error), asJSON bool, env Env) int {

@@ -51,6 +51,16 @@ type Warmer interface {
 	Connect(ctx context.Context) error
 }
 
+// Carrier is an Edge that reaches a fleet of edges at several addresses
+// and can say which carries what now (edgeclient.Fleet). Optional: Status
+// shows no address for an Edge without it.
+type Carrier interface {
+	// Carrier is the address that carried app's last stream while it is up.
+	Carrier(app string) string
+	// Current is the address whose connection carries streams now.
+	Current() string
+}
+
 // Options configures a Core. Config is required.
 type Options struct {
 	// Config is the configuration; New validates it.
@@ -521,6 +531,9 @@ func (c *Core) snapshotLocked(cl *cluster) apitype.Cluster {
 		Kubeconfig:         kubeconfigLocked(cl),
 		Problem:            cloneProblem(cl.problem),
 	}
+	if cr, ok := cl.edge.(Carrier); ok && cl.stop != nil {
+		out.EdgeAddress = cr.Carrier(cl.cfg.App)
+	}
 	if cl.addr != "" {
 		out.Listen = cl.addr
 		out.ProxyURL = ProxyURL(cl.user, cl.pass, cl.addr)
@@ -548,6 +561,12 @@ func (c *Core) statusLocked() apitype.Status {
 	for _, e := range c.cfg.Edges {
 		up, since, lastErr := c.edges[e.Name].State()
 		es := apitype.Edge{Name: e.Name, Address: e.Address, Connected: up}
+		if len(e.Addresses) > 1 {
+			es.Addresses = slices.Clone(e.Addresses)
+		}
+		if cr, ok := c.edges[e.Name].(Carrier); ok && up {
+			es.Current = cr.Current()
+		}
 		if up {
 			es.Since = since
 		}

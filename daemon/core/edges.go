@@ -14,28 +14,36 @@ import (
 	"github.com/airlockhq/airlock/internal/wire"
 )
 
-// NewEdgeClient returns the production Edge: an edgeclient.Client for e,
-// one QUIC connection shared by every cluster behind it, re-dialled
-// transparently. Its Hello names the software as "airlock VERSION"; an
-// empty version means this binary's build (buildinfo.Software).
+// NewEdgeClient returns the production Edge: an edgeclient.Fleet for e's
+// addresses (one, a name that may resolve to several, or a list), one QUIC
+// connection per edge address shared by every cluster behind it,
+// re-dialled transparently, a stream moving to another address when one
+// fails. Its Hello names the software as "airlock VERSION"; an empty
+// version means this binary's build (buildinfo.Software).
 func NewEdgeClient(e config.Edge, version string, log *slog.Logger) Edge {
 	software := buildinfo.Software("airlock")
 	if version != "" {
 		software = "airlock " + version
 	}
-	return edgeClient{edgeclient.NewClient(edgeclient.Config{
-		Addr:       e.Address,
-		ServerName: e.ServerName,
-		RootCAs:    e.RootCAs,
-		Hello:      wire.Hello{Software: software},
-		Logger:     log,
+	addrs := e.Addresses
+	if len(addrs) == 0 {
+		addrs = []string{e.Address}
+	}
+	return edgeClient{edgeclient.NewFleet(edgeclient.FleetConfig{
+		Config: edgeclient.Config{
+			ServerName: e.ServerName,
+			RootCAs:    e.RootCAs,
+			Hello:      wire.Hello{Software: software},
+			Logger:     log,
+		},
+		Addrs: addrs,
 	})}
 }
 
-type edgeClient struct{ *edgeclient.Client }
+type edgeClient struct{ *edgeclient.Fleet }
 
 func (e edgeClient) Open(ctx context.Context, o *wire.Open) (net.Conn, error) {
-	s, err := e.Client.Open(ctx, o)
+	s, err := e.Fleet.Open(ctx, o)
 	if err != nil {
 		return nil, err // not a typed nil in an interface
 	}

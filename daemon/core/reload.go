@@ -92,7 +92,7 @@ func (c *Core) publishStatusLocked() {
 
 // sameEdgeLink reports whether a and b make the same link.
 func sameEdgeLink(a, b *config.Edge) bool {
-	return a.Address == b.Address && a.CA == b.CA && a.ServerName == b.ServerName
+	return slices.Equal(a.Addresses, b.Addresses) && a.Address == b.Address && a.CA == b.CA && a.ServerName == b.ServerName
 }
 
 // needsRestart reports whether a cluster's listener must be reopened to
