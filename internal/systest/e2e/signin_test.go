@@ -89,13 +89,18 @@ func TestSignInWithChromium(t *testing.T) {
 			t.Errorf("the sign-in URL has no %s: %s", p, signInURL)
 		}
 	}
-	st, err := s.Client().Status(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if si := st.Edges[0].SignIn; si == nil || si.State != apitype.SignInNeeded || si.URL != signInURL || !si.BrowserOpened || si.Waiting == 0 {
-		t.Fatalf("status while kubectl waits: %+v", si)
-	}
+	// The browser runs (it wrote the URL) a moment before the daemon has
+	// seen its start succeed and says so in the status.
+	testenv.Eventually(t, "the status to show the sign-in with the browser opened", func() error {
+		st, err := s.Client().Status(ctx)
+		if err != nil {
+			return err
+		}
+		if si := st.Edges[0].SignIn; si == nil || si.State != apitype.SignInNeeded || si.URL != signInURL || !si.BrowserOpened || si.Waiting == 0 {
+			return fmt.Errorf("status while kubectl waits: %+v", si)
+		}
+		return nil
+	})
 
 	// A person signs in with Chromium.
 	title := chromiumSignIn(t, ctx, chromium, s, signInURL, email, password)
@@ -117,7 +122,7 @@ func TestSignInWithChromium(t *testing.T) {
 	}
 
 	// Signed in, the refresh token in the keyring, never in the log.
-	st, err = s.Client().Status(ctx)
+	st, err := s.Client().Status(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
