@@ -72,13 +72,14 @@ type Fleet struct {
 	resolve func(ctx context.Context, host string) ([]netip.Addr, error)
 	clock   backoff.Clock
 
-	mu      sync.Mutex
-	members map[string]*member   // by dialled address, ip:port
-	order   []*member            // the last resolution's, in preference order
-	byName  map[string][]*member // each configured address's last resolution that worked
-	carrier map[string]*member   // by app: what carried its last stream
-	last    *member              // what carried the last stream
-	lastErr error                // the last failure, for State
+	mu        sync.Mutex
+	members   map[string]*member   // by dialled address, ip:port
+	order     []*member            // the last resolution's, in preference order
+	byName    map[string][]*member // each configured address's last resolution that worked
+	carrier   map[string]*member   // by app: what carried its last stream
+	last      *member              // what carried the last stream
+	lastErr   error                // the last failure, for State
+	resolving *lookupCall          // non-nil while a resolution is in flight
 }
 
 type member struct {
@@ -305,7 +306,7 @@ func (f *Fleet) preferred(app string) (*member, bool) {
 // lately come last, the one whose period ends first first. An error means
 // some name did not resolve; the members of the others are still given.
 func (f *Fleet) candidates(ctx context.Context, app string) ([]*member, error) {
-	order, err := f.resolveAll(ctx)
+	order, err := f.resolveShared(ctx)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err != nil {
@@ -360,6 +361,46 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// lookupCall is one resolution in flight, shared by the streams that need
+// one meanwhile: twenty kubectl connections at once cost one lookup.
+type lookupCall struct {
+	done   chan struct{}
+	order  []*member
+	err    error
+	shared bool // not ended by its starter's context: waiters take it
+}
+
+// resolveShared is resolveAll, joined to the one in flight if any. A
+// caller whose context ends stops waiting; one whose resolution its own
+// context ended leaves the waiters to start another.
+func (f *Fleet) resolveShared(ctx context.Context) ([]*member, error) {
+	for {
+		f.mu.Lock()
+		call := f.resolving
+		if call == nil {
+			call = &lookupCall{done: make(chan struct{})}
+			f.resolving = call
+			f.mu.Unlock()
+			call.order, call.err = f.resolveAll(ctx)
+			call.shared = ctx.Err() == nil
+			f.mu.Lock()
+			f.resolving = nil
+			f.mu.Unlock()
+			close(call.done)
+			return call.order, call.err
+		}
+		f.mu.Unlock()
+		select {
+		case <-call.done:
+			if call.shared {
+				return call.order, call.err
+			}
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+	}
 }
 
 // resolveAll resolves every configured address, each name to at most
