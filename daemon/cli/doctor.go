@@ -151,13 +151,20 @@ func doctor(cfgPath string, st *apitype.Status, stErr error, socket string, chec
 	}
 	// The edges.
 	for _, e := range st.Edges {
+		where, current := e.Address, e.Address
+		if len(e.Addresses) > 1 {
+			where = "every address of the fleet (" + strings.Join(e.Addresses, ", ") + ")"
+		}
+		if e.Current != "" {
+			current = e.Current
+		}
 		switch {
 		case e.Connected:
-			add(checkOK, "edge "+e.Name, "connected to "+e.Address+" since "+e.Since.Local().Format(time.TimeOnly), "")
+			add(checkOK, "edge "+e.Name, "connected to "+current+" since "+e.Since.Local().Format(time.TimeOnly), "")
 		case e.Error != "":
-			add(checkFail, "edge "+e.Name, e.Address+" unreachable: "+e.Error, "check the address and that UDP to it is allowed (QUIC); the daemon keeps retrying")
+			add(checkFail, "edge "+e.Name, where+" unreachable: "+e.Error, "check the address and that UDP to it is allowed (QUIC); the daemon keeps retrying")
 		default:
-			add(checkOK, "edge "+e.Name, e.Address+": not dialled yet (no cluster has used it)", "")
+			add(checkOK, "edge "+e.Name, where+": not dialled yet (no cluster has used it)", "")
 		}
 		if si := e.SignIn; si != nil {
 			if ch := si.IdentityChanged; ch != nil {
