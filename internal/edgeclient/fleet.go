@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/internal/backoff"
+	"github.com/airlockhq/airlock/internal/relay"
 	"github.com/airlockhq/airlock/internal/wire"
 )
 
@@ -663,7 +664,8 @@ func (c *Client) received() (*Conn, uint64) {
 	return c.conn, c.conn.qc.ConnectionStats().PacketsReceived
 }
 
-// unanswered reports whether the client's connection is quiet, or is
+// unanswered reports whether conn0 was closed by its edge going away
+// with no connection since, or the client's connection is quiet, or is
 // conn0 and has received no packet since it had received heard0, elapsed
 // ago or more than OpenQuietAfter. A connection dialled since is judged
 // by its quiet alone: its handshake was an answer.
@@ -671,6 +673,12 @@ func (c *Client) unanswered(conn0 *Conn, heard0 uint64, elapsed time.Duration) b
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
+	case conn0 != nil && (c.conn == nil || c.conn == conn0) && conn0.Context().Err() != nil &&
+		relay.CodeOf(context.Cause(conn0.Context())) == wire.CodeGoingAway:
+		// The edge closed the connection going away (shutting down) and
+		// no new one is up yet: a dial to it now is a dial to an edge
+		// that is leaving.
+		return true
 	case c.conn == nil:
 		return false
 	case c.conn.Quiet() > QuietAfter:
