@@ -50,7 +50,7 @@ type memberSet struct {
 	slots    []*slot
 	stop     context.CancelCauseFunc // drain
 	hardStop context.CancelCauseFunc // cut what is still open
-	done     chan struct{}           // every slot has returned
+	done     chan struct{}           // every slot and its links have ended
 }
 
 func newFollowed(c *Connector) *followed {
@@ -178,6 +178,9 @@ func (f *followed) followLocked(m wire.Member) {
 	}
 	f.wg.Go(func() {
 		slots.Wait()
+		for _, s := range ms.slots {
+			s.finishing.Wait() // their streams end within the grace
+		}
 		hardStop(nil)
 		close(ms.done)
 		f.mu.Lock()

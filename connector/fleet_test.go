@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -49,6 +50,7 @@ func startFleetEdge(tb testing.TB, a *edgetest.Edge, id string) *fleetEdge {
 	cfg.PublicAddrs = []string{cfg.Listen}
 	cfg.AdminListen, cfg.HTTPListen, cfg.PublicURL = "127.0.0.1:0", "127.0.0.1:0", ""
 	cfg.Audit.File = ""
+	cfg.ShutdownGrace = edge.Duration(30 * time.Second) // open streams end on their own
 	srv, err := edge.New(cfg, edge.Options{Logger: testLogger(tb).With("side", id), Audit: tbAudit{tb}, PacketConn: pc})
 	if err != nil {
 		pc.Close()
@@ -147,7 +149,8 @@ func TestFleetConnectorHoldsEveryEdge(t *testing.T) {
 	if len(creds.Edges) != 1 || creds.Edges[0] != a.Addr {
 		t.Fatalf("the credentials name %v, want edge A alone (%s)", creds.Edges, a.Addr)
 	}
-	run := startConnector(t, creds, rules(t, testApp+"="+origin.url()), nil)
+	logs := newMsgCounter(t)
+	run := startConnector(t, creds, rules(t, testApp+"="+origin.url()), func(c *connector.Config) { c.Logger = slog.New(logs) })
 
 	waitConns(t, "two connections at A, the configured edge", a.AdminURL, 2)
 	waitConns(t, "two connections at B, learned from A", b.admin, 2)
@@ -164,7 +167,22 @@ func TestFleetConnectorHoldsEveryEdge(t *testing.T) {
 	waitConns(t, "two connections at C, which started after the connector", c.admin, 2)
 	echoVia(t, a, c.addr, "through c")
 
-	b.stop(t)
+	// A stream open through B when B stops finishes: B drains, the
+	// connector learns from A and C that B left and drains its
+	// connections there, and the stream's bytes still flow both ways.
+	open := openVia(t, a, b.addr)
+	if _, err := io.WriteString(open, "open "); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(io.LimitReader(open, 5)); err != nil || string(got) != "open " {
+		t.Fatalf("echo before the stop: %q, %v", got, err)
+	}
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); b.stop(t) }()
+	testenv.Eventually(t, "the connector to drain B", func() bool { return logs.count(msgLeft) == 1 })
+	echoRoundTrip(t, open, open.CloseWrite, "and finished")
+	open.Close()
+	<-stopped
 	run.waitReady(t, "B's connections drained and gone; A's and C's kept", func(code int, st connector.Status) bool {
 		return code == 200 && count(st, b.addr) == 0 && healthy(st, a.Addr, false) == 2 && healthy(st, c.addr, true) == 2
 	})
@@ -194,18 +212,25 @@ func count(st connector.Status, addr string) int {
 	return n
 }
 
-// echoVia opens a stream at the edge at addr (of a's fleet: a's CA and
-// tokens) and echoes msg through the connector.
-func echoVia(tb testing.TB, a *edgetest.Edge, addr, msg string) {
+// openVia opens a stream at the edge at addr (of a's fleet: a's CA and
+// tokens), through the connector to the echo origin.
+func openVia(tb testing.TB, a *edgetest.Edge, addr string) *edgeclient.StreamConn {
 	tb.Helper()
 	cl := edgeclient.NewClient(edgeclient.Config{Addr: addr, ServerName: a.ServerName, RootCAs: a.RootCAs})
-	defer cl.Close()
+	tb.Cleanup(func() { cl.Close() })
 	octx, cancel := context.WithTimeout(testenv.Context(tb), 10*time.Second)
 	defer cancel()
 	sc, err := cl.Open(octx, &wire.Open{App: testApp, Token: a.MintToken(tb, testApp, testEmail, time.Hour)})
 	if err != nil {
 		tb.Fatalf("open at %s: %v", addr, err)
 	}
+	return sc
+}
+
+// echoVia echoes msg on a stream through the edge at addr.
+func echoVia(tb testing.TB, a *edgetest.Edge, addr, msg string) {
+	tb.Helper()
+	sc := openVia(tb, a, addr)
 	defer sc.Close()
 	echoRoundTrip(tb, sc, sc.CloseWrite, msg)
 }

@@ -106,7 +106,9 @@ func (l *link) serve(ctx, hardCtx context.Context) error {
 		return err
 	case <-l.edgeDrain:
 		l.slot.detach(l)
+		l.slot.finishing.Add(1)
 		l.c.links.Go(func() {
+			defer l.slot.finishing.Done()
 			l.finish(hardCtx, accepted, "")
 			l.slot.forget(l)
 		})

@@ -24,6 +24,9 @@ type slot struct {
 	// (fleet.go); "" for a configured edge.
 	member string
 	log    *slog.Logger
+	// finishing counts the links the edge drained, still finishing their
+	// streams after run moved on (Connector.links counts them too).
+	finishing sync.WaitGroup
 
 	mu      sync.Mutex
 	state   string
