@@ -165,3 +165,27 @@ func TestFleetAdvertise(t *testing.T) {
 		})
 	}
 }
+
+func TestFleetConfig(t *testing.T) {
+	cases := []struct {
+		name, extra, want string // want "": valid
+	}{
+		{"advertise", "advertise: edge-1.example.com:7844\n", ""},
+		{"advertise without a port", "advertise: edge-1.example.com\n", `advertise: "edge-1.example.com" is not host:port`},
+		{"edge id too long", "edge_id: " + strings.Repeat("e", wire.MaxEdgeIDLen+1) + "\n", "edge_id: is 129 bytes, limit 128"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(validConfig+tc.extra), "/state")
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error naming %q", err, tc.want)
+			}
+		})
+	}
+}
