@@ -5,7 +5,10 @@
 // revocation at once ([Store.WatchRevocations], LISTEN/NOTIFY); and the
 // public halves of the fleet's token signing keys, so that a token any
 // edge signed verifies at every edge ([Store.PublishKeys],
-// [Store.FleetKeys], [Store.WatchKeys]).
+// [Store.FleetKeys], [Store.WatchKeys]); and the fleet's membership,
+// the running edges and the addresses connectors dial, with a generation
+// that grows at every change ([Store.Beat], [Store.Leave],
+// [Store.Members], [Store.WatchFleet]).
 //
 // The schema is versioned SQL in migrations/, embedded and applied by
 // [Store.Migrate] (goose, with its table lock rather than advisory
@@ -19,7 +22,8 @@
 // (Options.MaxConns). The SQL is what CockroachDB and YugabyteDB also
 // run: plain tables, TIMESTAMPTZ (compared at microsecond precision),
 // JSONB, INSERT … ON CONFLICT DO NOTHING, UPDATE … RETURNING, SELECT …
-// FOR UPDATE, ON DELETE CASCADE; transactions retry on serialization
+// FOR UPDATE, ON DELETE CASCADE, LEFT JOIN … ON true, and in a
+// migration md5(), random() and clock_timestamp(); transactions retry on serialization
 // failures (SQLSTATE 40001), which those databases return under load.
 // The revocation push needs LISTEN/NOTIFY (PostgreSQL only); without it
 // the store works and WatchRevocations reports ErrNoNotify.
