@@ -124,10 +124,11 @@ func NewFleet(cfg FleetConfig) *Fleet {
 
 // Open opens a stream for open at one of the fleet's edges (see [Fleet]).
 // Its errors are those of [Client.Open]; when every address failed, the
-// last address's error.
+// "no connector" refusal if one edge gave it, else the last address's
+// error.
 func (f *Fleet) Open(ctx context.Context, open *wire.Open) (*StreamConn, error) {
 	tried := map[*member]bool{}
-	var lastErr error
+	var lastErr, refusal error // refusal: the first "no connector"
 	noConnRetried := false
 	attempt := func(m *member, others bool) (*StreamConn, error, bool) {
 		tried[m] = true
@@ -151,7 +152,7 @@ func (f *Fleet) Open(ctx context.Context, open *wire.Open) (*StreamConn, error) 
 			if noConnRetried {
 				return nil, err, true
 			}
-			noConnRetried = true
+			noConnRetried, refusal = true, err
 		default:
 			return nil, err, true
 		}
@@ -177,6 +178,10 @@ func (f *Fleet) Open(ctx context.Context, open *wire.Open) (*StreamConn, error) 
 		if s, err, done := attempt(m, i < len(cands)-1); done {
 			return s, err
 		}
+	}
+	if refusal != nil {
+		// An edge that answered says more than those that did not.
+		return nil, refusal
 	}
 	return nil, lastErr
 }

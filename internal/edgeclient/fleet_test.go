@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -217,5 +218,64 @@ func TestFleetName(t *testing.T) {
 	}
 	if want := net.JoinHostPort("127.0.0.2", port); b.WaitStreams(t, fleetApp, "ok", 1) != 1 || f.Carrier(fleetApp) != want {
 		t.Fatalf("%d streams at 127.0.0.2, carrier %q, want %s", b.Streams(t, fleetApp, "ok"), f.Carrier(fleetApp), want)
+	}
+}
+
+// stillClock is a clock that stands still unless moved: a bad address's
+// period does not run out while a test's own steps take their time.
+type stillClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *stillClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *stillClock) After(time.Duration) <-chan time.Time { return nil } // a Fleet never waits
+
+func (c *stillClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// TestFleetRemembersBadAddresses: an edge that refused the app with "no
+// connector" goes last for that app for its period: when the carrier dies,
+// the stream goes to the third edge, not back to the first; once the
+// period is over, the first is tried in its order again.
+func TestFleetRemembersBadAddresses(t *testing.T) {
+	edges, cfg := fleetOf(t, 3, 0) // A: no connector
+	a, b, c := edges[0], edges[1], edges[2]
+	clock := &stillClock{now: time.Unix(1_000_000, 0)}
+	cfg.Clock = clock
+	// Killed B is dialled once in the last step: its handshake timeout
+	// is the test's wait there.
+	cfg.QUIC = edgeclient.DefaultQUICConfig()
+	cfg.QUIC.HandshakeIdleTimeout = 2 * time.Second
+	tok := a.MintToken(t, fleetApp, "alice@example.com", time.Hour)
+	f := newFleet(t, cfg)
+	if err := echo(t, f, tok); err != nil {
+		t.Fatal(err)
+	}
+	if a.WaitStreams(t, fleetApp, "no_connector", 1) != 1 || b.WaitStreams(t, fleetApp, "ok", 1) != 1 {
+		t.Fatalf("first stream: A refused %d, B served %d", a.Streams(t, fleetApp, "no_connector"), b.Streams(t, fleetApp, "ok"))
+	}
+	b.Kill(t)
+	if err := echo(t, f, tok); err != nil {
+		t.Fatal(err)
+	}
+	if c.WaitStreams(t, fleetApp, "ok", 1) != 1 || a.Streams(t, fleetApp, "no_connector") != 1 || f.Carrier(fleetApp) != c.Addr {
+		t.Fatalf("after B died: C served %d, A refused %d (want still 1), carrier %q", c.Streams(t, fleetApp, "ok"), a.Streams(t, fleetApp, "no_connector"), f.Carrier(fleetApp))
+	}
+	// Past A's period (1 s) and with C gone, A is tried again before
+	// B (failed): it still has no connector, and the stream is refused.
+	clock.add(edgeclient.BadBase + time.Millisecond)
+	c.Stop(t)
+	err := echo(t, f, tok)
+	if relay.CodeOf(err) != wire.CodeNoConnector || a.WaitStreams(t, fleetApp, "no_connector", 2) != 2 {
+		t.Fatalf("with only A left: %v, A refused %d; want no connector and 2", err, a.Streams(t, fleetApp, "no_connector"))
 	}
 }
