@@ -223,6 +223,13 @@ func (f *followed) takeIndex() int {
 	}
 }
 
+// followedCount is how many members are followed now (not the leaving).
+func (f *followed) followedCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.members)
+}
+
 // slots returns the members' slots, the leaving ones included.
 func (f *followed) slots() []*slot {
 	f.mu.Lock()

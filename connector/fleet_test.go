@@ -347,6 +347,7 @@ func TestFleetMembersFollowed(t *testing.T) {
 	t.Run("at most MaxFollowedEdges", func(t *testing.T) {
 		tell(&wire.Members{Fleet: "f", Generation: 5, Members: append([]wire.Member{self}, ms...)})
 		waitMembers("the first 16 by id", ms[:connector.MaxFollowedEdges]...)
+		s.run.waitMetric(t, "airlock_connector_fleet_members", "16")
 		tell(&wire.Members{Fleet: "f", Generation: 6, Members: append([]wire.Member{self}, ms...)})
 		tell(&wire.Members{Fleet: "f", Generation: 7, Members: append([]wire.Member{self}, ms[:connector.MaxFollowedEdges]...)})
 		// Lists applied: generations 1, 3, 4, 5, 6 and 7.

@@ -67,8 +67,12 @@ func newMetrics(c *Connector) *metrics {
 		ConstLabels: prometheus.Labels{"connector_id": c.cfg.ConnectorID, "tunnel_id": c.cfg.Credentials.TunnelID, "software": c.cfg.Software},
 	})
 	info.Set(1)
+	members := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "fleet_members",
+		Help: "Fleet members the connector holds connections to besides its configured edges (at most 16).",
+	}, func() float64 { return float64(c.fleet.followedCount()) })
 	m.reg.MustRegister(
-		m.streams, m.activeStreams, m.bytes, m.reconnects, m.originDial, info,
+		m.streams, m.activeStreams, m.bytes, m.reconnects, m.originDial, info, members,
 		&stateCollector{c: c, desc: prometheus.NewDesc(namespace+"_connections", "Connections to edges, by state.", []string{"state"}, nil)},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
