@@ -170,6 +170,9 @@ http_listen: {{printf "%q" .HTTPListen}}
 store_file: signin.db
 # Addresses written into connector credentials (default: listen).
 # public_addrs: ["edge.example.com:7844"]
+# In a fleet (store:), the address of this edge that connectors dial,
+# told to them by every edge of the fleet (default: the first public_addrs).
+# advertise: "edge-1.example.com:7844"
 # How long open streams may finish after SIGTERM.
 shutdown_grace: 5s
 
