@@ -129,6 +129,7 @@ func NewFleet(cfg FleetConfig) *Fleet {
 func (f *Fleet) Open(ctx context.Context, open *wire.Open) (*StreamConn, error) {
 	tried := map[*member]bool{}
 	var lastErr, refusal error // refusal: the first "no connector"
+	var lost *member           // the first whose live connection failed under the stream
 	noConnRetried := false
 	attempt := func(m *member, others bool) (*StreamConn, error, bool) {
 		tried[m] = true
@@ -147,6 +148,10 @@ func (f *Fleet) Open(ctx context.Context, open *wire.Open) (*StreamConn, error) 
 		switch failover(err) {
 		case moveOn:
 			f.markDown(m, err)
+			var ce *ConnError
+			if lost == nil && errors.As(err, &ce) && !errors.Is(err, ErrQuiet) {
+				lost = m
+			}
 		case noConnector:
 			f.markNoConnector(m, open.App)
 			if noConnRetried {
@@ -178,6 +183,17 @@ func (f *Fleet) Open(ctx context.Context, open *wire.Open) (*StreamConn, error) 
 		if s, err, done := attempt(m, i < len(cands)-1); done {
 			return s, err
 		}
+	}
+	if lost != nil && refusal == nil {
+		// Every other address failed too: the edge whose connection
+		// failed under the stream (restarted: a stateless reset) gets the
+		// one fresh dial a single edge would.
+		s, err := f.try(ctx, lost, open, 0, false)
+		if err == nil {
+			f.carried(lost, open.App)
+			return s, nil
+		}
+		return nil, err
 	}
 	if refusal != nil {
 		// An edge that answered says more than those that did not.

@@ -279,3 +279,31 @@ func TestFleetRemembersBadAddresses(t *testing.T) {
 		t.Fatalf("with only A left: %v, A refused %d; want no connector and 2", err, a.Streams(t, fleetApp, "no_connector"))
 	}
 }
+
+// TestFleetRestartedEdge: with the rest of the fleet down, an edge that
+// restarted (its old connection answered with a stateless reset) is
+// dialled again under the stream, as a single edge would be.
+func TestFleetRestartedEdge(t *testing.T) {
+	edges, cfg := fleetOf(t, 2)
+	a, b := edges[0], edges[1]
+	cfg.QUIC = edgeclient.DefaultQUICConfig()
+	cfg.QUIC.HandshakeIdleTimeout = 2 * time.Second // dead B's dial is the test's wait
+	tok := a.MintToken(t, fleetApp, "alice@example.com", time.Hour)
+	f := newFleet(t, cfg)
+	if err := echo(t, f, tok); err != nil {
+		t.Fatal(err)
+	}
+	b.Stop(t)
+	a.Kill(t)
+	a.Restart(t)
+	a.EchoConnector(t, a.CreateTunnel(t, "fleet2", "k8s.other.test")) // the old connector's connection died with A
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := f.Open(ctx, &wire.Open{App: "k8s.other.test", Token: a.MintToken(t, "k8s.other.test", "alice@example.com", time.Hour), Target: "echo:1"})
+	if err != nil {
+		t.Fatalf("a stream after A restarted and B stopped: %v", err)
+	}
+	if f.Carrier("k8s.other.test") != a.Addr {
+		t.Fatalf("carrier %q, want A %s", f.Carrier("k8s.other.test"), a.Addr)
+	}
+}
