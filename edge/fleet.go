@@ -54,7 +54,7 @@ type fleet struct {
 func newFleet(cfg *Config, edgeID string, st oauth.Store, bound string, log *slog.Logger, send func(*wire.Members)) (*fleet, error) {
 	addr := cfg.Advertise
 	if addr == "" {
-		addr = cfg.PublicAddrs[0]
+		addr = firstPublic(cfg)
 		if wire.CheckTarget(addr) != nil {
 			addr = bound
 		}
@@ -200,6 +200,24 @@ func memberIDs(ms []wire.Member) []string {
 		out[i] = m.ID + "=" + m.Addr
 	}
 	return out
+}
+
+// fleetChange says what a reload cannot apply of the fleet's settings
+// ("" if they are the same): the fleet knows the edge by its id and
+// address from the start.
+func fleetChange(old, next *Config) string {
+	if old.EdgeID != next.EdgeID || old.Advertise != next.Advertise || firstPublic(old) != firstPublic(next) {
+		return "edge_id, advertise: or public_addrs changed: the fleet and its connectors know this edge by the ones it started with until it restarts"
+	}
+	return ""
+}
+
+// firstPublic is the first of public_addrs ("" for none).
+func firstPublic(c *Config) string {
+	if len(c.PublicAddrs) == 0 {
+		return ""
+	}
+	return c.PublicAddrs[0]
 }
 
 // welcome sends w and then, to a connector that follows members, the

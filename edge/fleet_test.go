@@ -166,6 +166,27 @@ func TestFleetAdvertise(t *testing.T) {
 	}
 }
 
+func TestFleetChange(t *testing.T) {
+	base := &Config{EdgeID: "e1", Advertise: "a:1", PublicAddrs: []string{"p:1"}}
+	for _, tc := range []struct {
+		name string
+		next Config
+		want bool
+	}{
+		{"same", Config{EdgeID: "e1", Advertise: "a:1", PublicAddrs: []string{"p:1"}}, false},
+		{"another public address after the first", Config{EdgeID: "e1", Advertise: "a:1", PublicAddrs: []string{"p:1", "q:1"}}, false},
+		{"edge id", Config{EdgeID: "e2", Advertise: "a:1", PublicAddrs: []string{"p:1"}}, true},
+		{"advertise", Config{EdgeID: "e1", Advertise: "b:1", PublicAddrs: []string{"p:1"}}, true},
+		{"first public address", Config{EdgeID: "e1", Advertise: "a:1", PublicAddrs: []string{"q:1"}}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := fleetChange(base, &tc.next); (got != "") != tc.want || tc.want && !strings.Contains(got, "until it restarts") {
+				t.Fatalf("fleetChange = %q, want a note: %v", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestFleetConfig(t *testing.T) {
 	cases := []struct {
 		name, extra, want string // want "": valid

@@ -460,6 +460,9 @@ func (s *Server) Reload(cfg *Config) error {
 	if note := storeChange(s.cfg.Load(), cfg); note != "" {
 		s.log.Warn(note)
 	}
+	if note := fleetChange(s.cfg.Load(), cfg); note != "" {
+		s.log.Warn(note)
+	}
 	s.cfg.Store(cfg)
 	changed := !slices.EqualFunc(old, keys, func(a, b wire.PublicKey) bool { return a.ID == b.ID && a.Key.Equal(b.Key) })
 	var connectors []*peer
