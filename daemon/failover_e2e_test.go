@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -32,9 +33,16 @@ import (
 func TestFleetFailover(t *testing.T) {
 	const app = "k8s.fleet.test"
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" { // a long answer: kubectl get -w
+			fmt.Fprintln(w, "held")
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+			return
+		}
 		fmt.Fprintf(w, "origin saw host %s", r.Host)
 	}))
 	defer origin.Close()
+	defer origin.CloseClientConnections()
 	a := edgetest.Start(t, edgetest.Options{})
 	b := edgetest.Start(t, edgetest.Options{})
 	c := edgetest.Start(t, edgetest.Options{})
@@ -123,11 +131,33 @@ func TestFleetFailover(t *testing.T) {
 		}
 	})
 
-	t.Run("edge killed", func(t *testing.T) {
+	t.Run("edge killed during use", func(t *testing.T) {
+		// A stream held open through A when it dies is cut, not moved:
+		// its bytes went through A.
+		addr, user, pass := proxyParts(t, d.ProxyURL(t, "prod"))
+		held, err := sockstest.Dial(ctxT(t), addr, user, pass, "kube.does-not-exist.invalid:80")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer held.Close()
+		fmt.Fprintf(held, "GET /hold HTTP/1.0\r\nHost: kube.does-not-exist.invalid\r\n\r\n")
+		r := bufio.NewReader(held)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("the held answer: %v", err)
+			}
+			if line == "held\n" {
+				break
+			}
+		}
 		a.Kill(t)
 		body, err := get("prod")
 		if err != nil || !strings.Contains(body, "origin saw host") {
 			t.Fatalf("the stream after A was killed: %q, %v", body, err)
+		}
+		if rest, err := io.ReadAll(r); err == nil {
+			t.Fatalf("the stream held through A ended cleanly (%q): a cut stream must not look finished", rest)
 		}
 		if n := b.WaitStreams(t, app, "ok", 1); n != 1 {
 			t.Fatalf("%d streams at B, want 1", n)
