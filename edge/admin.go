@@ -76,6 +76,9 @@ type Health struct {
 	// Tunnels are every tunnel of the config and the connectors that hold
 	// its connections here, by tunnel name.
 	Tunnels map[string]TunnelHealth `json:"tunnels"`
+	// Fleet is the list of the fleet's edges this edge tells its
+	// connectors; absent without store:.
+	Fleet *FleetHealth `json:"fleet,omitempty"`
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
@@ -89,6 +92,7 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 		h.Connectors[name] = n
 	}
 	h.Tunnels = s.tunnelHealth(snap)
+	h.Fleet = s.fleet.health()
 	code := http.StatusOK
 	if s.stopping.Load() {
 		h.Status, code = "draining", http.StatusServiceUnavailable

@@ -212,6 +212,27 @@ func fleetChange(old, next *Config) string {
 	return ""
 }
 
+// FleetHealth is the fleet in /healthz: its name, the generation of the
+// list and its members, edge id → the address connectors dial.
+type FleetHealth struct {
+	Name       string            `json:"name"`
+	Generation uint64            `json:"generation"`
+	Members    map[string]string `json:"members"`
+}
+
+// health is the list as /healthz shows it; nil for an edge on its own.
+func (f *fleet) health() *FleetHealth {
+	m := f.members()
+	if m == nil {
+		return nil
+	}
+	h := &FleetHealth{Name: m.Fleet, Generation: m.Generation, Members: make(map[string]string, len(m.Members))}
+	for _, e := range m.Members {
+		h.Members[e.ID] = e.Addr
+	}
+	return h
+}
+
 // firstPublic is the first of public_addrs ("" for none).
 func firstPublic(c *Config) string {
 	if len(c.PublicAddrs) == 0 {

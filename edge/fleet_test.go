@@ -2,7 +2,9 @@ package edge
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -117,6 +119,10 @@ func TestFleetMembersToConnectors(t *testing.T) {
 	if m.Members[1].Addr != b.srv.Addr().String() {
 		t.Fatalf("edge-b advertised %s, listens on %s", m.Members[1].Addr, b.srv.Addr())
 	}
+	if h := healthOf(t, a); h.Fleet == nil || h.Fleet.Generation != gen || len(h.Fleet.Members) != 2 ||
+		h.Fleet.Members["edge-b"] != b.srv.Addr().String() || h.Fleet.Name != m.Fleet {
+		t.Fatalf("/healthz fleet %+v, want generation %d with edge-a and edge-b", h.Fleet, gen)
+	}
 	b.stop(t)
 	nextMembers(t, follower, &gen, "edge-a")
 
@@ -124,6 +130,28 @@ func TestFleetMembersToConnectors(t *testing.T) {
 	case f := <-plain:
 		t.Fatalf("a connector that does not follow members got %s", f.FrameType())
 	default:
+	}
+}
+
+// healthOf is e's /healthz.
+func healthOf(tb testing.TB, e *testEdge) Health {
+	tb.Helper()
+	res, err := http.Get("http://" + e.srv.AdminAddr().String() + "/healthz")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer res.Body.Close()
+	var h Health
+	if err := json.NewDecoder(res.Body).Decode(&h); err != nil {
+		tb.Fatal(err)
+	}
+	return h
+}
+
+// TestFleetAloneInHealth: an edge without store: shows no fleet.
+func TestFleetAloneInHealth(t *testing.T) {
+	if h := healthOf(t, startEdge(t)); h.Fleet != nil || h.EdgeID == "" {
+		t.Fatalf("/healthz of an edge on its own: %+v", h)
 	}
 }
 
