@@ -144,6 +144,9 @@ type App struct {
 	// tunnel whose hostnames include the app's.
 	Tunnel string `yaml:"tunnel,omitempty"`
 	Policy Policy `yaml:"policy"`
+	// Kubernetes describes the Kubernetes API server behind the app (see
+	// kubernetes.go).
+	Kubernetes *AppKubernetes `yaml:"kubernetes,omitempty"`
 }
 
 // Policy says who may open an app, checked on every stream: a deny rule
@@ -402,6 +405,7 @@ func (c *Config) Validate() error {
 		v.rule(f+".policy.allow", a.Policy.Allow)
 		v.rule(f+".policy.deny", a.Policy.Deny)
 	}
+	c.validateKubernetes(&v, apps)
 	for h, t := range servedBy {
 		if !apps[h] {
 			v.add(fmt.Sprintf("tunnels[%d].hostnames", tunnelByName[t]), fmt.Sprintf("%q has no entry under apps (and so no policy)", h))

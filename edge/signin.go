@@ -105,7 +105,7 @@ func (c *Config) signInSettings(bound net.Addr, keys []wire.PublicKey) (oauth.Se
 	return oauth.Settings{
 		PublicURL: c.publicURL(bound), Signer: signer, Keys: keys,
 		AccessTTL: time.Duration(c.Tokens.AccessTTL), RefreshTTL: time.Duration(c.Tokens.RefreshTTL),
-		Apps: apps, Users: c.Users, OIDC: c.OIDC, Revocations: c.Revocations,
+		Apps: apps, KubeAudiences: c.kubeAudiences(), Users: c.Users, OIDC: c.OIDC, Revocations: c.Revocations,
 		Policy: signInPolicy(compile(c)),
 	}, nil
 }

@@ -1,7 +1,7 @@
 // Package cli is the airlock-edge command line: the usage text, the
 // parsing of each command's arguments and flags (init, tunnel create and
 // rotate, token mint, list and revoke, user add, remove and revoke, key
-// rotate, migrate, serve, version), what each prints, and the exit codes. What the
+// rotate, app kube-auth, migrate, serve, version), what each prints, and the exit codes. What the
 // commands do lives in package edge: serve is [edge.Serve], with SIGHUP
 // wired to its reload.
 package cli
@@ -90,6 +90,10 @@ commands:
         revoke every sign-in and service token of EMAIL (built-in or
         upstream): refresh tokens stop working, access and service tokens
         are refused on the next connection
+  app kube-auth APP [--issuer URL]
+        print the kube-apiserver AuthenticationConfiguration (for
+        --authentication-config) that trusts this edge as the issuer of
+        APP's cluster credentials (apps[].kubernetes.oidc in the config)
   key rotate
         add a new token signing key first in the config; the old keys keep
         verifying the tokens they signed
@@ -165,6 +169,11 @@ func run(ctx context.Context, args []string, env Env) error {
 			return cmdUserRevoke(args[2:], stdout, stderr)
 		}
 		return usagef("user: unknown subcommand %q (add, remove, revoke)", args[1])
+	case "app":
+		if len(args) < 2 || args[1] != "kube-auth" {
+			return usagef("app: the only subcommand is kube-auth")
+		}
+		return cmdAppKubeAuth(args[2:], stdout, stderr)
 	case "key":
 		if len(args) < 2 || args[1] != "rotate" {
 			return usagef("key: the only subcommand is rotate")

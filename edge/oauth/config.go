@@ -103,6 +103,11 @@ type Settings struct {
 	AccessTTL, RefreshTTL time.Duration
 	// Apps are the app hostnames (lower case) tokens may name.
 	Apps []string
+	// KubeAudiences maps an app (lower case) whose Kubernetes API server
+	// trusts the edge as its OIDC issuer to that cluster's audience: a
+	// token exchange for the app with requested_token_type id_token
+	// answers a cluster credential for it (see cluster.go).
+	KubeAudiences map[string]string
 	// Users is the built-in user list; OIDC the upstream provider (nil:
 	// none).
 	Users       []User

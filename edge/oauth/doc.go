@@ -36,7 +36,12 @@
 //	     ["S256"], grant_types_supported, response_types_supported ["code"],
 //	     token_endpoint_auth_methods_supported ["none"]
 //	GET  /.well-known/jwks.json      {"keys":[{"kty":"OKP","crv":"Ed25519","x",
-//	     "kid","alg":"EdDSA","use":"sig"}]}: every key that verifies
+//	     "kid","alg":"EdDSA","use":"sig"}, …, {"kty":"EC","crv":"P-256","x","y",
+//	     "kid","alg":"ES256","use":"sig"}]}: every key that verifies, then
+//	     the key of cluster credentials
+//	GET  /.well-known/openid-configuration   OpenID discovery for API
+//	     servers that trust the edge (issuer, jwks_uri,
+//	     id_token_signing_alg_values_supported ["ES256"])
 //	GET  /oauth/authorize            authorization code + PKCE (browser)
 //	POST /oauth/token                code, refresh_token and device_code grants
 //	POST /oauth/device/code          RFC 8628 device authorization
@@ -128,6 +133,24 @@
 // refresh answers invalid_grant and the person signs in again. To cut
 // one off sooner, revoke them (or change the app's policy: checked on
 // refresh and on every stream).
+//
+// # Cluster credentials
+//
+// An app whose Kubernetes API server trusts the edge as its OIDC issuer
+// (apps[].kubernetes.oidc.audience in the edge config) gets cluster
+// credentials by token exchange with requested_token_type
+// urn:ietf:params:oauth:token-type:id_token and audience=APP (one app,
+// which the subject token names and the policy allows): the answer's
+// access_token (issued_token_type id_token, token_type N_A) is a JWT
+// signed ES256 (kid header, typ JWT) with iss PUBLIC_URL, aud the
+// cluster's audience alone, sub, email, groups, kind "kubernetes", iat,
+// nbf, jti and exp ClusterTTL (5 min) later, never after the subject
+// token's. kube-apiserver's JWT authenticator accepts no EdDSA, hence
+// ES256; the P-256 key is derived from the first signing key (HKDF), so
+// edges with the same keys agree. It never opens a stream: the
+// per-stream check accepts EdDSA only, kind access or service, and an
+// app hostname as aud, and the config refuses an app hostname as a
+// cluster's audience.
 //
 // Token exchange (RFC 8693) narrows an access token to the apps named by
 // audience, each of which it must already name: the answer is an access

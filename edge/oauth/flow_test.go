@@ -51,7 +51,8 @@ func TestMetadataAndJWKS(t *testing.T) {
 	json.NewDecoder(res.Body).Decode(&set)
 	res.Body.Close()
 	keys := f.e.Keys()
-	if len(set.Keys) != len(keys) || set.Keys[0]["kid"] != keys[0].ID || set.Keys[0]["kty"] != "OKP" || set.Keys[0]["crv"] != "Ed25519" {
+	// The Ed25519 keys, then the ES256 key of cluster credentials.
+	if len(set.Keys) != len(keys)+1 || set.Keys[len(keys)]["kty"] != "EC" || set.Keys[0]["kid"] != keys[0].ID || set.Keys[0]["kty"] != "OKP" || set.Keys[0]["crv"] != "Ed25519" {
 		t.Fatalf("jwks %v, keys %v", set.Keys, keys)
 	}
 	x, _ := base64.RawURLEncoding.DecodeString(set.Keys[0]["x"])
@@ -483,7 +484,7 @@ func TestKeyRotationKeepsSessions(t *testing.T) {
 	var set struct{ Keys []map[string]string }
 	json.NewDecoder(res.Body).Decode(&set)
 	res.Body.Close()
-	if len(set.Keys) != 2 {
+	if len(set.Keys) != 3 { // both Ed25519 keys and the new key's ES256 key
 		t.Fatalf("jwks after rotation has %d keys", len(set.Keys))
 	}
 }

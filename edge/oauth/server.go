@@ -65,6 +65,7 @@ type state struct {
 	apps     map[string]struct{}
 	users    map[string]*User // lower-case email → user
 	verifier *token.Verifier  // of the token exchange's subject tokens
+	cluster  *token.ClusterSigner
 }
 
 // New returns a server with the given settings.
@@ -122,7 +123,11 @@ func (s *Server) Update(ctx context.Context, set Settings) error {
 	if err != nil {
 		return fmt.Errorf("oauth: verification keys: %w", err)
 	}
-	st := &state{Settings: set, apps: map[string]struct{}{}, users: map[string]*User{}, verifier: v}
+	cs, err := set.Signer.ClusterSigner()
+	if err != nil {
+		return fmt.Errorf("oauth: %w", err)
+	}
+	st := &state{Settings: set, apps: map[string]struct{}{}, users: map[string]*User{}, verifier: v, cluster: cs}
 	for _, a := range set.Apps {
 		st.apps[strings.ToLower(a)] = struct{}{}
 	}
@@ -281,6 +286,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.metadata)
 	mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
+	mux.HandleFunc("GET /.well-known/openid-configuration", s.openIDConfiguration)
 	mux.HandleFunc("GET /oauth/authorize", s.authorize)
 	mux.HandleFunc("POST /oauth/login", s.login)
 	mux.HandleFunc("GET /oauth/upstream", s.upstreamStart)
@@ -316,11 +322,12 @@ func (s *Server) metadata(w http.ResponseWriter, _ *http.Request) {
 
 // jwks serves the verification keys as a JSON Web Key Set.
 func (s *Server) jwks(w http.ResponseWriter, _ *http.Request) {
-	keys := s.cur.Load().Keys
-	out := make([]map[string]string, 0, len(keys))
-	for _, k := range keys {
+	st := s.cur.Load()
+	out := make([]map[string]string, 0, len(st.Keys)+1)
+	for _, k := range st.Keys {
 		out = append(out, jwk(k))
 	}
+	out = append(out, st.cluster.JWK())
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	writeJSON(w, http.StatusOK, map[string]any{"keys": out})
 }

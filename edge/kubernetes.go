@@ -1,0 +1,167 @@
+package edge
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// AppKubernetes is what the edge knows of the Kubernetes API server
+// behind an app (config apps[].kubernetes).
+type AppKubernetes struct {
+	// OIDC, when set, says the API server trusts this edge as an OpenID
+	// Connect issuer (structured authentication, a JWT authenticator):
+	// the edge then issues cluster credentials for the app, and
+	// `airlock-edge app kube-auth APP` prints the API server's
+	// AuthenticationConfiguration.
+	OIDC *KubeOIDC `yaml:"oidc,omitempty"`
+}
+
+// KubeOIDC is an app's Kubernetes OIDC identity.
+type KubeOIDC struct {
+	// Audience is the cluster's audience: the "aud" of its credentials and
+	// the API server's jwt[].issuer.audiences. It is never an app
+	// hostname, so no credential of one kind can pass for the other.
+	Audience string `yaml:"audience"`
+	// UsernamePrefix is put before the email in the Kubernetes user name
+	// (default none: the user is the email).
+	UsernamePrefix string `yaml:"username_prefix,omitempty"`
+	// GroupsPrefix is put before each group (default "airlock:"), so that
+	// the edge's groups cannot name a cluster's built-in groups such as
+	// system:masters.
+	GroupsPrefix *string `yaml:"groups_prefix,omitempty"`
+}
+
+// DefaultKubeGroupsPrefix is the default [KubeOIDC.GroupsPrefix].
+const DefaultKubeGroupsPrefix = "airlock:"
+
+// Groups is the groups prefix in force.
+func (k *KubeOIDC) groupsPrefix() string {
+	if k.GroupsPrefix == nil {
+		return DefaultKubeGroupsPrefix
+	}
+	return *k.GroupsPrefix
+}
+
+// MaxKubeAudienceLen bounds an audience.
+const MaxKubeAudienceLen = 253
+
+func (c *Config) validateKubernetes(v *validator, apps map[string]bool) {
+	seen := map[string]string{}
+	for i, a := range c.Apps {
+		if a.Kubernetes == nil || a.Kubernetes.OIDC == nil {
+			continue
+		}
+		f := fmt.Sprintf("apps[%d].kubernetes.oidc", i)
+		o := a.Kubernetes.OIDC
+		aud := o.Audience
+		switch {
+		case strings.TrimSpace(aud) == "":
+			v.add(f+".audience", "is required: the cluster's audience, e.g. kubernetes:"+strings.ToLower(a.Hostname))
+		case len(aud) > MaxKubeAudienceLen || strings.ContainsAny(aud, " \t\r\n"):
+			v.add(f+".audience", fmt.Sprintf("%q: at most %d characters, no spaces", aud, MaxKubeAudienceLen))
+		case apps[strings.ToLower(aud)]:
+			v.add(f+".audience", fmt.Sprintf("%q is an app hostname: a cluster's audience must differ from every app", aud))
+		case seen[aud] != "":
+			v.add(f+".audience", fmt.Sprintf("%q is already the audience of app %s", aud, seen[aud]))
+		default:
+			seen[aud] = a.Hostname
+		}
+		if strings.HasPrefix(o.groupsPrefix(), "system:") || strings.HasPrefix(o.UsernamePrefix, "system:") {
+			v.add(f, "a prefix starting with system: would let the edge's names pass for the cluster's own")
+		}
+	}
+}
+
+// kubeAudiences maps each app with a Kubernetes OIDC identity to its
+// cluster's audience.
+func (c *Config) kubeAudiences() map[string]string {
+	m := map[string]string{}
+	for _, a := range c.Apps {
+		if a.Kubernetes != nil && a.Kubernetes.OIDC != nil {
+			m[strings.ToLower(a.Hostname)] = a.Kubernetes.OIDC.Audience
+		}
+	}
+	return m
+}
+
+// KubeAuthConfig returns the kube-apiserver AuthenticationConfiguration
+// (apiserver.config.k8s.io/v1, for --authentication-config) that trusts
+// this edge as the JWT issuer of app's cluster credentials: issuer is the
+// edge's public sign-in URL (empty: the config's, as serve computes it
+// from public_url or the TLS server name and http_listen), its
+// certificate authority the config's tls.ca_file, the user name the
+// email and the groups the groups claim, each with its prefix.
+func (c *Config) KubeAuthConfig(app, issuer string) ([]byte, error) {
+	var oidc *KubeOIDC
+	for _, a := range c.Apps {
+		if strings.EqualFold(a.Hostname, app) {
+			if a.Kubernetes == nil || a.Kubernetes.OIDC == nil {
+				return nil, fmt.Errorf("app %s has no kubernetes.oidc section: add one with the cluster's audience", app)
+			}
+			oidc = a.Kubernetes.OIDC
+		}
+	}
+	if oidc == nil {
+		return nil, fmt.Errorf("no app %s in the edge config", app)
+	}
+	if issuer == "" {
+		issuer = c.publicURL(nil)
+	}
+	issuer = strings.TrimRight(issuer, "/")
+	var ca string
+	if c.TLS.CAFile != "" {
+		b, err := os.ReadFile(c.Path(c.TLS.CAFile))
+		if err != nil {
+			return nil, fmt.Errorf("tls.ca_file: %w", err)
+		}
+		ca = string(b)
+	}
+	type claim struct {
+		Claim  string  `yaml:"claim"`
+		Prefix *string `yaml:"prefix"`
+	}
+	type issuerT struct {
+		URL                  string   `yaml:"url"`
+		Audiences            []string `yaml:"audiences"`
+		CertificateAuthority string   `yaml:"certificateAuthority,omitempty"`
+	}
+	type rule struct {
+		Claim         string `yaml:"claim"`
+		RequiredValue string `yaml:"requiredValue"`
+	}
+	type jwtT struct {
+		Issuer          issuerT `yaml:"issuer"`
+		ClaimValidation []rule  `yaml:"claimValidationRules"`
+		ClaimMappings   struct {
+			Username claim `yaml:"username"`
+			Groups   claim `yaml:"groups"`
+			UID      struct {
+				Claim string `yaml:"claim"`
+			} `yaml:"uid"`
+		} `yaml:"claimMappings"`
+	}
+	up, gp := oidc.UsernamePrefix, oidc.groupsPrefix()
+	j := jwtT{
+		Issuer: issuerT{URL: issuer, Audiences: []string{oidc.Audience}, CertificateAuthority: ca},
+		// Only cluster credentials: an access token has another kind (and
+		// audience and algorithm besides).
+		ClaimValidation: []rule{{Claim: "kind", RequiredValue: "kubernetes"}},
+	}
+	j.ClaimMappings.Username = claim{Claim: "email", Prefix: &up}
+	j.ClaimMappings.Groups = claim{Claim: "groups", Prefix: &gp}
+	j.ClaimMappings.UID.Claim = "sub"
+	doc := struct {
+		APIVersion string `yaml:"apiVersion"`
+		Kind       string `yaml:"kind"`
+		JWT        []jwtT `yaml:"jwt"`
+	}{"apiserver.config.k8s.io/v1", "AuthenticationConfiguration", []jwtT{j}}
+	out, err := yaml.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("kube-auth: %w", err)
+	}
+	head := fmt.Sprintf("# kube-apiserver --authentication-config for app %s: the cluster trusts the\n# Airlock edge %s as the issuer of its users' credentials.\n", strings.ToLower(app), issuer)
+	return append([]byte(head), out...), nil
+}
