@@ -273,13 +273,13 @@ func (f *Fleet) try(ctx context.Context, m *member, open *wire.Open, retries int
 		s   *StreamConn
 		err error
 	}
+	sent := time.Now()
+	conn0, heard0 := m.client.received() // before the Open is sent
 	done := make(chan result, 1)
 	go func() {
 		s, err := m.client.open(actx, open, retries)
 		done <- result{s, err}
 	}()
-	sent := time.Now()
-	conn0, heard0 := m.client.received()
 	tick := time.NewTicker(watchTick)
 	defer tick.Stop()
 	for {
@@ -324,8 +324,9 @@ func (f *Fleet) preferred(app string) (*member, bool) {
 // candidates resolves the fleet's addresses and returns the members to try
 // for app, best first: not lately failed (for app), then by health (a
 // live connection, then none yet or a drained one, then a failed one),
-// then app's carrier, then the last carrier, then in configured order. Those that failed
-// lately come last, the one whose period ends first first. An error means
+// then app's carrier, then the last carrier, then in configured order.
+// Those that failed lately come last, the one whose period ends first
+// first. An error means
 // some name did not resolve; the members of the others are still given.
 func (f *Fleet) candidates(ctx context.Context, app string) ([]*member, error) {
 	order, err := f.resolveShared(ctx)
