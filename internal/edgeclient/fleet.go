@@ -481,6 +481,12 @@ func (f *Fleet) lookup(ctx context.Context, name string) ([]netip.AddrPort, erro
 	if len(ips) == 0 {
 		return nil, fmt.Errorf("no address for %s", host)
 	}
+	seen := map[netip.Addr]bool{}
+	ips = slices.DeleteFunc(ips, func(ip netip.Addr) bool {
+		dup := seen[ip.Unmap()]
+		seen[ip.Unmap()] = true
+		return dup
+	})
 	for i := range ips {
 		ips[i] = ips[i].Unmap()
 	}
@@ -488,7 +494,6 @@ func (f *Fleet) lookup(ctx context.Context, name string) ([]netip.AddrPort, erro
 	// as localhost that also has an IPv6 address the edge does not listen
 	// on is not a handshake timeout away.
 	slices.SortStableFunc(ips, func(a, b netip.Addr) int { return cmp.Compare(b2i(!a.Is4()), b2i(!b.Is4())) })
-	ips = slices.Compact(ips)
 	out := make([]netip.AddrPort, 0, min(len(ips), MaxAddrsPerName))
 	for _, ip := range ips[:min(len(ips), MaxAddrsPerName)] {
 		out = append(out, netip.AddrPortFrom(ip, uint16(port)))
