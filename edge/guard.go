@@ -367,6 +367,12 @@ func (st *connState) authenticate() bool {
 		return false
 	}
 	st.g.trust(st.src)
+	// The guard's lock is taken first and held while the connection's
+	// flags move, so that release (which may run at the same time, the
+	// connection closing) cannot give the source back in between: it
+	// deletes a source whose last connection ended.
+	st.g.mu.Lock()
+	defer st.g.mu.Unlock()
 	st.mu.Lock()
 	was, total := st.unauth, st.unauthTotal
 	st.unauth, st.unauthTotal = false, false
@@ -375,15 +381,13 @@ func (st *connState) authenticate() bool {
 		st.timer = nil
 	}
 	st.mu.Unlock()
-	st.g.mu.Lock()
-	if was {
-		st.g.sources[st.src].unauth--
+	if sc := st.g.sources[st.src]; was && sc != nil {
+		sc.unauth--
 	}
 	if total {
 		st.g.unauth--
 	}
 	st.g.gaugesLocked()
-	st.g.mu.Unlock()
 	return true
 }
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -505,5 +506,37 @@ func TestRefusalLogTable(t *testing.T) {
 	g.mu.Unlock()
 	if n != 1 {
 		t.Fatalf("%d sources tracked after the sweep, want 1", n)
+	}
+}
+
+// TestGuardAuthenticateWhileClosing: a connection that authenticates while
+// it closes (its release running at the same moment, which deletes the
+// source once its last connection ended) leaves every count at zero and
+// does not touch a source already given back. It crashed the edge once (a
+// nil source in authenticate), when connectors closed right after their
+// Welcome.
+func TestGuardAuthenticateWhileClosing(t *testing.T) {
+	lim := Limits{}
+	lim.setDefaults()
+	g := newGuard(lim, DefaultQUICConfig(), testLogger(t), newMetrics(newPromRegistry()))
+	for i := range 2000 {
+		info := &quic.ClientInfo{RemoteAddr: &net.UDPAddr{IP: net.IPv4(192, 0, 2, byte(1+i%200)), Port: 4000 + i}}
+		if _, err := g.admit(info); err != nil {
+			t.Fatalf("admit %d: %v", i, err)
+		}
+		g.mu.Lock()
+		st := g.admitted[info]
+		delete(g.admitted, info)
+		g.mu.Unlock()
+		var wg sync.WaitGroup
+		wg.Go(func() { st.authenticate() })
+		wg.Go(st.release)
+		wg.Wait()
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.sources) != 0 || g.conns != 0 || g.unauth != 0 || g.handshakes != 0 {
+		t.Fatalf("after every connection ended: %d sources, %d connections, %d unauthenticated, %d handshakes; want none",
+			len(g.sources), g.conns, g.unauth, g.handshakes)
 	}
 }
