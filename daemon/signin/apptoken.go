@@ -54,6 +54,9 @@ type appTokens struct {
 	// a stream does not start another in the background for it (one that
 	// waits does).
 	failed map[string]*accessToken
+	// clusters are the cluster credentials (cluster.go), dropped with
+	// the app tokens.
+	clusters clusterTokens
 }
 
 // get returns app's token while it is valid for the sign-in token cur.
@@ -102,6 +105,7 @@ func (a *appTokens) clear() {
 	clear(a.byApp)
 	clear(a.failed)
 	a.unnarrowed = nil
+	a.clusters.clear()
 }
 
 // sameSignIn says whether two sign-in tokens are of one sign-in: the same

@@ -45,7 +45,7 @@ func (s *Server) grantCluster(f url.Values, aud []string) (*tokenResponse, error
 		return nil, fmt.Errorf("sign the cluster credential: %w", err)
 	}
 	return &tokenResponse{
-		AccessToken: tok, IssuedTokenType: tokenTypeID, TokenType: "N_A",
+		AccessToken: tok, IssuedTokenType: tokenTypeID, TokenType: "Bearer",
 		ExpiresIn: int(exp.Sub(now) / time.Second), Audience: []string{kubeAud},
 	}, nil
 }

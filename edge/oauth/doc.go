@@ -141,7 +141,7 @@
 // credentials by token exchange with requested_token_type
 // urn:ietf:params:oauth:token-type:id_token and audience=APP (one app,
 // which the subject token names and the policy allows): the answer's
-// access_token (issued_token_type id_token, token_type N_A) is a JWT
+// access_token (issued_token_type id_token, token_type Bearer: the API server takes it as one) is a JWT
 // signed ES256 (kid header, typ JWT) with iss PUBLIC_URL, aud the
 // cluster's audience alone, sub, email, groups, kind "kubernetes", iat,
 // nbf, jti and exp ClusterTTL (5 min) later, never after the subject
