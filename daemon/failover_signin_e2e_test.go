@@ -21,35 +21,50 @@ import (
 	"github.com/airlockhq/airlock/daemon/signin/signintest"
 	"github.com/airlockhq/airlock/daemon/socks/sockstest"
 	"github.com/airlockhq/airlock/edge/edgetest"
+	"github.com/airlockhq/airlock/edge/store/postgres"
 	"github.com/airlockhq/airlock/internal/systest/connectortest"
+	"github.com/airlockhq/airlock/internal/systest/pgtest"
+	"github.com/airlockhq/airlock/internal/testenv"
 )
 
-// TestFleetSignIn: a fleet of two real edges is one sign-in. The user
-// signs in once (at the fleet's auth_url), the token opens streams at A,
-// and once A is killed at B, with no second sign-in; the keychain holds
-// one entry for the fleet, and status one sign-in.
+// TestFleetSignIn: a fleet of two real edges on one real PostgreSQL store
+// is one sign-in. The user signs in once, at B's sign-in server (the
+// fleet's auth_url); the token opens streams at A, which verifies it with
+// the key B published in the store, and once A is killed at B, with no
+// second sign-in. The keychain holds one entry for the fleet, and status
+// one sign-in.
 func TestFleetSignIn(t *testing.T) {
 	const app = "k8s.fleet.test"
+	ctx := testenv.Context(t)
+	pg := pgtest.Start(ctx, t)
+	dsn := pg.NewDatabase(ctx, t)
+	mig, err := postgres.Open(ctx, postgres.Options{URL: dsn, Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mig.Close()
+	urlFile := filepath.Join(t.TempDir(), "store-url")
+	if err := os.WriteFile(urlFile, []byte(dsn+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "origin saw host %s", r.Host)
 	}))
 	defer origin.Close()
 	a := edgetest.Start(t, edgetest.Options{})
 	b := edgetest.Start(t, edgetest.Options{})
-	b.ShareTokens(t, a)
-	for _, e := range []*edgetest.Edge{a, b} { // a fleet shares its config
+	for _, e := range []*edgetest.Edge{a, b} { // a fleet shares its store and config
+		e.UseStore(t, urlFile)
 		e.AddUser(t, "alice@example.com", "alice-password-1")
-	}
-	for _, e := range []*edgetest.Edge{a, b} {
 		connectortest.Start(t, e, e.CreateTunnel(t, "fleet", app), app+"=tcp://"+origin.Listener.Addr().String())
 	}
 	cfg := &config.Config{
-		Edges: []config.Edge{{Name: "fleet", Addresses: []string{a.Addr, b.Addr}, AuthURL: a.OAuthURL,
+		Edges: []config.Edge{{Name: "fleet", Addresses: []string{a.Addr, b.Addr}, AuthURL: b.OAuthURL,
 			CA: string(bytes.Join([][]byte{a.CAPEM, b.CAPEM}, nil)), ServerName: a.ServerName}},
 		Clusters: []config.Cluster{{Name: "prod", App: app}},
 		SignIn:   config.SignIn{Wait: 30 * time.Second, BrowserIntervalSet: true},
 	}
-	browser := signintest.NewFormBrowser(a.HTTPClient(), "alice@example.com", "alice-password-1")
+	browser := signintest.NewFormBrowser(b.HTTPClient(), "alice@example.com", "alice-password-1")
 	t.Cleanup(browser.Wait)
 	var keychainFile string
 	d := daemontest.Start(t, cfg, func(o *daemon.Options) {

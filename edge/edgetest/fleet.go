@@ -57,3 +57,18 @@ func (e *Edge) WaitStreams(tb testing.TB, app, outcome string, n int) int {
 		}
 	}
 }
+
+// UseStore moves the edge onto the shared sign-in store whose database URL
+// urlFile holds (0600; the schema migrated already, as `airlock-edge
+// migrate` does), and restarts it: edges on one store are a fleet, each
+// verifying the tokens the others sign with the keys they publish there.
+func (e *Edge) UseStore(tb testing.TB, urlFile string) {
+	tb.Helper()
+	if _, err := edge.UpdateConfig(e.ConfigPath, func(c *edge.Config) error {
+		c.StoreFile, c.Store = "", &edge.StoreConfig{URLFile: urlFile, MaxConns: 4}
+		return nil
+	}); err != nil {
+		tb.Fatalf("edgetest: %v", err)
+	}
+	e.Restart(tb)
+}
