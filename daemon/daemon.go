@@ -127,6 +127,7 @@ func New(opts Options) (*Daemon, error) {
 	si.setCore(c)
 	api := controlapi.New(c, log)
 	api.SetSignIn(si, signin.ErrUnknownEdge, signin.ErrNoSignIn)
+	api.SetCredentials(si, core.ErrUnknownCluster)
 	socket := opts.Socket
 	if socket == "" {
 		socket = safesocket.Path(os.Getenv)

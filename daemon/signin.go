@@ -63,7 +63,8 @@ type signInPart struct {
 	probed   bool
 	edges    map[string]*edgeSignIn
 	order    []string
-	runCtx   context.Context // set while run runs
+	clusters map[string]config.Cluster // by name, for ClusterCredential
+	runCtx   context.Context           // set while run runs
 	wg       sync.WaitGroup
 	saidNoUI bool
 }
@@ -178,6 +179,7 @@ func (p *signInPart) update(cfg *config.Config) (bool, error) {
 	}
 	changed := len(made) > 0 || len(stale) > 0 || !slices.Equal(p.order, names)
 	p.order = names
+	p.clusters = clustersByName(cfg)
 	if p.runCtx != nil {
 		p.probeLocked(p.runCtx)
 	}

@@ -363,3 +363,20 @@ type ErrorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 }
+
+// CredentialPath returns the path that gives cluster name's credential
+// (POST, no body; answer ClusterCredential): a token for the cluster's
+// Kubernetes API server, which trusts the edge as its OIDC issuer. The
+// request waits for a sign-in when there is none (the daemon's sign-in
+// wait at most); an error names the cause.
+func CredentialPath(name string) string { return PathClusters + name + "/credential" }
+
+// ClusterCredential is a cluster's credential for its Kubernetes API
+// server (never the token a stream carries).
+type ClusterCredential struct {
+	Cluster string `json:"cluster"`
+	// Edge is the edge that signed it (the one whose sign-in it waited for).
+	Edge    string    `json:"edge"`
+	Token   string    `json:"token"`
+	Expires time.Time `json:"expires"`
+}

@@ -1,7 +1,7 @@
 // Package cli is the daemon's command line: the verbs of the `airlock`
 // program that talk to a running daemon over its control API (status,
-// connect, disconnect, login, logout, doctor), and the dispatch of `airlock
-// daemon` and `airlock tray` to the functions main wires in. It links
+// connect, disconnect, login, logout, credential, doctor), and the dispatch
+// of `airlock daemon` and `airlock tray` to the functions main wires in. It links
 // neither the daemon's core (quic-go, the keychain) nor the tray (systray):
 // the dependency rules in internal/layout say so.
 package cli
@@ -45,6 +45,8 @@ Commands:
   disconnect NAME        take a cluster's proxy down
   login [--device] [EDGE]  sign in now (browser, or a URL and code with --device) and wait
   logout [EDGE]          sign out: revoke at the edge, delete tokens from every store
+  credential --cluster NAME  print the cluster's ExecCredential for kubectl (exec plugin): your
+                         own identity at an API server that trusts the edge; signs in when needed
   doctor                 check the config, daemon, token store, tray host, edges and kubeconfig; say what to fix
   version                print the version
 
@@ -85,6 +87,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		return loginCmd(ctx, rest, env)
 	case "logout":
 		return logoutCmd(ctx, rest, env)
+	case "credential":
+		return credentialCmd(ctx, rest, env)
 	case "version", "--version":
 		fmt.Fprintf(env.Stdout, "airlock %s\n", env.Version)
 		return 0

@@ -32,6 +32,7 @@ type Server struct {
 	peerUID func(net.Conn) (int, error)
 	// signIn serves /v1/login and /v1/logout; nil: no sign-in.
 	signIn *signInAPI
+	creds  *credentialAPI
 }
 
 // New returns a Server for c. Only peers running as the current user are
@@ -90,6 +91,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc(apitype.PathEvents, s.only(http.MethodGet, s.events))
 	mux.HandleFunc(apitype.PathClusters+"{name}/connect", s.only(http.MethodPost, s.connect))
 	mux.HandleFunc(apitype.PathClusters+"{name}/disconnect", s.only(http.MethodPost, s.disconnect))
+	mux.HandleFunc(apitype.PathClusters+"{name}/credential", s.only(http.MethodPost, s.credential))
 	mux.HandleFunc(apitype.PathLogin, s.only(http.MethodPost, s.login))
 	mux.HandleFunc(apitype.PathLogout, s.only(http.MethodPost, s.logout))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -143,15 +143,15 @@ func (e *edgeState) exchangeCluster(ctx context.Context, app string, cur *access
 	case ctx.Err() != nil:
 		return nil, errorf(e.name, apitype.SignInCanceled, context.Cause(ctx), "gave up on the cluster credential of %s", app)
 	}
-	switch code, desc := oauthCode(err); code {
+	switch code, _ := oauthCode(err); code {
 	case "invalid_grant":
 		return nil, errorf(e.name, apitype.SignInRevoked, err, "the edge refused the sign-in's access token (revoked, expired, or the edge's keys changed): sign in again")
 	case "invalid_target":
-		return nil, errorf(e.name, apitype.SignInRefused, err, "the edge gives no cluster credential for %s: %s", app, desc)
+		return nil, errorf(e.name, apitype.SignInRefused, err, "the edge gives no cluster credential for %s", app)
 	case "access_denied":
 		return nil, errorf(e.name, apitype.SignInRefused, err, "the edge does not let %s open %s", cur.email, app)
 	case "unsupported_grant_type", "invalid_request":
-		return nil, errorf(e.name, apitype.SignInEdgeError, err, "the edge gives no cluster credentials (upgrade it): %s", desc)
+		return nil, errorf(e.name, apitype.SignInEdgeError, err, "the edge gives no cluster credentials (upgrade it?)")
 	case "":
 		return nil, errorf(e.name, apitype.SignInUnreachable, err, "cannot ask for the cluster credential of %s at %s", app, e.authURL)
 	default:
