@@ -21,12 +21,22 @@ type unit struct {
 	// maxExposure bounds `systemd-analyze security` (0-100, i.e. 0.0-10.0);
 	// 0 skips it (user units cannot apply most of its measures).
 	maxExposure int
+	// dropIns are files under packaging/systemd installed as drop-ins of
+	// this unit (UNIT.d/NAME.conf); verify and security read the unit
+	// with them.
+	dropIns []dropIn
 }
+
+// dropIn is a drop-in file and the name it is installed under.
+type dropIn struct{ file, name string }
 
 func units() []unit {
 	return []unit{
 		{file: "airlock.service", user: true, program: "airlock"},
 		{file: "airlock-edge.service", program: "airlock-edge", maxExposure: 20},
+		// A fleet member: the store URL file as a systemd credential.
+		{file: "airlock-edge.service", program: "airlock-edge", maxExposure: 20,
+			dropIns: []dropIn{{file: "airlock-edge-fleet.conf", name: "fleet.conf"}}},
 		{file: "airlock-connector.service", program: "airlock-connector", maxExposure: 20},
 	}
 }
@@ -49,7 +59,11 @@ func TestSystemdUnits(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, u := range units() {
-		t.Run(u.file, func(t *testing.T) {
+		name := u.file
+		for _, d := range u.dropIns {
+			name += "+" + d.name
+		}
+		t.Run(name, func(t *testing.T) {
 			src, err := os.ReadFile(filepath.Join(root, "packaging", "systemd", u.file))
 			if err != nil {
 				t.Fatal(err)
@@ -63,9 +77,24 @@ func TestSystemdUnits(t *testing.T) {
 				t.Fatal(err)
 			}
 			rewritten := bytes.ReplaceAll(src, []byte("/usr/bin/"+u.program), []byte(stub))
-			path := filepath.Join(dir, u.file)
+			// Each unit in its own folder: systemd-analyze reads the
+			// drop-ins beside the unit it is given (UNIT.d/).
+			unitDir := filepath.Join(dir, name)
+			path := filepath.Join(unitDir, u.file)
+			if err := os.MkdirAll(filepath.Join(unitDir, u.file+".d"), 0o755); err != nil {
+				t.Fatal(err)
+			}
 			if err := os.WriteFile(path, rewritten, 0o644); err != nil {
 				t.Fatal(err)
+			}
+			for _, d := range u.dropIns {
+				b, err := os.ReadFile(filepath.Join(root, "packaging", "systemd", d.file))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(unitDir, u.file+".d", d.name), bytes.ReplaceAll(b, []byte("/usr/bin/"+u.program), []byte(stub)), 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
 			args := []string{"--man=no"}
 			if u.user {
@@ -74,9 +103,23 @@ func TestSystemdUnits(t *testing.T) {
 			t.Run("verify", func(t *testing.T) {
 				out := runAnalyze(t, sa, runtimeDir, append(args, "verify", path)...)
 				if strings.TrimSpace(out) != "" {
-					t.Errorf("systemd-analyze verify %s warned:\n%s", u.file, out)
+					t.Errorf("systemd-analyze verify %s warned:\n%s", name, out)
 				}
 			})
+			if len(u.dropIns) > 0 {
+				// The drop-ins are read: one with a key systemd does not
+				// know makes verify warn, naming it.
+				t.Run("drop-ins read", func(t *testing.T) {
+					bad := filepath.Join(unitDir, u.file+".d", "zz-unknown.conf")
+					if err := os.WriteFile(bad, []byte("[Service]\nNoSuchKey=1\n"), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					defer os.Remove(bad)
+					if out := runAnalyze(t, sa, runtimeDir, append(args, "verify", path)...); !strings.Contains(out, "zz-unknown.conf") {
+						t.Errorf("systemd-analyze verify ignored the drop-in folder:\n%s", out)
+					}
+				})
+			}
 			if u.maxExposure == 0 {
 				return
 			}
@@ -103,4 +146,40 @@ func runAnalyze(t *testing.T, sa, runtimeDir string, args ...string) string {
 		t.Fatalf("systemd-analyze %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+// TestEdgeFleetDropIn checks what the fleet drop-in promises beyond what
+// systemd-analyze validates: the store URL reaches the edge as a systemd
+// credential under the bare name its config's store.url_file gives, never
+// on a command line.
+func TestEdgeFleetDropIn(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(ptest.Root(t), "packaging", "systemd", "airlock-edge-fleet.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(b)
+	var cred string
+	for _, line := range strings.Split(src, "\n") {
+		if v, ok := strings.CutPrefix(line, "LoadCredential="); ok {
+			cred, _, _ = strings.Cut(v, ":")
+		}
+		if strings.HasPrefix(line, "Exec") && strings.Contains(line, "--store-url") {
+			t.Errorf("a command line names the store URL: %q", line)
+		}
+	}
+	checks := []struct {
+		name string
+		ok   bool
+	}{
+		{"a LoadCredential= line", cred != ""},
+		{"the config's url_file is the credential's bare name", cred != "" && strings.Contains(src, "url_file: "+cred+" ")},
+		{"the URL file kept root-only", strings.Contains(src, "install -m 0600 /dev/null /etc/airlock-edge/"+cred)},
+		{"the one-off migrate", strings.Contains(src, "airlock-edge migrate --store-url-file /etc/airlock-edge/"+cred)},
+		{"advertise: per edge", strings.Contains(src, "advertise: ")},
+	}
+	for _, c := range checks {
+		if !c.ok {
+			t.Errorf("the fleet drop-in misses: %s", c.name)
+		}
+	}
 }

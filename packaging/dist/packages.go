@@ -80,12 +80,15 @@ func packages() []pkgSpec {
 		summary: "Airlock edge: identity and policy for every connection to a private cluster",
 		description: "The edge users and connectors dial (QUIC, UDP 7844). It checks the token and the\n" +
 			"app's policy on every stream and routes it to a connector. Runs as a systemd service\n" +
-			"(airlock-edge.service) with its state in /var/lib/airlock-edge.",
+			"(airlock-edge.service) with its state in /var/lib/airlock-edge; a fleet member's\n" +
+			"drop-in is /usr/share/doc/airlock-edge/examples/fleet.conf.",
 		files: []pkgFile{
 			{bin: "airlock-edge", dst: "/usr/bin/airlock-edge", mode: 0o755},
 			{src: "packaging/systemd/airlock-edge.service", dst: "/usr/lib/systemd/system/airlock-edge.service", mode: 0o644},
 			{src: "packaging/systemd/airlock-edge.sysusers", dst: "/usr/lib/sysusers.d/airlock-edge.conf", mode: 0o644},
 			{src: "packaging/systemd/airlock-edge.tmpfiles", dst: "/usr/lib/tmpfiles.d/airlock-edge.conf", mode: 0o644},
+			// A fleet member's drop-in, to copy to /etc/systemd/system/airlock-edge.service.d/.
+			{src: "packaging/systemd/airlock-edge-fleet.conf", dst: "/usr/share/doc/airlock-edge/examples/fleet.conf", mode: 0o644},
 			doc("airlock-edge"),
 		},
 		scripts: &pkgScripts{Package: "airlock-edge", User: "airlock-edge", Comment: "Airlock edge",
