@@ -44,6 +44,14 @@
 // sign-in token is renewed, and dropped with it (sign-out, a new sign-in,
 // a token the edge refused). An edge without token exchange answers
 // unsupported_grant_type: its streams then carry the sign-in token, as
-// before, with one warning. Only refresh tokens are stored, as small JSON
+// before, with one warning.
+//
+// [Manager.ClusterCredential] is the person's credential for the
+// Kubernetes API server behind an app that trusts the edge as its OIDC
+// issuer (`airlock credential`, kubectl's exec plugin): a token exchange
+// with requested_token_type id_token answers a token whose audience is the
+// cluster's alone, never a stream's token. It lives in memory until a
+// minute before it expires (5 min from the edge), one exchange at a time
+// per edge, and drops with the app tokens. Only refresh tokens are stored, as small JSON
 // values in a keychain.Store; nothing here logs a token.
 package signin
