@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"time"
@@ -19,6 +20,34 @@ type ServeOptions struct {
 	// value; airlock-edge delivers SIGHUP on it. Nil (or closed): only
 	// changes of the file reload it.
 	Reload <-chan os.Signal
+	// Advertise, when set, stands for the config's advertise: at start and
+	// at every reload (`serve --advertise`: one config for several edges,
+	// each told its own address, e.g. a pod's IP from the downward API).
+	Advertise string
+}
+
+// load reads the config at opts.ConfigPath with the options' overrides.
+func (opts ServeOptions) load() (*Config, error) {
+	cfg, err := LoadConfig(opts.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := opts.override(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// override applies the options' overrides to a loaded config.
+func (opts ServeOptions) override(cfg *Config) error {
+	if opts.Advertise == "" {
+		return nil
+	}
+	cfg.Advertise = opts.Advertise
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("serve --advertise: %w", err)
+	}
+	return nil
 }
 
 // Serve is the life of `airlock-edge serve`: it loads the config at
@@ -33,7 +62,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	cfg, err := LoadConfig(opts.ConfigPath)
+	cfg, err := opts.load()
 	if err != nil {
 		return err
 	}
@@ -46,7 +75,13 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	var g errgroup.Group
 	defer func() { stopWatch(); g.Wait() }()
 	g.Go(func() error {
-		if err := WatchConfig(watchCtx, opts.ConfigPath, log, srv.Reload); err != nil {
+		reload := func(cfg *Config) error {
+			if err := opts.override(cfg); err != nil {
+				return err
+			}
+			return srv.Reload(cfg)
+		}
+		if err := WatchConfig(watchCtx, opts.ConfigPath, log, reload); err != nil {
 			log.Warn("config file not watched; reload with SIGHUP", "err", err)
 		}
 		return nil
@@ -62,7 +97,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 					reload = nil
 					continue
 				}
-				next, err := LoadConfig(opts.ConfigPath)
+				next, err := opts.load()
 				if err == nil {
 					err = srv.Reload(next)
 				}

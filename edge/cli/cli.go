@@ -105,10 +105,11 @@ commands:
         $CREDENTIALS_DIRECTORY); --store-url URL takes one only without a
         password (the password then from ~/.pgpass); --status only prints
         the versions
-  serve [--migrate]
+  serve [--migrate] [--advertise HOST:PORT]
         run the edge until SIGINT or SIGTERM; the config reloads when its
         file changes (and on SIGHUP) without dropping tunnels; --migrate
-        first brings the store: schema up to date
+        first brings the store: schema up to date; --advertise stands for
+        the config's advertise: (one config for several edges)
   version
         print the version
 
@@ -355,6 +356,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	migrate := fs.Bool("migrate", false, "bring the store: schema up to date before serving (see airlock-edge migrate)")
+	advertise := fs.String("advertise", "", "`host:port` connectors of the fleet dial to reach this edge, instead of the config's advertise: (e.g. a pod's own IP)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -374,7 +376,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	return edge.Serve(ctx, edge.ServeOptions{ConfigPath: loc.path(), Logger: log, Reload: hup})
+	return edge.Serve(ctx, edge.ServeOptions{ConfigPath: loc.path(), Logger: log, Reload: hup, Advertise: *advertise})
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

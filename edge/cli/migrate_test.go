@@ -96,6 +96,35 @@ func TestMigrateFromConfig(t *testing.T) {
 		st.Close()
 	})
 
+	t.Run("serve --advertise", func(t *testing.T) {
+		dir, _ := fleetDir(t)
+		mustRun(t, "", "migrate", "--dir", dir)
+		// The flag stands for the config's advertise: the fleet tells
+		// connectors this address for the edge.
+		sctx, cancel := context.WithCancel(ctx)
+		var errOut testenv.Buffer
+		done := make(chan int, 1)
+		go func() {
+			done <- cli.Command(sctx, []string{"serve", "--dir", dir, "--advertise", "192.0.2.7:7844"}, cli.Env{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: &errOut})
+		}()
+		testenv.Eventually(t, "the edge in the fleet", func() bool {
+			select {
+			case code := <-done:
+				t.Fatalf("serve --advertise exited %d\n%s", code, errOut.String())
+			default:
+			}
+			return strings.Contains(errOut.String(), "joined the fleet")
+		})
+		cancel()
+		if code := <-done; code != 0 {
+			t.Fatalf("serve exited %d\n%s", code, errOut.String())
+		}
+		if !strings.Contains(errOut.String(), "advertise=192.0.2.7:7844") {
+			t.Fatalf("the edge did not advertise --advertise's address:\n%s", errOut.String())
+		}
+		checkFailures(t, []failure{{name: "a bad address", args: []string{"serve", "--dir", dir, "--advertise", "no-port"}, msg: "serve --advertise: advertise"}})
+	})
+
 	t.Run("no store section", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "state")
 		mustRun(t, "", "init", "--dir", dir)
