@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/airlockhq/airlock/internal/token"
 )
 
 // AppKubernetes is what the edge knows of the Kubernetes API server
@@ -85,6 +87,24 @@ func (c *Config) kubeAudiences() map[string]string {
 		}
 	}
 	return m
+}
+
+// clusterKeys are the cluster credential keys of every signing key (see
+// token.ClusterSignerFor), for the JWKS.
+func (c *Config) clusterKeys() ([]*token.ClusterSigner, error) {
+	out := make([]*token.ClusterSigner, 0, len(c.Tokens.SigningKeys))
+	for i := range c.Tokens.SigningKeys {
+		key, err := c.loadSigningKey(i)
+		if err != nil {
+			return nil, err
+		}
+		cs, err := token.ClusterSignerFor(key)
+		if err != nil {
+			return nil, fmt.Errorf("tokens.signing_keys[%d]: %w", i, err)
+		}
+		out = append(out, cs)
+	}
+	return out, nil
 }
 
 // KubeAuthConfig returns the kube-apiserver AuthenticationConfiguration

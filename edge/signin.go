@@ -102,10 +102,14 @@ func (c *Config) signInSettings(bound net.Addr, keys []wire.PublicKey) (oauth.Se
 	for _, a := range c.Apps {
 		apps = append(apps, a.Hostname)
 	}
+	clusterKeys, err := c.clusterKeys()
+	if err != nil {
+		return oauth.Settings{}, err
+	}
 	return oauth.Settings{
 		PublicURL: c.publicURL(bound), Signer: signer, Keys: keys,
 		AccessTTL: time.Duration(c.Tokens.AccessTTL), RefreshTTL: time.Duration(c.Tokens.RefreshTTL),
-		Apps: apps, KubeAudiences: c.kubeAudiences(), Users: c.Users, OIDC: c.OIDC, Revocations: c.Revocations,
+		Apps: apps, KubeAudiences: c.kubeAudiences(), ClusterKeys: clusterKeys, Users: c.Users, OIDC: c.OIDC, Revocations: c.Revocations,
 		Policy: signInPolicy(compile(c)),
 	}, nil
 }

@@ -108,6 +108,9 @@ type Settings struct {
 	// token exchange for the app with requested_token_type id_token
 	// answers a cluster credential for it (see cluster.go).
 	KubeAudiences map[string]string
+	// ClusterKeys verify cluster credentials besides the Signer's own
+	// (the other signing keys' after a rotation), published in the JWKS.
+	ClusterKeys []*token.ClusterSigner
 	// Users is the built-in user list; OIDC the upstream provider (nil:
 	// none).
 	Users       []User

@@ -484,7 +484,7 @@ func TestKeyRotationKeepsSessions(t *testing.T) {
 	var set struct{ Keys []map[string]string }
 	json.NewDecoder(res.Body).Decode(&set)
 	res.Body.Close()
-	if len(set.Keys) != 3 { // both Ed25519 keys and the new key's ES256 key
+	if len(set.Keys) != 4 { // both Ed25519 keys and both ES256 keys of cluster credentials
 		t.Fatalf("jwks after rotation has %d keys", len(set.Keys))
 	}
 }

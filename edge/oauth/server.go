@@ -328,6 +328,11 @@ func (s *Server) jwks(w http.ResponseWriter, _ *http.Request) {
 		out = append(out, jwk(k))
 	}
 	out = append(out, st.cluster.JWK())
+	for _, k := range st.ClusterKeys {
+		if k.KeyID() != st.cluster.KeyID() {
+			out = append(out, k.JWK())
+		}
+	}
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	writeJSON(w, http.StatusOK, map[string]any{"keys": out})
 }

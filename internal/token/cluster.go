@@ -62,10 +62,17 @@ type ClusterSigner struct {
 // edge that signs with the same key signs cluster credentials with the
 // same key too, and a key rotation rotates both.
 func (s *Signer) ClusterSigner() (*ClusterSigner, error) {
-	return deriveClusterSigner(s.key)
+	return ClusterSignerFor(s.key)
 }
 
-func deriveClusterSigner(seed ed25519.PrivateKey) (*ClusterSigner, error) {
+// ClusterSignerFor returns the signer of cluster credentials that belongs
+// to the Ed25519 signing key seed (see [Signer.ClusterSigner]): the edge
+// publishes those of every signing key it holds, so a credential signed
+// before a rotation verifies until it expires.
+func ClusterSignerFor(seed ed25519.PrivateKey) (*ClusterSigner, error) {
+	if len(seed) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("derive the cluster credential key: signing key is %d bytes, want %d", len(seed), ed25519.PrivateKeySize)
+	}
 	// A scalar at or above the group order is refused by ParseRawPrivateKey
 	// (probability ~2^-32 each); the next counter gives another.
 	for i := range byte(16) {
