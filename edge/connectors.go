@@ -73,11 +73,18 @@ type ConnectorConnection struct {
 	Since         time.Time `json:"since"`
 	ActiveStreams int64     `json:"active_streams"`
 	Draining      bool      `json:"draining"`
+	// Quiet: the connection pings and was not heard lately (quiet.go);
+	// new streams go to the tunnel's other connections first.
+	Quiet bool `json:"quiet"`
+	// HeardAt is when a connection that pings was last heard (its last
+	// Ping or packet); absent for a connector that does not ping.
+	HeardAt *time.Time `json:"heard_at,omitempty"`
 }
 
 // tunnelHealth describes every tunnel of snap and its live connectors.
 func (s *Server) tunnelHealth(snap *snapshot) map[string]TunnelHealth {
 	live := s.registry.connectorPeers()
+	now := time.Now()
 	out := make(map[string]TunnelHealth, len(snap.tunnels))
 	for id, t := range snap.tunnels {
 		th := TunnelHealth{ID: id, MaxConnections: t.maxConns, Connectors: []ConnectorHealth{}}
@@ -89,10 +96,15 @@ func (s *Server) tunnelHealth(snap *snapshot) map[string]TunnelHealth {
 				byID[p.hello.ConnectorID] = i
 				th.Connectors = append(th.Connectors, ConnectorHealth{ConnectorID: p.hello.ConnectorID, Software: p.hello.Software})
 			}
-			th.Connectors[i].Connections = append(th.Connectors[i].Connections, ConnectorConnection{
+			cc := ConnectorConnection{
 				ConnID: p.id, Index: p.hello.ConnIndex, Remote: p.addr, Since: p.since.UTC(),
-				ActiveStreams: p.active.Load(), Draining: p.draining.Load(),
-			})
+				ActiveStreams: p.active.Load(), Draining: p.draining.Load(), Quiet: p.heard.quietAt(now),
+			}
+			if at, ok := p.heard.last(); ok {
+				at = at.UTC()
+				cc.HeardAt = &at
+			}
+			th.Connectors[i].Connections = append(th.Connectors[i].Connections, cc)
 			th.Connections++
 		}
 		slices.SortFunc(th.Connectors, func(a, b ConnectorHealth) int { return cmp.Compare(a.ConnectorID, b.ConnectorID) })

@@ -13,6 +13,7 @@ type metrics struct {
 	bytes             *prometheus.CounterVec
 	connectorConns    *prometheus.GaugeVec
 	connectorInsts    *prometheus.GaugeVec
+	quietConns        *prometheus.GaugeVec
 	clientConns       prometheus.Gauge
 	handshakeFailures *prometheus.CounterVec
 	checkSeconds      prometheus.Histogram
@@ -47,6 +48,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		connectorInsts: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: ns, Name: "connector_instances",
 			Help: "Connector instances (distinct connector ids) with a live connection, per tunnel.",
+		}, []string{"tunnel"}),
+		quietConns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "quiet_connector_connections",
+			Help: "Connector connections per tunnel that ping but were not heard lately; new streams go to the others first.",
 		}, []string{"tunnel"}),
 		clientConns: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: ns, Name: "client_connections", Help: "Live client (daemon) connections.",
@@ -88,7 +93,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Source addresses that authenticated recently and get the full stream limit.",
 		}),
 	}
-	reg.MustRegister(m.streams, m.activeStreams, m.bytes, m.connectorConns, m.connectorInsts, m.clientConns,
+	reg.MustRegister(m.streams, m.activeStreams, m.bytes, m.connectorConns, m.connectorInsts, m.quietConns, m.clientConns,
 		m.handshakeFailures, m.checkSeconds, m.setupSeconds,
 		m.refused, m.addressValidations, m.handshakes, m.unauthConns, m.pendingStreams, m.trustedSources)
 	return m

@@ -30,6 +30,7 @@ type peer struct {
 	sendMu   sync.Mutex
 	draining atomic.Bool  // the peer asked for no new streams
 	active   atomic.Int64 // streams routed to this connector now
+	heard    heard        // when this connector was last heard (quiet.go)
 	idleOnce sync.Once
 	// followsMembers: a connector told the fleet's list (fleet.go),
 	// which gets its changes.
@@ -132,6 +133,7 @@ func (s *Server) handleConn(connsCtx context.Context, conn *quic.Conn) {
 		s.acceptClientStreams(p)
 	} else {
 		wg.Go(func() { s.closeWhenDrained(p) })
+		wg.Go(func() { s.watchHeard(p) })
 		s.refuseConnectorStreams(p)
 	}
 	conn.CloseWithError(0, "") //nolint:errcheck // already closed in the usual case
@@ -250,7 +252,9 @@ func (s *Server) readControl(p *peer) {
 				p.log.Info("peer is draining; no new streams on this connection", "reason", f.Reason, "active_streams", p.active.Load())
 			}
 		case *wire.Ping:
-			// A liveness probe: its packet is what matters.
+			// A liveness probe: when it came tells pick whether the
+			// connector is still there (quiet.go).
+			p.heard.ping(time.Now())
 		default:
 			p.log.Debug("ignoring frame on the control stream", "frame", f.FrameType().String())
 		}

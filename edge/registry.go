@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // registry holds the live connections: all of them (for Drain on shutdown)
@@ -114,9 +115,11 @@ func (r *registry) connectors() map[string]int {
 }
 
 // pick returns the live, non-draining connector connection of the tunnel
-// with the fewest active streams, starting the scan at a rotating index so
-// that ties spread round-robin; nil when there is none outside skip.
-func (r *registry) pick(tunnelID string, skip []*peer) *peer {
+// that pick should route a stream to at now, outside skip: one heard lately
+// before a quiet one (quiet.go), then the one with the fewest active
+// streams, the scan starting at a rotating index so that ties spread
+// round-robin; nil when there is none.
+func (r *registry) pick(tunnelID string, skip []*peer, now time.Time) *peer {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	ps := r.tunnels[tunnelID]
@@ -124,17 +127,15 @@ func (r *registry) pick(tunnelID string, skip []*peer) *peer {
 	if n == 0 {
 		return nil
 	}
-	start := int(r.rr.Add(1) % uint32(n))
-	var best *peer
-	var bestLoad int64
-	for i := range n {
-		p := ps[(start+i)%n]
-		if p.draining.Load() || p.conn.Context().Err() != nil || slices.Contains(skip, p) {
-			continue
-		}
-		if l := p.active.Load(); best == nil || l < bestLoad {
-			best, bestLoad = p, l
+	cs := make([]candidate, n)
+	for i, p := range ps {
+		cs[i] = p.candidate(now)
+		if p.conn.Context().Err() != nil || slices.Contains(skip, p) {
+			cs[i].usable = false
 		}
 	}
-	return best
+	if i := choose(cs, int(r.rr.Add(1)%uint32(n))); i >= 0 {
+		return ps[i]
+	}
+	return nil
 }

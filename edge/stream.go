@@ -137,7 +137,7 @@ func (s *Server) dialConnector(rt *route, open *wire.Open, claims *token.Claims,
 	var tried []*peer
 	var lastErr error
 	for {
-		cp := s.registry.pick(rt.tunnel.id, tried)
+		cp := s.registry.pick(rt.tunnel.id, tried, time.Now())
 		if cp == nil {
 			break
 		}
