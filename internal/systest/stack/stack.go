@@ -307,10 +307,40 @@ func (s *Stack) StartConnector(ctx context.Context) error {
 		}
 		s.ConnAdmin = fmt.Sprintf("http://127.0.0.1:%d", port)
 	}
+	p, err := s.startConnector(ctx, "connector", s.ConnAdmin)
+	if p != nil {
+		s.Connector = p
+	}
+	return err
+}
+
+// StartConnectorInstance starts one more airlock-connector with the same
+// credentials and ingress as StartConnector's, so another instance (its own
+// connector id) of the same tunnel, on an admin address of its own, and
+// waits until it is ready. It returns the process and its admin URL
+// (http://host:port of /ready and /metrics); the caller stops it (Close
+// does not).
+func (s *Stack) StartConnectorInstance(ctx context.Context) (*Process, string, error) {
+	port, err := FreeTCPPort("127.0.0.1")
+	if err != nil {
+		return nil, "", err
+	}
+	admin := fmt.Sprintf("http://127.0.0.1:%d", port)
+	p, err := s.startConnector(ctx, fmt.Sprintf("connector-%d", port), admin)
+	if err != nil && p != nil {
+		p.Kill()
+		p = nil
+	}
+	return p, admin, err
+}
+
+// startConnector starts airlock-connector named name with its admin
+// listener at admin, and waits until /ready.
+func (s *Stack) startConnector(ctx context.Context, name, admin string) (*Process, error) {
 	args := []string{
 		"--credentials", s.Credentials,
 		"--ingress", s.App + "=tcp://" + s.Origin,
-		"--admin", strings.TrimPrefix(s.ConnAdmin, "http://"),
+		"--admin", strings.TrimPrefix(admin, "http://"),
 		"--grace", "5s",
 	}
 	for _, app := range s.signInApps() {
@@ -320,12 +350,11 @@ func (s *Stack) StartConnector(ctx context.Context) error {
 		args = append(args, "--ha-connections", fmt.Sprint(s.opts.HA))
 	}
 	args = append(args, s.opts.ConnectorArgs...)
-	p, err := startProcess("connector", s.opts.Log, nil, filepath.Join(s.Bin, "airlock-connector"), args...)
+	p, err := startProcess(name, s.opts.Log, nil, filepath.Join(s.Bin, "airlock-connector"), args...)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	s.Connector = p
-	return s.waitHTTP(ctx, p, s.ConnAdmin+"/ready")
+	return p, s.waitHTTP(ctx, p, admin+"/ready")
 }
 
 // StartDaemon writes the daemon's configuration (on first use) and starts
