@@ -1,7 +1,7 @@
 // Package edge is the Airlock edge server: the QUIC listener that daemons and
 // connectors dial, the check of every stream's token and app policy, the
-// routing of streams to a tunnel's live connector connections with a signed
-// per-stream assertion instead of the user's token (assert.go), each
+// routing of streams to a tunnel's live connector connections, those heard
+// lately first (quiet.go), with a signed per-stream assertion instead of the user's token (assert.go), each
 // tunnel's cap on connector connections and the operator's view of its
 // connector instances (connectors.go), the audit log, the metrics, and the
 // state folder that `airlock-edge init`, `tunnel create`, `tunnel rotate`
