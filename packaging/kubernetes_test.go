@@ -18,15 +18,15 @@ import (
 	"github.com/airlockhq/airlock/packaging/internal/ptest"
 )
 
-// TestKubernetesManifests has a real kube-apiserver accept the connector's
-// manifests: the namespace is created for real (a server-side dry run of
-// the objects in it needs it), then the whole folder goes through `kubectl
-// apply --dry-run=server`, then for real. The namespace enforces the
-// "restricted" Pod Security Standard and warns on violations, so any
-// warning fails the test.
+// TestKubernetesManifests has a real kube-apiserver accept each folder of
+// manifests (the connector's, the edge fleet's): the namespace is created
+// for real (a server-side dry run of the objects in it needs it), then the
+// whole folder goes through `kubectl apply --dry-run=server`, then for
+// real. The namespaces enforce the "restricted" Pod Security Standard and
+// warn on violations, so any warning fails the test.
 func TestKubernetesManifests(t *testing.T) {
 	kubectl := testenv.LookPath(t, "kubectl", "apt-get install kubectl or google-cloud-cli-kubectl")
-	dir := filepath.Join(ptest.Root(t), "packaging", "kubernetes")
+	root := filepath.Join(ptest.Root(t), "packaging", "kubernetes")
 	s := kapitest.Start(t, kapitest.Options{})
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := s.Kubeconfig(kubeconfig, ""); err != nil {
@@ -47,38 +47,71 @@ func TestKubernetesManifests(t *testing.T) {
 		}
 		return stdout.String()
 	}
-	wantObjects := []string{
-		"namespace/airlock",
-		"serviceaccount/airlock-connector",
-		"secret/airlock-connector",
-		"deployment.apps/airlock-connector",
-		"poddisruptionbudget.policy/airlock-connector",
+	// get is a `kubectl get OBJECT -o jsonpath=PATH` and what it must print.
+	type get struct{ object, jsonpath, want string }
+	for _, f := range []struct {
+		name, dir, namespace string
+		objects              []string
+		gets                 []get
+	}{
+		{
+			name: "connector", dir: root, namespace: "airlock",
+			objects: []string{
+				"namespace/airlock",
+				"serviceaccount/airlock-connector",
+				"secret/airlock-connector",
+				"deployment.apps/airlock-connector",
+				"poddisruptionbudget.policy/airlock-connector",
+			},
+			gets: []get{
+				{"deployment/airlock-connector", "{.spec.replicas} {.spec.template.spec.containers[0].readinessProbe.httpGet.path} {.spec.template.spec.containers[0].livenessProbe.httpGet.path}", "2 /ready /healthz"},
+				{"pdb/airlock-connector", "{.spec.minAvailable}", "1"},
+			},
+		},
+		{
+			name: "edge", dir: filepath.Join(root, "edge"), namespace: "airlock-edge",
+			objects: []string{
+				"namespace/airlock-edge",
+				"serviceaccount/airlock-edge",
+				"secret/airlock-edge-store",
+				"job.batch/airlock-edge-migrate",
+				"deployment.apps/airlock-edge",
+				"service/airlock-edge",
+				"service/airlock-edge-signin",
+				"poddisruptionbudget.policy/airlock-edge",
+			},
+			gets: []get{
+				{"deployment/airlock-edge", "{.spec.replicas} {.spec.template.spec.containers[0].readinessProbe.httpGet.path}", "3 /healthz"},
+				{"service/airlock-edge", "{.spec.type} {.spec.ports[0].protocol}/{.spec.ports[0].port} {.spec.sessionAffinity} {.spec.externalTrafficPolicy}", "LoadBalancer UDP/7844 ClientIP Local"},
+				{"service/airlock-edge-signin", "{.spec.type} {.spec.ports[0].protocol}/{.spec.ports[0].port}", "LoadBalancer TCP/7843"},
+				{"pdb/airlock-edge", "{.spec.maxUnavailable}", "1"},
+				{"job/airlock-edge-migrate", "{.spec.template.spec.containers[0].args[0]}", "migrate"},
+			},
+		},
+	} {
+		t.Run(f.name, func(t *testing.T) {
+			run(t, "apply", "-f", filepath.Join(f.dir, "00-namespace.yaml"))
+			t.Run("server dry run", func(t *testing.T) {
+				out := run(t, "apply", "--dry-run=server", "-f", f.dir)
+				for _, obj := range f.objects {
+					if !strings.Contains(out, obj+" ") {
+						t.Errorf("no %s in:\n%s", obj, out)
+					}
+				}
+				if strings.Count(out, "(server dry run)") != len(f.objects) {
+					t.Errorf("want %d objects through the server dry run:\n%s", len(f.objects), out)
+				}
+			})
+			t.Run("apply", func(t *testing.T) {
+				run(t, "apply", "-f", f.dir)
+				for _, g := range f.gets {
+					if got := run(t, "-n", f.namespace, "get", g.object, "-o", "jsonpath="+g.jsonpath); got != g.want {
+						t.Errorf("%s: %s is %q, want %q", g.object, g.jsonpath, got, g.want)
+					}
+				}
+			})
+		})
 	}
-
-	run(t, "apply", "-f", filepath.Join(dir, "00-namespace.yaml"))
-	t.Run("server dry run", func(t *testing.T) {
-		out := run(t, "apply", "--dry-run=server", "-f", dir)
-		for _, obj := range wantObjects {
-			if !strings.Contains(out, obj+" ") {
-				t.Errorf("no %s in:\n%s", obj, out)
-			}
-		}
-		if strings.Count(out, "(server dry run)") != len(wantObjects) {
-			t.Errorf("want %d objects through the server dry run:\n%s", len(wantObjects), out)
-		}
-	})
-	t.Run("apply", func(t *testing.T) {
-		run(t, "apply", "-f", dir)
-		got := run(t, "-n", "airlock", "get", "deployment/airlock-connector", "-o",
-			"jsonpath={.spec.replicas} {.spec.template.spec.containers[0].readinessProbe.httpGet.path} {.spec.template.spec.containers[0].livenessProbe.httpGet.path}")
-		if got != "2 /ready /healthz" {
-			t.Errorf("replicas and probes %q, want %q", got, "2 /ready /healthz")
-		}
-		got = run(t, "-n", "airlock", "get", "pdb/airlock-connector", "-o", "jsonpath={.spec.minAvailable}")
-		if got != "1" {
-			t.Errorf("PodDisruptionBudget minAvailable %q, want 1", got)
-		}
-	})
 }
 
 // TestConnectorDeployment checks what the issue asks of the Deployment

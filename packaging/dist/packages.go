@@ -81,7 +81,8 @@ func packages() []pkgSpec {
 		description: "The edge users and connectors dial (QUIC, UDP 7844). It checks the token and the\n" +
 			"app's policy on every stream and routes it to a connector. Runs as a systemd service\n" +
 			"(airlock-edge.service) with its state in /var/lib/airlock-edge; a fleet member's\n" +
-			"drop-in is /usr/share/doc/airlock-edge/examples/fleet.conf.",
+			"drop-in is /usr/share/doc/airlock-edge/examples/fleet.conf, a fleet on Kubernetes in\n" +
+			"/usr/share/doc/airlock-edge/examples/kubernetes.",
 		files: []pkgFile{
 			{bin: "airlock-edge", dst: "/usr/bin/airlock-edge", mode: 0o755},
 			{src: "packaging/systemd/airlock-edge.service", dst: "/usr/lib/systemd/system/airlock-edge.service", mode: 0o644},
@@ -116,7 +117,19 @@ func packages() []pkgSpec {
 			src: "packaging/kubernetes/" + m, dst: "/usr/share/doc/airlock-connector/examples/kubernetes/" + m, mode: 0o644,
 		})
 	}
+	for _, m := range edgeKubernetesManifests() {
+		edge.files = append(edge.files, pkgFile{
+			src: "packaging/kubernetes/edge/" + m, dst: "/usr/share/doc/airlock-edge/examples/kubernetes/" + m, mode: 0o644,
+		})
+	}
 	return []pkgSpec{airlock, edge, connector}
+}
+
+// edgeKubernetesManifests are the files in packaging/kubernetes/edge (a
+// fleet of edges), in the order `kubectl apply -f` reads them.
+func edgeKubernetesManifests() []string {
+	return []string{"00-namespace.yaml", "10-serviceaccount.yaml", "20-store-secret.yaml", "30-migrate-job.yaml",
+		"40-deployment.yaml", "50-service.yaml", "51-service-signin.yaml", "60-poddisruptionbudget.yaml"}
 }
 
 // kubernetesManifests are the files in packaging/kubernetes, in the order
