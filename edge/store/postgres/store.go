@@ -54,7 +54,10 @@ type Store struct {
 	notify  bool // the database has pg_notify
 }
 
-var _ oauth.Store = (*Store)(nil)
+var (
+	_ oauth.Store             = (*Store)(nil)
+	_ oauth.RevocationWatcher = (*Store)(nil)
+)
 
 // Open connects to the database of o.URL, checks (or, with o.Migrate,
 // brings up to date) its schema, and returns the store.
@@ -103,7 +106,9 @@ func Connect(ctx context.Context, o Options) (*Store, error) {
 	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("postgres store: %w", err)
 	}
-	ctx, cancel := s.bound(ctx)
+	// The probe makes the pool's first connection: it may take the
+	// connect timeout (TCP, TLS, authentication) on top of one query's.
+	ctx, cancel := context.WithTimeout(ctx, cfg.ConnConfig.ConnectTimeout+s.timeout)
 	defer cancel()
 	if _, err := s.pool.Exec(ctx, "SELECT pg_notify('airlock_probe', '')"); err == nil {
 		s.notify = true
