@@ -73,25 +73,36 @@ func tellSignIn(ctx context.Context, c *client.Client, cluster string, w io.Writ
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		st, err := c.Status(ctx)
+		watch, err := c.Watch(ctx)
 		if err != nil {
 			return // the credential's own call says what is wrong
 		}
-		cl := st.FindCluster(cluster)
-		if cl == nil {
-			return
-		}
-		said := ""
-		say := func(si apitype.SignIn) {
-			if si.State == apitype.SignInNeeded && si.URL != "" && si.URL != said {
-				said = si.URL
-				fmt.Fprintf(w, "airlock: cluster %s: %s\n", cluster, signInLine(&si))
+		defer watch.Close()
+		stopClose := context.AfterFunc(ctx, func() { watch.Close() })
+		defer stopClose()
+		edge, said := "", ""
+		for {
+			ev, err := watch.Next()
+			if err != nil {
+				return
+			}
+			var si *apitype.SignIn
+			switch {
+			case ev.Type == apitype.EventStatus && ev.Status != nil:
+				if cl := ev.Status.FindCluster(cluster); cl != nil {
+					edge = cl.Edge
+				}
+				if e := ev.Status.FindEdge(edge); e != nil {
+					si = e.SignIn
+				}
+			case ev.Type == apitype.EventSignIn:
+				si = ev.SignIn
+			}
+			if si != nil && edge != "" && si.Edge == edge && si.State == apitype.SignInNeeded && si.URL+si.UserCode != said {
+				said = si.URL + si.UserCode
+				fmt.Fprintf(w, "airlock: cluster %s: %s\n", cluster, signInLine(si))
 			}
 		}
-		if e := st.FindEdge(cl.Edge); e != nil && e.SignIn != nil {
-			say(*e.SignIn)
-		}
-		c.WaitSignIn(ctx, cl.Edge, say) //nolint:errcheck // only progress is shown here
 	}()
 	return func() { cancel(); <-done }
 }
