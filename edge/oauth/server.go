@@ -222,8 +222,20 @@ func (s *Server) revoke(ids ...string) {
 
 // Run does the housekeeping until ctx ends: every minute it drops expired
 // codes, families and device codes from the store and forgets revoked
-// families whose access tokens have all lapsed.
+// families whose access tokens have all lapsed. With a store that pushes
+// revocations ([RevocationWatcher]), it also adds the families revoked at
+// other edges as they come.
 func (s *Server) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		s.watchRevocations(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-watched
+	}()
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
