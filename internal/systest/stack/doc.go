@@ -13,4 +13,12 @@
 // Every listener is on loopback: the edge and the daemon on addresses of
 // their own in 127.0.0.0/8 with ports the kernel picked, so several stacks
 // can run at once.
+//
+// StartFleet runs the stack's edge as the first of a fleet of real
+// airlock-edge processes on one shared PostgreSQL store (store: with
+// url_file, `airlock-edge migrate` once); the other edges are copies of
+// its state folder with addresses, edge_id and advertise: of their own,
+// the connectors are given the first edge's address only, and the
+// daemon's edge entry lists every edge's (addresses:). Start and its one
+// edge with the embedded store are unchanged.
 package stack
