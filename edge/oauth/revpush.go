@@ -42,5 +42,5 @@ func (s *Server) revokePushed(id string) {
 		return
 	}
 	s.revoke(id)
-	s.log.Info("a refresh token family was revoked at another edge of the fleet")
+	s.log.Info("a refresh token family revoked in the shared store (pushed)")
 }
