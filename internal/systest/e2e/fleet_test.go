@@ -33,13 +33,14 @@ import (
 // page, filled in as a browser does); A is killed (SIGKILL) during a
 // `kubectl get -w` and a running transfer, and new kubectl commands
 // succeed through B or C; a fourth edge D joins and both connectors reach
-// it without a restart; PostgreSQL restarts under a running transfer,
-// which keeps flowing, and a sign-in and a refresh at the other edges
-// recover; last, `airlock-edge user revoke` at C refuses the daemon's
-// next stream at the edge carrying it (B) and the refresh token of the
-// sign-in at B. The revocation comes last because after it the daemon
-// would have to sign in again at A, which is dead (auth_url is one URL).
-// Every delay is measured and logged, never bounded.
+// it without a restart, and reach A again once it is restarted;
+// PostgreSQL restarts under a running transfer, which keeps flowing, and
+// a sign-in at C and a refresh at B recover; last, `airlock-edge user
+// revoke` at C refuses the daemon's next stream at the edge carrying it
+// (B, since A's kill) and the refresh token B issued. The revocation
+// comes last: after it every stream of the daemon is refused until the
+// person signs in again. Every delay is measured and logged, never
+// bounded.
 func TestFleet(t *testing.T) {
 	kubectlBin := testenv.File(t, "/usr/bin/kubectl", "apt-get install kubectl")
 	ctx := testenv.Context(t)
@@ -209,6 +210,16 @@ func TestFleet(t *testing.T) {
 		t.Fatalf("a connector restarted or exited")
 	}
 
+	// A comes back (the operator restarts it on its state folder): the
+	// connectors, given A's address only and still holding B, C and D,
+	// connect to it again.
+	if err := a.Start(ctx, f.Stack); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	waitConnectors(t, a, 2)
+	t.Logf("   A restarted: both connectors held connections at A again %s after it answered /healthz", time.Since(back).Round(time.Millisecond))
+
 	// 5. PostgreSQL restarts under a running transfer.
 	tr2 := startTransfer(t, ctx, f)
 	tr2.waitMore(t, 3)
@@ -262,9 +273,15 @@ func TestFleet(t *testing.T) {
 
 	// 3. Revoke at C: the daemon's next stream is refused at the edge
 	// carrying it, and the refresh token B just gave is refused at B.
-	carrier := f.Edges[1]
-	if via == c.Addr {
-		carrier = c
+	via = edgeCarrying(t, ctx, f)
+	var carrier *stack.FleetEdge
+	for _, e := range f.Edges {
+		if e.Addr == via {
+			carrier = e
+		}
+	}
+	if carrier == nil {
+		t.Fatalf("the cluster is carried by %q, no edge of the fleet", via)
 	}
 	mark := len(carrier.Process.Output())
 	if out, err := c.CLI(ctx, "user", "revoke", email); err != nil {
@@ -274,20 +291,26 @@ func TestFleet(t *testing.T) {
 	}
 	revoked := time.Now()
 	var streams int
+	var refusedAt time.Time
 	testenv.Eventually(t, "a stream refused at "+strings.ToUpper(carrier.ID)+" after the revocation at C", func() error {
 		streams++
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		err := connectVia(cctx, f.SOCKSAddr, f.User, f.Pass)
-		if n := auditCount(carrier.Process.Output()[mark:], email, "unauthenticated"); n > 0 {
+		if at, ok := firstAudit(carrier.Process.Output()[mark:], email, "unauthenticated"); ok {
 			if err == nil {
 				return testenv.Stop(errors.New("the edge audited a refusal but the stream was accepted"))
 			}
+			refusedAt = at
 			return nil
 		}
 		return fmt.Errorf("no refusal audited at %s yet (last stream: %v)", carrier.ID, err)
 	})
-	t.Logf("3. revoked at C: a stream was refused at %s %s after the revoke command returned (%d stream(s) tried)", strings.ToUpper(carrier.ID), time.Since(revoked).Round(time.Millisecond), streams)
+	// The stream's refusal is timed by the edge's audit line: the SOCKS
+	// answer comes later, after the daemon's attempt to renew the token
+	// and its sign-in wait.
+	t.Logf("3. revoked at C: a stream was refused at %s %s after the revoke command returned (by %s's audit line; %d stream(s) tried)",
+		strings.ToUpper(carrier.ID), refusedAt.Sub(revoked).Round(time.Millisecond), strings.ToUpper(carrier.ID), streams)
 	st, ref2 := postForm(t, ctx, bhc, b.AuthURL, "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {ref["refresh_token"].(string)}})
 	if st == http.StatusOK {
 		t.Fatalf("refresh at B after the revocation at C was accepted")
@@ -400,20 +423,22 @@ func postForm(t *testing.T, ctx context.Context, hc *http.Client, base, path str
 	return resp.StatusCode, out
 }
 
-// auditCount counts the edge's audit lines of user's streams with
-// outcome in logs.
-func auditCount(logs, user, outcome string) int {
-	n := 0
+// firstAudit returns the time of the edge's first audit line of a stream
+// of user with outcome in logs.
+func firstAudit(logs, user, outcome string) (time.Time, bool) {
 	for _, line := range strings.Split(logs, "\n") {
 		if !strings.Contains(line, `"msg":"stream"`) {
 			continue
 		}
-		var rec struct{ User, Outcome string }
+		var rec struct {
+			Time          time.Time
+			User, Outcome string
+		}
 		if json.Unmarshal([]byte(line), &rec) == nil && rec.User == user && rec.Outcome == outcome {
-			n++
+			return rec.Time, true
 		}
 	}
-	return n
+	return time.Time{}, false
 }
 
 func firstOr(s []string, none string) string {
