@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -82,9 +83,14 @@ type Options struct {
 // With SignIn (and Options.SignIn set) it signs in at the edge instead,
 // and its app is another hostname of the tunnel, served by the same
 // origin.
+//
+// With Origin set instead, its app is another hostname of the tunnel whose
+// ingress rule names Origin (TCP host:port), and the daemon presents a
+// service token for Email minted for that app (Token is ignored).
 type Cluster struct {
 	Name, App, Token string
 	SignIn           bool
+	Origin           string
 }
 
 // signInApps are the extra clusters' apps that sign in.
@@ -249,6 +255,11 @@ func (s *Stack) setUpEdge(ctx context.Context) error {
 	for _, app := range s.signInApps() {
 		args = append(args, "--hostname", app)
 	}
+	for _, c := range s.opts.ExtraClusters {
+		if c.Origin != "" {
+			args = append(args, "--hostname", c.App)
+		}
+	}
 	for _, d := range domains {
 		args = append(args, "--allow-email-domain", d)
 	}
@@ -263,8 +274,19 @@ func (s *Stack) setUpEdge(ctx context.Context) error {
 		}
 	}
 	s.Credentials = filepath.Join(s.EdgeDir, "tunnels", DefaultTunnel+".json")
-	s.Token, err = s.MintToken(ctx, s.App, s.Email, "24h")
-	return err
+	if s.Token, err = s.MintToken(ctx, s.App, s.Email, "24h"); err != nil {
+		return err
+	}
+	s.opts.ExtraClusters = slices.Clone(s.opts.ExtraClusters) // the caller's stays as it was
+	for i, c := range s.opts.ExtraClusters {
+		if c.Origin == "" {
+			continue
+		}
+		if s.opts.ExtraClusters[i].Token, err = s.MintToken(ctx, c.App, s.Email, "24h"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // EdgeCLI runs `airlock-edge ARGS --dir EDGEDIR` and returns its stdout.
@@ -345,6 +367,11 @@ func (s *Stack) startConnector(ctx context.Context, name, admin string) (*Proces
 	}
 	for _, app := range s.signInApps() {
 		args = append(args, "--ingress", app+"=tcp://"+s.Origin)
+	}
+	for _, c := range s.opts.ExtraClusters {
+		if c.Origin != "" {
+			args = append(args, "--ingress", c.App+"=tcp://"+c.Origin)
+		}
 	}
 	if s.opts.HA > 0 {
 		args = append(args, "--ha-connections", fmt.Sprint(s.opts.HA))
