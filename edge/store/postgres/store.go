@@ -149,12 +149,21 @@ func (s *Store) tx(ctx context.Context, fn func(context.Context, pgx.Tx) error) 
 	var err error
 	for range maxTxAttempts {
 		err = s.tryTx(ctx, fn)
-		if !isCode(err, "40001") && !isCode(err, "40P01") {
+		if !isCode(err, "40001") && !isCode(err, "40P01") && !errors.As(err, new(beginError)) {
 			return err
 		}
 	}
 	return err
 }
+
+// beginError is a transaction that failed at BEGIN, before any statement
+// ran: always safe to try again, on another connection. It is how a pooled
+// connection the server closed (a restart: 57P01, or a dead socket)
+// shows, when it had been idle for less than the pool's ping threshold.
+type beginError struct{ err error }
+
+func (e beginError) Error() string { return e.err.Error() }
+func (e beginError) Unwrap() error { return e.err }
 
 // commitWith wraps an error that fn returns to have its transaction
 // committed all the same.
@@ -166,7 +175,10 @@ func (c commitWith) Unwrap() error { return c.err }
 func (s *Store) tryTx(ctx context.Context, fn func(context.Context, pgx.Tx) error) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return wrap("begin", err)
+		if ctx.Err() != nil {
+			return wrap("begin", err)
+		}
+		return beginError{wrap("begin", err)}
 	}
 	defer func() {
 		// After a commit this does nothing; after ctx's end it still
