@@ -11,7 +11,7 @@ GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 TEST_TIMEOUT ?= 45m
 FUZZTIME ?= 30s
 
-.PHONY: all build test test-short demo bench bench-abuse lint fuzz kube-apiserver clean screenshot
+.PHONY: all build test test-short demo bench bench-abuse bench-fleet lint fuzz kube-apiserver clean screenshot
 
 all: build
 
@@ -37,6 +37,8 @@ demo: build kube-apiserver
 	@$(GO) build -o $(BIN)/airlock-demo ./internal/systest/cmd/airlock-demo
 	@exec $(BIN)/airlock-demo -bin $(BIN) $(DEMO_FLAGS)
 
+# Every end-to-end benchmark, BenchmarkAbuseFlood and BenchmarkFleetLoad
+# (about 15 s) included; bench-abuse and bench-fleet run one of them.
 bench: build kube-apiserver
 	AIRLOCK_BIN=$(abspath $(BIN)) $(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 30m ./internal/systest/e2e/ | tee $(BIN)/bench-e2e.txt
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/token/ ./edge/ ./daemon/kubeconfig/ | tee $(BIN)/bench-unit.txt
@@ -45,6 +47,12 @@ bench: build kube-apiserver
 # credential: its peak RSS above idle and a user's latency during the flood.
 bench-abuse: build
 	AIRLOCK_BIN=$(abspath $(BIN)) $(GO) test -run '^$$' -bench BenchmarkAbuseFlood -benchtime 1x -timeout 15m ./internal/systest/e2e/ | tee $(BIN)/bench-abuse.txt
+
+# Issue 12's load: 10,000 concurrent streams over a fleet of three edges on
+# one PostgreSQL; each edge's peak RSS and new streams per second per edge
+# core. It needs PostgreSQL's initdb and postgres (see internal/systest/pgtest).
+bench-fleet: build
+	AIRLOCK_BIN=$(abspath $(BIN)) $(GO) test -run '^$$' -bench BenchmarkFleetLoad -benchtime 1x -timeout 15m ./internal/systest/e2e/ | tee $(BIN)/bench-fleet.txt
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
