@@ -125,6 +125,8 @@ func BenchmarkFleetLoad(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	close(samplerDone)
+	sampler.Wait() // before stop, which reads the samples
 	for _, e := range edges {
 		if err := e.stop(); err != nil {
 			b.Fatal(err)
@@ -132,8 +134,6 @@ func BenchmarkFleetLoad(b *testing.B) {
 	}
 	connCPU := cpuOf(b, conns...) - connCPU0
 	loaderCPU := cpuOf(b, ld.cmd.Process.Pid) - loaderCPU0
-	close(samplerDone)
-	sampler.Wait()
 	ld.send("close")
 	closed, err := ld.await("closed")
 	if err != nil {
@@ -220,7 +220,7 @@ func (e *edgeLoad) start() (err error) {
 }
 
 // sample notes the edge's RSS now; it runs on the sampler's goroutine
-// only, until stop.
+// only, which has ended before stop.
 func (e *edgeLoad) sample() {
 	if kb, err := procStatusKB(e.pid, "VmRSS"); err == nil && kb > e.sampled {
 		e.sampled = kb
