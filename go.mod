@@ -111,3 +111,5 @@ require (
 tool honnef.co/go/tools/cmd/staticcheck
 
 replace fyne.io/systray => ./tray/third_party/systray
+
+replace github.com/quic-go/quic-go => ./third_party/quic-go

@@ -18,8 +18,12 @@ const (
 	// without a netlink event (every tick would cost a socket each time).
 	routeRecheck = time.Second
 	// probeTimeout bounds the validation of a new path: quic-go sends
-	// PATH_CHALLENGE at 0, 200, 600 and 1400 ms.
-	probeTimeout = 2 * time.Second
+	// PATH_CHALLENGE at 0, 200, 600, 1400 and 3000 ms. Five tries, not
+	// four: a network that just came up may lose the first ones (neighbour
+	// discovery, a Wi-Fi association finishing, a loaded machine), and a
+	// failed probe closes the connection with every stream on it. Still
+	// inside the idle timeout, which ends a connection that has no path.
+	probeTimeout = 3500 * time.Millisecond
 )
 
 // errPathLost closes a connection whose migration failed: the next stream
