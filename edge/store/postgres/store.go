@@ -156,14 +156,28 @@ func (s *Store) tx(ctx context.Context, fn func(context.Context, pgx.Tx) error) 
 	return err
 }
 
-// beginError is a transaction that failed at BEGIN, before any statement
-// ran: always safe to try again, on another connection. It is how a pooled
-// connection the server closed (a restart: 57P01, or a dead socket)
-// shows, when it had been idle for less than the pool's ping threshold.
+// beginError is a transaction that failed at BEGIN on a connection that
+// turned out dead, before any statement ran: safe to try again, on
+// another connection. It is how a pooled connection the server closed (a
+// restart: 57P01) shows, when it had been idle for less than the pool's
+// ping threshold. Other failures at BEGIN (a wrong password, too many
+// connections, no such database) are not tried again: they would only
+// hammer a database that is already struggling.
 type beginError struct{ err error }
 
 func (e beginError) Error() string { return e.err.Error() }
 func (e beginError) Unwrap() error { return e.err }
+
+// deadConn reports an error of a connection that is gone: the server
+// ended it (57P01-57P03), a connection exception (class 08), or a failure
+// pgconn knows happened before anything was sent.
+func deadConn(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03" || strings.HasPrefix(pe.Code, "08")
+	}
+	return pgconn.SafeToRetry(err)
+}
 
 // commitWith wraps an error that fn returns to have its transaction
 // committed all the same.
@@ -175,10 +189,10 @@ func (c commitWith) Unwrap() error { return c.err }
 func (s *Store) tryTx(ctx context.Context, fn func(context.Context, pgx.Tx) error) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		if ctx.Err() != nil {
-			return wrap("begin", err)
+		if ctx.Err() == nil && deadConn(err) {
+			return beginError{wrap("begin", err)}
 		}
-		return beginError{wrap("begin", err)}
+		return wrap("begin", err)
 	}
 	defer func() {
 		// After a commit this does nothing; after ctx's end it still
