@@ -520,7 +520,9 @@ func (st *connState) idleClose() {
 	}
 	st.timer = time.AfterFunc(drainedIdle, func() {
 		if st.streams.Load() == 0 {
-			st.conn.CloseWithError(quic.ApplicationErrorCode(wire.CodeGoingAway), "drained: use the connection with the full stream limit") //nolint:errcheck
+			// CodeOK, not CodeGoingAway: the edge is not leaving, and a
+			// fleet client that sees going-away gives the edge up.
+			st.conn.CloseWithError(quic.ApplicationErrorCode(wire.CodeOK), "drained: use the connection with the full stream limit") //nolint:errcheck
 		}
 	})
 }
