@@ -152,9 +152,14 @@ func (c *Config) KubeAuthConfig(app, issuer string) ([]byte, error) {
 		Claim         string `yaml:"claim"`
 		RequiredValue string `yaml:"requiredValue"`
 	}
+	type userRule struct {
+		Expression string `yaml:"expression"`
+		Message    string `yaml:"message"`
+	}
 	type jwtT struct {
-		Issuer          issuerT `yaml:"issuer"`
-		ClaimValidation []rule  `yaml:"claimValidationRules"`
+		Issuer          issuerT    `yaml:"issuer"`
+		ClaimValidation []rule     `yaml:"claimValidationRules"`
+		UserValidation  []userRule `yaml:"userValidationRules"`
 		ClaimMappings   struct {
 			Username claim `yaml:"username"`
 			Groups   claim `yaml:"groups"`
@@ -169,6 +174,13 @@ func (c *Config) KubeAuthConfig(app, issuer string) ([]byte, error) {
 		// Only cluster credentials: an access token has another kind (and
 		// audience and algorithm besides).
 		ClaimValidation: []rule{{Claim: "kind", RequiredValue: "kubernetes"}},
+		// The API server itself refuses the reserved names, whatever the
+		// prefixes (an empty groups_prefix would otherwise let a group
+		// called system:masters through).
+		UserValidation: []userRule{
+			{Expression: "!user.username.startsWith('system:')", Message: "the username may not use the reserved system: prefix"},
+			{Expression: "user.groups.all(group, !group.startsWith('system:'))", Message: "groups may not use the reserved system: prefix"},
+		},
 	}
 	j.ClaimMappings.Username = claim{Claim: "email", Prefix: &up}
 	j.ClaimMappings.Groups = claim{Claim: "groups", Prefix: &gp}

@@ -44,6 +44,7 @@ func TestAppKubeAuth(t *testing.T) {
 				CertificateAuthority string   `yaml:"certificateAuthority"`
 			} `yaml:"issuer"`
 			ClaimValidationRules []map[string]string `yaml:"claimValidationRules"`
+			UserValidationRules  []map[string]string `yaml:"userValidationRules"`
 			ClaimMappings        struct {
 				Username map[string]string `yaml:"username"`
 				Groups   map[string]string `yaml:"groups"`
@@ -71,6 +72,9 @@ func TestAppKubeAuth(t *testing.T) {
 		t.Fatalf("groups mapping\n%s", out)
 	case len(j[0].ClaimValidationRules) != 1 || j[0].ClaimValidationRules[0]["claim"] != "kind" || j[0].ClaimValidationRules[0]["requiredValue"] != "kubernetes":
 		t.Fatalf("claim validation\n%s", out)
+	case len(j[0].UserValidationRules) != 2 || !strings.Contains(j[0].UserValidationRules[0]["expression"], "user.username.startsWith('system:')") ||
+		!strings.Contains(j[0].UserValidationRules[1]["expression"], "user.groups.all(group, !group.startsWith('system:'))"):
+		t.Fatalf("user validation: the reserved system: names must be refused by the API server\n%s", out)
 	}
 
 	for _, tc := range []struct {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/airlockhq/airlock/internal/token"
@@ -39,7 +40,7 @@ func (s *Server) grantCluster(f url.Values, aud []string) (*tokenResponse, error
 	}
 	tok, err := st.cluster.Sign(token.ClusterClaims{
 		Issuer: st.PublicURL, Audience: kubeAud, Subject: c.Subject, Email: c.Email,
-		Groups: c.Groups, IssuedAt: now, ExpiresAt: exp,
+		Groups: clusterGroups(c.Groups), IssuedAt: now, ExpiresAt: exp,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sign the cluster credential: %w", err)
@@ -48,6 +49,20 @@ func (s *Server) grantCluster(f url.Values, aud []string) (*tokenResponse, error
 		AccessToken: tok, IssuedTokenType: tokenTypeID, TokenType: "Bearer",
 		ExpiresIn: int(exp.Sub(now) / time.Second), Audience: []string{kubeAud},
 	}, nil
+}
+
+// clusterGroups is groups without any named like a cluster's reserved
+// ones (system:…): with an empty groups_prefix such a group would reach
+// the API server as the group itself. The AuthenticationConfiguration
+// refuses them as well (userValidationRules).
+func clusterGroups(groups []string) []string {
+	out := make([]string, 0, len(groups))
+	for _, g := range groups {
+		if !strings.HasPrefix(g, "system:") {
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 // openIDConfiguration serves the OpenID Connect discovery document that a
