@@ -112,4 +112,4 @@ tool honnef.co/go/tools/cmd/staticcheck
 
 replace fyne.io/systray => ./tray/third_party/systray
 
-replace github.com/quic-go/quic-go => ./third_party/quic-go
+replace github.com/quic-go/quic-go => ./internal/third_party/quic-go
