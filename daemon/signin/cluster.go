@@ -105,11 +105,16 @@ func (e *edgeState) clusterCredential(ctx context.Context, app string) (ClusterC
 		xctx, cancel := context.WithTimeout(ctx, exchangeTimeout)
 		t, err := e.exchangeCluster(xctx, app, cur)
 		cancel()
-		if err == nil && sameSignIn(cur, e.access.Load()) {
+		same := sameSignIn(cur, e.access.Load())
+		if err == nil && same {
 			e.apps.clusters.put(app, t)
 		}
 		e.apps.clusters.unlock()
 		switch {
+		case err == nil && !same && attempt < 2:
+			continue // signed out or in again meanwhile: not this sign-in's credential
+		case err == nil && !same:
+			return ClusterCredential{}, errorf(e.name, apitype.SignInCanceled, nil, "the sign-in changed while the cluster credential of %s was issued", app)
 		case err == nil:
 			e.log.Debug("cluster credential issued", "app", app, "expires", t.Expires.Format(time.RFC3339))
 			return t.ClusterCredential, nil
