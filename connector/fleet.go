@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -76,8 +77,8 @@ func (f *followed) close() {
 
 // told takes a list an edge sent; a newer list of its fleet replaces the
 // one held. A list without a fleet (an edge on its own) names only that
-// edge: nothing to follow.
-func (f *followed) told(l *link, m *wire.Members) {
+// edge: nothing to follow. log is the telling link's.
+func (f *followed) told(log *slog.Logger, m *wire.Members) {
 	if m.Fleet == "" {
 		return
 	}
@@ -87,7 +88,7 @@ func (f *followed) told(l *link, m *wire.Members) {
 		return
 	}
 	f.lists[m.Fleet] = m
-	l.log.Info("the edge told the fleet's members", "fleet", m.Fleet, "generation", m.Generation, "members", len(m.Members))
+	log.Info("the edge told the fleet's members", "fleet", m.Fleet, "generation", m.Generation, "members", len(m.Members))
 	f.updateLocked()
 }
 

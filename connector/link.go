@@ -62,7 +62,12 @@ func (l *link) onControl(f wire.Frame) {
 	case *wire.Drain:
 		l.edgeDrainOnce.Do(func() { close(l.edgeDrain) })
 	case *wire.Members:
-		l.c.fleet.told(l, f)
+		// It comes right after the Welcome, maybe while welcomed is
+		// still installing it (and the logger that names the edge).
+		l.keysMu.Lock()
+		log := l.log
+		l.keysMu.Unlock()
+		l.c.fleet.told(log, f)
 	}
 }
 
