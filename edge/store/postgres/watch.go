@@ -21,8 +21,8 @@ var ErrNoNotify = errors.New("the database has no LISTEN/NOTIFY: no revocation p
 const catchUpSlack = time.Minute
 
 // WatchRevocations calls revoked with the id of each family revoked on
-// the database, by any store (this one included), from the time
-// listening (which may be nil) is first called until ctx ends. It
+// the database, by any store (this one included), from shortly before
+// the call (catchUpSlack) until ctx ends. It
 // listens (LISTEN/NOTIFY) on a connection of its own, outside the pool;
 // when that is lost it reconnects with backoff and, before calling
 // listening again, reports by [Store.RevokedSince] what was revoked
@@ -36,7 +36,11 @@ func (s *Store) WatchRevocations(ctx context.Context, revoked func(familyID stri
 	if !s.notify {
 		return ErrNoNotify
 	}
-	var since time.Time // zero until the first LISTEN: nothing to catch up
+	// The first LISTEN catches up too, from a little before the watch
+	// began: a revocation made while the edge was starting (after it had
+	// read the revoked families, before this connection listened) would
+	// otherwise wait for the edge's next full refresh.
+	since := time.Now()
 	return s.watch(ctx, "revocation watch", func() error { return s.listen(ctx, revoked, listening, &since) })
 }
 

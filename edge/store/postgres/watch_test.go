@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/airlockhq/airlock/edge/oauth"
+	"github.com/airlockhq/airlock/edge/store/postgres"
 	"github.com/airlockhq/airlock/internal/systest/pgtest"
 	"github.com/airlockhq/airlock/internal/testenv"
 )
@@ -129,5 +130,43 @@ func TestWatchRevocations(t *testing.T) {
 	defer got.mu.Unlock()
 	if slices.Contains(got.ids, "live") {
 		t.Errorf("a live family was reported: %v", got.ids)
+	}
+}
+
+// TestWatchRevocationsCatchesUpAtStart: a family revoked while the edge
+// was starting, before the watch's first LISTEN, is reported when it
+// listens (no NOTIFY reached it), not left for the next full refresh. A
+// revocation older than the catch-up window is not.
+func TestWatchRevocationsCatchesUpAtStart(t *testing.T) {
+	ctx := testenv.Context(t)
+	c := pgtest.Start(ctx, t)
+	dsn := c.NewDatabase(ctx, t)
+	a, b := open(t, dsn), open(t, dsn)
+	now := time.Now()
+	for _, id := range []string{"early", "old"} {
+		if err := a.CreateFamily(ctx, oauth.Family{ID: id, ClientID: "airlock", Identity: oauth.Identity{Email: id + "@example.com", IDP: oauth.IDPUsers},
+			Created: now.Add(-time.Hour), Expires: now.Add(time.Hour), Current: id + "-0"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.RevokeFamily(ctx, "old", now.Add(-2*postgres.CatchUpSlack), "logout"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.RevokeFamily(ctx, "early", now, "logout"); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	var g errgroup.Group
+	got := newSeen()
+	g.Go(func() error { return b.WatchRevocations(wctx, got.revoked, got.onListening) })
+	<-got.up
+	cancel()
+	if err := g.Wait(); !errors.Is(err, context.Canceled) {
+		t.Errorf("watch ended with %v", err)
+	}
+	got.mu.Lock()
+	defer got.mu.Unlock()
+	if !slices.Equal(got.ids, []string{"early"}) {
+		t.Fatalf("reported at the first LISTEN: %q, want [early]", got.ids)
 	}
 }
