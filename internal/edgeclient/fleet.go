@@ -244,6 +244,11 @@ func failover(err error) failoverKind {
 	var ce *ConnError
 	var we *wire.Error
 	switch {
+	case errors.As(err, &ce) && (relay.CodeOf(ce) == wire.CodeUnauthenticated || relay.CodeOf(ce) == wire.CodeForbidden):
+		// The edge closed the whole connection for who the client is
+		// (too many refused streams, no valid token in time): every
+		// edge of the fleet would say the same.
+		return stay
 	case errors.As(err, &de), errors.As(err, &ce), errors.Is(err, ErrQuiet):
 		return moveOn
 	case errors.As(err, &we) && we.Code == wire.CodeGoingAway:
