@@ -3,6 +3,7 @@ package edgeclient
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/quic-go/quic-go"
 
@@ -36,6 +37,29 @@ func TestFailoverKind(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := failover(tc.err); got != tc.want {
 				t.Fatalf("failover(%v) = %d, want %d", tc.err, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestOpenQuietAfter: a second on a fast path; on a slow one, long enough
+// for the Open's packet to be lost once and its answer still to come.
+func TestOpenQuietAfter(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		srtt, dev   time.Duration
+		atLeast     time.Duration
+		exactlyBase bool
+	}{
+		{"loopback", 100 * time.Microsecond, 50 * time.Microsecond, OpenQuietAfter, true},
+		{"no sample yet", 0, 0, OpenQuietAfter, true},
+		{"50 ms path", 50 * time.Millisecond, 10 * time.Millisecond, OpenQuietAfter, true},
+		{"500 ms satellite path", 500 * time.Millisecond, 50 * time.Millisecond, 2*(500+200+25)*time.Millisecond + 500*time.Millisecond, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := openQuietAfter(quic.ConnectionStats{SmoothedRTT: tc.srtt, MeanDeviation: tc.dev})
+			if got < tc.atLeast || (tc.exactlyBase && got != OpenQuietAfter) {
+				t.Fatalf("openQuietAfter(srtt %v, dev %v) = %v, want %v%s", tc.srtt, tc.dev, got, tc.atLeast, map[bool]string{true: " exactly", false: " or more"}[tc.exactlyBase])
 			}
 		})
 	}

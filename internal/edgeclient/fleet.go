@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/quic-go/quic-go"
+
 	"github.com/airlockhq/airlock/internal/backoff"
 	"github.com/airlockhq/airlock/internal/relay"
 	"github.com/airlockhq/airlock/internal/wire"
@@ -716,5 +718,18 @@ func (c *Client) unanswered(conn0 *Conn, heard0 uint64, elapsed time.Duration) b
 	case c.conn.Quiet() > QuietAfter:
 		return true
 	}
-	return c.conn == conn0 && elapsed >= OpenQuietAfter && c.conn.qc.ConnectionStats().PacketsReceived == heard0
+	st := c.conn.qc.ConnectionStats()
+	return c.conn == conn0 && elapsed >= openQuietAfter(st) && st.PacketsReceived == heard0
+}
+
+// openQuietAfter is how long an open may hear nothing on a connection
+// with these stats: OpenQuietAfter, or on a slow link the time for the
+// Open's packet to be lost once and sent again and its acknowledgement to
+// come back (two probe timeouts, RFC 9002 §6.2.1, and a round trip), so
+// that one lost packet on a 500 ms path does not move a stream off a
+// healthy edge.
+func openQuietAfter(st quic.ConnectionStats) time.Duration {
+	const maxAckDelay = 25 * time.Millisecond // quic-go's default
+	pto := st.SmoothedRTT + max(4*st.MeanDeviation, time.Millisecond) + maxAckDelay
+	return max(OpenQuietAfter, 2*pto+st.SmoothedRTT)
 }
