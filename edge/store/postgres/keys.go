@@ -173,27 +173,5 @@ func (s *Store) FleetKeys(ctx context.Context, now time.Time) ([]wire.PublicKey,
 // [Store.WatchRevocations], and returns ctx's cause, or ErrNoNotify on a
 // database without NOTIFY (the edges then reread the keys at reload).
 func (s *Store) WatchKeys(ctx context.Context, changed func(), listening func()) error {
-	if !s.notify {
-		return ErrNoNotify
-	}
-	return s.watch(ctx, "key watch", func() error {
-		conn, err := s.listenOn(ctx, keyChannel)
-		if err != nil {
-			return err
-		}
-		defer s.closeListener(ctx, conn)
-		changed()
-		if listening != nil {
-			listening()
-		}
-		for {
-			n, err := conn.WaitForNotification(ctx)
-			if err != nil {
-				return err
-			}
-			if n.Channel == keyChannel {
-				changed()
-			}
-		}
-	})
+	return s.watchChanges(ctx, "key watch", keyChannel, changed, listening)
 }

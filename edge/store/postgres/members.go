@@ -190,27 +190,5 @@ func checkMember(m wire.Member) error {
 // database without NOTIFY (the edges then reread the list at each
 // heartbeat).
 func (s *Store) WatchFleet(ctx context.Context, changed func(), listening func()) error {
-	if !s.notify {
-		return ErrNoNotify
-	}
-	return s.watch(ctx, "fleet watch", func() error {
-		conn, err := s.listenOn(ctx, fleetChannel)
-		if err != nil {
-			return err
-		}
-		defer s.closeListener(ctx, conn)
-		changed()
-		if listening != nil {
-			listening()
-		}
-		for {
-			n, err := conn.WaitForNotification(ctx)
-			if err != nil {
-				return err
-			}
-			if n.Channel == fleetChannel {
-				changed()
-			}
-		}
-	})
+	return s.watchChanges(ctx, "fleet watch", fleetChannel, changed, listening)
 }

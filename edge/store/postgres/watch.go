@@ -126,3 +126,34 @@ func (s *Store) closeListener(ctx context.Context, conn *pgx.Conn) {
 	defer cancel()
 	_ = conn.Close(ctx)
 }
+
+// watchChanges is the watch of a channel whose notifications only say
+// "something changed" (keys, the fleet's members): changed once each time
+// its connection is listening (what changed while it was away is not
+// missed), listening (which may be nil) right after, then changed on each
+// notification. ErrNoNotify on a database without NOTIFY.
+func (s *Store) watchChanges(ctx context.Context, name, channel string, changed, listening func()) error {
+	if !s.notify {
+		return ErrNoNotify
+	}
+	return s.watch(ctx, name, func() error {
+		conn, err := s.listenOn(ctx, channel)
+		if err != nil {
+			return err
+		}
+		defer s.closeListener(ctx, conn)
+		changed()
+		if listening != nil {
+			listening()
+		}
+		for {
+			n, err := conn.WaitForNotification(ctx)
+			if err != nil {
+				return err
+			}
+			if n.Channel == channel {
+				changed()
+			}
+		}
+	})
+}
