@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,10 +17,9 @@ import (
 	"github.com/airlockhq/airlock/connector/internal/fakeedge"
 	"github.com/airlockhq/airlock/edge"
 	"github.com/airlockhq/airlock/edge/edgetest"
-	"github.com/airlockhq/airlock/edge/store/postgres"
 	"github.com/airlockhq/airlock/internal/credentials"
 	"github.com/airlockhq/airlock/internal/edgeclient"
-	"github.com/airlockhq/airlock/internal/systest/pgtest"
+	"github.com/airlockhq/airlock/internal/systest/fleetstore"
 	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/internal/wire"
 )
@@ -120,17 +117,7 @@ func waitConns(tb testing.TB, what, admin string, n int) {
 // there, while A's (configured) and C's stay.
 func TestFleetConnectorHoldsEveryEdge(t *testing.T) {
 	ctx := testenv.Context(t)
-	pg := pgtest.Start(ctx, t)
-	dsn := pg.NewDatabase(ctx, t)
-	mig, err := postgres.Open(ctx, postgres.Options{URL: dsn, Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mig.Close()
-	urlFile := filepath.Join(t.TempDir(), "store-url")
-	if err := os.WriteFile(urlFile, []byte(dsn+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	urlFile := fleetstore.URLFile(ctx, t)
 
 	origin := startEcho(t)
 	a := edgetest.Start(t, edgetest.Options{Logger: testLogger(t).With("side", "edge-a")})

@@ -21,9 +21,8 @@ import (
 	"github.com/airlockhq/airlock/daemon/signin/signintest"
 	"github.com/airlockhq/airlock/daemon/socks/sockstest"
 	"github.com/airlockhq/airlock/edge/edgetest"
-	"github.com/airlockhq/airlock/edge/store/postgres"
 	"github.com/airlockhq/airlock/internal/systest/connectortest"
-	"github.com/airlockhq/airlock/internal/systest/pgtest"
+	"github.com/airlockhq/airlock/internal/systest/fleetstore"
 	"github.com/airlockhq/airlock/internal/testenv"
 )
 
@@ -36,17 +35,7 @@ import (
 func TestFleetSignIn(t *testing.T) {
 	const app = "k8s.fleet.test"
 	ctx := testenv.Context(t)
-	pg := pgtest.Start(ctx, t)
-	dsn := pg.NewDatabase(ctx, t)
-	mig, err := postgres.Open(ctx, postgres.Options{URL: dsn, Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mig.Close()
-	urlFile := filepath.Join(t.TempDir(), "store-url")
-	if err := os.WriteFile(urlFile, []byte(dsn+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	urlFile := fleetstore.URLFile(ctx, t)
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "origin saw host %s", r.Host)
 	}))

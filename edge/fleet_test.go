@@ -5,14 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/airlockhq/airlock/edge/store/postgres"
-	"github.com/airlockhq/airlock/internal/systest/pgtest"
+	"github.com/airlockhq/airlock/internal/systest/fleetstore"
 	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/internal/wire"
 )
@@ -81,17 +78,7 @@ func nextMembers(tb testing.TB, frames <-chan wire.Frame, last *uint64, want ...
 // follow gets none.
 func TestFleetMembersToConnectors(t *testing.T) {
 	ctx := testenv.Context(t)
-	c := pgtest.Start(ctx, t)
-	dsn := c.NewDatabase(ctx, t)
-	mig, err := postgres.Open(ctx, postgres.Options{URL: dsn, Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mig.Close()
-	urlFile := filepath.Join(t.TempDir(), "store-url")
-	if err := os.WriteFile(urlFile, []byte(dsn+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	urlFile := fleetstore.URLFile(ctx, t)
 	inFleet := func(id string) func(*Config) {
 		return func(c *Config) {
 			c.EdgeID, c.StoreFile, c.Store = id, "", &StoreConfig{URLFile: urlFile, MaxConns: 4}

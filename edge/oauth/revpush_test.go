@@ -3,13 +3,10 @@ package oauth_test
 import (
 	"bytes"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/airlockhq/airlock/edge/edgetest"
-	"github.com/airlockhq/airlock/edge/store/postgres"
-	"github.com/airlockhq/airlock/internal/systest/pgtest"
+	"github.com/airlockhq/airlock/internal/systest/fleetstore"
 	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/internal/wire"
 )
@@ -21,17 +18,7 @@ import (
 // minute.
 func TestRevocationPush(t *testing.T) {
 	ctx := testenv.Context(t)
-	pg := pgtest.Start(ctx, t)
-	dsn := pg.NewDatabase(ctx, t)
-	mig, err := postgres.Open(ctx, postgres.Options{URL: dsn, Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mig.Close()
-	urlFile := filepath.Join(t.TempDir(), "store-url")
-	if err := os.WriteFile(urlFile, []byte(dsn+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	urlFile := fleetstore.URLFile(ctx, t)
 	var bLog testenv.Buffer
 	fleetFixture := func(logger *slog.Logger) *fixture {
 		e := edgetest.Start(t, edgetest.Options{Logger: logger})
