@@ -13,6 +13,8 @@
 //	    ca: /etc/airlock/edge-ca.pem     # a file, or the PEM inline; omit for the system roots
 //	    server_name: edge.example.com    # default: the host of address
 //	    auth_url: https://edge.example.com:7843  # sign-in (OAuth 2.0); default https://<host of address>:7843
+//	    catalogue: true                  # written by `airlock join`: the clusters come from the edge's catalogue
+//	    kubeconfig_prefix: example-      # names of the catalogue's kubeconfig entries (default: edge name + "-")
 //	clusters:
 //	  - name: prod
 //	    app: k8s.prod.example.com        # the app hostname the edge routes
@@ -62,6 +64,35 @@ type Config struct {
 	// SignIn tunes sign-in ("sign_in:").
 	SignIn    SignIn
 	rootLines map[string]int
+	// notJoined: the file does not exist yet; the daemon waits for
+	// `airlock join` (see NotJoined).
+	notJoined bool
+}
+
+// NotJoined is the configuration of a daemon whose file at path does not
+// exist yet: no edges, no clusters, until `airlock join` writes it.
+func NotJoined(path string) *Config { return &Config{Path: path, notJoined: true} }
+
+// IsNotJoined reports whether c is a NotJoined configuration.
+func (c *Config) IsNotJoined() bool { return c.notJoined }
+
+// HasCatalogue reports whether an edge takes its clusters from its
+// catalogue.
+func (c *Config) HasCatalogue() bool {
+	for _, e := range c.Edges {
+		if e.Catalogue {
+			return true
+		}
+	}
+	return false
+}
+
+// Prefix is the prefix of a catalogue edge's kubeconfig entry names.
+func (e *Edge) Prefix() string {
+	if e.KubeconfigPrefix != "" {
+		return e.KubeconfigPrefix
+	}
+	return e.Name + "-"
 }
 
 // Edge is one edge the daemon dials.
@@ -86,6 +117,14 @@ type Edge struct {
 	// authorization server); Validate fills in https://<host of
 	// Address>:7843 when empty.
 	AuthURL string
+	// Catalogue says the edge's clusters come from its catalogue (written
+	// by `airlock join`, "catalogue: true"): the apps the person may use,
+	// fetched after sign-in and cached in the state folder (see
+	// daemon/catalogue), not from clusters: in this file.
+	Catalogue bool
+	// KubeconfigPrefix names a catalogue edge's kubeconfig entries
+	// (prefix + app name); empty means "<edge name>-".
+	KubeconfigPrefix string
 
 	// RootCAs is CA parsed, set by Validate; nil means the system's roots.
 	RootCAs *x509.CertPool

@@ -177,7 +177,7 @@ func parseRoot(p *problems, n *yaml.Node, cfg *Config) {
 
 func parseEdge(p *problems, n *yaml.Node, path string) Edge {
 	e := Edge{Line: n.Line, lines: map[string]int{}}
-	fields(p, n, path, []string{"name", "address", "addresses", "ca", "server_name", "auth_url"}, func(key string, _ int, v *yaml.Node) {
+	fields(p, n, path, []string{"name", "address", "addresses", "ca", "server_name", "auth_url", "catalogue", "kubeconfig_prefix"}, func(key string, _ int, v *yaml.Node) {
 		field := joinPath(path, key)
 		e.lines[key] = v.Line
 		switch key {
@@ -194,6 +194,12 @@ func parseEdge(p *problems, n *yaml.Node, path string) Edge {
 			e.ServerName = str(p, v, field)
 		case "auth_url":
 			e.AuthURL = str(p, v, field)
+		case "catalogue":
+			if b := boolean(p, v, field); b != nil {
+				e.Catalogue = *b
+			}
+		case "kubeconfig_prefix":
+			e.KubeconfigPrefix = str(p, v, field)
 		}
 	})
 	if e.lines["address"] > 0 && e.lines["addresses"] > 0 {

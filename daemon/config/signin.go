@@ -46,10 +46,14 @@ type SignIn struct {
 func (c *Cluster) UsesSignIn() bool { return c.Token == "" && c.TokenFile == "" }
 
 // SignInEdges returns the names of the edges that have a sign-in cluster,
-// in configuration order.
+// or take their clusters from a catalogue, in configuration order.
 func (c *Config) SignInEdges() []string {
 	var out []string
 	for _, e := range c.Edges {
+		if e.Catalogue {
+			out = append(out, e.Name)
+			continue
+		}
 		for i := range c.Clusters {
 			if c.Clusters[i].Edge == e.Name && c.Clusters[i].UsesSignIn() {
 				out = append(out, e.Name)

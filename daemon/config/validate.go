@@ -17,7 +17,10 @@ import (
 // DefaultPort is the SOCKS5 port of default listen addresses.
 const DefaultPort = 1080
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+var (
+	nameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+	prefixRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$`)
+)
 
 // Validate checks the configuration, fills in defaults (each cluster's edge
 // when there is one, listen addresses, absolute paths, parsed CAs) and
@@ -28,8 +31,12 @@ func (c *Config) Validate() error {
 	if c.Path != "" {
 		base = filepath.Dir(c.Path)
 	}
-	if len(c.Clusters) == 0 {
-		p.add(0, "clusters", "no clusters are configured: add at least one")
+	if c.notJoined && len(c.Edges) == 0 && len(c.Clusters) == 0 {
+		c.validateSignIn(p)
+		return p.err()
+	}
+	if len(c.Clusters) == 0 && !c.HasCatalogue() {
+		p.add(0, "clusters", "no clusters are configured: add at least one, or join an edge with `airlock join`")
 	}
 	if len(c.Edges) == 0 {
 		p.add(0, "edges", "no edges are configured: add at least one")
@@ -53,10 +60,13 @@ func (c *Config) Validate() error {
 		}
 		clusterNames[cl.Name] = true
 		cl.validate(p, path, base)
+		// A cluster written by hand without edge: belongs to the one edge
+		// whose clusters are not a catalogue's.
+		own := c.ownEdges()
 		switch {
-		case cl.Edge == "" && len(c.Edges) == 1:
-			cl.Edge = c.Edges[0].Name
-		case cl.Edge == "" && len(c.Edges) > 1:
+		case cl.Edge == "" && len(own) == 1:
+			cl.Edge = own[0]
+		case cl.Edge == "" && len(own) != 1:
 			p.add(cl.Line, path+".edge", "is required when there are %d edges", len(c.Edges))
 		case cl.Edge != "" && !edgeNames[cl.Edge]:
 			p.add(cl.line("edge"), path+".edge", "no edge is named %q", cl.Edge)
@@ -66,6 +76,17 @@ func (c *Config) Validate() error {
 	c.validateSignIn(p)
 	c.assignListen(p)
 	return p.err()
+}
+
+// ownEdges are the names of the edges that are not catalogue edges.
+func (c *Config) ownEdges() []string {
+	var out []string
+	for _, e := range c.Edges {
+		if !e.Catalogue {
+			out = append(out, e.Name)
+		}
+	}
+	return out
 }
 
 // checkKubeconfigOwners refuses a kubeconfig entry name or server URL mapped
@@ -125,6 +146,9 @@ func (e *Edge) validate(p *problems, path, base string) {
 		}
 	}
 	e.validateAuthURL(p, path)
+	if e.KubeconfigPrefix != "" && !prefixRE.MatchString(e.KubeconfigPrefix) {
+		p.add(e.line("kubeconfig_prefix"), path+".kubeconfig_prefix", "%q must be up to 40 letters, digits, '.', '_' or '-', starting with a letter or digit", e.KubeconfigPrefix)
+	}
 	if e.CA == "" {
 		e.RootCAs = nil
 		return
