@@ -35,6 +35,10 @@ const (
 type Config struct {
 	// Listen is the UDP address of the QUIC listener (default 127.0.0.1:7844).
 	Listen string `yaml:"listen,omitempty"`
+	// TCPListen is the TCP address of the same protocol over TLS on TCP,
+	// for daemons and connectors whose network drops UDP (default: the
+	// host and port of Listen, on TCP; "off" for none).
+	TCPListen string `yaml:"tcp_listen,omitempty"`
 	// AdminListen is the TCP address of /metrics and /healthz (default
 	// 127.0.0.1:7845; loopback unless set otherwise; "off" for none).
 	AdminListen string `yaml:"admin_listen,omitempty"`
@@ -43,8 +47,12 @@ type Config struct {
 	// (DNS rebinding).
 	AdminHosts []string `yaml:"admin_hosts,omitempty"`
 	// PublicAddrs are the host:port addresses connectors and daemons dial,
-	// written into connector credentials (default: Listen).
+	// written into connector credentials (default: Listen) and, when set,
+	// into the public metadata daemons join with (see join.go).
 	PublicAddrs []string `yaml:"public_addrs,omitempty"`
+	// FleetName names this edge's fleet to the people who join it: their
+	// kubeconfig entries are called after it (default: tls.server_name).
+	FleetName string `yaml:"fleet_name,omitempty"`
 	// EdgeID names this edge process in logs (default: generated).
 	EdgeID string `yaml:"edge_id,omitempty"`
 	// Advertise is the host:port connectors dial to reach this edge, told
@@ -82,14 +90,20 @@ type Config struct {
 	Store *StoreConfig `yaml:"store,omitempty"`
 	// Users is the built-in user list (bcrypt hashes).
 	Users []oauth.User `yaml:"users,omitempty"`
-	// OIDC is the upstream OpenID Connect provider.
+	// OIDC is the single upstream OpenID Connect provider, named "oidc"
+	// (the form before oidc_providers; at most one of the two).
 	OIDC *oauth.OIDCConfig `yaml:"oidc,omitempty"`
+	// OIDCProviders are the upstream OpenID Connect providers, each with
+	// a name (see signin.go).
+	OIDCProviders []oauth.OIDCConfig `yaml:"oidc_providers,omitempty"`
 	// Revocations refuse a user's tokens issued before a time.
 	Revocations []oauth.Revocation `yaml:"revocations,omitempty"`
 	// ServiceTokens are the records of minted service tokens.
 	ServiceTokens []ServiceToken `yaml:"service_tokens,omitempty"`
 
 	dir string // the folder relative paths resolve against
+	// publicAddrsSet: the file sets public_addrs (not the default).
+	publicAddrsSet bool
 }
 
 // TLSConfig names the edge's certificate files.
@@ -140,6 +154,12 @@ type AuditConfig struct {
 // App is a hostname users open, the tunnel that serves it and who may.
 type App struct {
 	Hostname string `yaml:"hostname"`
+	// Name is the app's short name, in the names of the kubeconfig
+	// entries of the people who join (default: the hostname's first
+	// label; see [App.ShortName]).
+	Name string `yaml:"name,omitempty"`
+	// DisplayName is what a person's tray shows (default: Name).
+	DisplayName string `yaml:"display_name,omitempty"`
 	// Tunnel names the tunnel that serves the app. Optional: by default the
 	// tunnel whose hostnames include the app's.
 	Tunnel string `yaml:"tunnel,omitempty"`
@@ -252,7 +272,8 @@ func (c *Config) setDefaults() {
 	if c.AdminListen == "" {
 		c.AdminListen = DefaultAdminListen
 	}
-	if len(c.PublicAddrs) == 0 {
+	c.publicAddrsSet = len(c.PublicAddrs) > 0
+	if !c.publicAddrsSet {
 		c.PublicAddrs = []string{c.Listen}
 	}
 	if c.ShutdownGrace == 0 {
@@ -298,6 +319,9 @@ func (c *Config) Path(p string) string {
 func (c *Config) Validate() error {
 	var v validator
 	v.hostPort("listen", c.Listen)
+	if c.TCPListen != "" && c.TCPListen != TCPOff {
+		v.hostPort("tcp_listen", c.TCPListen)
+	}
 	if c.AdminListen != AdminOff {
 		v.hostPort("admin_listen", c.AdminListen)
 	}
@@ -406,6 +430,7 @@ func (c *Config) Validate() error {
 		v.rule(f+".policy.deny", a.Policy.Deny)
 	}
 	c.validateKubernetes(&v, apps)
+	c.validateJoin(&v)
 	for h, t := range servedBy {
 		if !apps[h] {
 			v.add(fmt.Sprintf("tunnels[%d].hostnames", tunnelByName[t]), fmt.Sprintf("%q has no entry under apps (and so no policy)", h))

@@ -168,8 +168,13 @@ http_listen: {{printf "%q" .HTTPListen}}
 # public_url: "https://edge.example.com:7843"
 # Refresh token families and device codes (hashes only).
 store_file: signin.db
-# Addresses written into connector credentials (default: listen).
+# Addresses written into connector credentials (default: listen), and
+# that daemons joining this edge dial (default: the fleet's advertise:
+# addresses, else the public_url host with the listen port).
 # public_addrs: ["edge.example.com:7844"]
+# The name people who join (airlock join) see, their kubeconfig entries'
+# prefix (default: tls.server_name).
+# fleet_name: prod
 # In a fleet (store:), the address of this edge that connectors dial,
 # told to them by every edge of the fleet (default: the first public_addrs).
 # advertise: "edge-1.example.com:7844"

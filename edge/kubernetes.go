@@ -1,18 +1,37 @@
 package edge
 
 import (
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
+	"io"
+	"net/url"
 	"os"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/airlockhq/airlock/internal/token"
+	"github.com/airlockhq/airlock/internal/wire"
 )
 
 // AppKubernetes is what the edge knows of the Kubernetes API server
 // behind an app (config apps[].kubernetes).
 type AppKubernetes struct {
+	// Server is the API server's URL as kubectl should dial it through
+	// Airlock (e.g. https://10.0.0.1:6443): a person who joins gets a
+	// kubeconfig cluster entry with it. Without it the app has no entry
+	// of its own.
+	Server string `yaml:"server,omitempty"`
+	// CAFile is the PEM of the CA that signed the API server's
+	// certificate (relative to the config), for the kubeconfig's
+	// certificate-authority-data; CAData is the same inline. At most one.
+	CAFile string `yaml:"ca_file,omitempty"`
+	CAData string `yaml:"ca_data,omitempty"`
+	// TLSServerName is the name to check the API server's certificate
+	// against when it differs from Server's host (tls-server-name).
+	TLSServerName string `yaml:"tls_server_name,omitempty"`
 	// OIDC, when set, says the API server trusts this edge as an OpenID
 	// Connect issuer (structured authentication, a JWT authenticator):
 	// the edge then issues cluster credentials for the app, and
@@ -50,9 +69,19 @@ func (k *KubeOIDC) groupsPrefix() string {
 // MaxKubeAudienceLen bounds an audience.
 const MaxKubeAudienceLen = 253
 
+// Bounds of an app's Kubernetes details.
+const (
+	MaxKubeServerLen = 2048
+	// MaxKubeCALen bounds the CA PEM of one app (a few certificates).
+	MaxKubeCALen = 16 << 10
+)
+
 func (c *Config) validateKubernetes(v *validator, apps map[string]bool) {
 	seen := map[string]string{}
 	for i, a := range c.Apps {
+		if a.Kubernetes != nil {
+			c.validateKubeCluster(v, fmt.Sprintf("apps[%d].kubernetes", i), a.Kubernetes)
+		}
 		if a.Kubernetes == nil || a.Kubernetes.OIDC == nil {
 			continue
 		}
@@ -75,6 +104,94 @@ func (c *Config) validateKubernetes(v *validator, apps map[string]bool) {
 			v.add(f, "a prefix starting with system: would let the edge's names pass for the cluster's own")
 		}
 	}
+}
+
+// validateKubeCluster checks what kubectl is told of an app's API server.
+func (c *Config) validateKubeCluster(v *validator, f string, k *AppKubernetes) {
+	if k.Server != "" {
+		u, err := url.Parse(k.Server)
+		switch {
+		case len(k.Server) > MaxKubeServerLen:
+			v.add(f+".server", fmt.Sprintf("is %d bytes, limit %d", len(k.Server), MaxKubeServerLen))
+		case err != nil || u.Scheme != "https" || u.Host == "" || u.Hostname() == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "":
+			v.add(f+".server", fmt.Sprintf("%q is not an https://HOST[:PORT][/PATH] URL", k.Server))
+		case u.Port() != "" && wire.CheckTarget(u.Host) != nil:
+			v.add(f+".server", fmt.Sprintf("%q: the port is not a number from 1 to 65535", k.Server))
+		}
+	} else if k.CAFile != "" || k.CAData != "" || k.TLSServerName != "" {
+		v.add(f+".server", "is required with ca_file, ca_data or tls_server_name: the URL kubectl dials, e.g. https://10.0.0.1:6443")
+	}
+	if k.CAFile != "" && k.CAData != "" {
+		v.add(f+".ca_data", "set ca_file or ca_data, not both")
+	}
+	if k.CAFile != "" {
+		if _, err := c.readKubeCA(k); err != nil {
+			v.add(f+".ca_file", err.Error())
+		}
+	} else if k.CAData != "" {
+		if err := checkCAPEM([]byte(k.CAData)); err != nil {
+			v.add(f+".ca_data", err.Error())
+		}
+	}
+	if k.TLSServerName != "" {
+		if err := wire.CheckHostname(k.TLSServerName); err != nil {
+			v.add(f+".tls_server_name", err.Error())
+		}
+	}
+}
+
+// readKubeCA is the CA PEM of an app's API server: ca_data, else the
+// content of ca_file, checked; nil for neither.
+func (c *Config) readKubeCA(k *AppKubernetes) ([]byte, error) {
+	if k.CAData != "" {
+		return []byte(k.CAData), nil
+	}
+	if k.CAFile == "" {
+		return nil, nil
+	}
+	f, err := os.Open(c.Path(k.CAFile))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxKubeCALen+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", c.Path(k.CAFile), err)
+	}
+	if err := checkCAPEM(b); err != nil {
+		return nil, fmt.Errorf("%s: %w", c.Path(k.CAFile), err)
+	}
+	return b, nil
+}
+
+// checkCAPEM accepts up to MaxKubeCALen bytes of PEM holding only
+// certificates, at least one.
+func checkCAPEM(b []byte) error {
+	if len(b) > MaxKubeCALen {
+		return fmt.Errorf("over %d bytes: give the CA certificate alone", MaxKubeCALen)
+	}
+	n := 0
+	for rest := b; ; {
+		var blk *pem.Block
+		blk, rest = pem.Decode(rest)
+		if blk == nil {
+			if strings.TrimSpace(string(rest)) != "" {
+				return errors.New("holds something that is not PEM after its certificates")
+			}
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			return fmt.Errorf("holds a %s block: only CERTIFICATE blocks belong there", blk.Type)
+		}
+		if _, err := x509.ParseCertificate(blk.Bytes); err != nil {
+			return fmt.Errorf("a certificate does not parse: %w", err)
+		}
+		n++
+	}
+	if n == 0 {
+		return errors.New("holds no PEM CERTIFICATE")
+	}
+	return nil
 }
 
 // kubeAudiences maps each app with a Kubernetes OIDC identity to its
