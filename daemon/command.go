@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"log/slog"
 
 	"github.com/airlockhq/airlock/daemon/config"
@@ -64,6 +65,11 @@ func Command(ctx context.Context, args []string, env Env) int {
 		path = p
 	}
 	cfg, err := config.Load(path)
+	if errors.Is(err, iofs.ErrNotExist) {
+		// A fresh install: the daemon waits for `airlock join`.
+		log.Info("no configuration file yet: waiting for `airlock join EDGE`", "config", path)
+		cfg, err = config.NotJoined(path), nil
+	}
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "airlock daemon: %v\n", err)
 		return 1

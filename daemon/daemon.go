@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 
 	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/config"
@@ -68,6 +69,8 @@ type Options struct {
 	SignIn SignInOptions
 	// Reload configures following the configuration file (Config.Path).
 	Reload ReloadOptions
+	// Join configures joining edges (`airlock join`) and their catalogues.
+	Join JoinOptions
 }
 
 // Daemon is the core plus its control API.
@@ -76,6 +79,8 @@ type Daemon struct {
 	kube    *kubeSync // nil without the kubeconfig sync
 	signIn  *signInPart
 	reload  *reloader // nil when the configuration file is not followed
+	join    *joiner
+	applyMu sync.Mutex // one configuration applied at a time
 	api     *controlapi.Server
 	log     *slog.Logger
 	socket  string
@@ -96,8 +101,19 @@ func New(opts Options) (*Daemon, error) {
 	if err := opts.Config.Validate(); err != nil {
 		return nil, err
 	}
+	getenv := opts.SignIn.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	d := &Daemon{log: log, version: opts.Version, config: opts.Config.Path}
+	d.join = newJoiner(d, opts.Join, getenv, log.With("part", "join"))
+	cfg, err := d.join.expand(opts.Config)
+	if err != nil {
+		return nil, err
+	}
+	d.join.setConfig(cfg)
 	co := opts.Core
-	co.Config, co.Logger, co.Version = opts.Config, log, opts.Version
+	co.Config, co.Logger, co.Version = cfg, log, opts.Version
 	ks, err := newKubeSync(log.With("part", "kubeconfig"), opts.Kubeconfig)
 	if err != nil {
 		log.Warn("kubeconfig sync off", "err", err)
@@ -106,16 +122,22 @@ func New(opts Options) (*Daemon, error) {
 	} else {
 		co.Kubeconfig, co.KubeconfigFiles = ks, ks.syncer.Paths()
 	}
-	si, err := newSignIn(opts.Config, opts.SignIn, log.With("part", "signin"), &co)
+	si, err := newSignIn(cfg, opts.SignIn, log.With("part", "signin"), &co)
 	if err != nil {
 		return nil, err
 	}
+	si.onSignedIn = d.join.signedIn
 	if ks != nil {
 		if prev := co.StatusExtra; prev != nil {
 			co.StatusExtra = func(st *apitype.Status) { prev(st); ks.status(st) }
 		} else {
 			co.StatusExtra = ks.status
 		}
+	}
+	if prev := co.StatusExtra; prev != nil {
+		co.StatusExtra = func(st *apitype.Status) { prev(st); d.join.statusNow(st) }
+	} else {
+		co.StatusExtra = d.join.statusNow
 	}
 	c, err := core.New(co)
 	if err != nil {
@@ -128,11 +150,12 @@ func New(opts Options) (*Daemon, error) {
 	api := controlapi.New(c, log)
 	api.SetSignIn(si, signin.ErrUnknownEdge, signin.ErrNoSignIn)
 	api.SetCredentials(si, core.ErrUnknownCluster)
+	api.SetJoin(d.join, ErrNotJoined)
 	socket := opts.Socket
 	if socket == "" {
 		socket = safesocket.Path(os.Getenv)
 	}
-	d := &Daemon{core: c, kube: ks, signIn: si, api: api, log: log, socket: socket, version: opts.Version, config: opts.Config.Path}
+	d.core, d.kube, d.signIn, d.api, d.socket = c, ks, si, api, socket
 	if opts.Config.Path != "" && !opts.Reload.Off {
 		d.reload = newReloader(opts.Config.Path, opts.Reload.Debounce, log.With("part", "config"), d.applyConfig, c.SetConfigError)
 	}
@@ -171,6 +194,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		})
 	}
 	g.Go(func() error { return d.signIn.run(gctx) })
+	g.Go(func() error {
+		d.join.run(gctx)
+		return nil
+	})
 	if d.reload != nil {
 		g.Go(func() error {
 			d.reload.run(gctx)

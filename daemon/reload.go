@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strings"
@@ -79,7 +80,8 @@ func (r *reloader) run(ctx context.Context) {
 // check reads the file and applies it when it changed.
 func (r *reloader) check(ctx context.Context) {
 	data, err := os.ReadFile(r.path)
-	if err != nil {
+	missing := errors.Is(err, fs.ErrNotExist)
+	if err != nil && !missing {
 		r.fail(err, nil)
 		return
 	}
@@ -87,7 +89,13 @@ func (r *reloader) check(ctx context.Context) {
 	if sum == r.sum && !r.failing {
 		return
 	}
-	cfg, err := config.Parse(data, r.path)
+	var cfg *config.Config
+	if missing {
+		// No file: not joined (`airlock leave` removed what join wrote).
+		cfg, err = config.NotJoined(r.path), nil
+	} else {
+		cfg, err = config.Parse(data, r.path)
+	}
 	if err != nil {
 		r.fail(err, sum[:])
 		return
@@ -143,6 +151,12 @@ func configError(path string, err error) *apitype.ConfigError {
 // applyConfig makes cfg the running configuration: the sign-in managers
 // first (a new edge's clusters find theirs), then the core.
 func (d *Daemon) applyConfig(ctx context.Context, cfg *config.Config) error {
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
+	cfg, err := d.join.expand(cfg)
+	if err != nil {
+		return err
+	}
 	signInChanged, err := d.signIn.update(cfg)
 	if err != nil {
 		return err
@@ -151,6 +165,7 @@ func (d *Daemon) applyConfig(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	d.join.setConfig(cfg)
 	if signInChanged && ch.Empty() {
 		// The core saw nothing to change, but the edges' sign-ins did.
 		d.core.PublishStatus()

@@ -67,6 +67,9 @@ type signInPart struct {
 	runCtx   context.Context           // set while run runs
 	wg       sync.WaitGroup
 	saidNoUI bool
+	// onSignedIn, when set, is told each time an edge's sign-in
+	// completes (the catalogue re-check); it must not block.
+	onSignedIn func()
 }
 
 // edgeSignIn is one edge's manager and what it was made from.
@@ -194,7 +197,8 @@ func (p *signInPart) update(cfg *config.Config) (bool, error) {
 }
 
 // probeLocked asks the token store once, in the background, so status
-// shows which store answers.
+// shows which store answers, and runs its loop that asks a locked or slow
+// keychain again.
 func (p *signInPart) probeLocked(ctx context.Context) {
 	if p.store == nil || p.probed {
 		return
@@ -202,6 +206,7 @@ func (p *signInPart) probeLocked(ctx context.Context) {
 	p.probed = true
 	store := p.store
 	p.wg.Go(func() { store.Probe(ctx) }) // bounded by the keychain timeout
+	p.wg.Go(func() { store.Run(ctx) })
 }
 
 func (p *signInPart) openStore() (*keychain.Auto, error) {
@@ -213,7 +218,7 @@ func (p *signInPart) openStore() (*keychain.Auto, error) {
 		}
 		dir = d
 	}
-	return keychain.OpenAuto(keychain.AutoOptions{Dir: dir, Keychain: p.opts.Keychain, Logger: p.log})
+	return keychain.OpenAuto(keychain.AutoOptions{Dir: dir, Keychain: p.opts.Keychain, Logger: p.log, OnChange: p.storeChanged})
 }
 
 // newManager makes the sign-in of cfg's edge name.
@@ -248,6 +253,21 @@ func (p *signInPart) publish(s apitype.SignIn) {
 	p.mu.Unlock()
 	if c != nil {
 		c.Publish(apitype.Event{Type: apitype.EventSignIn, Time: time.Now(), SignIn: &s})
+	}
+	if s.State == apitype.SignInSignedIn && p.onSignedIn != nil {
+		p.onSignedIn()
+	}
+}
+
+// storeChanged sends the full status when the token store changes (the
+// keychain locked, absent, answering again), so the tray and `airlock
+// status --watch` show it. The store calls it with no lock held.
+func (p *signInPart) storeChanged(keychain.Info) {
+	p.mu.Lock()
+	c := p.core
+	p.mu.Unlock()
+	if c != nil {
+		c.PublishStatus()
 	}
 }
 
@@ -294,8 +314,9 @@ func (p *signInPart) status(st *apitype.Status) {
 	}
 	info := p.store.Info()
 	st.TokenStore = &apitype.TokenStore{
-		Kind: string(info.Kind), Path: info.Path, Cause: string(info.Cause), Reason: info.Reason,
+		Kind: string(info.Kind), Path: info.Path, Cause: string(info.Cause), Reason: info.Reason, Fix: info.Fix,
 		Since: info.Since, Remembered: info.Remembered, ChoicePath: info.ChoicePath, Probed: info.Probed,
+		Pending: info.Pending, Attempts: info.Attempts,
 	}
 	for i := range st.Edges {
 		if e := p.edges[st.Edges[i].Name]; e != nil {

@@ -219,14 +219,22 @@ const (
 
 // TokenStore says where the daemon keeps refresh tokens.
 type TokenStore struct {
-	// Kind is "keychain" (the OS keychain) or "file" (a 0600 file).
+	// Kind is "keychain" (the OS keychain), "file" (a 0600 file: the
+	// keychain is absent) or "memory" (the keychain is locked or slow:
+	// tokens wait in memory until it answers).
 	Kind string `json:"kind"`
 	// Path is the fallback file (in use when Kind is "file").
 	Path string `json:"path"`
-	// Cause and Reason say why the file is used: the keychain's failure
-	// (no_session_bus, no_secret_service, locked, timeout, error).
+	// Cause and Reason say why the file or memory is used: the
+	// keychain's failure (no_session_bus, no_secret_service, locked,
+	// timeout, error); Fix says what to do about it.
 	Cause  string `json:"cause,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	Fix    string `json:"fix,omitempty"`
+	// Pending counts the tokens waiting in memory (Kind "memory");
+	// Attempts the times the keychain was asked again meanwhile.
+	Pending  int `json:"pending,omitempty"`
+	Attempts int `json:"attempts,omitempty"`
 	// Since is when the choice was made; Remembered says it is kept for
 	// later starts in ChoicePath.
 	Since      time.Time `json:"since,omitzero"`
@@ -281,6 +289,11 @@ type Status struct {
 	// the daemon keeps running the previous configuration. Nil while the
 	// file on disk is the one in use.
 	ConfigError *ConfigError `json:"config_error,omitempty"`
+	// NotJoined says there is no configuration file yet: `airlock join`
+	// writes it.
+	NotJoined bool `json:"not_joined,omitempty"`
+	// Catalogues are the joined edges' catalogues.
+	Catalogues []Catalogue `json:"catalogues,omitempty"`
 }
 
 // ConfigError is a configuration file the daemon could not reload.
@@ -340,6 +353,8 @@ type Event struct {
 	Status  *Status   `json:"status,omitempty"`
 	Cluster *Cluster  `json:"cluster,omitempty"`
 	SignIn  *SignIn   `json:"sign_in,omitempty"`
+	// Catalogue is set for EventCatalogue.
+	Catalogue *Catalogue `json:"catalogue,omitempty"`
 }
 
 // Error codes in ErrorBody.

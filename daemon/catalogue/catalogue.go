@@ -18,41 +18,20 @@ import (
 
 	"github.com/airlockhq/airlock/daemon/config"
 	"github.com/airlockhq/airlock/internal/atomicfile"
+	"github.com/airlockhq/airlock/internal/joinlink"
 	"github.com/airlockhq/airlock/internal/wire"
 )
 
 // labelRE is a DNS label: an app's and a fleet's name.
 var labelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
-// Catalogue is what the edge answers: the apps the person may use now.
-type Catalogue struct {
-	Version int    `json:"version"`
-	Fleet   string `json:"fleet"`
-	Apps    []App  `json:"apps"`
-}
-
-// App is one app of the catalogue.
-type App struct {
-	Hostname    string      `json:"hostname"`
-	Name        string      `json:"name"`
-	DisplayName string      `json:"display_name,omitempty"`
-	Kubernetes  *Kubernetes `json:"kubernetes,omitempty"`
-}
-
-// Kubernetes is what the operator published about an app's API server.
-type Kubernetes struct {
-	Server string `json:"server"`
-	// CAData is the base64 of the API server's CA PEM (kubeconfig's
-	// certificate-authority-data).
-	CAData        string `json:"ca_data,omitempty"`
-	TLSServerName string `json:"tls_server_name,omitempty"`
-	OIDC          *OIDC  `json:"oidc,omitempty"`
-}
-
-// OIDC says the API server trusts the edge as a JWT issuer.
-type OIDC struct {
-	Audience string `json:"audience"`
-}
+// The catalogue's types are internal/joinlink's, which the edge writes.
+type (
+	Catalogue  = joinlink.Catalogue
+	App        = joinlink.CatalogueApp
+	Kubernetes = joinlink.CatalogueKube
+	OIDC       = joinlink.CatalogueOIDC
+)
 
 // ErrUnauthorized is a 401 from the catalogue: the token is not (or no
 // longer) good.
@@ -61,14 +40,14 @@ var ErrUnauthorized = errors.New("the edge refused the access token")
 // Fetch gets the catalogue at endpoint with the person's access token.
 func Fetch(ctx context.Context, hc *http.Client, endpoint, token string) (*Catalogue, error) {
 	var c Catalogue
-	if err := getJSON(ctx, hc, endpoint, token, maxCatalogue, &c); err != nil {
+	if err := getJSON(ctx, hc, endpoint, token, joinlink.MaxCatalogue, &c); err != nil {
 		var he *HTTPError
 		if errors.As(err, &he) && he.Status == http.StatusUnauthorized {
 			return nil, fmt.Errorf("%w: %v", ErrUnauthorized, err)
 		}
 		return nil, fmt.Errorf("fetch the catalogue: %w", err)
 	}
-	if err := c.Check(); err != nil {
+	if err := Check(&c); err != nil {
 		return nil, err
 	}
 	return &c, nil
@@ -76,12 +55,12 @@ func Fetch(ctx context.Context, hc *http.Client, endpoint, token string) (*Catal
 
 // Check refuses a catalogue the daemon cannot use and drops nothing
 // silently: every problem names the app.
-func (c *Catalogue) Check() error {
-	if c.Version != 1 {
+func Check(c *Catalogue) error {
+	if c.Version != joinlink.Version {
 		return fmt.Errorf("the catalogue is version %d; this airlock reads version 1", c.Version)
 	}
-	if len(c.Apps) > maxApps {
-		return fmt.Errorf("the catalogue lists %d apps, at most %d", len(c.Apps), maxApps)
+	if len(c.Apps) > joinlink.MaxCatalogueApps {
+		return fmt.Errorf("the catalogue lists %d apps, at most %d", len(c.Apps), joinlink.MaxCatalogueApps)
 	}
 	names, hosts := map[string]bool{}, map[string]bool{}
 	for i := range c.Apps {
@@ -101,7 +80,7 @@ func (c *Catalogue) Check() error {
 			return fmt.Errorf("%s (%s): display_name is over 200 bytes", where, a.Hostname)
 		}
 		if k := a.Kubernetes; k != nil {
-			if err := k.check(); err != nil {
+			if err := checkKube(k); err != nil {
 				return fmt.Errorf("%s (%s): kubernetes: %w", where, a.Hostname, err)
 			}
 		}
@@ -109,10 +88,12 @@ func (c *Catalogue) Check() error {
 	return nil
 }
 
-func (k *Kubernetes) check() error {
-	u, err := url.Parse(k.Server)
-	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || len(k.Server) > 512 {
-		return fmt.Errorf("server %q is not an https URL", k.Server)
+func checkKube(k *Kubernetes) error {
+	if k.Server != "" {
+		u, err := url.Parse(k.Server)
+		if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || len(k.Server) > 512 {
+			return fmt.Errorf("server %q is not an https URL", k.Server)
+		}
 	}
 	if k.CAData != "" {
 		data, err := base64.StdEncoding.DecodeString(k.CAData)
@@ -141,22 +122,22 @@ type Cached struct {
 	Apps     []App      `json:"apps"`
 	Disabled []string   `json:"disabled,omitempty"` // app names the person turned off (tray toggle)
 	Kube     KubeRecord `json:"kubeconfig"`
+	// Mapped are the clusters mapped onto the person's own kubeconfig
+	// cluster entry (same server, no identity from us): name -> entry.
+	Mapped map[string]string `json:"mapped,omitempty"`
 }
 
 // KubeRecord is what the daemon did to the kubeconfig for the edge, so
-// that leave gives it back.
+// that leave gives it back (daemon/kubeconfig.ManagedState, kept here as
+// this package links no kubeconfig editing).
 type KubeRecord struct {
-	// File is the kubeconfig file the entries were written to.
-	File string `json:"file,omitempty"`
-	// Created says the file did not exist before join.
-	Created bool `json:"created,omitempty"`
-	// CreatedDir says its folder did not exist either.
-	CreatedDir bool `json:"created_dir,omitempty"`
-	// CurrentContext is the current-context join set (the file had none).
-	CurrentContext string `json:"current_context,omitempty"`
-	// AddedKeys are the top-level keys (clusters, contexts, users) join
-	// added to the file.
-	AddedKeys []string `json:"added_keys,omitempty"`
+	File       string            `json:"file,omitempty"`
+	Created    bool              `json:"created,omitempty"`
+	CreatedDir bool              `json:"created_dir,omitempty"`
+	Current    string            `json:"current_context,omitempty"`
+	CurrentSrc *string           `json:"current_src,omitempty"`
+	Keys       map[string]string `json:"keys,omitempty"`
+	AddedEOL   bool              `json:"added_eol,omitempty"`
 }
 
 // Store keeps cached catalogues in a folder ($XDG_STATE_HOME/airlock/catalogue).
@@ -174,8 +155,8 @@ func (s Store) Load(edge string) (*Cached, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the cached catalogue: %w", err)
 	}
-	if len(data) > 2*maxCatalogue {
-		return nil, fmt.Errorf("the cached catalogue %s is over %d bytes", s.path(edge), 2*maxCatalogue)
+	if len(data) > 2*joinlink.MaxCatalogue {
+		return nil, fmt.Errorf("the cached catalogue %s is over %d bytes", s.path(edge), 2*joinlink.MaxCatalogue)
 	}
 	var c Cached
 	if err := json.Unmarshal(data, &c); err != nil {
@@ -183,7 +164,7 @@ func (s Store) Load(edge string) (*Cached, error) {
 	}
 	c.Edge = edge
 	cat := Catalogue{Version: 1, Apps: c.Apps}
-	if err := cat.Check(); err != nil {
+	if err := Check(&cat); err != nil {
 		return nil, fmt.Errorf("the cached catalogue %s: %w", s.path(edge), err)
 	}
 	return &c, nil
@@ -224,7 +205,7 @@ func Clusters(e *config.Edge, c *Cached, kube func(App) config.Kubeconfig) []con
 			off := false
 			cl.Autoconnect = &off
 		}
-		if a.Kubernetes != nil && kube != nil {
+		if a.Kubernetes != nil && a.Kubernetes.Server != "" && kube != nil {
 			cl.Kubeconfig = kube(a)
 		}
 		out = append(out, cl)

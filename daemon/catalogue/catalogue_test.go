@@ -2,7 +2,6 @@ package catalogue_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -13,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/airlockhq/airlock/daemon/catalogue"
+	"github.com/airlockhq/airlock/internal/joinlink"
 )
 
 func TestParseInvite(t *testing.T) {
@@ -29,8 +29,8 @@ func TestParseInvite(t *testing.T) {
 		{name: "https url without port", in: "https://edge.example.com", url: "https://edge.example.com"},
 		{name: "flag pin", in: "https://edge.example.com:7843", ca: pin, url: "https://edge.example.com:7843", pinned: true},
 		{name: "link", in: "airlock://join?edge=https%3A%2F%2Fedge.example.com%3A7843&ca=" + pin, url: "https://edge.example.com:7843", pinned: true},
-		{name: "link without ca", in: "airlock://join?edge=edge.example.com", url: "https://edge.example.com:7843"},
-		{name: "link and same flag", in: "airlock://join?edge=edge.example.com&ca=" + pin, ca: pin, url: "https://edge.example.com:7843", pinned: true},
+		{name: "link without ca", in: "airlock://join?edge=https://edge.example.com:7843", url: "https://edge.example.com:7843"},
+		{name: "link and same flag", in: "airlock://join?edge=https://edge.example.com:7843&ca=" + pin, ca: pin, url: "https://edge.example.com:7843", pinned: true},
 		{name: "link and other flag", in: "airlock://join?edge=edge.example.com&ca=" + pin, ca: "sha256:" + strings.Repeat("cd", 32), err: true},
 		{name: "http", in: "http://edge.example.com", err: true},
 		{name: "path", in: "https://edge.example.com/x", err: true},
@@ -53,7 +53,7 @@ func TestParseInvite(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if inv.AuthURL != tc.url || (inv.CAHash != nil) != tc.pinned {
+			if inv.Edge != tc.url || (inv.CA != "") != tc.pinned {
 				t.Fatalf("ParseInvite = %+v", inv)
 			}
 		})
@@ -83,8 +83,7 @@ func edge(t testing.TB, cat string) (*httptest.Server, string) {
 		}
 		w.Write([]byte(cat))
 	})
-	h := sha256.Sum256(ca.RawSubjectPublicKeyInfo)
-	return srv, catalogue.Fingerprint(h[:])
+	return srv, joinlink.Fingerprint(ca)
 }
 
 func TestDiscover(t *testing.T) {
@@ -156,7 +155,7 @@ func TestCheck(t *testing.T) {
 			if err := json.Unmarshal([]byte(tc.doc), &c); err != nil {
 				t.Fatal(err)
 			}
-			if err := c.Check(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			if err := catalogue.Check(&c); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Check = %v, want %q", err, tc.want)
 			}
 		})
@@ -183,13 +182,13 @@ func TestStore(t *testing.T) {
 	}
 }
 
-func FuzzParseInvite(f *testing.F) {
+func FuzzParseInviteFlag(f *testing.F) {
 	f.Add("airlock://join?edge=https%3A%2F%2Fedge.example.com%3A7843&ca=sha256:"+strings.Repeat("ab", 32), "")
 	f.Add("edge.example.com", "sha256:00")
 	f.Fuzz(func(t *testing.T, s, ca string) {
 		inv, err := catalogue.ParseInvite(s, ca)
-		if err == nil && !strings.HasPrefix(inv.AuthURL, "https://") {
-			t.Fatalf("accepted %q as %q", s, inv.AuthURL)
+		if err == nil && !strings.HasPrefix(inv.Edge, "https://") {
+			t.Fatalf("accepted %q as %q", s, inv.Edge)
 		}
 	})
 }
@@ -201,6 +200,6 @@ func FuzzCatalogue(f *testing.F) {
 		if json.Unmarshal(data, &c) != nil {
 			return
 		}
-		_ = c.Check()
+		_ = catalogue.Check(&c)
 	})
 }

@@ -3,7 +3,6 @@ package catalogue
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -18,36 +17,22 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/daemon/config"
+	"github.com/airlockhq/airlock/internal/joinlink"
 	"github.com/airlockhq/airlock/internal/wire"
 )
 
 // Paths at an edge's auth_url (see the package documentation).
 const (
-	MetadataPath  = "/.well-known/airlock-configuration"
-	CAPath        = "/.well-known/airlock-ca.pem"
-	CataloguePath = "/api/v1/catalogue"
+	MetadataPath  = joinlink.ConfigurationPath
+	CAPath        = joinlink.CAPath
+	CataloguePath = joinlink.CataloguePath
 )
 
-// Bounds on what an edge sends.
-const (
-	maxMetadata  = 64 << 10
-	maxCA        = 64 << 10
-	maxCatalogue = 1 << 20
-	maxApps      = 1000
-	// RequestTimeout bounds one request to the edge.
-	RequestTimeout = 30 * time.Second
-)
+// RequestTimeout bounds one request to the edge.
+const RequestTimeout = 30 * time.Second
 
 // Metadata is the edge's public metadata document.
-type Metadata struct {
-	Version           int      `json:"version"`
-	Fleet             string   `json:"fleet"`
-	ServerName        string   `json:"server_name"`
-	Addresses         []string `json:"addresses"`
-	AuthURL           string   `json:"auth_url"`
-	Issuer            string   `json:"issuer"`
-	CatalogueEndpoint string   `json:"catalogue_endpoint"`
-}
+type Metadata = joinlink.Configuration
 
 // Edge is a discovered edge: its metadata and the CA to trust it with.
 type Edge struct {
@@ -85,7 +70,7 @@ func Client(roots *x509.CertPool) *http.Client {
 // replaced by the pinned CA).
 func Discover(ctx context.Context, inv Invite) (*Edge, error) {
 	e := &Edge{}
-	if inv.CAHash != nil {
+	if inv.CA != "" {
 		pemData, pool, err := fetchPinnedCA(ctx, inv)
 		if err != nil {
 			return nil, err
@@ -94,10 +79,10 @@ func Discover(ctx context.Context, inv Invite) (*Edge, error) {
 	}
 	hc := Client(e.Roots)
 	var md Metadata
-	if err := getJSON(ctx, hc, inv.AuthURL+MetadataPath, "", maxMetadata, &md); err != nil {
+	if err := getJSON(ctx, hc, inv.Edge+MetadataPath, "", joinlink.MaxDocument, &md); err != nil {
 		return nil, untrustedHint(err, inv)
 	}
-	if err := md.check(inv.AuthURL); err != nil {
+	if err := checkMetadata(&md, inv.Edge); err != nil {
 		return nil, err
 	}
 	e.Metadata = md
@@ -111,10 +96,10 @@ func untrustedHint(err error, inv Invite) error {
 	if !errors.As(err, &ue) && !errors.As(err, &ve) {
 		return err
 	}
-	if inv.CAHash == nil {
-		return fmt.Errorf("%w: %s has a certificate the system does not trust (a private CA?): join with the invitation link your operator gave you (airlock://join?…&ca=sha256:…), or pass --ca sha256:… (`airlock-edge invite` prints it): %v", ErrUntrusted, inv.AuthURL, err)
+	if inv.CA == "" {
+		return fmt.Errorf("%w: %s has a certificate the system does not trust (a private CA?): join with the invitation link your operator gave you (airlock://join?…&ca=sha256:…), or pass --ca sha256:… (`airlock-edge invite` prints it): %v", ErrUntrusted, inv.Edge, err)
 	}
-	return fmt.Errorf("%w: %s's certificate is not signed by the pinned CA: %v", ErrUntrusted, inv.AuthURL, err)
+	return fmt.Errorf("%w: %s's certificate is not signed by the pinned CA: %v", ErrUntrusted, inv.Edge, err)
 }
 
 // fetchPinnedCA gets the CA document without verifying the connection
@@ -129,11 +114,11 @@ func fetchPinnedCA(ctx context.Context, inv Invite) (string, *x509.CertPool, err
 	hc := &http.Client{Transport: tr, Timeout: RequestTimeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	defer tr.CloseIdleConnections()
-	body, err := get(ctx, hc, inv.AuthURL+CAPath, "", maxCA)
+	body, err := get(ctx, hc, inv.Edge+CAPath, "", joinlink.MaxCA)
 	if err != nil {
 		return "", nil, fmt.Errorf("fetch the edge's CA: %w", err)
 	}
-	want := Fingerprint(inv.CAHash)
+	want := inv.CA
 	var found []string
 	rest := body
 	for len(found) < 16 {
@@ -149,8 +134,7 @@ func fetchPinnedCA(ctx context.Context, inv Invite) (string, *x509.CertPool, err
 		if err != nil {
 			return "", nil, fmt.Errorf("the edge's CA document: %w", err)
 		}
-		h := sha256.Sum256(c.RawSubjectPublicKeyInfo)
-		if Fingerprint(h[:]) == want {
+		if joinlink.Fingerprint(c) == want {
 			if !c.IsCA {
 				return "", nil, fmt.Errorf("%w: the certificate with the pinned key is not a CA", ErrUntrusted)
 			}
@@ -158,7 +142,7 @@ func fetchPinnedCA(ctx context.Context, inv Invite) (string, *x509.CertPool, err
 			pool.AddCert(c)
 			return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})), pool, nil
 		}
-		found = append(found, Fingerprint(h[:]))
+		found = append(found, joinlink.Fingerprint(c))
 	}
 	if len(found) == 0 {
 		return "", nil, fmt.Errorf("the edge's CA document (%s) holds no certificate", CAPath)
@@ -166,13 +150,13 @@ func fetchPinnedCA(ctx context.Context, inv Invite) (string, *x509.CertPool, err
 	return "", nil, fmt.Errorf("%w: the edge's CA is %s, the invitation pins %s: check the link with your operator", ErrUntrusted, strings.Join(found, ", "), want)
 }
 
-// check refuses metadata that cannot be used, naming the field.
-func (m *Metadata) check(authURL string) error {
+// checkMetadata refuses metadata that cannot be used, naming the field.
+func checkMetadata(m *Metadata, authURL string) error {
 	bad := func(f string, args ...any) error {
 		return fmt.Errorf("the edge's metadata (%s): %s", MetadataPath, fmt.Sprintf(f, args...))
 	}
 	switch {
-	case m.Version != 1:
+	case m.Version != joinlink.Version:
 		return bad("version %d, this airlock reads version 1", m.Version)
 	case !labelRE.MatchString(m.Fleet):
 		return bad("fleet %q is not a DNS label", m.Fleet)

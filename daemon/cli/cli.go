@@ -39,6 +39,10 @@ Commands:
   tray                   show Airlock in the system tray (the default without a command);
                          starts the daemon when none is running
   daemon                 run the daemon in the foreground (SOCKS5 proxies and the control API)
+  join EDGE              join an edge (host name, https URL or airlock://join?… link; --ca sha256:HEX):
+                         sign in, then get a kubeconfig context for every cluster you may use
+  sync [EDGE]            fetch the joined edge's catalogue now (contexts added and removed)
+  leave [EDGE]           leave a joined edge: sign out, give the kubeconfig and configuration back
   status [--json]        show each cluster's state, address and proxy-url, and each edge
   status --watch         print each state change as it happens
   connect NAME           bring a cluster's proxy up
@@ -89,6 +93,12 @@ func Main(ctx context.Context, args []string, env Env) int {
 		return logoutCmd(ctx, rest, env)
 	case "credential":
 		return credentialCmd(ctx, rest, env)
+	case "join":
+		return joinCmd(ctx, rest, env)
+	case "sync":
+		return syncCmd(ctx, rest, env)
+	case "leave":
+		return leaveCmd(ctx, rest, env)
 	case "version", "--version":
 		fmt.Fprintf(env.Stdout, "airlock %s\n", env.Version)
 		return 0

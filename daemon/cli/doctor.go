@@ -98,7 +98,7 @@ func doctor(cfgPath string, st *apitype.Status, stErr error, socket string, chec
 	if path, summary, err := checkConfig(cfgPath); err != nil {
 		fix := "edit the file; a running daemon keeps its last good configuration until the file is valid again"
 		if errors.Is(err, os.ErrNotExist) {
-			fix = "create it: see `airlock help` and the example in the documentation (edges and clusters)"
+			fix = "run `airlock join EDGE` with the edge's host name or the invitation link your operator gave you: it writes the file"
 		}
 		add(checkFail, "config", strings.ReplaceAll(err.Error(), "\n", "\n    "), fix)
 	} else {
@@ -124,12 +124,22 @@ func doctor(cfgPath string, st *apitype.Status, stErr error, socket string, chec
 		switch ts.Kind {
 		case "keychain":
 			add(checkOK, "token store", "the OS keychain", "")
+		case "memory":
+			detail := ts.Reason
+			if ts.Attempts > 0 {
+				detail += fmt.Sprintf(" (asked again %d times)", ts.Attempts)
+			}
+			add(checkWarn, "token store", detail, ts.Fix)
 		default:
 			detail := "a 0600 file: " + ts.Path
 			if ts.Reason != "" {
 				detail += " (" + ts.Reason + ")"
 			}
-			add(checkWarn, "token store", detail, "for the OS keychain, run a Secret Service (gnome-keyring, KWallet) in your session")
+			fix := ts.Fix
+			if fix == "" {
+				fix = "for the OS keychain, run a Secret Service (gnome-keyring, KWallet) in your session"
+			}
+			add(checkWarn, "token store", detail, fix)
 		}
 	}
 
@@ -183,6 +193,23 @@ func doctor(cfgPath string, st *apitype.Status, stErr error, socket string, chec
 				}
 				add(checkWarn, "sign-in "+e.Name, detail, "run `airlock login` (or the first kubectl starts a sign-in)")
 			}
+		}
+	}
+	// The joined edges' catalogues.
+	for _, c := range st.Catalogues {
+		what := "catalogue " + c.Edge
+		switch {
+		case c.Problem != nil && c.Problem.Code == apitype.CatalogueSignIn:
+			add(checkWarn, what, c.Problem.Message, "run `airlock login`, then `airlock sync`")
+		case c.Problem != nil:
+			add(checkFail, what, c.Problem.Code+": "+c.Problem.Message, "the cached catalogue stays in use; run `airlock sync` to retry")
+		case c.Synced.IsZero():
+			add(checkWarn, what, "never synced", "run `airlock sync`")
+		default:
+			add(checkOK, what, fmt.Sprintf("%d app(s), synced %s", len(c.Apps), c.Synced.Local().Format(time.DateTime)), "")
+		}
+		for _, k := range c.Kept {
+			add(checkWarn, what, "kubeconfig entry changed by you, left as it is: "+k, "fine if you meant it; to get Airlock's back, delete the entry and run `airlock sync`")
 		}
 	}
 	// Kubeconfig files that were readable by other users.

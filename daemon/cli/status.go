@@ -112,8 +112,24 @@ func PrintStatus(w io.Writer, st *apitype.Status) {
 			fmt.Fprintf(w, "  %s: %s\n", e.Name, signInLine(e.SignIn))
 		}
 	}
-	if ts := st.TokenStore; ts != nil && ts.Kind == "file" {
-		fmt.Fprintf(w, "tokens are kept in %s (%s)\n", ts.Path, ts.Reason)
+	if ts := st.TokenStore; ts != nil {
+		switch ts.Kind {
+		case "file":
+			fmt.Fprintf(w, "tokens are kept in %s (%s)\n", ts.Path, ts.Reason)
+		case "memory":
+			fmt.Fprintf(w, "token store: %s\n", ts.Reason)
+		}
+	}
+	if st.NotJoined {
+		fmt.Fprintf(w, "\nnot joined yet: run `airlock join EDGE` (the edge's host name or the invitation link)\n")
+	}
+	for _, c := range st.Catalogues {
+		synced := "never synced"
+		if !c.Synced.IsZero() {
+			synced = "synced " + c.Synced.Local().Format(time.DateTime)
+		}
+		fmt.Fprintf(w, "\ncatalogue of %s (%s):\n", c.Edge, synced)
+		printCatalogue(w, c)
 	}
 	if ce := st.ConfigError; ce != nil {
 		fmt.Fprintf(w, "\nthe configuration file %s does not load (the daemon runs the previous one until it does):\n  %s\n",

@@ -33,6 +33,7 @@ type Server struct {
 	// signIn serves /v1/login and /v1/logout; nil: no sign-in.
 	signIn *signInAPI
 	creds  *credentialAPI
+	join   *joinAPI
 }
 
 // New returns a Server for c. Only peers running as the current user are
@@ -94,6 +95,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc(apitype.PathClusters+"{name}/credential", s.only(http.MethodPost, s.credential))
 	mux.HandleFunc(apitype.PathLogin, s.only(http.MethodPost, s.login))
 	mux.HandleFunc(apitype.PathLogout, s.only(http.MethodPost, s.logout))
+	mux.HandleFunc(apitype.PathJoin, s.only(http.MethodPost, s.joinHandler))
+	mux.HandleFunc(apitype.PathSync, s.only(http.MethodPost, s.syncHandler))
+	mux.HandleFunc(apitype.PathLeave, s.only(http.MethodPost, s.leaveHandler))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, apitype.CodeNotFound, "no such API path: "+r.URL.Path)
 	})
