@@ -31,6 +31,10 @@ func TestDoctorChecks(t *testing.T) {
 			TokenStore:  &apitype.TokenStore{Kind: "file", Path: "/s/tokens", Reason: "no Secret Service"},
 			ConfigError: &apitype.ConfigError{Message: "/c.yaml:4: edges[0].address: missing port"}}, host,
 			[]string{"FAIL  edge e", "UDP", "warn  token store    a 0600 file: /s/tokens (no Secret Service)", "FAIL  config reload", "/c.yaml:4: edges[0].address"}, 2},
+		{"locked keyring: the token waits in memory", &apitype.Status{
+			TokenStore: &apitype.TokenStore{Kind: "memory", Cause: "locked", Path: "/s/tokens", Pending: 1, Attempts: 2,
+				Reason: "the keyring is locked: unlock it; the sign-in is kept in memory until then", Fix: "unlock the keyring (the desktop's unlock prompt)"}}, host,
+			[]string{"warn  token store  the keyring is locked: unlock it; the sign-in is kept in memory until then (asked again 2 times)", "unlock the keyring (the desktop's unlock prompt)"}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -19,6 +19,29 @@ import (
 	"github.com/airlockhq/airlock/internal/testenv"
 )
 
+func TestPrintStatusTokenStore(t *testing.T) {
+	tests := []struct {
+		name    string
+		ts      *apitype.TokenStore
+		want    string
+		notWant string
+	}{
+		{"keychain", &apitype.TokenStore{Kind: "keychain", Path: "/s/tokens.json"}, "", "token"},
+		{"file", &apitype.TokenStore{Kind: "file", Path: "/s/tokens.json", Reason: "no Secret Service"}, "tokens are kept in /s/tokens.json (no Secret Service)\n", ""},
+		{"locked", &apitype.TokenStore{Kind: "memory", Cause: "locked", Path: "/s/tokens.json", Reason: "the keyring is locked: unlock it; the sign-in is kept in memory until then"},
+			"token store: the keyring is locked: unlock it; the sign-in is kept in memory until then\n", "/s/tokens.json"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			cli.PrintStatus(&b, &apitype.Status{TokenStore: tt.ts})
+			if !strings.Contains(b.String(), tt.want) || (tt.notWant != "" && strings.Contains(b.String(), tt.notWant)) {
+				t.Errorf("status:\n%s\nwant %q, not %q", b.String(), tt.want, tt.notWant)
+			}
+		})
+	}
+}
+
 func TestPrintStatusKubeconfig(t *testing.T) {
 	tests := []struct {
 		name    string

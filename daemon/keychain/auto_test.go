@@ -25,8 +25,9 @@ func TestAuto(t *testing.T) {
 		}, KindFile, CauseNoService},
 		{"locked", func(k *fakeKeyring) {
 			k.err = errors.New("failed to unlock correct collection '/org/freedesktop/secrets/aliases/default'")
-		}, KindFile, CauseLocked},
-		{"no answer", func(k *fakeKeyring) { k.block = make(chan struct{}) }, KindFile, CauseTimeout},
+		}, KindMemory, CauseLocked},
+		{"no answer", func(k *fakeKeyring) { k.block = make(chan struct{}) }, KindMemory, CauseTimeout},
+		{"other failure", func(k *fakeKeyring) { k.err = errors.New("org.freedesktop.DBus.Error.NoReply") }, KindMemory, CauseOther},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,8 +56,23 @@ func TestAuto(t *testing.T) {
 			if info.Kind != tt.wantKind || info.Cause != tt.wantCause {
 				t.Fatalf("store %s (cause %q), want %s (cause %q)", info.Kind, info.Cause, tt.wantKind, tt.wantCause)
 			}
-			warns := strings.Count(logs.String(), "OS keychain unusable")
-			if tt.wantKind == KindFile {
+			warns := strings.Count(logs.String(), "OS keychain absent")
+			waits := strings.Count(logs.String(), "keeping sign-in tokens in memory")
+			switch tt.wantKind {
+			case KindMemory:
+				if waits != 1 || warns != 0 {
+					t.Errorf("%d warnings about memory (want 1), %d about the file (want 0):\n%s", waits, warns, logs)
+				}
+				if _, err := os.Stat(filepath.Join(dir, TokenFileName)); !os.IsNotExist(err) {
+					t.Errorf("a locked or slow keychain made a token file: %v", err)
+				}
+				if info.Pending != 2 || info.Fix == "" || info.Reason == "" {
+					t.Errorf("info %+v: want 2 pending, a reason and a fix", info)
+				}
+				if _, err := a.Get(ctx, "edge:never-set"); !errors.Is(err, ErrWaiting) {
+					t.Errorf("Get of a key memory lacks = %v, want ErrWaiting", err)
+				}
+			case KindFile:
 				if warns != 1 {
 					t.Errorf("%d warnings about the fallback, want exactly 1:\n%s", warns, logs)
 				}
@@ -66,8 +82,10 @@ func TestAuto(t *testing.T) {
 				if st, err := os.Stat(filepath.Join(dir, TokenFileName)); err != nil || st.Mode().Perm() != 0o600 {
 					t.Errorf("token file: %v, mode %v", err, st.Mode())
 				}
-			} else if warns != 0 {
-				t.Errorf("warned about a fallback that did not happen:\n%s", logs)
+			default:
+				if warns != 0 || waits != 0 {
+					t.Errorf("warned about a fallback that did not happen:\n%s", logs)
+				}
 			}
 			if strings.Contains(logs.String(), "refresh-secret") {
 				t.Errorf("a stored value appears in the log:\n%s", logs)
@@ -80,8 +98,12 @@ func TestAuto(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := b.Info(); got.Kind != tt.wantKind || !got.Remembered || got.Cause != tt.wantCause {
-				t.Fatalf("after restart: %+v, want %s remembered", got, tt.wantKind)
+			wantAfter := tt.wantKind
+			if wantAfter == KindMemory {
+				wantAfter = KindKeychain // a lock is not remembered
+			}
+			if got := b.Info(); got.Kind != wantAfter || (wantAfter == KindFile) != (got.Cause != "") {
+				t.Fatalf("after restart: %+v, want %s", got, wantAfter)
 			}
 			if tt.wantKind == KindFile {
 				if v, err := b.Get(ctx, "edge:other"); err != nil || v != "refresh-secret-2" {
@@ -118,7 +140,7 @@ func TestAutoProbe(t *testing.T) {
 	if info := a.Info(); info.Kind != KindKeychain || info.Probed {
 		t.Fatalf("before the probe: %+v", info)
 	}
-	if info := a.Probe(ctx); info.Kind != KindFile || info.Cause != CauseNoService || !info.Probed {
+	if info := a.Probe(ctx); info.Kind != KindFile || info.Cause != CauseNoService || !info.Probed || info.Fix == "" {
 		t.Fatalf("after the probe: %+v", info)
 	}
 }

@@ -184,3 +184,26 @@ func ensureDir(dir string) error {
 	}
 	return nil
 }
+
+// Empty reports whether the file holds no value (a missing file holds
+// none).
+func (f *File) Empty() (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	vals, err := f.load()
+	return len(vals) == 0, err
+}
+
+// Remove removes the file if it holds no value.
+func (f *File) Remove() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	vals, err := f.load()
+	if err != nil || len(vals) > 0 {
+		return err
+	}
+	if err := os.Remove(f.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/zalando/go-keyring"
@@ -30,13 +31,21 @@ func (goKeyring) Get(s, u string) (string, error) { return keyring.Get(s, u) }
 func (goKeyring) Set(s, u, p string) error        { return keyring.Set(s, u, p) }
 func (goKeyring) Delete(s, u string) error        { return keyring.Delete(s, u) }
 
-// OS is the OS keychain with a timeout around every call. A call that times
-// out keeps running in the background (go-keyring cannot be interrupted)
-// and its result is discarded.
+// OS is the OS keychain with a timeout around every call. Calls run one at
+// a time: a call that times out keeps running in the background (go-keyring
+// cannot be interrupted; it may be waiting on the Secret Service's unlock
+// prompt for a person to type a password) and holds its place until it
+// returns, so a keychain that hangs costs one goroutine, not one per call,
+// and never shows two unlock prompts. When such a call returns late with an
+// answer, the hook set with [OS.OnLateAnswer] runs.
 type OS struct {
 	service string
 	timeout time.Duration
 	kr      Keyring
+	slot    chan struct{} // held by the call that runs
+
+	mu     sync.Mutex
+	onLate func()
 }
 
 // NewOS returns the OS keychain storing items under service (empty means
@@ -52,7 +61,29 @@ func NewOS(service string, timeout time.Duration, kr Keyring) *OS {
 	if kr == nil {
 		kr = goKeyring{}
 	}
-	return &OS{service: service, timeout: timeout, kr: kr}
+	return &OS{service: service, timeout: timeout, kr: kr, slot: make(chan struct{}, 1)}
+}
+
+// OnLateAnswer sets f to run (in the call's goroutine) when a call that
+// timed out returns after all with an answer (a value, or not found): the
+// keychain answers again, for example once a person has unlocked it.
+func (o *OS) OnLateAnswer(f func()) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.onLate = f
+}
+
+func (o *OS) lateAnswer(op string, err error) {
+	var ue *UnavailableError
+	if errors.As(classify(op, err), &ue) {
+		return
+	}
+	o.mu.Lock()
+	f := o.onLate
+	o.mu.Unlock()
+	if f != nil {
+		f()
+	}
 }
 
 // Get implements Store.
@@ -92,20 +123,55 @@ func (o *OS) Delete(ctx context.Context, key string) error {
 	return err
 }
 
-// call runs fn in a goroutine and waits for it at most o.timeout. Results
-// are classified: keyring.ErrNotFound becomes ErrNotFound, a too-big
-// secret ErrTooBig, anything else an *UnavailableError.
+// call runs fn in a goroutine, once the call before it has returned, and
+// waits for both at most o.timeout. Results are classified:
+// keyring.ErrNotFound becomes ErrNotFound, a too-big secret ErrTooBig,
+// anything else an *UnavailableError.
 func (o *OS) call(ctx context.Context, op string, fn func() error) error {
-	done := make(chan error, 1)
-	go func() { done <- fn() }()
 	t := time.NewTimer(o.timeout)
 	defer t.Stop()
+	select {
+	case o.slot <- struct{}{}:
+	case <-t.C:
+		return &UnavailableError{Cause: CauseTimeout, Op: op, Err: fmt.Errorf("an earlier call has not returned within %s (a locked keyring waiting on an unlock prompt?)", o.timeout)}
+	case <-ctx.Done():
+		return fmt.Errorf("keychain %s: %w", op, context.Cause(ctx))
+	}
+	var (
+		mu        sync.Mutex
+		abandoned bool
+	)
+	done := make(chan error, 1)
+	go func() {
+		err := fn()
+		<-o.slot
+		mu.Lock()
+		late := abandoned
+		done <- err // buffered; under mu, so abandon sees it
+		mu.Unlock()
+		if late {
+			o.lateAnswer(op, err)
+		}
+	}()
+	abandon := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(done) > 0 {
+			return false // it returned just now
+		}
+		abandoned = true
+		return true
+	}
 	select {
 	case err := <-done:
 		return classify(op, err)
 	case <-t.C:
+		if !abandon() {
+			return classify(op, <-done)
+		}
 		return &UnavailableError{Cause: CauseTimeout, Op: op, Err: fmt.Errorf("no answer within %s (a locked keyring waiting on an unlock prompt?)", o.timeout)}
 	case <-ctx.Done():
+		abandon()
 		return fmt.Errorf("keychain %s: %w", op, context.Cause(ctx))
 	}
 }
@@ -129,6 +195,11 @@ const (
 	// CauseOther: any other keychain failure.
 	CauseOther Cause = "error"
 )
+
+// Absent says the keychain is not there at all (no session bus, no Secret
+// Service): the one case the file takes over. Locked, slow and failing
+// keychains are temporary conditions.
+func (c Cause) Absent() bool { return c == CauseNoBus || c == CauseNoService }
 
 // UnavailableError says the OS keychain cannot be used, and why.
 type UnavailableError struct {

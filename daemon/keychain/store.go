@@ -35,6 +35,9 @@ type Kind string
 const (
 	KindKeychain Kind = "keychain"
 	KindFile     Kind = "file"
+	// KindMemory: the keychain is there but locked or slow; values wait
+	// in memory until it answers (never persisted, never in the file).
+	KindMemory Kind = "memory"
 )
 
 func checkKey(key string) error {

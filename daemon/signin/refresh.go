@@ -120,6 +120,12 @@ func (e *edgeState) loadRefreshLocked(ctx context.Context) {
 		if ctx.Err() != nil {
 			return // try again next time
 		}
+		if errors.Is(err, keychain.ErrWaiting) {
+			// The keychain is locked or slow: the token is likely there;
+			// read it again next time rather than forget it.
+			e.log.Info("the stored sign-in cannot be read until the keychain answers", "err", err)
+			return
+		}
 		if !errors.Is(err, keychain.ErrNotFound) {
 			e.log.Warn("cannot read the stored sign-in; the user must sign in again", "err", err)
 		}

@@ -140,3 +140,7 @@ func (b *Backoff) Sleep(ctx context.Context, d time.Duration) error {
 
 // Now returns the time on b's clock.
 func (b *Backoff) Now() time.Time { return b.clock.Now() }
+
+// After returns a channel that receives once d has passed on b's clock,
+// for loops that wait on something else as well.
+func (b *Backoff) After(d time.Duration) <-chan time.Time { return b.clock.After(d) }
