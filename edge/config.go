@@ -35,10 +35,6 @@ const (
 type Config struct {
 	// Listen is the UDP address of the QUIC listener (default 127.0.0.1:7844).
 	Listen string `yaml:"listen,omitempty"`
-	// TCPListen is the TCP address of the same protocol over TLS on TCP,
-	// for daemons and connectors whose network drops UDP (default: the
-	// host and port of Listen, on TCP; "off" for none).
-	TCPListen string `yaml:"tcp_listen,omitempty"`
 	// AdminListen is the TCP address of /metrics and /healthz (default
 	// 127.0.0.1:7845; loopback unless set otherwise; "off" for none).
 	AdminListen string `yaml:"admin_listen,omitempty"`
@@ -90,12 +86,8 @@ type Config struct {
 	Store *StoreConfig `yaml:"store,omitempty"`
 	// Users is the built-in user list (bcrypt hashes).
 	Users []oauth.User `yaml:"users,omitempty"`
-	// OIDC is the single upstream OpenID Connect provider, named "oidc"
-	// (the form before oidc_providers; at most one of the two).
+	// OIDC is the upstream OpenID Connect provider.
 	OIDC *oauth.OIDCConfig `yaml:"oidc,omitempty"`
-	// OIDCProviders are the upstream OpenID Connect providers, each with
-	// a name (see signin.go).
-	OIDCProviders []oauth.OIDCConfig `yaml:"oidc_providers,omitempty"`
 	// Revocations refuse a user's tokens issued before a time.
 	Revocations []oauth.Revocation `yaml:"revocations,omitempty"`
 	// ServiceTokens are the records of minted service tokens.
@@ -319,9 +311,6 @@ func (c *Config) Path(p string) string {
 func (c *Config) Validate() error {
 	var v validator
 	v.hostPort("listen", c.Listen)
-	if c.TCPListen != "" && c.TCPListen != TCPOff {
-		v.hostPort("tcp_listen", c.TCPListen)
-	}
 	if c.AdminListen != AdminOff {
 		v.hostPort("admin_listen", c.AdminListen)
 	}
