@@ -324,9 +324,15 @@ func TestJoinConfigValidation(t *testing.T) {
 		{"ca_file and ca_data", func(c *edge.Config) {
 			c.Apps[0].Kubernetes = &edge.AppKubernetes{Server: "https://k.test", CAFile: edge.CACertFile, CAData: string(e.CAPEM)}
 		}, "apps[0].kubernetes.ca_data:"},
-		{"missing ca_file", func(c *edge.Config) { c.Apps[0].Kubernetes = &edge.AppKubernetes{Server: "https://k.test", CAFile: "nope.pem"} }, "apps[0].kubernetes.ca_file:"},
-		{"junk ca_file", func(c *edge.Config) { c.Apps[0].Kubernetes = &edge.AppKubernetes{Server: "https://k.test", CAFile: "junk.pem"} }, "apps[0].kubernetes.ca_file:"},
-		{"junk ca_data", func(c *edge.Config) { c.Apps[0].Kubernetes = &edge.AppKubernetes{Server: "https://k.test", CAData: "x"} }, "apps[0].kubernetes.ca_data:"},
+		{"missing ca_file", func(c *edge.Config) {
+			c.Apps[0].Kubernetes = &edge.AppKubernetes{Server: "https://k.test", CAFile: "nope.pem"}
+		}, "apps[0].kubernetes.ca_file:"},
+		{"junk ca_file", func(c *edge.Config) {
+			c.Apps[0].Kubernetes = &edge.AppKubernetes{Server: "https://k.test", CAFile: "junk.pem"}
+		}, "apps[0].kubernetes.ca_file:"},
+		{"junk ca_data", func(c *edge.Config) {
+			c.Apps[0].Kubernetes = &edge.AppKubernetes{Server: "https://k.test", CAData: "x"}
+		}, "apps[0].kubernetes.ca_data:"},
 		{"bad tls_server_name", func(c *edge.Config) {
 			c.Apps[0].Kubernetes = &edge.AppKubernetes{Server: "https://k.test", TLSServerName: "a b"}
 		}, "apps[0].kubernetes.tls_server_name:"},

@@ -1,9 +1,9 @@
 // Package cli is the airlock-edge command line: the usage text, the
 // parsing of each command's arguments and flags (init, tunnel create and
 // rotate, token mint, list and revoke, user add, remove and revoke, key
-// rotate, app kube-auth, migrate, serve, version), what each prints, and the exit codes. What the
-// commands do lives in package edge: serve is [edge.Serve], with SIGHUP
-// wired to its reload.
+// rotate, app kube-auth and set, invite, migrate, serve, version), what
+// each prints, and the exit codes. What the commands do lives in package
+// edge: serve is [edge.Serve], with SIGHUP wired to its reload.
 package cli
 
 import (
@@ -94,6 +94,16 @@ commands:
         print the kube-apiserver AuthenticationConfiguration (for
         --authentication-config) that trusts this edge as the issuer of
         APP's cluster credentials (apps[].kubernetes.oidc in the config)
+  app set APP [--name N] [--display-name TEXT] [--kube-server URL]
+        [--kube-ca-file F] [--kube-tls-server-name N]
+        publish what people who join get for APP: its short name (their
+        kubeconfig entries' names), the name their tray shows, and the API
+        server kubectl dials, its CA and TLS name; an empty value removes
+        the field
+  invite [--public-url URL]
+        print the invitation to join this edge: the airlock:// link (for a
+        wiki page; the sign-in site's /connect page shows it too), the
+        airlock join command, and the fingerprint of the edge's CA
   key rotate
         add a new token signing key first in the config; the old keys keep
         verifying the tokens they signed
@@ -171,10 +181,18 @@ func run(ctx context.Context, args []string, env Env) error {
 		}
 		return usagef("user: unknown subcommand %q (add, remove, revoke)", args[1])
 	case "app":
-		if len(args) < 2 || args[1] != "kube-auth" {
-			return usagef("app: the only subcommand is kube-auth")
+		if len(args) < 2 {
+			return usagef("app: give a subcommand: kube-auth or set")
 		}
-		return cmdAppKubeAuth(args[2:], stdout, stderr)
+		switch args[1] {
+		case "kube-auth":
+			return cmdAppKubeAuth(args[2:], stdout, stderr)
+		case "set":
+			return cmdAppSet(args[2:], stdout, stderr)
+		}
+		return usagef("app: unknown subcommand %q (kube-auth, set)", args[1])
+	case "invite":
+		return cmdInvite(args[1:], stdout, stderr)
 	case "key":
 		if len(args) < 2 || args[1] != "rotate" {
 			return usagef("key: the only subcommand is rotate")

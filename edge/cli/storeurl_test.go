@@ -45,7 +45,9 @@ func TestStoreURLPasswordRefused(t *testing.T) {
 // through migrate's --store-url, which TestStoreURLPasswordRefused checks;
 // a new URL flag fails here until its author says which it is.
 func TestURLFlags(t *testing.T) {
-	want := []string{"app kube-auth -issuer", "migrate -store-url"} // the issuer is the edge's OIDC URL, not a database
+	// The issuer and the public URL are the edge's sign-in URL, the kube
+	// server an API server's: none is a database.
+	want := []string{"app kube-auth -issuer", "app set -kube-server", "invite -public-url", "migrate -store-url"}
 	usage := mustRun(t, "", "-h")
 	command := regexp.MustCompile(`(?m)^  ([a-z][a-z-]*(?: [a-z][a-z-]*)?)(?: |$)`)
 	flagLine := regexp.MustCompile(`(?m)^\s+-([a-z-]+)(?: (\S+))?`)
