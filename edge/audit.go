@@ -2,9 +2,11 @@ package edge
 
 import (
 	"context"
-	"github.com/airlockhq/airlock/internal/wire"
 	"log/slog"
 	"time"
+
+	"github.com/airlockhq/airlock/internal/token"
+	"github.com/airlockhq/airlock/internal/wire"
 )
 
 // AuditRecord is one line of the audit log (JSON, one per client stream).
@@ -16,6 +18,11 @@ type AuditRecord struct {
 	StreamID string    `json:"stream_id"`
 	User     string    `json:"user,omitempty"` // the token's email
 	Subject  string    `json:"subject,omitempty"`
+	// Groups are the token's groups; Provider who vouched for the user:
+	// the upstream provider's name, "users" for the built-in list, empty
+	// for a service token.
+	Groups   []string `json:"groups,omitempty"`
+	Provider string   `json:"provider,omitempty"`
 	// TokenAudience is the apps the stream's verified token names: one for
 	// a daemon that narrows its sign-in per app, every app of the sign-in
 	// for an older one (issue 10 item 1).
@@ -35,12 +42,25 @@ type AuditRecord struct {
 	DurationMS      float64   `json:"duration_ms"`
 }
 
+// identify fills in who the stream's verified token (nil: none) names.
+func (r *AuditRecord) identify(c *token.Claims) {
+	if c == nil {
+		return
+	}
+	r.User, r.Subject, r.TokenAudience, r.Groups = c.Email, c.Subject, c.Audience, c.Groups
+	if r.Provider = c.IDPName; r.Provider == "" {
+		r.Provider = c.IDP
+	}
+}
+
 func (s *Server) writeAudit(r *AuditRecord) {
 	s.audit.LogAttrs(context.Background(), slog.LevelInfo, "stream",
 		slog.String("edge_id", s.edgeID),
 		slog.String("stream_id", r.StreamID),
 		slog.String("user", r.User),
 		slog.String("subject", r.Subject),
+		slog.Any("groups", r.Groups),
+		slog.String("provider", r.Provider),
 		slog.Any("token_aud", r.TokenAudience),
 		slog.String("app", r.App),
 		slog.String("target", r.Target),

@@ -86,8 +86,12 @@ type Config struct {
 	Store *StoreConfig `yaml:"store,omitempty"`
 	// Users is the built-in user list (bcrypt hashes).
 	Users []oauth.User `yaml:"users,omitempty"`
-	// OIDC is the upstream OpenID Connect provider.
+	// OIDC is the single upstream OpenID Connect provider, named "oidc"
+	// (the form before oidc_providers; at most one of the two).
 	OIDC *oauth.OIDCConfig `yaml:"oidc,omitempty"`
+	// OIDCProviders are the upstream OpenID Connect providers, each with
+	// a name (see signin.go).
+	OIDCProviders []oauth.OIDCConfig `yaml:"oidc_providers,omitempty"`
 	// Revocations refuse a user's tokens issued before a time.
 	Revocations []oauth.Revocation `yaml:"revocations,omitempty"`
 	// ServiceTokens are the records of minted service tokens.

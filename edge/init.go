@@ -210,15 +210,20 @@ tokens:
 #   - email: alice@example.com
 #     password_hash: "$2a$10$..."
 #     groups: [sre]
-# and/or an upstream OpenID Connect provider; register
-# PUBLIC_URL/oauth/callback as its redirect URI:
-# oidc:
-#   issuer: https://login.example.com
-#   client_id: airlock-edge
-#   client_secret: "..."
-#   scopes: [email, profile, groups]
-#   email_claim: email
-#   groups_claim: groups
+# and/or upstream OpenID Connect providers; register
+# PUBLIC_URL/oauth/callback as the redirect URI at each (the edge logs it
+# at start, and checks each provider at start and on reload):
+# oidc_providers:
+#   - name: corp
+#     display_name: Corp SSO     # the sign-in button
+#     issuer: https://login.example.com
+#     client_id: airlock-edge
+#     client_secret_file: oidc-secret   # or client_secret: "..."
+#     # ca_file: idp-ca.pem      # a private provider's CA
+#     # scopes: [offline_access] # added to openid email profile (and groups)
+#     # auth_params: {prompt: login, max_age: "3600"}
+#     email_claim: email
+#     groups_claim: groups
 # "airlock-edge user revoke EMAIL" adds entries that refuse a user's
 # tokens issued before a time:
 # revocations: []

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -69,7 +70,10 @@ func (c *Config) validateSignIn(v *validator) {
 	if c.Tokens.RefreshTTL < 0 {
 		v.add("tokens.refresh_ttl", "must be positive")
 	}
-	for _, group := range [][]oauth.FieldError{oauth.ValidateUsers(c.Users), oauth.ValidateOIDC(c.OIDC), oauth.ValidateRevocations(c.Revocations)} {
+	if c.OIDC != nil && len(c.OIDCProviders) > 0 {
+		v.add("oidc", "set oidc_providers (a list, each with a name) or the single oidc section, not both: move this one into oidc_providers with name: "+oauth.DefaultProviderName)
+	}
+	for _, group := range [][]oauth.FieldError{oauth.ValidateUsers(c.Users), oauth.ValidateOIDC(c.OIDC), oauth.ValidateProviders(c.OIDCProviders), oauth.ValidateRevocations(c.Revocations)} {
 		for _, e := range group {
 			v.add(e.Field, e.Msg)
 		}
@@ -109,9 +113,40 @@ func (c *Config) signInSettings(bound net.Addr, keys []wire.PublicKey) (oauth.Se
 	return oauth.Settings{
 		PublicURL: c.publicURL(bound), Signer: signer, Keys: keys,
 		AccessTTL: time.Duration(c.Tokens.AccessTTL), RefreshTTL: time.Duration(c.Tokens.RefreshTTL),
-		Apps: apps, KubeAudiences: c.kubeAudiences(), ClusterKeys: clusterKeys, Users: c.Users, OIDC: c.OIDC, Revocations: c.Revocations,
+		Apps: apps, KubeAudiences: c.kubeAudiences(), ClusterKeys: clusterKeys, Users: c.Users,
+		Providers: c.providers(), GroupsUsed: c.groupsUsed(), Revocations: c.Revocations,
 		Policy: signInPolicy(compile(c)),
 	}, nil
+}
+
+// providers are the upstream OIDC providers: oidc_providers, or the
+// single oidc section named oauth.DefaultProviderName; their file paths
+// resolved against the config's folder.
+func (c *Config) providers() []oauth.OIDCConfig {
+	ps := slices.Clone(c.OIDCProviders)
+	if c.OIDC != nil {
+		o := *c.OIDC
+		if o.Name == "" {
+			o.Name = oauth.DefaultProviderName
+		}
+		ps = append(ps, o)
+	}
+	for i := range ps {
+		ps[i].ClientSecretFile, ps[i].CAFile = c.Path(ps[i].ClientSecretFile), c.Path(ps[i].CAFile)
+	}
+	return ps
+}
+
+// groupsUsed says whether an app's policy names groups or an app has a
+// Kubernetes identity (whose credential carries the groups): then the
+// upstream providers are asked for their groups scope.
+func (c *Config) groupsUsed() bool {
+	for _, a := range c.Apps {
+		if len(a.Policy.Allow.Groups) > 0 || len(a.Policy.Deny.Groups) > 0 || a.Kubernetes != nil && a.Kubernetes.OIDC != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // signInPolicy is the per-stream policy check of snap's apps, for the
@@ -228,6 +263,12 @@ func (s *Server) prepareSignIn(cfg *Config, keys []wire.PublicKey) (*oauth.Setti
 	set, err := cfg.signInSettings(s.signIn.ln.Addr(), keys)
 	if err != nil {
 		return nil, err
+	}
+	// The upstream providers are checked now: a new or changed one that
+	// is unreachable, names another issuer or refuses its client fails
+	// the reload, and the running config stays.
+	if err := s.signIn.auth.Prepare(context.Background(), &set); err != nil {
+		return nil, fmt.Errorf("sign-in: %w", err)
 	}
 	return &set, nil
 }

@@ -62,9 +62,7 @@ func (s *Server) serveStream(p *peer, str *quic.Stream) {
 	rt, claims, err := s.check(open)
 	s.m.checkSeconds.Observe(time.Since(start).Seconds())
 	s.checked(p, claims)
-	if claims != nil {
-		rec.User, rec.Subject, rec.TokenAudience = claims.Email, claims.Subject, claims.Audience
-	}
+	rec.identify(claims)
 	if rt != nil {
 		rec.App = rt.app
 		if rt.tunnel != nil {

@@ -57,8 +57,8 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := s.cur.Load()
-	if len(st.Users) == 0 && st.OIDC == nil {
-		fail("server_error", "the edge has no identity provider: add users or oidc to its config")
+	if len(st.Users) == 0 && len(st.order) == 0 {
+		fail("server_error", "the edge has no identity provider: add users or oidc_providers to its config")
 		return
 	}
 	p := &pending{
@@ -77,8 +77,8 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 // straight to the upstream provider when it is the only way in.
 func (s *Server) startLogin(w http.ResponseWriter, r *http.Request, p pending, req, loginErr string) {
 	st := s.cur.Load()
-	if len(st.Users) == 0 && st.OIDC != nil {
-		s.redirectUpstream(w, r, p)
+	if len(st.Users) == 0 && len(st.order) == 1 {
+		s.redirectUpstream(w, r, p, "")
 		return
 	}
 	s.render(w, http.StatusOK, "login", s.loginPage(st, p, req, "", loginErr))
@@ -93,9 +93,11 @@ func (s *Server) loginPage(st *state, p pending, req, email, loginErr string) lo
 	if p.isDevice() {
 		page.UserCode, page.Deny = formatUserCode(p.UserCode), p.Deny
 	}
-	if st.OIDC != nil {
-		page.UpstreamURL = "/oauth/upstream?req=" + url.QueryEscape(req)
-		page.Upstream = upstreamName(st.OIDC.Issuer)
+	for _, u := range st.order {
+		page.Upstreams = append(page.Upstreams, upstreamButton{
+			URL:  "/oauth/upstream?" + url.Values{"req": {req}, "provider": {u.cfg.Name}}.Encode(),
+			Name: u.cfg.Name, Display: u.cfg.displayName(),
+		})
 	}
 	return page
 }
@@ -201,7 +203,7 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, p pending, id Id
 		redirectError(w, r, p.RedirectURI, p.State, "server_error", "the edge could not store the sign-in")
 		return
 	}
-	s.log.Info("signed in", "email", id.Email, "idp", id.IDP)
+	s.log.Info("signed in", "email", id.Email, "groups", id.Groups, "idp", id.IDP, "provider", id.Provider)
 	u, _ := url.Parse(p.RedirectURI) // checked
 	q := u.Query()
 	q.Set("code", code)

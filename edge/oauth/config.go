@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,15 +42,48 @@ type User struct {
 	Groups       []string `yaml:"groups,omitempty"`
 }
 
-// OIDCConfig is the upstream OpenID Connect provider (config "oidc").
+// OIDCConfig is one upstream OpenID Connect provider (config
+// "oidc_providers", or the single "oidc"). See README "Upstream identity
+// providers" for a worked example.
 type OIDCConfig struct {
-	// Issuer is the provider's issuer URL; its discovery document is at
-	// ISSUER/.well-known/openid-configuration.
-	Issuer       string `yaml:"issuer"`
-	ClientID     string `yaml:"client_id"`
-	ClientSecret string `yaml:"client_secret,omitempty"`
-	// Scopes asked for besides "openid" (default: email, profile).
+	// Name names the provider in logs, audit lines, the access token's
+	// "idp_name" claim and its callback path (lower-case letters, digits
+	// and "-"; required in oidc_providers, DefaultProviderName for the
+	// single oidc section).
+	Name string `yaml:"name,omitempty"`
+	// DisplayName is the sign-in button's "Sign in with …" (default: the
+	// issuer's host name).
+	DisplayName string `yaml:"display_name,omitempty"`
+	// Issuer is the provider's issuer URL, exactly as its discovery
+	// document (ISSUER/.well-known/openid-configuration) says it.
+	Issuer   string `yaml:"issuer"`
+	ClientID string `yaml:"client_id"`
+	// ClientSecret, or ClientSecretFile: a file holding it (trailing
+	// white space dropped; relative to the config's folder), read at
+	// start and on every reload. At most one of them.
+	ClientSecret     string `yaml:"client_secret,omitempty"`
+	ClientSecretFile string `yaml:"client_secret_file,omitempty"`
+	// CAFile is a PEM file of the CAs the provider's TLS certificate is
+	// checked against instead of the system roots (a private Dex or
+	// Keycloak).
+	CAFile string `yaml:"ca_file,omitempty"`
+	// RedirectURI is the redirect URI registered at the provider
+	// (default PUBLIC_URL/oauth/callback; the edge logs it at start). Set
+	// it when the provider reaches the edge under another address; its
+	// path must be /oauth/callback or /oauth/callback/NAME.
+	RedirectURI string `yaml:"redirect_uri,omitempty"`
+	// Scopes are asked for in addition to the defaults, openid email
+	// profile (and groups: see GroupsScope).
 	Scopes []string `yaml:"scopes,omitempty"`
+	// GroupsScope is the scope asked for whenever an app's policy names
+	// groups or an app has a Kubernetes identity (default "groups");
+	// "none" for a provider that refuses it (Google) or sends groups
+	// without it (Entra ID).
+	GroupsScope string `yaml:"groups_scope,omitempty"`
+	// AuthParams are extra parameters of the authorization request:
+	// prompt, max_age, login_hint, a provider's own such as Dex's
+	// connector_id. The protocol's own parameters are refused.
+	AuthParams map[string]string `yaml:"auth_params,omitempty"`
 	// EmailClaim names the claim that holds the email (default "email").
 	EmailClaim string `yaml:"email_claim,omitempty"`
 	// GroupsClaim names the claim that holds the groups (default
@@ -66,6 +100,30 @@ type OIDCConfig struct {
 	// signs in at the provider again, so someone it removed loses access
 	// within this time.
 	SessionLifetime time.Duration `yaml:"session_lifetime,omitempty"`
+}
+
+// DefaultProviderName is the name of the provider of the single "oidc"
+// section.
+const DefaultProviderName = "oidc"
+
+// GroupsScopeNone as groups_scope asks for no groups scope.
+const GroupsScopeNone = "none"
+
+// Bounds of a provider's config.
+const (
+	maxProviders       = 16
+	maxAuthParams      = 16
+	maxAuthParamLen    = 512
+	maxSecretFileBytes = 4 << 10
+	maxCAFileBytes     = 1 << 20
+)
+
+// reservedAuthParams are the authorization request's own parameters,
+// which auth_params may not set.
+var reservedAuthParams = map[string]bool{
+	"client_id": true, "redirect_uri": true, "response_type": true, "scope": true, "state": true,
+	"nonce": true, "code_challenge": true, "code_challenge_method": true, "response_mode": true,
+	"request": true, "request_uri": true, "client_secret": true,
 }
 
 // DefaultSessionLifetime is the default [OIDCConfig.SessionLifetime].
@@ -111,11 +169,18 @@ type Settings struct {
 	// ClusterKeys verify cluster credentials besides the Signer's own
 	// (the other signing keys' after a rotation), published in the JWKS.
 	ClusterKeys []*token.ClusterSigner
-	// Users is the built-in user list; OIDC the upstream provider (nil:
-	// none).
+	// Users is the built-in user list; Providers the upstream OIDC
+	// providers (names unique; file paths absolute or relative to the
+	// process's folder).
 	Users       []User
-	OIDC        *OIDCConfig
+	Providers   []OIDCConfig
 	Revocations []Revocation
+	// GroupsUsed says a policy or a cluster identity uses groups: the
+	// providers are asked for their groups scope.
+	GroupsUsed bool
+	// prepared are the providers [Server.Prepare] checked.
+	prepared []*upstream
+
 	// Policy is the apps' policy: codes, device approvals and tokens
 	// name only the apps it allows (nil: every app). Streams are checked
 	// again, since the policy may change after issuance.
@@ -155,28 +220,113 @@ func ValidateUsers(users []User) []FieldError {
 	return errs
 }
 
-// ValidateOIDC checks the upstream provider's config (nil is fine).
+// ValidateOIDC checks the single "oidc" section (nil is fine).
 func ValidateOIDC(o *OIDCConfig) []FieldError {
 	if o == nil {
 		return nil
 	}
+	c := *o
+	if c.Name == "" {
+		c.Name = DefaultProviderName
+	}
+	return validateProvider(&c, "oidc")
+}
+
+// ValidateProviders checks the "oidc_providers" list; fields are named
+// oidc_providers[i].issuer and so on.
+func ValidateProviders(ps []OIDCConfig) []FieldError {
 	var errs []FieldError
-	u, err := url.Parse(o.Issuer)
-	switch {
-	case o.Issuer == "":
-		errs = append(errs, FieldError{"oidc.issuer", "is required"})
-	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
-		errs = append(errs, FieldError{"oidc.issuer", fmt.Sprintf("%q is not an http(s) URL", o.Issuer)})
-	case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
-		errs = append(errs, FieldError{"oidc.issuer", fmt.Sprintf("%q: plain http is allowed only on loopback", o.Issuer)})
+	if len(ps) > maxProviders {
+		errs = append(errs, FieldError{"oidc_providers", fmt.Sprintf("%d providers; at most %d", len(ps), maxProviders)})
 	}
-	if strings.TrimSpace(o.ClientID) == "" {
-		errs = append(errs, FieldError{"oidc.client_id", "is required"})
-	}
-	if l := o.SessionLifetime; l != 0 && (l < 5*time.Minute || l > DefaultRefreshTTL) {
-		errs = append(errs, FieldError{"oidc.session_lifetime", fmt.Sprintf("%s: between 5m and %s", l, DefaultRefreshTTL)})
+	seen := map[string]bool{}
+	for i := range ps {
+		f := fmt.Sprintf("oidc_providers[%d]", i)
+		if ps[i].Name == "" {
+			errs = append(errs, FieldError{f + ".name", "is required"})
+		} else if seen[ps[i].Name] {
+			errs = append(errs, FieldError{f + ".name", fmt.Sprintf("%q appears twice", ps[i].Name)})
+		}
+		seen[ps[i].Name] = true
+		errs = append(errs, validateProvider(&ps[i], f)...)
 	}
 	return errs
+}
+
+func validateProvider(o *OIDCConfig, f string) []FieldError {
+	var errs []FieldError
+	if o.Name != "" && !validName(o.Name) {
+		errs = append(errs, FieldError{f + ".name", fmt.Sprintf("%q: use 1-32 lower-case letters, digits and -", o.Name)})
+	}
+	if err := checkHTTPURL(o.Issuer); o.Issuer == "" {
+		errs = append(errs, FieldError{f + ".issuer", "is required"})
+	} else if err != nil {
+		errs = append(errs, FieldError{f + ".issuer", err.Error()})
+	}
+	if strings.TrimSpace(o.ClientID) == "" {
+		errs = append(errs, FieldError{f + ".client_id", "is required"})
+	}
+	if o.ClientSecret != "" && o.ClientSecretFile != "" {
+		errs = append(errs, FieldError{f + ".client_secret_file", "set client_secret or client_secret_file, not both"})
+	}
+	if o.RedirectURI != "" {
+		u, err := url.Parse(o.RedirectURI)
+		switch {
+		case checkHTTPURL(o.RedirectURI) != nil:
+			errs = append(errs, FieldError{f + ".redirect_uri", checkHTTPURL(o.RedirectURI).Error()})
+		case err == nil && u.Path != callbackPath && u.Path != callbackPath+"/"+o.Name:
+			errs = append(errs, FieldError{f + ".redirect_uri", fmt.Sprintf("%q: the path must be %s or %s/%s (where the edge serves the callback)", o.RedirectURI, callbackPath, callbackPath, o.Name)})
+		case err == nil && (u.RawQuery != "" || u.Fragment != ""):
+			errs = append(errs, FieldError{f + ".redirect_uri", fmt.Sprintf("%q has a query or fragment", o.RedirectURI)})
+		}
+	}
+	for j, sc := range o.Scopes {
+		if sc == "" || strings.ContainsAny(sc, " \t\r\n\"\\") {
+			errs = append(errs, FieldError{fmt.Sprintf("%s.scopes[%d]", f, j), fmt.Sprintf("%q is not a scope", sc)})
+		}
+	}
+	if g := o.GroupsScope; g != "" && strings.ContainsAny(g, " \t\r\n\"\\") {
+		errs = append(errs, FieldError{f + ".groups_scope", fmt.Sprintf("%q is not a scope (or %q)", g, GroupsScopeNone)})
+	}
+	if len(o.AuthParams) > maxAuthParams {
+		errs = append(errs, FieldError{f + ".auth_params", fmt.Sprintf("%d parameters; at most %d", len(o.AuthParams), maxAuthParams)})
+	}
+	for k, v := range o.AuthParams {
+		switch {
+		case reservedAuthParams[strings.ToLower(k)]:
+			errs = append(errs, FieldError{f + ".auth_params." + k, "is the edge's own parameter of the authorization request; it cannot be set"})
+		case k == "" || len(k)+len(v) > maxAuthParamLen:
+			errs = append(errs, FieldError{f + ".auth_params." + k, fmt.Sprintf("name and value are 1-%d bytes", maxAuthParamLen)})
+		}
+	}
+	if l := o.SessionLifetime; l != 0 && (l < 5*time.Minute || l > DefaultRefreshTTL) {
+		errs = append(errs, FieldError{f + ".session_lifetime", fmt.Sprintf("%s: between 5m and %s", l, DefaultRefreshTTL)})
+	}
+	return errs
+}
+
+// checkHTTPURL accepts an https URL, or http on loopback.
+func checkHTTPURL(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		return fmt.Errorf("%q is not an http(s) URL", s)
+	case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
+		return fmt.Errorf("%q: plain http is allowed only on loopback", s)
+	}
+	return nil
+}
+
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 32 {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // ValidateRevocations checks the revocation list.
@@ -222,18 +372,31 @@ func HashPassword(password string) (string, error) {
 	return string(h), nil
 }
 
-func (o *OIDCConfig) scopes() []string {
-	s := []string{"openid"}
+// scopes are openid email profile, the configured ones, and the groups
+// scope when groups are used; each once.
+func (o *OIDCConfig) scopes(groupsUsed bool) []string {
+	s := []string{"openid", "email", "profile"}
 	extra := o.Scopes
-	if len(extra) == 0 {
-		extra = []string{"email", "profile"}
+	if g := o.GroupsScope; groupsUsed && g != GroupsScopeNone {
+		if g == "" {
+			g = "groups"
+		}
+		extra = append(slices.Clone(extra), g)
 	}
 	for _, x := range extra {
-		if x != "openid" {
+		if !slices.Contains(s, x) {
 			s = append(s, x)
 		}
 	}
 	return s
+}
+
+// displayName is the sign-in button's provider name.
+func (o *OIDCConfig) displayName() string {
+	if o.DisplayName != "" {
+		return o.DisplayName
+	}
+	return upstreamName(o.Issuer)
 }
 
 func (o *OIDCConfig) emailClaim() string {

@@ -18,9 +18,16 @@
 //	tokens.access_ttl   access token lifetime, 1m to 1h (default 15m)
 //	tokens.refresh_ttl  how long an unused refresh token lives (default 720h)
 //	users         built-in users: [{email, password_hash (bcrypt), groups}]
-//	oidc          upstream provider: {issuer, client_id, client_secret,
-//	              scopes, email_claim, groups_claim}; register
-//	              PUBLIC_URL/oauth/callback at the provider
+//	oidc_providers  upstream providers: [{name, display_name, issuer,
+//	              client_id, client_secret | client_secret_file, ca_file,
+//	              redirect_uri, scopes (added to openid email profile),
+//	              groups_scope, auth_params, email_claim, groups_claim,
+//	              allow_unverified_email, session_lifetime}]; register
+//	              PUBLIC_URL/oauth/callback at each (logged at start). Each
+//	              is checked at start and on reload (discovery, exact
+//	              issuer, the client where the provider tells); see
+//	              [Server.Prepare]
+//	oidc          the single provider of older configs, named "oidc"
 //	revocations   [{email, before}]: tokens of email issued before are
 //	              refused (written by `airlock-edge user revoke EMAIL`)
 //

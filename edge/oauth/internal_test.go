@@ -380,11 +380,13 @@ func TestUpstreamSessionLifetime(t *testing.T) {
 			clk := &clock{t: time.Now()}
 			srv, hs := newTestServer(t, clk)
 			set := srv.cur.Load().Settings
-			set.OIDC = &OIDCConfig{Issuer: "https://idp.test", ClientID: "edge", SessionLifetime: tc.lifetime}
+			o := OIDCConfig{Name: DefaultProviderName, Issuer: "https://idp.test", ClientID: "edge", SessionLifetime: tc.lifetime}
+			set.Providers = []OIDCConfig{o}
+			set.prepared = []*upstream{{cfg: o}} // not asked: idp.test does not exist
 			if err := srv.Update(context.Background(), set); err != nil {
 				t.Fatal(err)
 			}
-			life := set.OIDC.sessionLifetime()
+			life := o.sessionLifetime()
 			resp, _, err := srv.issue(context.Background(), Identity{Subject: "s", Email: "alice@example.com", IDP: tc.idp}, nil, ClientID)
 			if err != nil {
 				t.Fatal(err)

@@ -60,10 +60,13 @@ func securePage(w http.ResponseWriter) {
 type loginPage struct {
 	ReqID, CSRF, Email, Error string
 	HasUsers                  bool
-	UpstreamURL, Upstream     string
+	Upstreams                 []upstreamButton
 	UserCode                  string // a device sign-in
 	Deny                      bool   // the person asked to deny the device
 }
+
+// upstreamButton is a login page's "Sign in with …" link.
+type upstreamButton struct{ URL, Name, Display string }
 
 type messagePage struct {
 	Title, Message, Detail string
@@ -135,8 +138,9 @@ p{line-height:1.45}
 {{if .UserCode}}<button type="submit" class="secondary" id="deny" name="action" value="deny">Sign in and deny this device</button>{{end}}{{end}}
 </form>
 {{end}}
-{{if .UpstreamURL}}{{if .HasUsers}}<p class="or">or</p>{{end}}
-<a class="button" id="upstream" href="{{.UpstreamURL}}">Sign in with {{.Upstream}}</a>{{end}}
+{{if .Upstreams}}{{if .HasUsers}}<p class="or">or</p>{{end}}
+{{range $i, $u := .Upstreams}}<a class="button" id="upstream{{if $i}}-{{$u.Name}}{{end}}" data-provider="{{$u.Name}}" href="{{$u.URL}}">Sign in with {{$u.Display}}</a>
+{{end}}{{end}}
 {{template "foot"}}{{end}}
 
 {{define "device"}}{{template "head" "Connect a device"}}

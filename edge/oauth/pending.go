@@ -43,7 +43,9 @@ type pending struct {
 	UserCode  string `json:"u,omitempty"`
 	Deny      bool   `json:"x,omitempty"`
 
-	// The upstream OIDC leg: its nonce and PKCE verifier.
+	// The upstream OIDC leg: the provider's name, its nonce and PKCE
+	// verifier.
+	Provider string `json:"p,omitempty"`
 	Nonce    string `json:"n,omitempty"`
 	Verifier string `json:"v,omitempty"`
 }

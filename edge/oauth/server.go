@@ -56,7 +56,6 @@ type Server struct {
 	seal     *sealer
 	finished *finishedSet
 	limits   *limits
-	up       upstreamCache
 }
 
 // state is Settings compiled for requests.
@@ -66,6 +65,9 @@ type state struct {
 	users    map[string]*User // lower-case email → user
 	verifier *token.Verifier  // of the token exchange's subject tokens
 	cluster  *token.ClusterSigner
+	// upstreams are the providers by name, in Providers' order in order.
+	upstreams map[string]*upstream
+	order     []*upstream
 }
 
 // New returns a server with the given settings.
@@ -127,7 +129,18 @@ func (s *Server) Update(ctx context.Context, set Settings) error {
 	if err != nil {
 		return fmt.Errorf("oauth: %w", err)
 	}
-	st := &state{Settings: set, apps: map[string]struct{}{}, users: map[string]*User{}, verifier: v, cluster: cs}
+	ups := set.prepared
+	if ups == nil && len(set.Providers) > 0 {
+		if ups, err = s.prepareUpstreams(ctx, &set, false); err != nil {
+			return err
+		}
+	}
+	set.prepared = nil
+	st := &state{Settings: set, apps: map[string]struct{}{}, users: map[string]*User{}, verifier: v, cluster: cs,
+		upstreams: map[string]*upstream{}, order: ups}
+	for _, u := range ups {
+		st.upstreams[u.cfg.Name] = u
+	}
 	for _, a := range set.Apps {
 		st.apps[strings.ToLower(a)] = struct{}{}
 	}
@@ -302,7 +315,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /oauth/authorize", s.authorize)
 	mux.HandleFunc("POST /oauth/login", s.login)
 	mux.HandleFunc("GET /oauth/upstream", s.upstreamStart)
-	mux.HandleFunc("GET /oauth/callback", s.upstreamCallback)
+	mux.HandleFunc("GET "+callbackPath, s.upstreamCallback)
+	mux.HandleFunc("GET "+callbackPath+"/{provider}", s.upstreamCallback)
 	mux.HandleFunc("POST /oauth/token", s.tokenEndpoint)
 	mux.HandleFunc("POST /oauth/device/code", s.deviceCode)
 	mux.HandleFunc("GET /device", s.devicePage)
@@ -418,7 +432,7 @@ func (st *state) sessionEnd(id Identity, created time.Time) time.Time {
 	if id.IDP != IDPOIDC {
 		return time.Time{}
 	}
-	return created.Add(st.OIDC.sessionLifetime())
+	return created.Add(st.upstreamConfig(id.Provider).sessionLifetime())
 }
 
 // sign makes an access token, valid for AccessTTL but not past end (zero:
@@ -431,7 +445,7 @@ func (st *state) sign(id Identity, aud []string, family string, now, end time.Ti
 	tok, err := st.Signer.Sign(token.Claims{
 		Subject: id.Subject, Email: id.Email, Groups: id.Groups, Audience: aud,
 		IssuedAt: now, NotBefore: now, ExpiresAt: exp,
-		Kind: token.KindAccess, Family: family, IDP: id.IDP,
+		Kind: token.KindAccess, Family: family, IDP: id.IDP, IDPName: id.Provider,
 	})
 	if err != nil {
 		return "", 0, fmt.Errorf("sign the access token: %w", err)

@@ -26,6 +26,9 @@ type Identity struct {
 	Email   string   `json:"email"`
 	Groups  []string `json:"groups,omitempty"`
 	IDP     string   `json:"idp"` // IDPUsers or IDPOIDC
+	// Provider names the upstream provider (IDPOIDC; empty in records
+	// older than oidc_providers: the single provider).
+	Provider string `json:"provider,omitempty"`
 }
 
 // Code is an authorization code's record, stored under the SHA-256 of the

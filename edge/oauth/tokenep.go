@@ -186,7 +186,7 @@ func (s *Server) grantRefresh(ctx context.Context, f url.Values, aud []string) (
 	if !end.IsZero() && !now.Before(end) {
 		s.revokeFamily(ctx, fam.ID, "the sign-in through the identity provider reached its lifetime")
 		s.log.Info("upstream sign-in ended: its lifetime is over", "email", id.Email, "signed_in", fam.Created.UTC().Format(time.RFC3339))
-		return nil, errInvalidGrant("the sign-in of %s through %s lasts %s and is over; sign in again", id.Email, st.upstreamName(), end.Sub(fam.Created))
+		return nil, errInvalidGrant("the sign-in of %s through %s lasts %s and is over; sign in again", id.Email, st.upstreamDisplay(id.Provider), end.Sub(fam.Created))
 	}
 	if nb, ok := s.revs.Load().notBefore[id.Email]; ok && fam.Created.Before(nb) {
 		s.revokeFamily(ctx, fam.ID, "the user's sign-ins were revoked")

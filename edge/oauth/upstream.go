@@ -6,44 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 )
 
-// upstreamCache holds the discovered upstream provider of one config.
-type upstreamCache struct {
-	mu       sync.Mutex
-	cfg      OIDCConfig
-	provider *oidc.Provider
-}
-
-// provider discovers the upstream provider (once per config; a failure is
-// retried on the next sign-in).
-func (s *Server) provider(ctx context.Context, cfg *OIDCConfig) (*oidc.Provider, error) {
-	s.up.mu.Lock()
-	defer s.up.mu.Unlock()
-	if s.up.provider != nil && s.up.cfg.Issuer == cfg.Issuer {
-		return s.up.provider, nil
-	}
-	p, err := oidc.NewProvider(oidc.ClientContext(ctx, s.client), cfg.Issuer)
-	if err != nil {
-		return nil, fmt.Errorf("discover the identity provider %s: %w", cfg.Issuer, err)
-	}
-	s.up.cfg, s.up.provider = *cfg, p
-	return p, nil
-}
-
-func (s *Server) oauth2Config(st *state, p *oidc.Provider) *oauth2.Config {
-	return &oauth2.Config{
-		ClientID: st.OIDC.ClientID, ClientSecret: st.OIDC.ClientSecret,
-		Endpoint: p.Endpoint(), RedirectURL: st.PublicURL + "/oauth/callback",
-		Scopes: st.OIDC.scopes(),
-	}
-}
-
-// upstreamStart is the login page's "Sign in with …" link.
+// upstreamStart is the login page's "Sign in with …" link
+// (?req=…&provider=NAME; the provider may be left out when there is one).
 func (s *Server) upstreamStart(w http.ResponseWriter, r *http.Request) {
 	q, err := parseForm(r)
 	if err != nil {
@@ -55,33 +24,69 @@ func (s *Server) upstreamStart(w http.ResponseWriter, r *http.Request) {
 		s.message(w, http.StatusBadRequest, "Sign-in expired", "This sign-in is no longer open in this browser. Start again from your terminal.", "")
 		return
 	}
-	s.redirectUpstream(w, r, p)
+	s.redirectUpstream(w, r, p, q.Get("provider"))
+}
+
+// pick returns the provider of that name, or the only one when name is
+// empty (nil: none such).
+func (st *state) pick(name string) *upstream {
+	if name == "" && len(st.order) == 1 {
+		return st.order[0]
+	}
+	return st.upstreams[name]
 }
 
 // redirectUpstream sends the browser to the upstream provider with the
 // edge's own nonce and PKCE S256 challenge; the state it sends is p
 // sealed with them, so the edge keeps nothing until the provider answers.
-func (s *Server) redirectUpstream(w http.ResponseWriter, r *http.Request, p pending) {
+func (s *Server) redirectUpstream(w http.ResponseWriter, r *http.Request, p pending, name string) {
 	st := s.cur.Load()
-	if st.OIDC == nil {
-		s.message(w, http.StatusBadRequest, "No identity provider", "This edge has no upstream identity provider.", "")
+	u := st.pick(name)
+	if u == nil {
+		s.message(w, http.StatusBadRequest, "No such identity provider", "This edge has no such upstream identity provider.", "")
 		return
 	}
-	prov, err := s.provider(r.Context(), st.OIDC)
+	prov, err := u.provider(r.Context())
 	if err != nil {
-		s.log.Error("identity provider unreachable", "err", err)
-		s.message(w, http.StatusBadGateway, "Identity provider unreachable", "The edge could not reach the identity provider. Try again in a moment.", err.Error())
+		s.upstreamUnavailable(w, r, p, u, err)
 		return
 	}
+	p.Provider = u.cfg.Name
 	p.Nonce, p.Verifier = newSecret("")[:22], oauth2.GenerateVerifier()
 	upState, err := s.sealBounded(sealUpstream, &p)
 	if err != nil {
 		s.message(w, http.StatusBadRequest, "Bad sign-in request", "The sign-in request is too large.", err.Error())
 		return
 	}
-	u := s.oauth2Config(st, prov).AuthCodeURL(upState, oauth2.S256ChallengeOption(p.Verifier), oidc.Nonce(p.Nonce))
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(p.Verifier), oidc.Nonce(p.Nonce)}
+	for k, v := range u.cfg.AuthParams {
+		opts = append(opts, oauth2.SetAuthURLParam(k, v))
+	}
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, u, http.StatusFound)
+	http.Redirect(w, r, u.oauth2Config(prov).AuthCodeURL(upState, opts...), http.StatusFound)
+}
+
+// upstreamUnavailable answers a sign-in the provider failed on its side
+// (unreachable, its token endpoint down, the client refused): the daemon
+// gets temporarily_unavailable naming the provider, never access_denied,
+// so that it does not tell the person they are not allowed.
+func (s *Server) upstreamUnavailable(w http.ResponseWriter, r *http.Request, p pending, u *upstream, err error) {
+	s.log.Error("identity provider unavailable", "provider", u.cfg.Name, "issuer", u.cfg.Issuer, "err", err)
+	desc := fmt.Sprintf("the identity provider %s is temporarily unavailable: %v", u.cfg.Name, err)
+	if p.isDevice() {
+		s.message(w, http.StatusServiceUnavailable, "Identity provider unavailable",
+			fmt.Sprintf("The edge could not complete the sign-in with %s. Try again in a moment; if this persists, tell the edge's operator.", u.cfg.displayName()), desc)
+		return
+	}
+	redirectError(w, r, p.RedirectURI, p.State, "temporarily_unavailable", desc)
+}
+
+// refusalErrors are the provider's error answers that are about the
+// person (they declined, or must interact); any other is the provider's
+// or its config's failure.
+var refusalErrors = map[string]bool{
+	"access_denied": true, "login_required": true, "consent_required": true,
+	"interaction_required": true, "account_selection_required": true,
 }
 
 // upstreamCallback is where the upstream provider sends the browser back.
@@ -100,52 +105,75 @@ func (s *Server) upstreamCallback(w http.ResponseWriter, r *http.Request) {
 		s.message(w, http.StatusForbidden, "Sign-in refused", "This sign-in was started in another browser.", "")
 		return
 	}
-	if e := q.Get("error"); e != "" {
-		desc := fmt.Sprintf("the identity provider refused: %s %s", e, q.Get("error_description"))
-		if p.isDevice() {
-			s.message(w, http.StatusForbidden, "Sign-in refused", "The identity provider did not sign you in.", desc)
-			return
-		}
-		redirectError(w, r, p.RedirectURI, p.State, "access_denied", desc)
+	if name := r.PathValue("provider"); name != "" && name != p.Provider {
+		s.message(w, http.StatusBadRequest, "Bad answer from the identity provider", "The answer came to another provider's callback.", "")
 		return
 	}
-	id, err := s.exchangeUpstream(r.Context(), p, q.Get("code"))
-	if err != nil {
-		s.log.Warn("upstream sign-in failed", "err", err)
-		if p.isDevice() {
-			s.message(w, http.StatusForbidden, "Sign-in refused", "The identity provider's answer was not accepted.", err.Error())
+	u := s.cur.Load().pick(p.Provider)
+	if u == nil {
+		redirectOrPage(s, w, r, p, "temporarily_unavailable", fmt.Sprintf("the edge no longer has the identity provider %s", p.Provider))
+		return
+	}
+	if e := q.Get("error"); e != "" {
+		desc := fmt.Sprintf("%s: %s %s", u.cfg.Name, e, q.Get("error_description"))
+		if !refusalErrors[e] {
+			s.upstreamUnavailable(w, r, p, u, errors.New("it answered "+strings.TrimSpace(e+" "+q.Get("error_description"))))
 			return
 		}
-		redirectError(w, r, p.RedirectURI, p.State, "access_denied", err.Error())
+		s.log.Info("upstream sign-in refused by the identity provider", "provider", u.cfg.Name, "error", e)
+		redirectOrPage(s, w, r, p, "access_denied", "the identity provider refused: "+desc)
+		return
+	}
+	id, err := s.exchangeUpstream(r.Context(), p, u, q.Get("code"))
+	var pe *ProviderError
+	switch {
+	case errors.As(err, &pe):
+		s.upstreamUnavailable(w, r, p, u, pe.Err)
+		return
+	case err != nil:
+		s.log.Warn("upstream sign-in refused", "provider", u.cfg.Name, "err", err)
+		redirectOrPage(s, w, r, p, "access_denied", err.Error())
 		return
 	}
 	s.finish(w, r, p, id)
 }
 
+// redirectOrPage sends an error to the daemon's redirect URI, or shows
+// it for a device sign-in.
+func redirectOrPage(s *Server, w http.ResponseWriter, r *http.Request, p pending, code, desc string) {
+	if !p.isDevice() {
+		redirectError(w, r, p.RedirectURI, p.State, code, desc)
+		return
+	}
+	if code == "access_denied" {
+		s.message(w, http.StatusForbidden, "Sign-in refused", "The identity provider did not sign you in, or its answer was not accepted.", desc)
+		return
+	}
+	s.message(w, http.StatusServiceUnavailable, "Identity provider unavailable", "Try again in a moment; if this persists, tell the edge's operator.", desc)
+}
+
 // exchangeUpstream redeems the upstream code, verifies the ID token
 // (signature, issuer, audience, expiry, nonce) and reads email and groups.
-func (s *Server) exchangeUpstream(ctx context.Context, p pending, code string) (Identity, error) {
-	st := s.cur.Load()
-	if st.OIDC == nil {
-		return Identity{}, errors.New("the edge no longer has an identity provider")
-	}
+// A failure on the provider's side is a [*ProviderError]; any other error
+// is a refusal of this sign-in.
+func (s *Server) exchangeUpstream(ctx context.Context, p pending, u *upstream, code string) (Identity, error) {
 	if code == "" {
 		return Identity{}, errors.New("the identity provider sent no code")
 	}
-	ctx = oidc.ClientContext(ctx, s.client)
-	prov, err := s.provider(ctx, st.OIDC)
+	ctx = oidc.ClientContext(ctx, u.client)
+	prov, err := u.provider(ctx)
 	if err != nil {
 		return Identity{}, err
 	}
-	tok, err := s.oauth2Config(st, prov).Exchange(ctx, code, oauth2.VerifierOption(p.Verifier))
+	tok, err := u.oauth2Config(prov).Exchange(ctx, code, oauth2.VerifierOption(p.Verifier))
 	if err != nil {
-		return Identity{}, fmt.Errorf("redeem the identity provider's code: %w", err)
+		return Identity{}, u.fail(true, "redeem its code: %w", err)
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
-		return Identity{}, errors.New("the identity provider sent no ID token")
+		return Identity{}, u.fail(true, "it sent no ID token")
 	}
-	idt, err := prov.Verifier(&oidc.Config{ClientID: st.OIDC.ClientID, Now: s.now}).Verify(ctx, raw)
+	idt, err := prov.Verifier(&oidc.Config{ClientID: u.cfg.ClientID, Now: s.now}).Verify(ctx, raw)
 	if err != nil {
 		return Identity{}, fmt.Errorf("ID token: %w", err)
 	}
@@ -156,11 +184,11 @@ func (s *Server) exchangeUpstream(ctx context.Context, p pending, code string) (
 	if err := idt.Claims(&claims); err != nil {
 		return Identity{}, fmt.Errorf("ID token claims: %w", err)
 	}
-	if _, ok := claims[st.OIDC.emailClaim()]; !ok {
+	if _, ok := claims[u.cfg.emailClaim()]; !ok {
 		// Some providers put the email only in the userinfo answer.
 		ui, err := prov.UserInfo(ctx, oauth2.StaticTokenSource(tok))
 		if err != nil {
-			return Identity{}, fmt.Errorf("the ID token has no %q claim and userinfo failed: %w", st.OIDC.emailClaim(), err)
+			return Identity{}, u.fail(true, "the ID token has no %q claim and userinfo failed: %w", u.cfg.emailClaim(), err)
 		}
 		if ui.Subject != idt.Subject {
 			return Identity{}, errors.New("userinfo is about another subject than the ID token")
@@ -175,7 +203,9 @@ func (s *Server) exchangeUpstream(ctx context.Context, p pending, code string) (
 			}
 		}
 	}
-	return identityFromClaims(claims, idt.Subject, st.OIDC)
+	id, err := identityFromClaims(claims, idt.Subject, &u.cfg)
+	id.Provider = u.cfg.Name
+	return id, err
 }
 
 // identityFromClaims reads the email, which the provider must say is
@@ -217,10 +247,23 @@ func identityFromClaims(claims map[string]any, subject string, cfg *OIDCConfig) 
 	return Identity{Subject: subject, Email: strings.ToLower(email), Groups: groups, IDP: IDPOIDC}, nil
 }
 
-// upstreamName names the upstream provider for messages.
-func (st *state) upstreamName() string {
-	if st.OIDC == nil {
-		return "the identity provider"
+// upstreamConfig is the provider of that name (the only one for a
+// record older than oidc_providers), or nil.
+func (st *state) upstreamConfig(name string) *OIDCConfig {
+	u := st.upstreams[name]
+	if u == nil && name == "" && len(st.order) > 0 {
+		u = st.order[0]
 	}
-	return upstreamName(st.OIDC.Issuer)
+	if u == nil {
+		return nil
+	}
+	return &u.cfg
+}
+
+// upstreamDisplay names the provider of that name for messages.
+func (st *state) upstreamDisplay(name string) string {
+	if c := st.upstreamConfig(name); c != nil {
+		return c.displayName()
+	}
+	return "the identity provider"
 }

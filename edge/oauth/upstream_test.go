@@ -2,6 +2,7 @@ package oauth_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -38,10 +39,12 @@ const (
 )
 
 // groupsStorage adds a groups claim to the example storage's userinfo,
-// and says the email is unverified while unverified is set.
+// says the email is unverified while unverified is set, and refuses the
+// client's credentials while rejectClient is set (a secret rotated at
+// the provider).
 type groupsStorage struct {
 	*storage.Storage
-	unverified *atomic.Bool
+	unverified, rejectClient *atomic.Bool
 }
 
 func (s groupsStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo, tokenID, subject, origin string) error {
@@ -60,6 +63,13 @@ func (s groupsStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.User
 	return nil
 }
 
+func (s groupsStorage) AuthorizeClientIDSecret(ctx context.Context, clientID, clientSecret string) error {
+	if s.rejectClient.Load() {
+		return errors.New("invalid secret")
+	}
+	return s.Storage.AuthorizeClientIDSecret(ctx, clientID, clientSecret)
+}
+
 func (s groupsStorage) amend(ui *oidc.UserInfo) {
 	ui.AppendClaims("groups", []string{idpGroup, "everyone"})
 	if s.unverified.Load() && ui.Email != "" {
@@ -67,40 +77,61 @@ func (s groupsStorage) amend(ui *oidc.UserInfo) {
 	}
 }
 
+// idp is a running upstream provider and its switches.
+type idp struct {
+	issuer string
+	// unverified: the email is said to be unverified; rejectClient: the
+	// client's secret is refused; tokenDown: the token endpoint answers
+	// 503.
+	unverified, rejectClient, tokenDown *atomic.Bool
+	// authorize is the query of the last authorization request.
+	authorize atomic.Pointer[url.Values]
+}
+
 // startIdP runs the provider with one confidential client whose redirect
-// URI is the edge's callback, and returns its issuer URL and the switch
-// that makes it call the email unverified.
-func startIdP(tb testing.TB, edgeCallback string) (string, *atomic.Bool) {
+// URI is the edge's callback.
+func startIdP(tb testing.TB, edgeCallback string) *idp {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	issuer := "http://" + ln.Addr().String()
+	p := &idp{issuer: "http://" + ln.Addr().String(), unverified: new(atomic.Bool), rejectClient: new(atomic.Bool), tokenDown: new(atomic.Bool)}
 	clients := map[string]*storage.Client{idpClientID: storage.WebClient(idpClientID, idpClientSecret, edgeCallback)}
-	st := groupsStorage{storage.NewStorageWithClients(storage.NewUserStore(issuer), clients), new(atomic.Bool)}
-	router := exampleop.SetupServer(issuer, st, nil, false)
-	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: router}}
+	st := groupsStorage{storage.NewStorageWithClients(storage.NewUserStore(p.issuer), clients), p.unverified, p.rejectClient}
+	router := exampleop.SetupServer(p.issuer, st, nil, false)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/oauth/token" && p.tokenDown.Load():
+			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+			return
+		case r.URL.Path == "/auth": // exampleop's authorization endpoint
+			q := r.URL.Query()
+			p.authorize.Store(&q)
+		}
+		router.ServeHTTP(w, r)
+	})
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: h}}
 	srv.Start()
 	tb.Cleanup(srv.Close)
-	return issuer, st.unverified
+	return p
 }
 
 // newOIDCFixture is an edge whose only identity provider is the upstream
-// one; app allows the IdP's group.
-func newOIDCFixture(tb testing.TB) (*fixture, *atomic.Bool) {
+// one (the single oidc section); app allows the IdP's group.
+func newOIDCFixture(tb testing.TB) (*fixture, *idp) {
 	tb.Helper()
 	e := edgetest.Start(tb, edgetest.Options{})
 	tun := e.CreateTunnelWith(tb, "demo", edge.TunnelOptions{
 		Hostnames: []string{app}, Policy: edge.Policy{Allow: edge.Rule{Groups: []string{idpGroup}}},
 	})
-	issuer, unverified := startIdP(tb, e.OAuthURL+"/oauth/callback")
+	p := startIdP(tb, e.OAuthURL+"/oauth/callback")
 	e.UpdateConfig(tb, func(c *edge.Config) error {
-		c.OIDC = &oauth.OIDCConfig{Issuer: issuer, ClientID: idpClientID, ClientSecret: idpClientSecret, Scopes: []string{"email", "profile"}}
+		c.OIDC = &oauth.OIDCConfig{Issuer: p.issuer, ClientID: idpClientID, ClientSecret: idpClientSecret}
 		return nil
 	})
 	e.EchoConnector(tb, tun)
-	return &fixture{e: e, conn: e.DialClient(tb), cb: newCallback(tb)}, unverified
+	return &fixture{e: e, conn: e.DialClient(tb), cb: newCallback(tb)}, p
 }
 
 var idpFormID = regexp.MustCompile(`name="id" value="([^"]+)"`)
@@ -131,7 +162,8 @@ func idpLogin(tb testing.TB, b *http.Client, authURL, user, pw string) (*http.Re
 }
 
 func TestUpstreamOIDC(t *testing.T) {
-	f, unverified := newOIDCFixture(t)
+	f, up := newOIDCFixture(t)
+	unverified := up.unverified
 	u, state, verifier := f.authURL(app)
 	res, body := idpLogin(t, f.browser(t), u, idpUser, idpPassword)
 	if res.StatusCode != http.StatusOK {
@@ -146,7 +178,7 @@ func TestUpstreamOIDC(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := parseClaims(t, tok.AccessToken)
-	if c["email"] != idpEmail || c["idp"] != "oidc" || c["sub"] == "" || c["sub"] == idpEmail {
+	if c["email"] != idpEmail || c["idp"] != "oidc" || c["idp_name"] != oauth.DefaultProviderName || c["sub"] == "" || c["sub"] == idpEmail {
 		t.Fatalf("claims %v", c)
 	}
 	if g, _ := c["groups"].([]any); len(g) != 2 || g[0] != idpGroup {

@@ -40,6 +40,9 @@ type Claims struct {
 	// provider vouched for the user ("users" for the edge's own user list,
 	// "oidc" for the upstream OIDC provider).
 	IDP string
+	// IDPName is the "idp_name" claim: the upstream provider's name (an
+	// edge may have several), for audit lines.
+	IDPName string
 
 	// emailKey and subjectKey are Email and Subject lower-cased, set
 	// once when the token is verified (and cached with it), so that a
@@ -78,6 +81,7 @@ type jwtClaims struct {
 	Kind   Kind     `json:"kind,omitempty"`
 	Family string   `json:"fam,omitempty"`
 	IDP    string   `json:"idp,omitempty"`
+	IDPN   string   `json:"idp_name,omitempty"`
 }
 
 func (c *Claims) toJWT() *jwtClaims {
@@ -93,6 +97,7 @@ func (c *Claims) toJWT() *jwtClaims {
 		Kind:   c.Kind,
 		Family: c.Family,
 		IDP:    c.IDP,
+		IDPN:   c.IDPName,
 	}
 	if !c.ExpiresAt.IsZero() {
 		j.ExpiresAt = jwt.NewNumericDate(c.ExpiresAt)
@@ -118,6 +123,7 @@ func (j *jwtClaims) toClaims(kid string) *Claims {
 		Kind:     j.Kind,
 		Family:   j.Family,
 		IDP:      j.IDP,
+		IDPName:  j.IDPN,
 
 		emailKey:   strings.ToLower(j.Email),
 		subjectKey: strings.ToLower(j.Subject),
