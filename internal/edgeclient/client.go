@@ -10,23 +10,27 @@ import (
 	"time"
 )
 
-// Client is a daemon's link to one edge: one QUIC connection shared by every
+// Client is a daemon's link to one edge: one connection shared by every
 // stream, dialled on first use and re-dialled transparently when it dies or
-// the edge asks to drain it. The zero value is not usable; use NewClient.
+// the edge asks to drain it. The connection is QUIC, or TLS on TCP on a
+// network where UDP to the edge gets no answer (auto.go). The zero value is
+// not usable; use NewClient.
 type Client struct {
-	cfg Config
+	cfg  Config
+	pick *picker // the transport per network (auto.go)
 
 	mu      sync.Mutex
 	conn    *Conn
 	dialing *dialCall // non-nil while a dial is in flight
 	lastErr error
 	since   time.Time
+	key     string // the network conn was dialled on (networkKey)
 }
 
 // NewClient returns a Client for cfg (Hello.Role is set to RoleClient).
 func NewClient(cfg Config) *Client {
 	cfg.Hello.Role = wire.RoleClient
-	return &Client{cfg: cfg}
+	return &Client{cfg: cfg, pick: newPicker(cfg.FallbackAfter, cfg.RetryQUICAfter, nil)}
 }
 
 // Open opens a stream for open. If the shared connection turns out to be
@@ -102,6 +106,7 @@ func (c *Client) get(ctx context.Context) (*Conn, error) {
 		c.mu.Lock()
 		if c.conn != nil && c.conn.Alive() && c.conn.Quiet() <= QuietAfter {
 			conn := c.conn
+			c.probeLocked()
 			c.mu.Unlock()
 			return conn, nil
 		}
@@ -116,10 +121,11 @@ func (c *Client) get(ctx context.Context) (*Conn, error) {
 			call := &dialCall{done: make(chan struct{})}
 			c.dialing = call
 			c.mu.Unlock()
-			conn, err := Dial(ctx, c.cfg)
+			key := networkKey(c.cfg.Addr)
+			conn, err := dialAuto(ctx, c.cfg, c.pick, key)
 			c.mu.Lock()
 			if err == nil {
-				c.conn, c.lastErr, c.since = conn, nil, time.Now()
+				c.conn, c.lastErr, c.since, c.key = conn, nil, time.Now(), key
 			} else {
 				c.lastErr = err
 			}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/internal/relay"
+	"github.com/airlockhq/airlock/internal/transport"
 	"github.com/airlockhq/airlock/internal/wire"
 	"github.com/quic-go/quic-go"
 )
@@ -31,6 +32,17 @@ type Config struct {
 	Hello wire.Hello
 	// QUIC overrides the transport settings. Nil means [DefaultQUICConfig].
 	QUIC *quic.Config
+	// Transport is TransportAuto (the default: QUIC, and TLS on TCP where
+	// UDP gets no answer; see auto.go), TransportQUIC or TransportTCP.
+	Transport string
+	// TCPAddr is the edge's TCP address, host:port (default: Addr).
+	TCPAddr string
+	// FallbackAfter is how long a QUIC dial may hear nothing before the
+	// TCP transport is tried (default DefaultFallbackAfter); RetryQUICAfter
+	// how long a network that needed TCP stays on it before QUIC is tried
+	// again, in the background (default DefaultRetryQUICAfter).
+	FallbackAfter  time.Duration
+	RetryQUICAfter time.Duration
 	// OnControl, if set, is called for every control frame the edge sends
 	// after its Welcome (Drain, Keys), from the connection's own goroutine.
 	OnControl func(wire.Frame)
@@ -94,10 +106,13 @@ func (c *Config) TLSConfig() (*tls.Config, error) {
 	}, nil
 }
 
-// Conn is one QUIC connection to an edge, after a successful handshake.
+// Conn is one connection to an edge (QUIC, or TLS on TCP), after a
+// successful handshake.
 type Conn struct {
-	qc         *quic.Conn
-	ctrl       *quic.Stream
+	tc         transport.Conn
+	qc         *quic.Conn // nil on TCP
+	ctrl       transport.Stream
+	why        string // why this transport (auto.go)
 	welcome    *wire.Welcome
 	log        *slog.Logger
 	ctrlMu     sync.Mutex // serialises writes on ctrl
@@ -110,8 +125,13 @@ type Conn struct {
 }
 
 // Dial connects to the edge, sends Hello on the control stream and waits for
-// the edge's Welcome. A refusal is returned as an *wire.Error.
+// the edge's Welcome. A refusal is returned as an *wire.Error. It dials
+// TLS on TCP when cfg.Transport is TransportTCP, else QUIC: the choice
+// between them is [Client]'s (and [DialAuto]'s).
 func Dial(ctx context.Context, cfg Config) (*Conn, error) {
+	if cfg.Transport == TransportTCP {
+		return dialTCP(ctx, cfg)
+	}
 	tlsConf, err := cfg.TLSConfig()
 	if err != nil {
 		return nil, err
@@ -141,16 +161,65 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	// The transports and their sockets belong to this one connection: they
 	// close when it does, however it ends.
 	context.AfterFunc(qc.Context(), ps.close)
-	c, err := handshake(ctx, qc, cfg.Hello)
+	c, err := handshake(ctx, transport.QUIC(qc), cfg.Hello)
 	if err != nil {
 		qc.CloseWithError(quic.ApplicationErrorCode(relay.CodeOf(err)), "handshake failed")
 		return nil, err
 	}
-	c.paths = ps
-	c.heard.start(qc)
-	c.log = log.With("edge", cfg.Addr, "edge_id", c.welcome.EdgeID, "conn_id", c.welcome.ConnID)
-	go c.readControl(cfg.OnControl)
+	c.qc, c.paths = qc, ps
+	c.start(cfg, log)
 	go c.watch(log)
+	return c, nil
+}
+
+// dialTCP is Dial over TLS on TCP.
+func dialTCP(ctx context.Context, cfg Config) (*Conn, error) {
+	tlsConf, err := cfg.TLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	addr := cfg.tcpAddr()
+	qconf := cfg.QUIC
+	if qconf == nil {
+		qconf = DefaultQUICConfig()
+	}
+	hctx, cancel := context.WithTimeout(ctx, qconf.HandshakeIdleTimeout)
+	defer cancel()
+	tc, err := transport.DialTCP(hctx, addr, tlsConf, transport.TCPOptions{
+		MaxIncomingStreams: int(qconf.MaxIncomingStreams),
+		StreamWindow:       uint32(min(qconf.MaxStreamReceiveWindow, 1<<24)),
+		IdleTimeout:        qconf.MaxIdleTimeout,
+		KeepAlive:          qconf.KeepAlivePeriod,
+	})
+	if err != nil {
+		return nil, &DialError{Addr: addr, Err: err}
+	}
+	c, err := handshake(ctx, tc, cfg.Hello)
+	if err != nil {
+		tc.CloseWithError(relay.CodeOf(err), "handshake failed") //nolint:errcheck
+		return nil, err
+	}
+	c.start(cfg, log)
+	go c.watchTCP()
+	return c, nil
+}
+
+func (cfg *Config) tcpAddr() string {
+	if cfg.TCPAddr != "" {
+		return cfg.TCPAddr
+	}
+	return cfg.Addr
+}
+
+// start runs what every connection has: the control reader and the pings.
+func (c *Conn) start(cfg Config, log *slog.Logger) {
+	c.heard.start(c.tc)
+	c.log = log.With("edge", cfg.Addr, "edge_id", c.welcome.EdgeID, "conn_id", c.welcome.ConnID, "transport", c.tc.Name())
+	go c.readControl(cfg.OnControl)
 	every := cfg.PingInterval
 	if every == 0 && cfg.Hello.Role == wire.RoleConnector {
 		every = DefaultConnectorPingInterval
@@ -158,7 +227,6 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if every > 0 && c.welcome.Pings {
 		go c.ping(every)
 	}
-	return c, nil
 }
 
 // ping sends a padded Ping on the control stream every so often until the
@@ -168,7 +236,7 @@ func (c *Conn) ping(every time.Duration) {
 	defer t.Stop()
 	for {
 		select {
-		case <-c.qc.Context().Done():
+		case <-c.tc.Context().Done():
 			return
 		case <-t.C:
 		}
@@ -181,8 +249,8 @@ func (c *Conn) ping(every time.Duration) {
 	}
 }
 
-func handshake(ctx context.Context, qc *quic.Conn, hello wire.Hello) (*Conn, error) {
-	ctrl, err := qc.OpenStreamSync(ctx)
+func handshake(ctx context.Context, qc transport.Conn, hello wire.Hello) (*Conn, error) {
+	ctrl, err := qc.OpenStream(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open control stream to %s: %w", qc.RemoteAddr(), err)
 	}
@@ -206,7 +274,7 @@ func handshake(ctx context.Context, qc *quic.Conn, hello wire.Hello) (*Conn, err
 		return nil, fmt.Errorf("edge %s refused the connection: %w", qc.RemoteAddr(), err)
 	}
 	ctrl.SetDeadline(time.Time{})
-	return &Conn{qc: qc, ctrl: ctrl, welcome: w, done: make(chan struct{})}, nil
+	return &Conn{tc: qc, ctrl: ctrl, welcome: w, done: make(chan struct{})}, nil
 }
 
 func (c *Conn) readControl(on func(wire.Frame)) {
@@ -214,10 +282,10 @@ func (c *Conn) readControl(on func(wire.Frame)) {
 	for {
 		f, err := wire.ReadFrame(c.ctrl)
 		if err != nil {
-			if c.qc.Context().Err() == nil && !errors.Is(err, io.EOF) {
+			if c.tc.Context().Err() == nil && !errors.Is(err, io.EOF) {
 				c.log.Warn("control stream failed; closing the connection", "err", err)
 			}
-			c.qc.CloseWithError(quic.ApplicationErrorCode(relay.CodeOf(err)), "control stream ended")
+			c.tc.CloseWithError(relay.CodeOf(err), "control stream ended") //nolint:errcheck
 			return
 		}
 		if d, ok := f.(*wire.Drain); ok {
@@ -230,27 +298,36 @@ func (c *Conn) readControl(on func(wire.Frame)) {
 	}
 }
 
-// LocalAddr is the UDP address of the socket this connection sends from
-// now: the local address that routes to the edge (a loopback one for an
-// edge on loopback), never the wildcard address. It changes when the
-// connection migrates.
-func (c *Conn) LocalAddr() net.Addr { return c.paths.current() }
+// LocalAddr is the address this connection sends from now: on QUIC the
+// UDP socket's, the local address that routes to the edge (a loopback one
+// for an edge on loopback), never the wildcard address, and it changes
+// when the connection migrates; on TCP the socket's.
+func (c *Conn) LocalAddr() net.Addr {
+	if c.paths == nil {
+		return c.tc.LocalAddr()
+	}
+	return c.paths.current()
+}
 
-// RemoteAddr is the edge's UDP address.
-func (c *Conn) RemoteAddr() net.Addr { return c.qc.RemoteAddr() }
+// RemoteAddr is the edge's address (UDP, or TCP).
+func (c *Conn) RemoteAddr() net.Addr { return c.tc.RemoteAddr() }
+
+// Transport names the connection's transport (transport.NameQUIC or
+// NameTCP).
+func (c *Conn) Transport() string { return c.tc.Name() }
 
 // Welcome returns the edge's answer to our Hello.
 func (c *Conn) Welcome() *wire.Welcome { return c.welcome }
 
 // Context ends when the connection closes; its cause says why.
-func (c *Conn) Context() context.Context { return c.qc.Context() }
+func (c *Conn) Context() context.Context { return c.tc.Context() }
 
 // Done is closed once the connection is closed and its control reader ended.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
 // Alive reports whether the connection is open and the edge has not asked
 // us to drain it.
-func (c *Conn) Alive() bool { return c.qc.Context().Err() == nil && !c.draining.Load() }
+func (c *Conn) Alive() bool { return c.tc.Context().Err() == nil && !c.draining.Load() }
 
 // Draining reports whether the edge asked us to open no new streams here.
 func (c *Conn) Draining() bool { return c.draining.Load() }
@@ -274,17 +351,17 @@ func (c *Conn) CloseControl() error {
 
 // Close closes the connection with a code and a reason the edge logs.
 func (c *Conn) Close(code wire.Code, reason string) error {
-	return c.qc.CloseWithError(quic.ApplicationErrorCode(code), reason)
+	return c.tc.CloseWithError(code, reason)
 }
 
 // OpenStream opens a stream, sends open and waits for the edge's Result. A
 // refusal is returned as an *wire.Error; the stream is then already reset.
 func (c *Conn) OpenStream(ctx context.Context, open *wire.Open) (*StreamConn, error) {
-	s, err := c.qc.OpenStreamSync(ctx)
+	s, err := c.tc.OpenStream(ctx)
 	if err != nil {
 		return nil, &ConnError{Err: err}
 	}
-	sc := newStreamConn(c.qc, s)
+	sc := newStreamConn(c.tc, s)
 	if err := wire.WriteFrame(s, open); err != nil {
 		sc.Abort(wire.CodeInternal)
 		return nil, &ConnError{Err: err}
@@ -306,9 +383,8 @@ func (c *Conn) OpenStream(ctx context.Context, open *wire.Open) (*StreamConn, er
 		if errors.As(err, &e) {
 			return nil, err
 		}
-		var se *quic.StreamError
-		if errors.As(err, &se) && se.Remote {
-			return nil, wire.Errorf(wire.Code(se.ErrorCode), "the edge reset the stream")
+		if code, ok := resetCode(err); ok {
+			return nil, wire.Errorf(code, "the edge reset the stream")
 		}
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("wait for the edge's answer: %w", err)
@@ -338,11 +414,25 @@ func (c *Conn) timedOut() bool { return c.strikes.Load() >= 2 }
 
 // AcceptStream waits for a stream the edge opens (connectors only).
 func (c *Conn) AcceptStream(ctx context.Context) (*StreamConn, error) {
-	s, err := c.qc.AcceptStream(ctx)
+	s, err := c.tc.AcceptStream(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return newStreamConn(c.qc, s), nil
+	return newStreamConn(c.tc, s), nil
+}
+
+// resetCode returns the code of a stream reset by the edge, on either
+// transport.
+func resetCode(err error) (wire.Code, bool) {
+	var se *quic.StreamError
+	if errors.As(err, &se) && se.Remote {
+		return wire.Code(se.ErrorCode), true
+	}
+	var te *transport.StreamError
+	if errors.As(err, &te) && te.Remote && !errors.Is(err, transport.ErrCut) {
+		return te.Code, true
+	}
+	return 0, false
 }
 
 // DialError means the edge could not be reached or the QUIC/TLS handshake

@@ -7,6 +7,8 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/airlockhq/airlock/internal/transport"
+
 	"github.com/airlockhq/airlock/internal/wire"
 )
 
@@ -57,7 +59,7 @@ func TestOpenQuietAfter(t *testing.T) {
 		{"500 ms satellite path", 500 * time.Millisecond, 50 * time.Millisecond, 2*(500+200+25)*time.Millisecond + 500*time.Millisecond, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := openQuietAfter(quic.ConnectionStats{SmoothedRTT: tc.srtt, MeanDeviation: tc.dev})
+			got := openQuietAfter(transport.Stats{SmoothedRTT: tc.srtt, MeanDeviation: tc.dev})
 			if got < tc.atLeast || (tc.exactlyBase && got != OpenQuietAfter) {
 				t.Fatalf("openQuietAfter(srtt %v, dev %v) = %v, want %v%s", tc.srtt, tc.dev, got, tc.atLeast, map[bool]string{true: " exactly", false: " or more"}[tc.exactlyBase])
 			}

@@ -13,10 +13,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/quic-go/quic-go"
-
 	"github.com/airlockhq/airlock/internal/backoff"
 	"github.com/airlockhq/airlock/internal/relay"
+	"github.com/airlockhq/airlock/internal/transport"
 	"github.com/airlockhq/airlock/internal/wire"
 )
 
@@ -695,7 +694,7 @@ func (c *Client) received() (*Conn, uint64) {
 	if c.conn == nil {
 		return nil, 0
 	}
-	return c.conn, c.conn.qc.ConnectionStats().PacketsReceived
+	return c.conn, c.conn.tc.Stats().Received
 }
 
 // unanswered reports whether conn0 was closed by its edge going away
@@ -718,8 +717,8 @@ func (c *Client) unanswered(conn0 *Conn, heard0 uint64, elapsed time.Duration) b
 	case c.conn.Quiet() > QuietAfter:
 		return true
 	}
-	st := c.conn.qc.ConnectionStats()
-	return c.conn == conn0 && elapsed >= openQuietAfter(st) && st.PacketsReceived == heard0
+	st := c.conn.tc.Stats()
+	return c.conn == conn0 && elapsed >= openQuietAfter(st) && st.Received == heard0
 }
 
 // openQuietAfter is how long an open may hear nothing on a connection
@@ -728,7 +727,7 @@ func (c *Client) unanswered(conn0 *Conn, heard0 uint64, elapsed time.Duration) b
 // come back (two probe timeouts, RFC 9002 §6.2.1, and a round trip), so
 // that one lost packet on a 500 ms path does not move a stream off a
 // healthy edge.
-func openQuietAfter(st quic.ConnectionStats) time.Duration {
+func openQuietAfter(st transport.Stats) time.Duration {
 	const maxAckDelay = 25 * time.Millisecond // quic-go's default
 	pto := st.SmoothedRTT + max(4*st.MeanDeviation, time.Millisecond) + maxAckDelay
 	return max(OpenQuietAfter, 2*pto+st.SmoothedRTT)

@@ -5,21 +5,21 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/internal/relay"
+	"github.com/airlockhq/airlock/internal/transport"
 	"github.com/airlockhq/airlock/internal/wire"
-	"github.com/quic-go/quic-go"
 )
 
-// StreamConn is a QUIC stream as a net.Conn, so that SOCKS servers, TLS and
+// StreamConn is a stream (QUIC or TCP) as a net.Conn, so that SOCKS servers, TLS and
 // io.Copy can use it. Its addresses are *net.TCPAddr (SOCKS5 replies need
 // one), CloseWrite sends FIN, Close closes both directions and Abort resets
 // both with a code.
 type StreamConn struct {
-	s      *quic.Stream
+	s      transport.Stream
 	local  *net.TCPAddr
 	remote *net.TCPAddr
 }
 
-func newStreamConn(qc *quic.Conn, s *quic.Stream) *StreamConn {
+func newStreamConn(qc transport.Conn, s transport.Stream) *StreamConn {
 	return &StreamConn{s: s, local: tcpAddr(qc.LocalAddr()), remote: tcpAddr(qc.RemoteAddr())}
 }
 
@@ -33,9 +33,6 @@ func tcpAddr(a net.Addr) *net.TCPAddr {
 	return &net.TCPAddr{IP: net.IPv4zero}
 }
 
-// Stream returns the underlying QUIC stream.
-func (c *StreamConn) Stream() *quic.Stream { return c.s }
-
 func (c *StreamConn) Read(p []byte) (int, error)  { return c.s.Read(p) }
 func (c *StreamConn) Write(p []byte) (int, error) { return c.s.Write(p) }
 
@@ -45,14 +42,13 @@ func (c *StreamConn) CloseWrite() error { return c.s.Close() }
 // Close ends both directions: FIN for ours, and we stop reading theirs.
 func (c *StreamConn) Close() error {
 	err := c.s.Close()
-	c.s.CancelRead(quic.StreamErrorCode(wire.CodeOK))
+	c.s.CancelRead(wire.CodeOK)
 	return err
 }
 
 // Abort resets both directions with code.
 func (c *StreamConn) Abort(code wire.Code) {
-	c.s.CancelWrite(quic.StreamErrorCode(code))
-	c.s.CancelRead(quic.StreamErrorCode(code))
+	transport.Abort(c.s, code)
 }
 
 func (c *StreamConn) LocalAddr() net.Addr                { return c.local }

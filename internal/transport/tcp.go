@@ -383,7 +383,11 @@ func (c *tcpConn) RemoteAddr() net.Addr     { return c.raw.RemoteAddr() }
 func (c *tcpConn) Name() string             { return NameTCP }
 
 func (c *tcpConn) Stats() Stats {
-	return Stats{Received: c.raw.reads.Load(), SmoothedRTT: time.Duration(c.rtt.Load()), MeanDeviation: time.Duration(c.rttvar.Load())}
+	c.mu.Lock()
+	open := c.open
+	c.mu.Unlock()
+	return Stats{Received: c.raw.reads.Load(), SmoothedRTT: time.Duration(c.rtt.Load()), MeanDeviation: time.Duration(c.rttvar.Load()),
+		Streams: open + int(c.incoming.Load())}
 }
 
 // countConn counts the reads of the socket that returned bytes, notes when

@@ -45,6 +45,9 @@ type Stats struct {
 	// its acknowledgements, TCP's from the multiplexer's pings).
 	SmoothedRTT   time.Duration
 	MeanDeviation time.Duration
+	// Streams counts the streams open now, both ways, on TCP (0 on QUIC,
+	// which does not say).
+	Streams int
 }
 
 // Stream is one bidirectional stream.

@@ -1,0 +1,106 @@
+package edgeclient
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go"
+)
+
+// TestPicker follows one network through the automatic choice with an
+// injected clock: QUIC unknown, fallen back to TCP, the retry due after
+// the interval (once at a time), a failed retry waiting the interval
+// again, QUIC answering again.
+func TestPicker(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	p := newPicker(1500*time.Millisecond, 5*time.Minute, func() time.Time { return now })
+	const key = "192.0.2.10"
+	steps := []struct {
+		name     string
+		do       func()
+		advance  time.Duration
+		onTCP    bool
+		probeDue bool
+		reason   string
+	}{
+		{"a new network tries QUIC", func() {}, 0, false, false, "chosen by the configuration"},
+		{"no answer over UDP: TCP, remembered", func() { p.fellBack(key) }, 0, true, false,
+			"UDP to the edge got no answer within 1.5 s; trying QUIC again in 5m"},
+		{"before the interval: no retry", func() {}, 4 * time.Minute, true, false,
+			"UDP to the edge got no answer within 1.5 s; trying QUIC again in 1m"},
+		{"after it: one retry", func() {}, time.Minute, true, true, "UDP to the edge got no answer within 1.5 s; trying QUIC again now"},
+		{"the retry failed: wait again", func() { p.probed(key, false) }, 0, true, false,
+			"UDP to the edge got no answer within 1.5 s; trying QUIC again in 5m"},
+		{"the next retry answered: QUIC", func() {
+			now = now.Add(5 * time.Minute)
+			if !p.probe(key) {
+				t.Fatal("retry not due")
+			}
+			p.probed(key, true)
+		}, 0, false, false, "chosen by the configuration"},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			now = now.Add(st.advance)
+			st.do()
+			if got := p.onTCP(key); got != st.onTCP {
+				t.Fatalf("onTCP = %v, want %v", got, st.onTCP)
+			}
+			if got := p.reason(key); got != st.reason {
+				t.Fatalf("reason %q, want %q", got, st.reason)
+			}
+			if got := p.probe(key); got != st.probeDue {
+				t.Fatalf("probe = %v, want %v", got, st.probeDue)
+			}
+			if st.probeDue && p.probe(key) {
+				t.Fatal("a second retry began while one runs")
+			}
+			if p.onTCP("198.51.100.7") {
+				t.Fatal("another network inherited the choice")
+			}
+		})
+	}
+}
+
+// TestPickerBounded: a picker remembers at most maxNetworks networks.
+func TestPickerBounded(t *testing.T) {
+	p := newPicker(0, 0, nil)
+	for i := range 3 * maxNetworks {
+		p.fellBack(string(rune('a' + i)))
+	}
+	if n := len(p.nets); n > maxNetworks {
+		t.Fatalf("%d networks remembered, at most %d", n, maxNetworks)
+	}
+}
+
+// TestNoAnswer: only a QUIC dial that heard nothing falls back to TCP; a
+// refusal or a caller that gave up does not.
+func TestNoAnswer(t *testing.T) {
+	expired, cancel := context.WithTimeout(context.Background(), 0)
+	defer cancel()
+	<-expired.Done()
+	live := context.Background()
+	gone, cancelGone := context.WithCancel(context.Background())
+	cancelGone()
+	for _, tc := range []struct {
+		name         string
+		err          error
+		dial, caller context.Context
+		want         bool
+	}{
+		{"dial deadline", context.DeadlineExceeded, expired, live, true},
+		{"handshake timeout", &quic.HandshakeTimeoutError{}, live, live, true},
+		{"idle timeout", &quic.IdleTimeoutError{}, live, live, true},
+		{"refused by a limit", &quic.TransportError{ErrorCode: quic.ConnectionRefused, Remote: true}, live, live, false},
+		{"tls failure", errors.New("tls: bad certificate"), live, live, false},
+		{"the caller gave up", context.Canceled, expired, gone, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := noAnswer(tc.err, tc.dial, tc.caller); got != tc.want {
+				t.Fatalf("noAnswer = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
