@@ -35,6 +35,10 @@ const (
 type Config struct {
 	// Listen is the UDP address of the QUIC listener (default 127.0.0.1:7844).
 	Listen string `yaml:"listen,omitempty"`
+	// TCPListen is the TCP address of the same protocol over TLS on TCP,
+	// for daemons and connectors whose network drops UDP (default: the
+	// host and port of Listen, on TCP; "off" for none).
+	TCPListen string `yaml:"tcp_listen,omitempty"`
 	// AdminListen is the TCP address of /metrics and /healthz (default
 	// 127.0.0.1:7845; loopback unless set otherwise; "off" for none).
 	AdminListen string `yaml:"admin_listen,omitempty"`
@@ -315,6 +319,9 @@ func (c *Config) Path(p string) string {
 func (c *Config) Validate() error {
 	var v validator
 	v.hostPort("listen", c.Listen)
+	if c.TCPListen != "" && c.TCPListen != TCPOff {
+		v.hostPort("tcp_listen", c.TCPListen)
+	}
 	if c.AdminListen != AdminOff {
 		v.hostPort("admin_listen", c.AdminListen)
 	}

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/airlockhq/airlock/internal/token"
+	"github.com/airlockhq/airlock/internal/transport"
 	"github.com/airlockhq/airlock/internal/wire"
 )
 
@@ -87,7 +88,7 @@ type connState struct {
 	g         *guard
 	src       netip.Addr
 	fullLimit bool // the connection got the full stream limit
-	conn      *quic.Conn
+	conn      transport.Conn
 
 	mu          sync.Mutex
 	handshaking bool
@@ -214,7 +215,23 @@ func (g *guard) overLocked(src netip.Addr, trusted bool) string {
 // refuses it (quic-go answers CONNECTION_REFUSED, statelessly) when a bound
 // is reached, and gives untrusted sources the low stream limit.
 func (g *guard) admit(info *quic.ClientInfo) (*quic.Config, error) {
-	src := sourceOf(info.RemoteAddr)
+	st, err := g.count(sourceOf(info.RemoteAddr))
+	if err != nil {
+		return nil, err
+	}
+	g.mu.Lock()
+	g.admitted[info] = st
+	g.mu.Unlock()
+	if st.fullLimit {
+		return g.full, nil
+	}
+	return g.low, nil
+}
+
+// count counts a new connection from src, QUIC or TCP, as handshaking and
+// unauthenticated, or refuses it when a bound is reached. Its counts are
+// given back by the connState's release.
+func (g *guard) count(src netip.Addr) (*connState, error) {
 	now := time.Now()
 	g.mu.Lock()
 	trusted := g.trustedLocked(src, now)
@@ -236,13 +253,9 @@ func (g *guard) admit(info *quic.ClientInfo) (*quic.Config, error) {
 	if !trusted {
 		g.unauth++
 	}
-	g.admitted[info] = st
 	g.gaugesLocked()
 	g.mu.Unlock()
-	if trusted {
-		return g.full, nil
-	}
-	return g.low, nil
+	return st, nil
 }
 
 // connContext is quic.Transport.ConnContext: it puts the admission state of
@@ -260,7 +273,7 @@ func (g *guard) connContext(ctx context.Context, info *quic.ClientInfo) (context
 	return context.WithValue(ctx, connStateKey{}, st), nil
 }
 
-func stateOf(conn *quic.Conn) *connState {
+func stateOf(conn interface{ Context() context.Context }) *connState {
 	st, _ := conn.Context().Value(connStateKey{}).(*connState)
 	return st
 }
@@ -344,7 +357,7 @@ func (g *guard) refused(src netip.Addr, bound string) {
 }
 
 // handshakeDone moves an accepted connection out of the handshakes count.
-func (st *connState) handshakeDone(conn *quic.Conn) {
+func (st *connState) handshakeDone(conn transport.Conn) {
 	st.mu.Lock()
 	st.conn = conn
 	was := st.handshaking
@@ -379,6 +392,9 @@ func (st *connState) authenticate() bool {
 	if st.timer != nil {
 		st.timer.Stop()
 		st.timer = nil
+	}
+	if st.conn != nil {
+		transport.Unlimit(st.conn) // a TCP connection's read budget (allowWindowIncrease on QUIC)
 	}
 	st.mu.Unlock()
 	if sc := st.g.sources[st.src]; was && sc != nil {
@@ -431,7 +447,7 @@ func (st *connState) release() {
 // closeWith closes the connection with code, counting the bound.
 func (st *connState) closeWith(code wire.Code, bound, msg string) {
 	st.g.refused(st.src, bound)
-	st.conn.CloseWithError(quic.ApplicationErrorCode(code), msg) //nolint:errcheck
+	st.conn.CloseWithError(code, msg) //nolint:errcheck
 }
 
 // armUnauthenticated closes a client connection from an untrusted source
@@ -522,7 +538,7 @@ func (st *connState) idleClose() {
 		if st.streams.Load() == 0 {
 			// CodeOK, not CodeGoingAway: the edge is not leaving, and a
 			// fleet client that sees going-away gives the edge up.
-			st.conn.CloseWithError(quic.ApplicationErrorCode(wire.CodeOK), "drained: use the connection with the full stream limit") //nolint:errcheck
+			st.conn.CloseWithError(wire.CodeOK, "drained: use the connection with the full stream limit") //nolint:errcheck
 		}
 	})
 }
@@ -531,7 +547,7 @@ func (st *connState) idleClose() {
 // holding only as much memory as the peer has sent: a frame header that
 // announces 16 KiB and stalls costs 3 bytes, not 16 KiB. The errors are
 // wire.ReadFrameOf's.
-func readOpen(str *quic.Stream, timeout time.Duration) (*wire.Open, error) {
+func readOpen(str transport.Stream, timeout time.Duration) (*wire.Open, error) {
 	str.SetReadDeadline(time.Now().Add(timeout)) //nolint:errcheck // never fails
 	defer str.SetReadDeadline(time.Time{})       //nolint:errcheck
 	hdr := make([]byte, 3)
@@ -556,7 +572,7 @@ func timedOut(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 // admitStream counts a new client stream as waiting for its Open frame. A
 // stream over a bound is reset with CodeOverloaded at once, costing no
 // goroutine, and reported false.
-func (s *Server) admitStream(p *peer, str *quic.Stream) bool {
+func (s *Server) admitStream(p *peer, str transport.Stream) bool {
 	bound, ok := p.adm.admitStream()
 	if ok {
 		return true
@@ -570,7 +586,7 @@ func (s *Server) admitStream(p *peer, str *quic.Stream) bool {
 
 // readOpen reads an admitted stream's Open frame within the first-frame
 // timeout. A stream that sent none counts as refused.
-func (s *Server) readOpen(p *peer, str *quic.Stream) (*wire.Open, error) {
+func (s *Server) readOpen(p *peer, str transport.Stream) (*wire.Open, error) {
 	open, err := readOpen(str, time.Duration(s.guard.lim.FirstFrameTimeout))
 	p.adm.opened()
 	if err != nil {

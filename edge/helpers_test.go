@@ -110,7 +110,11 @@ func startEdge(tb testing.TB, set ...func(*Config)) *testEdge {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e.srv, err = New(cfg, Options{Logger: testLogger(tb), Audit: e.audit, PacketConn: pc})
+	tl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.srv, err = New(cfg, Options{Logger: testLogger(tb), Audit: e.audit, PacketConn: pc, TCPListener: tl})
 	if err != nil {
 		tb.Fatal(err)
 	}

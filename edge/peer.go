@@ -10,18 +10,18 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/airlockhq/airlock/internal/transport"
 	"github.com/airlockhq/airlock/internal/wire"
-	"github.com/quic-go/quic-go"
 )
 
-// peer is one QUIC connection that completed the handshake: a daemon
+// peer is one connection (QUIC or TCP) that completed the handshake: a daemon
 // (client) or a connector.
 type peer struct {
 	id     string
 	since  time.Time // when the handshake began
 	addr   string
-	conn   *quic.Conn
-	ctrl   *quic.Stream
+	conn   transport.Conn
+	ctrl   transport.Stream
 	hello  *wire.Hello
 	tunnel *tunnelEntry // connectors only
 	adm    *connState   // admission counts and limits (guard.go)
@@ -95,9 +95,9 @@ func refuse(code wire.Code, reason, format string, args ...any) *handshakeError 
 }
 
 // handleConn runs one connection from handshake to close.
-func (s *Server) handleConn(connsCtx context.Context, conn *quic.Conn) {
+func (s *Server) handleConn(connsCtx context.Context, conn transport.Conn) {
 	stop := context.AfterFunc(connsCtx, func() {
-		conn.CloseWithError(quic.ApplicationErrorCode(wire.CodeGoingAway), "edge shutting down") //nolint:errcheck
+		conn.CloseWithError(wire.CodeGoingAway, "edge shutting down") //nolint:errcheck
 	})
 	defer stop()
 	log := s.log.With("remote", conn.RemoteAddr().String())
@@ -108,7 +108,7 @@ func (s *Server) handleConn(connsCtx context.Context, conn *quic.Conn) {
 	if herr != nil {
 		s.m.handshakeFailures.WithLabelValues(herr.reason).Inc()
 		log.Info("connection refused", "code", herr.code.Slug(), "reason", herr.msg)
-		conn.CloseWithError(quic.ApplicationErrorCode(herr.code), herr.msg) //nolint:errcheck
+		conn.CloseWithError(herr.code, herr.msg) //nolint:errcheck
 		return
 	}
 	p.adm = adm
@@ -142,7 +142,7 @@ func (s *Server) handleConn(connsCtx context.Context, conn *quic.Conn) {
 
 // handshake reads Hello on the control stream, checks it, registers the
 // connection and answers Welcome. A refusal has already been answered.
-func (s *Server) handshake(conn *quic.Conn, log *slog.Logger) (*peer, *handshakeError) {
+func (s *Server) handshake(conn transport.Conn, log *slog.Logger) (*peer, *handshakeError) {
 	ctx, cancel := context.WithTimeout(conn.Context(), handshakeTimeout)
 	defer cancel()
 	ctrl, err := conn.AcceptStream(ctx)
@@ -215,7 +215,7 @@ func (s *Server) handshake(conn *quic.Conn, log *slog.Logger) (*peer, *handshake
 
 // refuseHello answers a refused Hello with a Welcome that carries the code
 // and message, and gives the peer a moment to read it before the close.
-func (s *Server) refuseHello(conn *quic.Conn, ctrl *quic.Stream, e *handshakeError) *handshakeError {
+func (s *Server) refuseHello(conn transport.Conn, ctrl transport.Stream, e *handshakeError) *handshakeError {
 	ctrl.SetWriteDeadline(time.Now().Add(writeTimeout)) //nolint:errcheck
 	if err := wire.WriteFrame(ctrl, &wire.Welcome{Version: wire.Version, Code: e.code, Message: truncate(e.msg), EdgeID: s.edgeID}); err == nil {
 		ctrl.Close()
@@ -237,7 +237,7 @@ func (s *Server) readControl(p *peer) {
 			switch {
 			case errors.As(err, &ee):
 				p.log.Warn("malformed control frame; closing the connection", "err", ee.Message)
-				p.conn.CloseWithError(quic.ApplicationErrorCode(wire.CodeBadRequest), truncate("control stream: "+ee.Message)) //nolint:errcheck
+				p.conn.CloseWithError(wire.CodeBadRequest, truncate("control stream: "+ee.Message)) //nolint:errcheck
 			case errors.Is(err, io.EOF):
 				close(p.ctrlEOF)
 				if p.drain() {
@@ -280,7 +280,7 @@ func (s *Server) closeWhenDrained(p *peer) {
 	select {
 	case <-p.ctrlEOF:
 	default:
-		t := time.NewTimer(lingerTime(p.conn.ConnectionStats().SmoothedRTT, time.Second))
+		t := time.NewTimer(lingerTime(p.conn.Stats().SmoothedRTT, time.Second))
 		defer t.Stop()
 		select {
 		case <-t.C:
@@ -290,7 +290,7 @@ func (s *Server) closeWhenDrained(p *peer) {
 		}
 	}
 	p.log.Info("drained connector connection has no stream left; closing it")
-	p.conn.CloseWithError(quic.ApplicationErrorCode(wire.CodeGoingAway), "drained") //nolint:errcheck
+	p.conn.CloseWithError(wire.CodeGoingAway, "drained") //nolint:errcheck
 }
 
 // refuseConnectorStreams resets any stream a connector opens: streams go
@@ -301,8 +301,8 @@ func (s *Server) refuseConnectorStreams(p *peer) {
 		if err != nil {
 			return
 		}
-		str.CancelRead(quic.StreamErrorCode(wire.CodeBadRequest))
-		str.CancelWrite(quic.StreamErrorCode(wire.CodeBadRequest))
+		str.CancelRead(wire.CodeBadRequest)
+		str.CancelWrite(wire.CodeBadRequest)
 	}
 }
 

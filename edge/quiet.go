@@ -87,7 +87,7 @@ func (h *heard) sample(now time.Time, packets uint64) (quiet, changed bool) {
 // closes, and logs (once each way) when it goes quiet and when it is heard
 // again; the tunnel's quiet gauge follows.
 func (s *Server) watchHeard(p *peer) {
-	p.heard.packets, p.heard.sampled = p.conn.ConnectionStats().PacketsReceived, time.Now()
+	p.heard.packets, p.heard.sampled = p.conn.Stats().Received, time.Now()
 	t := time.NewTicker(heardEvery)
 	defer t.Stop()
 	g := s.m.quietConns.WithLabelValues(p.tunnel.name)
@@ -101,7 +101,7 @@ func (s *Server) watchHeard(p *peer) {
 		case <-p.conn.Context().Done():
 			return
 		case now := <-t.C:
-			quiet, changed := p.heard.sample(now, p.conn.ConnectionStats().PacketsReceived)
+			quiet, changed := p.heard.sample(now, p.conn.Stats().Received)
 			if !changed {
 				continue
 			}

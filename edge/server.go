@@ -26,6 +26,7 @@ import (
 	"github.com/airlockhq/airlock/edge/store/postgres"
 	"github.com/airlockhq/airlock/internal/inflight"
 	"github.com/airlockhq/airlock/internal/token"
+	"github.com/airlockhq/airlock/internal/transport"
 	"github.com/airlockhq/airlock/internal/wire"
 )
 
@@ -54,6 +55,9 @@ type Options struct {
 	// PacketConn, if set, is used instead of binding the config's listen
 	// address (tests, socket activation). The server closes it.
 	PacketConn net.PacketConn
+	// TCPListener, if set, is used instead of binding the config's
+	// tcp_listen (tests). The server closes it.
+	TCPListener net.Listener
 	// QUIC overrides the QUIC configuration (default: DefaultQUICConfig).
 	QUIC *quic.Config
 }
@@ -98,6 +102,8 @@ type Server struct {
 	udp      net.PacketConn
 	tr       *quic.Transport
 	ln       *quic.Listener
+	tcpLn    net.Listener // nil: no TCP listener (tcp.go)
+	tlsTCP   *tls.Config
 	adminLn  net.Listener
 	adminSrv *http.Server
 	signIn   *signIn    // the HTTPS sign-in server; nil when http_listen is off
@@ -232,6 +238,9 @@ func New(cfg *Config, opts Options) (_ *Server, err error) {
 	if s.ln, err = s.tr.Listen(tlsConf, s.guard.quicConfig()); err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
+	if err := s.listenTCP(cfg, opts.TCPListener, tlsConf); err != nil {
+		return nil, err
+	}
 	if s.signIn, err = newSignIn(cfg, s.log, keys, cert, st); err != nil {
 		return nil, err
 	}
@@ -286,7 +295,7 @@ func (s *Server) Run(ctx context.Context) error {
 	connsCtx, closeConns := context.WithCancel(context.WithoutCancel(ctx))
 	defer closeConns()
 
-	s.log.Info("edge serving", "addr", s.Addr().String(), "admin", addrString(s.AdminAddr()), "signin", s.PublicURL())
+	s.log.Info("edge serving", "addr", s.Addr().String(), "tcp", addrString(s.TCPAddr()), "admin", addrString(s.AdminAddr()), "signin", s.PublicURL())
 	g, gctx := errgroup.WithContext(ctx)
 	if s.signIn != nil {
 		s.signIn.run(gctx, g)
@@ -300,6 +309,9 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 			return nil
 		})
+	}
+	if s.tcpLn != nil {
+		g.Go(func() error { return s.acceptTCP(gctx, connsCtx) })
 	}
 	g.Go(func() error {
 		err := s.acceptLoop(gctx, connsCtx)
@@ -326,13 +338,16 @@ func (s *Server) acceptLoop(ctx, connsCtx context.Context) error {
 			}
 			return fmt.Errorf("accept: %w", err)
 		}
-		s.connWG.Go(func() { s.handleConn(connsCtx, conn) })
+		s.connWG.Go(func() { s.handleConn(connsCtx, transport.QUIC(conn)) })
 	}
 }
 
 func (s *Server) shutdown(closeConns context.CancelFunc) {
 	s.stopping.Store(true)
 	s.ln.Close()
+	if s.tcpLn != nil {
+		s.tcpLn.Close()
+	}
 	// Out of the fleet before the Drain: connectors learn it from the
 	// other edges and drain their connections here for good.
 	s.fleet.leave()
@@ -360,7 +375,7 @@ func (s *Server) linger(limit time.Duration) {
 	peers := s.registry.all()
 	var rtt time.Duration
 	for _, p := range peers {
-		rtt = max(rtt, p.conn.ConnectionStats().SmoothedRTT)
+		rtt = max(rtt, p.conn.Stats().SmoothedRTT)
 	}
 	timer := time.NewTimer(lingerTime(rtt, limit))
 	defer timer.Stop()
@@ -404,6 +419,9 @@ func (s *Server) closeAll() {
 		}
 		if s.adminLn != nil {
 			s.adminLn.Close()
+		}
+		if s.tcpLn != nil {
+			s.tcpLn.Close()
 		}
 		for _, c := range s.closers {
 			c.Close()
@@ -473,7 +491,7 @@ func (s *Server) Reload(cfg *Config) error {
 		}
 		if t, ok := snap.tunnels[p.tunnel.id]; !ok || t.secretHash != p.tunnel.secretHash {
 			p.log.Info("closing connector connection: its tunnel was removed or its secret changed")
-			p.conn.CloseWithError(quic.ApplicationErrorCode(wire.CodeUnauthenticated), "tunnel removed or secret changed") //nolint:errcheck
+			p.conn.CloseWithError(wire.CodeUnauthenticated, "tunnel removed or secret changed") //nolint:errcheck
 			continue
 		}
 		connectors = append(connectors, p)

@@ -6,10 +6,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/quic-go/quic-go"
-
 	"github.com/airlockhq/airlock/internal/relay"
 	"github.com/airlockhq/airlock/internal/token"
+	"github.com/airlockhq/airlock/internal/transport"
 	"github.com/airlockhq/airlock/internal/wire"
 )
 
@@ -29,7 +28,7 @@ func (s *Server) acceptClientStreams(p *peer) {
 
 // serveStream checks one client stream, routes it to a connector and
 // relays it, and writes its audit line.
-func (s *Server) serveStream(p *peer, str *quic.Stream) {
+func (s *Server) serveStream(p *peer, str transport.Stream) {
 	start := time.Now()
 	s.active.Add()
 	s.m.activeStreams.Inc()
@@ -100,7 +99,7 @@ func (s *Server) serveStream(p *peer, str *quic.Stream) {
 }
 
 // refuseStream answers a stream with a refusal and closes it.
-func (s *Server) refuseStream(str *quic.Stream, rec *AuditRecord, err error) {
+func (s *Server) refuseStream(str transport.Stream, rec *AuditRecord, err error) {
 	res := relay.ResultOf(err)
 	res.Message = wire.TruncateText(res.Message)
 	rec.Code, rec.Message = res.Code, res.Message
@@ -110,7 +109,7 @@ func (s *Server) refuseStream(str *quic.Stream, rec *AuditRecord, err error) {
 		return
 	}
 	str.Close()
-	str.CancelRead(quic.StreamErrorCode(res.Code))
+	str.CancelRead(res.Code)
 }
 
 // retryable marks a failure to get a stream going on a connector
@@ -127,7 +126,7 @@ func (r retryable) Unwrap() error { return r.err }
 // its connector answers CodeGoingAway because it is draining) it tries the
 // next, at most once each, so that a rolling restart of the connectors costs
 // the client nothing.
-func (s *Server) dialConnector(rt *route, open *wire.Open, claims *token.Claims, streamID string) (*quic.Stream, *peer, error) {
+func (s *Server) dialConnector(rt *route, open *wire.Open, claims *token.Claims, streamID string) (transport.Stream, *peer, error) {
 	dial := &wire.Dial{
 		App: rt.app, Target: open.Target,
 		Email: claims.Email, Subject: claims.Subject, StreamID: streamID,
@@ -171,14 +170,11 @@ func (s *Server) dialConnector(rt *route, open *wire.Open, claims *token.Claims,
 	return nil, nil, wire.Errorf(wire.CodeNoConnector, "no connector of tunnel %s is connected to this edge (app %s)", rt.tunnel.name, rt.app)
 }
 
-func (s *Server) openUpstream(cp *peer, dial *wire.Dial) (*quic.Stream, error) {
-	up, err := cp.conn.OpenStream()
-	if err != nil && cp.conn.Context().Err() == nil {
-		// No free stream right now: wait a little for one.
-		ctx, cancel := context.WithTimeout(cp.conn.Context(), openStreamTimeout)
-		up, err = cp.conn.OpenStreamSync(ctx)
-		cancel()
-	}
+func (s *Server) openUpstream(cp *peer, dial *wire.Dial) (transport.Stream, error) {
+	// At once when the connection has a free stream, else within a little.
+	ctx, cancel := context.WithTimeout(cp.conn.Context(), openStreamTimeout)
+	up, err := cp.conn.OpenStream(ctx)
+	cancel()
 	if err != nil {
 		if cp.conn.Context().Err() != nil {
 			return nil, retryable{wire.Errorf(wire.CodeNoConnector, "connector connection %s closed", cp.id)}
@@ -214,7 +210,7 @@ func (s *Server) openUpstream(cp *peer, dial *wire.Dial) (*quic.Stream, error) {
 	up.SetDeadline(time.Time{}) //nolint:errcheck
 	if res.Code != wire.CodeOK {
 		up.Close()
-		up.CancelRead(quic.StreamErrorCode(res.Code))
+		up.CancelRead(res.Code)
 		if res.Code == wire.CodeGoingAway {
 			// The connector drains this connection and refused the stream
 			// before any bytes flowed: route no more here, try another.
@@ -228,14 +224,11 @@ func (s *Server) openUpstream(cp *peer, dial *wire.Dial) (*quic.Stream, error) {
 	return up, nil
 }
 
-// spliceStream adapts a QUIC stream to relay.Splice: CloseWrite sends FIN,
+// spliceStream adapts a stream to relay.Splice: CloseWrite sends FIN,
 // Abort resets both directions.
-type spliceStream struct{ *quic.Stream }
+type spliceStream struct{ transport.Stream }
 
 func (s spliceStream) CloseWrite() error { return s.Stream.Close() }
 func (s spliceStream) Abort(c wire.Code) { abort(s.Stream, c) }
 
-func abort(str *quic.Stream, c wire.Code) {
-	str.CancelRead(quic.StreamErrorCode(c))
-	str.CancelWrite(quic.StreamErrorCode(c))
-}
+func abort(str transport.Stream, c wire.Code) { transport.Abort(str, c) }

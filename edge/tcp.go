@@ -1,0 +1,123 @@
+package edge
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/airlockhq/airlock/internal/relay"
+	"github.com/airlockhq/airlock/internal/transport"
+)
+
+// TCPOff as tcp_listen turns the TCP listener off.
+const TCPOff = "off"
+
+// listenTCP binds the TCP listener of the same protocol over TLS on TCP:
+// tcp_listen, or by default the host of listen and the port the QUIC
+// listener got. A default that cannot be bound (the port is taken on TCP)
+// leaves the edge without TCP, and says so; a tcp_listen that cannot is an
+// error.
+func (s *Server) listenTCP(cfg *Config, ln net.Listener, tlsConf *tls.Config) error {
+	s.tlsTCP = tlsConf.Clone()
+	s.tlsTCP.NextProtos = []string{transport.ALPNTCP}
+	if ln != nil {
+		s.tcpLn = ln
+		return nil
+	}
+	if cfg.TCPListen == TCPOff {
+		return nil
+	}
+	addr, explicit := cfg.TCPListen, cfg.TCPListen != ""
+	if !explicit {
+		host, _, err := net.SplitHostPort(cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+		_, port, _ := net.SplitHostPort(s.udp.LocalAddr().String())
+		addr = net.JoinHostPort(host, port)
+	}
+	var err error
+	if s.tcpLn, err = net.Listen("tcp", addr); err != nil {
+		if explicit {
+			return fmt.Errorf("tcp_listen: %w", err)
+		}
+		s.log.Warn("no TCP listener: daemons and connectors whose network drops UDP cannot reach this edge; set tcp_listen", "addr", addr, "err", err)
+	}
+	return nil
+}
+
+// TCPAddr is the TCP listener's address, nil when there is none.
+func (s *Server) TCPAddr() net.Addr {
+	if s.tcpLn == nil {
+		return nil
+	}
+	return s.tcpLn.Addr()
+}
+
+// acceptTCP accepts TCP connections until ctx ends.
+func (s *Server) acceptTCP(ctx, connsCtx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { s.tcpLn.Close() })
+	defer stop()
+	for {
+		raw, err := s.tcpLn.Accept()
+		if err != nil {
+			if ctx.Err() != nil || s.stopping.Load() {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("accept tcp: %w", err)
+		}
+		s.connWG.Go(func() { s.serveTCP(connsCtx, raw) })
+	}
+}
+
+// serveTCP takes one TCP connection through the same admission as a QUIC
+// one (guard.count: the per-source and edge-wide connection and handshake
+// caps, the trusted sources' full stream limit), then the TLS handshake
+// within the QUIC handshake timeout, then handleConn like any other. A
+// connection over a bound is reset at once (RST), costing no TLS.
+func (s *Server) serveTCP(connsCtx context.Context, raw net.Conn) {
+	st, err := s.guard.count(sourceOf(raw.RemoteAddr()))
+	if err != nil {
+		if tc, ok := raw.(*net.TCPConn); ok {
+			relay.AbortTCP(tc)
+		} else {
+			raw.Close()
+		}
+		return
+	}
+	hctx, cancel := context.WithTimeout(connsCtx, s.guard.full.HandshakeIdleTimeout)
+	tc := tls.Server(raw, s.tlsTCP)
+	err = tc.HandshakeContext(hctx)
+	cancel()
+	if err != nil {
+		st.release()
+		raw.Close()
+		s.m.handshakeFailures.WithLabelValues("tls").Inc()
+		s.log.Debug("tcp connection: tls handshake failed", "remote", raw.RemoteAddr().String(), "err", err)
+		return
+	}
+	cfg := s.guard.low
+	budget := int64(s.guard.lim.UnauthenticatedWindow)
+	if st.fullLimit {
+		cfg = s.guard.full
+		budget = int64(cfg.InitialConnectionReceiveWindow)
+	}
+	conn, err := transport.ServeTCP(context.WithValue(context.Background(), connStateKey{}, st), tc, transport.TCPOptions{
+		MaxIncomingStreams: int(cfg.MaxIncomingStreams),
+		StreamWindow:       uint32(min(cfg.MaxStreamReceiveWindow, 1<<24)),
+		IdleTimeout:        cfg.MaxIdleTimeout,
+		ReadBudget:         budget,
+	})
+	if err != nil {
+		st.release()
+		return
+	}
+	context.AfterFunc(conn.Context(), st.release)
+	s.handleConn(connsCtx, conn)
+}
