@@ -140,10 +140,15 @@ type Edge struct {
 	Addresses []string `json:"addresses,omitempty"`
 	// Current is the address (ip:port) whose connection carries the edge's
 	// streams now; empty while none is up.
-	Current   string    `json:"current,omitempty"`
-	Connected bool      `json:"connected"`
-	Since     time.Time `json:"since,omitzero"`  // when the live connection was made
-	Error     string    `json:"error,omitempty"` // the last dial or connection error
+	Current string `json:"current,omitempty"`
+	// Transport is the transport of that connection, "QUIC" or "TCP",
+	// and TransportReason why TCP ("UDP to the edge got no answer within
+	// 1.5 s; trying QUIC again in 5m").
+	Transport       string    `json:"transport,omitempty"`
+	TransportReason string    `json:"transport_reason,omitempty"`
+	Connected       bool      `json:"connected"`
+	Since           time.Time `json:"since,omitzero"`  // when the live connection was made
+	Error           string    `json:"error,omitempty"` // the last dial or connection error
 	// SignIn is the user's sign-in at this edge; nil when every cluster on
 	// it uses a service token.
 	SignIn *SignIn `json:"sign_in,omitempty"`

@@ -170,7 +170,11 @@ func doctor(cfgPath string, st *apitype.Status, stErr error, socket string, chec
 		}
 		switch {
 		case e.Connected:
-			add(checkOK, "edge "+e.Name, "connected to "+current+" since "+e.Since.Local().Format(time.TimeOnly), "")
+			add(checkOK, "edge "+e.Name, "connected to "+current+" since "+e.Since.Local().Format(time.TimeOnly)+transportText(e), "")
+			if e.Transport == "TCP" && e.TransportReason != "" {
+				add(checkWarn, "transport "+e.Name, "TCP: "+e.TransportReason,
+					"allow UDP to the edge's port (QUIC carries streams across a change of network and keeps up better under loss); the daemon tries QUIC again on its own")
+			}
 		case e.Error != "":
 			add(checkFail, "edge "+e.Name, where+" unreachable: "+e.Error, "check the address and that UDP to it is allowed (QUIC); the daemon keeps retrying")
 		default:

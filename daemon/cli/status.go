@@ -91,7 +91,7 @@ func PrintStatus(w io.Writer, st *apitype.Status) {
 		state := "idle"
 		switch {
 		case e.Connected:
-			state = "connected since " + e.Since.Local().Format(time.TimeOnly)
+			state = "connected since " + e.Since.Local().Format(time.TimeOnly) + transportText(e)
 		case e.Error != "":
 			state = "unreachable: " + e.Error
 		}
@@ -243,4 +243,16 @@ func tightenedLine(m apitype.KubeconfigMode) string {
 type watcher interface {
 	Next() (apitype.Event, error)
 	Close() error
+}
+
+// transportText says an edge link's transport after its state: " over
+// QUIC", " over TCP (why)", or nothing when the daemon did not say.
+func transportText(e apitype.Edge) string {
+	switch {
+	case e.Transport == "":
+		return ""
+	case e.TransportReason != "":
+		return " over " + e.Transport + " (" + e.TransportReason + ")"
+	}
+	return " over " + e.Transport
 }

@@ -15,6 +15,8 @@
 //	    auth_url: https://edge.example.com:7843  # sign-in (OAuth 2.0); default https://<host of address>:7843
 //	    catalogue: true                  # written by `airlock join`: the clusters come from the edge's catalogue
 //	    kubeconfig_prefix: example-      # names of the catalogue's kubeconfig entries (default: edge name + "-")
+//	    transport: auto                  # QUIC, and TLS on TCP (same port) where UDP gets no answer; or quic, tcp
+//	    quic_retry: 5m                   # how long a network that needed TCP stays on it before QUIC is tried again
 //	clusters:
 //	  - name: prod
 //	    app: k8s.prod.example.com        # the app hostname the edge routes
@@ -48,6 +50,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // Config is the whole configuration. Build one with [Load] or [Parse], or
@@ -125,6 +128,12 @@ type Edge struct {
 	// KubeconfigPrefix names a catalogue edge's kubeconfig entries
 	// (prefix + app name); empty means "<edge name>-".
 	KubeconfigPrefix string
+	// Transport is "auto" (the default, also ""): QUIC, and TLS on TCP
+	// (the same port) where UDP to the edge gets no answer; "quic" or
+	// "tcp" pins one. QUICRetry is how long a network that needed TCP
+	// stays on it before QUIC is tried again (default 5m, at least 1s).
+	Transport string
+	QUICRetry time.Duration
 
 	// RootCAs is CA parsed, set by Validate; nil means the system's roots.
 	RootCAs *x509.CertPool

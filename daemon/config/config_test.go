@@ -117,6 +117,9 @@ func TestParseErrors(t *testing.T) {
 		msg   string
 	}{
 		{"bad yaml", "edges: [\n", 1, "", "invalid YAML"},
+		{"unknown transport", "edges:\n  - name: main\n    address: 127.0.0.1:7844\n    transport: udp\nclusters:\n  - name: prod\n    app: a.example.com\n    token: t\n", 4, "edges[0].transport", "not auto, quic or tcp"},
+		{"quic_retry too short", "edges:\n  - name: main\n    address: 127.0.0.1:7844\n    quic_retry: 10ms\nclusters:\n  - name: prod\n    app: a.example.com\n    token: t\n", 4, "edges[0].quic_retry", "at least 1s"},
+		{"quic_retry not a duration", "edges:\n  - name: main\n    address: 127.0.0.1:7844\n    quic_retry: soon\nclusters:\n  - name: prod\n    app: a.example.com\n    token: t\n", 4, "edges[0].quic_retry", "not a duration"},
 		{"tab indentation", "edges:\n\t- name: x\n", 2, "", "invalid YAML"},
 		{"empty file", "", 0, "", "empty"},
 		{"root is a list", "- a\n- b\n", 1, "", "must be a mapping"},

@@ -177,7 +177,7 @@ func parseRoot(p *problems, n *yaml.Node, cfg *Config) {
 
 func parseEdge(p *problems, n *yaml.Node, path string) Edge {
 	e := Edge{Line: n.Line, lines: map[string]int{}}
-	fields(p, n, path, []string{"name", "address", "addresses", "ca", "server_name", "auth_url", "catalogue", "kubeconfig_prefix"}, func(key string, _ int, v *yaml.Node) {
+	fields(p, n, path, []string{"name", "address", "addresses", "ca", "server_name", "auth_url", "catalogue", "kubeconfig_prefix", "transport", "quic_retry"}, func(key string, _ int, v *yaml.Node) {
 		field := joinPath(path, key)
 		e.lines[key] = v.Line
 		switch key {
@@ -200,6 +200,10 @@ func parseEdge(p *problems, n *yaml.Node, path string) Edge {
 			}
 		case "kubeconfig_prefix":
 			e.KubeconfigPrefix = str(p, v, field)
+		case "transport":
+			e.Transport = str(p, v, field)
+		case "quic_retry":
+			e.QUICRetry, _ = duration(p, v, field)
 		}
 	})
 	if e.lines["address"] > 0 && e.lines["addresses"] > 0 {

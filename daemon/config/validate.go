@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // DefaultPort is the SOCKS5 port of default listen addresses.
@@ -140,6 +141,14 @@ func (c *Cluster) line(field string) int {
 
 func (e *Edge) validate(p *problems, path, base string) {
 	e.validateAddresses(p, path)
+	switch e.Transport {
+	case "", "auto", "quic", "tcp":
+	default:
+		p.add(e.line("transport"), path+".transport", "%q is not auto, quic or tcp", e.Transport)
+	}
+	if e.QUICRetry != 0 && e.QUICRetry < time.Second {
+		p.add(e.line("quic_retry"), path+".quic_retry", "%s is too short: at least 1s", e.QUICRetry)
+	}
 	if e.ServerName != "" {
 		if err := wire.CheckHostname(e.ServerName); err != nil {
 			p.add(e.line("server_name"), path+".server_name", "%v", err)

@@ -238,6 +238,12 @@ func edgeItem(e Edge, dash, keys string) string {
 	if e.KubeconfigPrefix != "" {
 		line("kubeconfig_prefix", yamlScalar(e.KubeconfigPrefix))
 	}
+	if e.Transport != "" {
+		line("transport", yamlScalar(e.Transport))
+	}
+	if e.QUICRetry != 0 {
+		line("quic_retry", e.QUICRetry.String())
+	}
 	if pem := strings.TrimSpace(e.CA); pem != "" {
 		b.WriteString(keys + "ca: |\n")
 		for _, l := range strings.Split(pem, "\n") {

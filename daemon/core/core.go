@@ -61,6 +61,12 @@ type Carrier interface {
 	Current() string
 }
 
+// TransportTeller is an Edge that can say which transport its current
+// connection uses and why (edgeclient.Fleet). Optional.
+type TransportTeller interface {
+	Transport() (name, reason string)
+}
+
 // Options configures a Core. Config is required.
 type Options struct {
 	// Config is the configuration; New validates it.
@@ -566,6 +572,9 @@ func (c *Core) statusLocked() apitype.Status {
 		}
 		if cr, ok := c.edges[e.Name].(Carrier); ok && up {
 			es.Current = cr.Current()
+		}
+		if tt, ok := c.edges[e.Name].(TransportTeller); ok && up {
+			es.Transport, es.TransportReason = tt.Transport()
 		}
 		if up {
 			es.Since = since

@@ -35,6 +35,9 @@ func NewEdgeClient(e config.Edge, version string, log *slog.Logger) Edge {
 			RootCAs:    e.RootCAs,
 			Hello:      wire.Hello{Software: software},
 			Logger:     log,
+			Transport:  e.Transport,
+			// The edge's TCP port is its UDP port (TCPAddr's default).
+			RetryQUICAfter: e.QUICRetry,
 		},
 		Addrs: addrs,
 	})}

@@ -629,6 +629,16 @@ func (f *Fleet) current() (*member, time.Time, error) {
 	return nil, time.Time{}, lastErr
 }
 
+// Transport names the transport of the connection that carries the
+// fleet's streams now and why it is used (see Client.Transport).
+func (f *Fleet) Transport() (name, reason string) {
+	m, _, _ := f.current()
+	if m == nil {
+		return "", ""
+	}
+	return m.client.Transport()
+}
+
 // State reports whether a connection to one of the fleet's edges is up
 // (the current one's since), and otherwise the last failure.
 func (f *Fleet) State() (connected bool, since time.Time, lastErr error) {
