@@ -175,7 +175,7 @@ type helper struct {
 // startHelper runs this test binary in ns as role, with env added.
 func startHelper(tb testing.TB, ns *netns.NS, role string, env ...string) *helper {
 	tb.Helper()
-	name := map[string]string{"edge": "TestNetnsHelperEdge", "client": "TestNetnsHelperClient", "state": "TestNetnsHelperState"}[role]
+	name := map[string]string{"edge": "TestNetnsHelperEdge", "client": "TestNetnsHelperClient", "state": "TestNetnsHelperState", "auto": "TestNetnsHelperAuto"}[role]
 	cmd := ns.Command(context.Background(), os.Args[0], "-test.run=^"+name+"$", "-test.timeout=10m")
 	cmd.Env = append(append(os.Environ(), helperRole+"="+role), env...)
 	cmd.Stderr = os.Stderr

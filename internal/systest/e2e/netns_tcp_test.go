@@ -1,0 +1,134 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/airlockhq/airlock/daemon/config"
+	"github.com/airlockhq/airlock/daemon/core"
+	"github.com/airlockhq/airlock/internal/testenv"
+	"github.com/airlockhq/airlock/internal/wire"
+)
+
+// TestNetnsHelperAuto is the client part of TestNetnsUDPDropped: the
+// daemon's own edge link (core.NewEdgeClient, an edgeclient.Fleet whose
+// Transport feeds airlock status), with quic_retry from
+// AIRLOCK_NETNS_QUIC_RETRY. It prints "transport NAME: REASON" at every
+// change, and on the line "open" opens a stream, echoes through it and
+// prints "open ok DURATION NAME" or "open failed ERROR".
+func TestNetnsHelperAuto(t *testing.T) {
+	if os.Getenv(helperRole) != "auto" {
+		t.Skip("a helper of the netns tests")
+	}
+	var ed netnsEdge
+	if err := json.Unmarshal([]byte(os.Getenv("AIRLOCK_NETNS_EDGE")), &ed); err != nil {
+		t.Fatal(err)
+	}
+	retry, err := time.ParseDuration(os.Getenv("AIRLOCK_NETNS_QUIC_RETRY"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ed.CAPEM)
+	ctx := testenv.Context(t)
+	link := core.NewEdgeClient(config.Edge{Name: "netns", Address: ed.Addr, ServerName: ed.ServerName, RootCAs: pool, QUICRetry: retry},
+		"netns-test", helperLogger())
+	defer link.Close()
+	tt := link.(core.TransportTeller)
+	var out sync.Mutex
+	say := func(format string, args ...any) {
+		out.Lock()
+		defer out.Unlock()
+		fmt.Printf(format+"\n", args...)
+	}
+	go func() {
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			if sc.Text() != "open" {
+				continue
+			}
+			start := time.Now()
+			octx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			s, err := link.Open(octx, &wire.Open{App: ed.App, Token: ed.Token, Target: "echo:1"})
+			cancel()
+			if err != nil {
+				say("open failed %v", err)
+				continue
+			}
+			io.WriteString(s, "hi")
+			got := make([]byte, 2)
+			_, err = io.ReadFull(s, got)
+			s.Close()
+			if err != nil || string(got) != "hi" {
+				say("open failed echo %q %v", got, err)
+				continue
+			}
+			name, _ := tt.Transport()
+			say("open ok %s %s", time.Since(start).Round(time.Millisecond), name)
+		}
+	}()
+	last := ""
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		name, why := tt.Transport() // as airlock status asks; it also starts a due QUIC retry
+		if now := "transport " + name + ": " + why; name != "" && now != last {
+			say("%s", now)
+			last = now
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// TestNetnsUDPDropped: the path drops UDP from the client to the edge (nft
+// at the edge's input, by the client's address); TCP to the same port
+// passes. The daemon's edge link opens a
+// stream over TLS on TCP after the QUIC dial heard nothing for 1.5 s and
+// says so (what airlock status shows); once UDP passes again, its retry
+// (quic_retry shortened to 1s) moves it back to QUIC, and streams open
+// over QUIC.
+func TestNetnsUDPDropped(t *testing.T) {
+	p := startNetnsEdge(t)
+	ctx := testenv.Context(t)
+	p.edgeNS.Nft(t, fmt.Sprintf(`table inet noudp {
+	chain in {
+		type filter hook input priority 0;
+		ip saddr 10.213.1.1 udp dport %s drop
+	}
+}
+`, p.port(t)))
+	client := startHelper(t, p.clientNS, "auto", "AIRLOCK_NETNS_EDGE="+p.desc, "AIRLOCK_NETNS_QUIC_RETRY=1s")
+	client.send(t, "open")
+	l := client.await(t, ctx, "open ok")
+	if !strings.HasSuffix(l, " TCP") {
+		t.Fatalf("with UDP dropped: %s, want TCP", l)
+	}
+	t.Logf("UDP dropped: %s", l)
+	why := client.await(t, ctx, "transport TCP: ")
+	if !strings.Contains(why, "UDP to the edge got no answer within 1.5 s; trying QUIC again") {
+		t.Fatalf("status says %q", why)
+	}
+	t.Logf("status: %s", why)
+
+	p.edgeNS.Nft(t, "flush ruleset\n")
+	restored := time.Now()
+	l = client.await(t, ctx, "transport QUIC")
+	t.Logf("UDP passes again: %s, %s later", l, time.Since(restored).Round(10*time.Millisecond))
+	client.send(t, "open")
+	if l := client.await(t, ctx, "open ok"); !strings.HasSuffix(l, " QUIC") {
+		t.Fatalf("after UDP came back: %s, want QUIC", l)
+	}
+}
