@@ -48,7 +48,6 @@ type joiner struct {
 	log    *slog.Logger
 	store  catalogue.Store
 	exe    string
-	socket string
 	every  time.Duration
 	kick   chan struct{}
 
@@ -137,7 +136,8 @@ func (j *joiner) expand(cfg *config.Config) (*config.Config, error) {
 func (j *joiner) load() (*config.Config, error) {
 	path := j.d.config
 	cfg, err := config.Load(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) || onlyEmpty(err) {
+		// No file, or one leave emptied of its only edge.
 		cfg = config.NotJoined(path)
 		err = cfg.Validate()
 	}
@@ -145,6 +145,21 @@ func (j *joiner) load() (*config.Config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// onlyEmpty says whether err is only that the file has no edges and no
+// clusters.
+func onlyEmpty(err error) bool {
+	var ce *config.Error
+	if !errors.As(err, &ce) || len(ce.Problems) == 0 {
+		return false
+	}
+	for _, p := range ce.Problems {
+		if p.Line != 0 || (p.Field != "edges" && p.Field != "clusters") {
+			return false
+		}
+	}
+	return true
 }
 
 // reapply loads the file and makes it the running configuration.
@@ -188,8 +203,20 @@ func (j *joiner) Join(ctx context.Context, req apitype.JoinRequest) (apitype.Joi
 		}
 		already = true
 	} else {
+		created := missingDirs(filepath.Dir(j.d.config))
 		if err := config.AddEdge(j.d.config, found.ConfigEdge()); err != nil {
 			return apitype.JoinResult{}, err
+		}
+		j.d.reload.folderCreated()
+		if len(created) > 0 {
+			c, err := j.store.Load(name)
+			if err != nil {
+				c = &catalogue.Cached{Edge: name}
+			}
+			c.ConfigDirs = created
+			if err := j.store.Save(c); err != nil {
+				return apitype.JoinResult{}, err
+			}
 		}
 		j.log.Info("joined an edge: added it to the configuration", "edge", name, "auth_url", found.AuthURL, "config", j.d.config)
 	}
@@ -362,6 +389,21 @@ func (j *joiner) managed(e *config.Edge, c *catalogue.Cached) []kubeconfig.Manag
 	return out
 }
 
+// missingDirs are dir and those of its parents that do not exist,
+// innermost first.
+func missingDirs(dir string) []string {
+	var out []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			return out
+		}
+		out = append(out, d)
+		if filepath.Dir(d) == d {
+			return out
+		}
+	}
+}
+
 // view is the control API's shape of a cached catalogue.
 func (j *joiner) view(e *config.Edge, c *catalogue.Cached) apitype.Catalogue {
 	v := apitype.Catalogue{Edge: e.Name, Synced: c.Synced, KubeconfigFile: c.Kube.File, Apps: []apitype.CatalogueApp{}}
@@ -429,6 +471,10 @@ func (j *joiner) Leave(ctx context.Context, req apitype.LeaveRequest) (apitype.L
 	}
 	if err := config.RemoveEdge(j.d.config, edge); err != nil {
 		errs = append(errs, err)
+	} else {
+		for _, d := range cached.ConfigDirs {
+			_ = os.Remove(d) // only when empty
+		}
 	}
 	if err := j.store.Remove(edge); err != nil {
 		errs = append(errs, err)

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -46,13 +47,27 @@ type reloader struct {
 
 	sum     [sha256.Size]byte // of the bytes last applied or refused
 	failing bool              // the last attempt failed: retry on any change
+	// created is told when `airlock join` created the file's folder, so
+	// a daemon that started before it existed follows it from then on.
+	created chan struct{}
+}
+
+// folderCreated tells run that the file's folder exists now.
+func (r *reloader) folderCreated() {
+	if r == nil {
+		return
+	}
+	select {
+	case r.created <- struct{}{}:
+	default:
+	}
 }
 
 func newReloader(path string, debounce time.Duration, log *slog.Logger, apply func(context.Context, *config.Config) error, report func(*apitype.ConfigError)) *reloader {
 	if debounce <= 0 {
 		debounce = DefaultReloadDebounce
 	}
-	r := &reloader{path: path, debounce: debounce, log: log, apply: apply, report: report}
+	r := &reloader{path: path, debounce: debounce, log: log, apply: apply, report: report, created: make(chan struct{}, 1)}
 	// What the daemon started with: a change in the folder that leaves
 	// this file as it was changes nothing.
 	if data, err := os.ReadFile(path); err == nil {
@@ -67,13 +82,32 @@ func newReloader(path string, debounce time.Duration, log *slog.Logger, apply fu
 // that cannot be watched is logged: the daemon then runs the configuration
 // it started with.
 func (r *reloader) run(ctx context.Context) {
-	w, err := filewatch.New(r.path, r.check, filewatch.Options{Debounce: r.debounce, AnyInFolder: true, Logger: r.log})
-	if err != nil {
-		r.log.Warn("cannot follow the configuration file; changes apply at the next start", "path", r.path, "err", err)
+	for {
+		if _, err := os.Stat(filepath.Dir(r.path)); errors.Is(err, fs.ErrNotExist) {
+			// Not joined yet: `airlock join` creates the folder and says so.
+			select {
+			case <-ctx.Done():
+				return
+			case <-r.created:
+				continue
+			}
+		}
+		w, err := filewatch.New(r.path, r.check, filewatch.Options{Debounce: r.debounce, AnyInFolder: true, Logger: r.log})
+		if err != nil {
+			r.log.Warn("cannot follow the configuration file; changes apply at the next start", "path", r.path, "err", err)
+			return
+		}
+		err = w.Run(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if _, serr := os.Stat(filepath.Dir(r.path)); errors.Is(serr, fs.ErrNotExist) {
+			continue // `airlock leave` removed the folder: wait for the next join
+		}
+		if err != nil {
+			r.log.Warn("stopped following the configuration file; changes apply at the next start", "path", r.path, "err", err)
+		}
 		return
-	}
-	if err := w.Run(ctx); err != nil {
-		r.log.Warn("stopped following the configuration file; changes apply at the next start", "path", r.path, "err", err)
 	}
 }
 

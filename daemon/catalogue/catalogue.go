@@ -125,6 +125,9 @@ type Cached struct {
 	// Mapped are the clusters mapped onto the person's own kubeconfig
 	// cluster entry (same server, no identity from us): name -> entry.
 	Mapped map[string]string `json:"mapped,omitempty"`
+	// ConfigDirs are the folders join created for the configuration
+	// file, innermost first: leave removes them when they are empty.
+	ConfigDirs []string `json:"config_dirs,omitempty"`
 }
 
 // KubeRecord is what the daemon did to the kubeconfig for the edge, so

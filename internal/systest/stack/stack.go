@@ -77,6 +77,10 @@ type Options struct {
 	// SignIn, when set, makes the demo cluster sign in at the edge with its
 	// built-in users instead of presenting a service token.
 	SignIn *SignIn
+	// NoDaemon starts the edge, the connector and the kube-apiserver only:
+	// the test starts a daemon of its own (a person's fresh one, which
+	// joins the edge).
+	NoDaemon bool
 }
 
 // Cluster is a daemon cluster: an app and the token the daemon presents.
@@ -190,6 +194,9 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		if err := s.WriteKubeconfig(s.Kubeconfig, ""); err != nil {
 			return s, err
 		}
+	}
+	if opts.NoDaemon {
+		return s, nil
 	}
 	if err := s.StartDaemon(ctx); err != nil {
 		return s, err
@@ -665,4 +672,17 @@ func FreeUDPPort(ip string) (int, error) {
 	}
 	defer c.Close()
 	return c.LocalAddr().(*net.UDPAddr).Port, nil
+}
+
+// StartPersonDaemon starts `airlock daemon` as a person's session would
+// (the systemd user unit or the tray): with env alone (HOME,
+// XDG_RUNTIME_DIR and the like) and no configuration file of the
+// harness's. It becomes s.Daemon; Close stops it.
+func (s *Stack) StartPersonDaemon(env []string) (*Process, error) {
+	p, err := startProcess("daemon", s.opts.Log, env, filepath.Join(s.Bin, "airlock"), "daemon")
+	if err != nil {
+		return nil, err
+	}
+	s.Daemon = p
+	return p, nil
 }
