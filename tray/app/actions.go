@@ -91,6 +91,28 @@ func (a *App) do(ctx context.Context, act action) {
 			a.log.Warn("cannot open the configuration", "path", path, "err", err)
 			a.show(Note{Key: "open-config", Summary: "Cannot open the configuration", Body: path + ": " + err.Error()})
 		}
+	case actSync:
+		res, err := c.Sync(ctx, apitype.SyncRequest{})
+		if err != nil {
+			a.log.Warn("sync failed", "err", err)
+			a.show(Note{Key: "sync", Summary: "Could not sync your clusters", Body: err.Error()})
+			return
+		}
+		for _, cat := range res.Catalogues {
+			a.log.Info("synced", "edge", cat.Edge, "apps", len(cat.Apps), "added", cat.Added, "removed", cat.Removed)
+		}
+	case actLeave:
+		res, err := c.Leave(ctx, apitype.LeaveRequest{})
+		if err != nil {
+			a.log.Warn("leave failed", "err", err)
+			a.show(Note{Key: "leave", Summary: "Could not leave the fleet", Body: err.Error()})
+			return
+		}
+		body := "Signed out; kubeconfig contexts removed: " + strings.Join(res.Removed, ", ")
+		if len(res.Kept) > 0 {
+			body += "; kept as you changed them: " + strings.Join(res.Kept, ", ")
+		}
+		a.show(Note{Key: "leave", Summary: "Left " + res.Edge, Body: body})
 	case actSignIn, actSignOut:
 		fn, what := a.opts.SignIn, "sign in"
 		if act.kind == actSignOut {

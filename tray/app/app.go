@@ -71,6 +71,8 @@ const (
 	actOpenConfig
 	actSignIn
 	actSignOut
+	actSync
+	actLeave
 	actQuit
 )
 
@@ -263,6 +265,9 @@ func (a *App) read(ctx context.Context, w *client.Watcher, show func(*apitype.St
 		ev, err := w.Next()
 		if err != nil {
 			return err
+		}
+		if n, ok := catalogueNote(ev); ok {
+			a.show(n)
 		}
 		next := apply(st, ev)
 		if next == nil {

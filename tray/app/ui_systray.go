@@ -44,9 +44,9 @@ type trayUI struct {
 	icon    assets.State
 	tooltip string
 
-	daemon, account, connectAll, disconnectAll, copyMenu, openConfig, signOut, quit *item
-	clusters                                                                        []*item
-	copies                                                                          []*item
+	daemon, account, connectAll, disconnectAll, copyMenu, openConfig, syncNow, leave, signOut, quit *item
+	clusters                                                                                        []*item
+	copies                                                                                          []*item
 }
 
 // item caches what an item shows, so that only changes reach D-Bus.
@@ -114,6 +114,8 @@ func (u *trayUI) Show(v View) {
 	anyURL := slices.ContainsFunc(v.Clusters, func(c ClusterView) bool { return c.ProxyURL != "" })
 	u.copyMenu.set("Copy proxy URL", "socks5://… for a kubeconfig's proxy-url or curl --proxy", !anyURL, false, false)
 	u.openConfig.set("Open configuration", v.ConfigPath, false, false, false)
+	u.syncNow.set("Sync now", "fetch the clusters you may use from "+v.Fleet, v.Fleet == "", false, v.Fleet == "")
+	u.leave.set("Leave fleet "+v.Fleet, "sign out and remove its kubeconfig contexts", v.Fleet == "", false, v.Fleet == "")
 	u.signOut.set("Sign out", "", !v.CanSignOut, false, false)
 }
 
@@ -156,6 +158,8 @@ func (u *trayUI) build(names []string) {
 		u.copies = append(u.copies, off(it))
 	}
 	u.openConfig = add("Open configuration", &action{kind: actOpenConfig})
+	u.syncNow = off(add("Sync now", &action{kind: actSync}))
+	u.leave = off(add("Leave fleet", &action{kind: actLeave}))
 	u.signOut = off(add("Sign out", &action{kind: actSignOut}))
 	systray.AddSeparator()
 	u.quit = add("Quit", &action{kind: actQuit})

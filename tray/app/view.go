@@ -26,6 +26,9 @@ type View struct {
 	CanConnectAll    bool
 	CanDisconnectAll bool
 	ConfigPath       string
+	// Fleet is the joined edge ("" when none is): "Sync now" and "Leave
+	// fleet" act on it.
+	Fleet string
 }
 
 // ClusterView is one cluster's menu item.
@@ -98,6 +101,9 @@ func BuildView(st *apitype.Status, acct Account, daemonNote string) View {
 		return v
 	}
 	v.ConfigPath = st.ConfigPath
+	if len(st.Catalogues) > 0 {
+		v.Fleet = st.Catalogues[0].Edge
+	}
 	var on, signIn, failed, connecting int
 	var problems []string
 	for _, e := range st.Edges {
@@ -195,4 +201,22 @@ func problemText(p *apitype.Problem) string {
 		return "error"
 	}
 	return problemShort(p)
+}
+
+// catalogueNote is the notification of a sync that changed what the person
+// may use: the contexts added and removed.
+func catalogueNote(ev apitype.Event) (Note, bool) {
+	c := ev.Catalogue
+	if ev.Type != apitype.EventCatalogue || c == nil || len(c.Added)+len(c.Removed) == 0 {
+		return Note{}, false
+	}
+	var parts []string
+	if len(c.Added) > 0 {
+		parts = append(parts, "added "+strings.Join(c.Added, ", "))
+	}
+	if len(c.Removed) > 0 {
+		parts = append(parts, "removed "+strings.Join(c.Removed, ", "))
+	}
+	return Note{Key: "catalogue/" + c.Edge, Summary: "Your clusters at " + c.Edge + " changed",
+		Body: "kubectl contexts " + strings.Join(parts, "; ")}, true
 }
