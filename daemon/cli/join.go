@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -37,7 +38,16 @@ func joinCmd(ctx context.Context, args []string, env Env) int {
 	}
 	c := newClient()
 	if _, err := c.Status(ctx); client.IsNotRunning(err) {
-		return fail(env, "join", fmt.Errorf("%w\nstart it first: `systemctl --user enable --now airlock`, or run `airlock` (the tray starts it)", err))
+		// A fresh machine whose session runs no daemon yet: start one.
+		getenv := env.Getenv
+		if getenv == nil {
+			getenv = os.Getenv
+		}
+		logPath, err := startDaemon(ctx, c, getenv)
+		if err != nil {
+			return fail(env, "join", fmt.Errorf("no daemon was running and starting one failed: %w\nstart it with `systemctl --user enable --now airlock`, or run `airlock` (the tray starts it)", err))
+		}
+		fmt.Fprintf(env.Stdout, "Started the Airlock daemon (log: %s); to start it with your session: systemctl --user enable airlock\n", logPath)
 	}
 	ctx, cancel := context.WithTimeout(ctx, joinTimeout)
 	defer cancel()

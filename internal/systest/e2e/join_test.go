@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/airlockhq/airlock/daemon/client"
 	"github.com/airlockhq/airlock/daemon/signin/signintest"
 	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/internal/systest/demo"
 	"github.com/airlockhq/airlock/internal/systest/kapitest"
 	"github.com/airlockhq/airlock/internal/systest/stack"
 	"github.com/airlockhq/airlock/internal/testenv"
@@ -26,10 +28,11 @@ import (
 // TestJoinWalkthrough is issue 13's walkthrough, as a new user lives it: a
 // fresh $HOME, a running edge with two apps in front of a real
 // kube-apiserver (one whose API server trusts the edge as its OIDC issuer,
-// one without an identity from us) and a connector. The person's daemon
-// starts with no configuration; `airlock join LINK` (the invitation the
-// operator's `airlock-edge invite` prints) signs in through headless
-// Chromium and writes everything; plain `kubectl --context … get ns` works
+// one without an identity from us) and a connector. No daemon runs and
+// there is no configuration: `airlock doctor` says to join, and `airlock
+// join LINK` (the invitation the operator's `airlock-edge invite` prints)
+// starts the daemon, signs in through headless Chromium and writes
+// everything; plain `kubectl --context … get ns` works
 // as the person for the OIDC app and reaches the API server (which refuses
 // the anonymous user) for the other; no file is written by hand. Revoking
 // the person's access to the second app removes its entries at the next
@@ -140,7 +143,7 @@ subjects:
 		t.Fatalf("airlock-edge invite printed no link with the CA:\n%s", invite)
 	}
 
-	// The person's side: a fresh home, the daemon as the session starts it.
+	// The person's side: a fresh home, no daemon yet.
 	home := filepath.Join(dir, "home")
 	run := filepath.Join(dir, "run")
 	urls := filepath.Join(dir, "browser-urls")
@@ -156,22 +159,12 @@ subjects:
 	env := []string{"HOME=" + home, "XDG_RUNTIME_DIR=" + run, "XDG_CONFIG_HOME=", "XDG_STATE_HOME=", "XDG_CACHE_HOME=",
 		"KUBECONFIG=", "KUBECACHEDIR=" + filepath.Join(dir, "kubectl-cache"), "BROWSER=" + browser, "DBUS_SESSION_BUS_ADDRESS=unix:path=" + filepath.Join(dir, "no-bus")}
 	before := tree(t, home)
-	daemon, err := s.StartPersonDaemon(env)
-	if err != nil {
-		t.Fatal(err)
-	}
 	socket := filepath.Join(run, "airlock", "airlock.sock")
 	c := &client.Client{Socket: socket}
-	testenv.Eventually(t, "the daemon to answer, not joined yet", func() error {
-		st, err := c.Status(ctx)
-		if err != nil {
-			return fmt.Errorf("%v; daemon:\n%s", err, daemon.Output())
-		}
-		if !st.NotJoined {
-			return fmt.Errorf("status %+v, want not joined", st)
-		}
-		return nil
-	})
+	daemonLog := func() string {
+		data, _ := os.ReadFile(filepath.Join(home, ".local", "state", "airlock", "daemon.log"))
+		return string(data)
+	}
 	airlock := func(args ...string) (string, error) {
 		cmd := exec.CommandContext(ctx, filepath.Join(s.Bin, "airlock"), args...)
 		cmd.Env = append(os.Environ(), env...)
@@ -187,7 +180,13 @@ subjects:
 		return stdout.String(), stderr.String(), err
 	}
 
-	// airlock join LINK: the one command the person types.
+	// Before: doctor says what to do.
+	if out, _ := airlock("doctor"); !strings.Contains(out, "airlock join") {
+		t.Errorf("airlock doctor on a fresh machine does not point at airlock join:\n%s", out)
+	}
+
+	// airlock join LINK: the one command the person types. No daemon runs
+	// yet (no session unit in this test): join starts one.
 	type result struct {
 		out string
 		err error
@@ -205,21 +204,25 @@ subjects:
 		}
 		select {
 		case r := <-joined:
-			t.Fatalf("airlock join ended before the sign-in: %v\n%s\ndaemon:\n%s", r.err, r.out, daemon.Output())
+			t.Fatalf("airlock join ended before the sign-in: %v\n%s\ndaemon:\n%s", r.err, r.out, daemonLog())
 		default:
 		}
 		return fmt.Errorf("no browser opened yet")
 	})
-	title := chromiumSignIn(t, ctx, chromium, s, signintest.Followed(t, signInURL), email, password)
-	if !strings.Contains(title, "Signed in") {
-		t.Fatalf("the browser's last page says %q", title)
+	loc, title, err := demo.ChromiumSignIn(ctx, chromium, filepath.Join(dir, "chromium"), s, signintest.Followed(t, signInURL), email, password, t.Logf)
+	if err != nil || !strings.HasPrefix(loc, "http://127.0.0.1:") || !strings.Contains(title, "Signed in") {
+		t.Fatalf("sign in with Chromium: %v: ended at %s (%q); daemon:\n%s", err, loc, title, daemonLog())
 	}
 	r := <-joined
+	if st, err := c.Status(ctx); err == nil {
+		pid := st.PID
+		t.Cleanup(func() { syscall.Kill(pid, syscall.SIGTERM) })
+	}
 	if r.err != nil {
-		t.Fatalf("airlock join: %v\n%s\ndaemon:\n%s", r.err, r.out, daemon.Output())
+		t.Fatalf("airlock join: %v\n%s\ndaemon:\n%s", r.err, r.out, daemonLog())
 	}
 	t.Logf("airlock join said:\n%s", r.out)
-	for _, want := range []string{"Joined acme", "acme-demo", "acme-lab", "kubeconfig contexts added"} {
+	for _, want := range []string{"Started the Airlock daemon", "Joined acme", "acme-demo", "acme-lab", "kubeconfig contexts added"} {
 		if !strings.Contains(r.out, want) {
 			t.Errorf("airlock join's output lacks %q:\n%s", want, r.out)
 		}
@@ -249,7 +252,7 @@ subjects:
 		// CA data, and which answers for the credential: 401 for this one.
 		_, errOut, err := kubectl("--context", "acme-lab", "--token", "not-a-real-token", "get", "ns")
 		if err == nil || !strings.Contains(errOut, "Unauthorized") {
-			t.Fatalf("kubectl --context acme-lab: %v: %q, want the API server's 401\ndaemon:\n%s", err, errOut, daemon.Output())
+			t.Fatalf("kubectl --context acme-lab: %v: %q, want the API server's 401\ndaemon:\n%s", err, errOut, daemonLog())
 		}
 	})
 
@@ -292,14 +295,14 @@ subjects:
 	// airlock leave gives the home folder back as it was.
 	out, err := airlock("leave")
 	if err != nil {
-		t.Fatalf("airlock leave: %v\n%s\ndaemon:\n%s", err, out, daemon.Output())
+		t.Fatalf("airlock leave: %v\n%s\ndaemon:\n%s", err, out, daemonLog())
 	}
 	t.Logf("airlock leave said:\n%s", out)
 	after := tree(t, home)
 	if before != after {
 		t.Fatalf("the home folder is not as before the join:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
-	if out := daemon.Output(); strings.Contains(out, "alr_") || strings.Contains(out, "eyJ") || strings.Contains(out, password) {
+	if out := daemonLog(); strings.Contains(out, "alr_") || strings.Contains(out, "eyJ") || strings.Contains(out, password) {
 		t.Errorf("a token or password appears in the daemon's log")
 	}
 }

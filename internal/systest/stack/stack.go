@@ -673,16 +673,3 @@ func FreeUDPPort(ip string) (int, error) {
 	defer c.Close()
 	return c.LocalAddr().(*net.UDPAddr).Port, nil
 }
-
-// StartPersonDaemon starts `airlock daemon` as a person's session would
-// (the systemd user unit or the tray): with env alone (HOME,
-// XDG_RUNTIME_DIR and the like) and no configuration file of the
-// harness's. It becomes s.Daemon; Close stops it.
-func (s *Stack) StartPersonDaemon(env []string) (*Process, error) {
-	p, err := startProcess("daemon", s.opts.Log, env, filepath.Join(s.Bin, "airlock"), "daemon")
-	if err != nil {
-		return nil, err
-	}
-	s.Daemon = p
-	return p, nil
-}
