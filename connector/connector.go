@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/airlockhq/airlock/internal/edgeclient"
 	"github.com/airlockhq/airlock/internal/token"
 )
 
@@ -28,6 +29,9 @@ type Connector struct {
 	// replay remembers the nonces of the stream assertions accepted on
 	// any connection, so that each opens one stream.
 	replay *token.ReplayCache
+	// transports remembers, per network, that QUIC to the edges got no
+	// answer and TLS on TCP did (edgeclient.DialAuto).
+	transports *edgeclient.TransportMemo
 
 	started  atomic.Bool
 	draining atomic.Bool    // the context ended: refuse new streams
@@ -45,7 +49,8 @@ func New(cfg Config) (*Connector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connector: credentials: %w", err)
 	}
-	c := &Connector{cfg: cfg, log: cfg.Logger, caPool: pool, replay: token.NewReplayCache(0)}
+	c := &Connector{cfg: cfg, log: cfg.Logger, caPool: pool, replay: token.NewReplayCache(0),
+		transports: edgeclient.NewTransportMemo(edgeclient.Config{})}
 	for _, e := range cfg.Edges {
 		for range cfg.HAConnections {
 			c.slots = append(c.slots, newSlot(c, e, len(c.slots)))

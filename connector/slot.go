@@ -118,7 +118,10 @@ func edgeSilent(err error) bool {
 	return errors.As(err, &hs) || errors.As(err, &idle) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// dial connects to the edge and completes the handshake.
+// dial connects to the edge and completes the handshake: over QUIC, or
+// over TLS on TCP where UDP to the edge gets no answer (remembered for the
+// network; QUIC is tried first again at the first dial after
+// edgeclient.DefaultRetryQUICAfter).
 func (s *slot) dial(ctx context.Context) (*link, error) {
 	l, err := newLink(s)
 	if err != nil {
@@ -127,7 +130,7 @@ func (s *slot) dial(ctx context.Context) (*link, error) {
 	cfg := s.c.cfg
 	ctx, cancel := context.WithTimeout(ctx, cfg.EdgeDialTimeout)
 	defer cancel()
-	conn, err := edgeclient.Dial(ctx, edgeclient.Config{
+	conn, err := edgeclient.DialAuto(ctx, edgeclient.Config{
 		Addr:       s.edge,
 		ServerName: cfg.Credentials.ServerName,
 		RootCAs:    s.c.caPool,
@@ -144,7 +147,7 @@ func (s *slot) dial(ctx context.Context) (*link, error) {
 		QUIC:      cfg.QUIC,
 		OnControl: l.onControl,
 		Logger:    s.log,
-	})
+	}, s.c.transports)
 	if err != nil {
 		return nil, err
 	}

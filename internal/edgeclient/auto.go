@@ -95,6 +95,15 @@ func (p *picker) quicWorks(key string) {
 	delete(p.nets, key)
 }
 
+// due reports whether key is on TCP and its QUIC retry is due (a dial then
+// tries QUIC first again).
+func (p *picker) due(key string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := p.nets[key]
+	return n != nil && !n.probing && !p.now().Before(n.retryAt)
+}
+
 // probe reports whether QUIC is due to be tried again on key, and marks
 // the try begun (until probed).
 func (p *picker) probe(key string) bool {
@@ -188,7 +197,7 @@ func dialAuto(ctx context.Context, cfg Config, p *picker, key string) (*Conn, er
 	}
 	tcpCfg, quicCfg := cfg, cfg
 	tcpCfg.Transport, quicCfg.Transport = TransportTCP, TransportQUIC
-	if p.onTCP(key) {
+	if p.onTCP(key) && !p.due(key) {
 		c, err := Dial(ctx, tcpCfg)
 		if err == nil {
 			c.why = p.reason(key)
@@ -222,8 +231,10 @@ func dialAuto(ctx context.Context, cfg Config, p *picker, key string) (*Conn, er
 // DialAuto is Dial with the automatic choice of transport of a [Client],
 // for a caller that keeps its own connections (the connector): QUIC, and
 // TLS on TCP when UDP gets no answer within cfg.FallbackAfter, remembered
-// in memo for the network. memo is shared by the caller's dials; make one
-// with NewTransportMemo.
+// in memo for the network; once the network's RetryQUICAfter has passed,
+// the next dial tries QUIC first again (a connection already up stays
+// on TCP: unlike Client, nothing moves it). memo is shared by the
+// caller's dials; make one with NewTransportMemo.
 func DialAuto(ctx context.Context, cfg Config, memo *TransportMemo) (*Conn, error) {
 	return dialAuto(ctx, cfg, memo.p, networkKey(cfg.Addr))
 }

@@ -51,6 +51,9 @@ func TestPicker(t *testing.T) {
 			if got := p.reason(key); got != st.reason {
 				t.Fatalf("reason %q, want %q", got, st.reason)
 			}
+			if got := p.due(key); got != st.probeDue {
+				t.Fatalf("due = %v, want %v (a connector's next dial tries QUIC first when due)", got, st.probeDue)
+			}
 			if got := p.probe(key); got != st.probeDue {
 				t.Fatalf("probe = %v, want %v", got, st.probeDue)
 			}
