@@ -19,9 +19,20 @@ import (
 // fields.
 func (e *testEdge) dialTCP(tb testing.TB, hello wire.Hello) (*edgeclient.Conn, error) {
 	tb.Helper()
+	return e.dialOver(tb, edgeclient.TransportTCP, hello)
+}
+
+// dialOver connects to the edge over the named transport (edgeclient's
+// TransportQUIC or TransportTCP).
+func (e *testEdge) dialOver(tb testing.TB, tr string, hello wire.Hello) (*edgeclient.Conn, error) {
+	tb.Helper()
+	addr := e.srv.Addr().String()
+	if tr == edgeclient.TransportTCP {
+		addr = e.srv.TCPAddr().String()
+	}
 	return edgeclient.Dial(testenv.Context(tb), edgeclient.Config{
-		Addr: e.srv.TCPAddr().String(), ServerName: "localhost", RootCAs: e.pool,
-		Transport: edgeclient.TransportTCP, Hello: hello, PingInterval: -1,
+		Addr: addr, ServerName: "localhost", RootCAs: e.pool,
+		Transport: tr, Hello: hello, PingInterval: -1,
 	})
 }
 
@@ -29,7 +40,13 @@ func (e *testEdge) dialTCP(tb testing.TB, hello wire.Hello) (*edgeclient.Conn, e
 // every Dial with OK and echoes the bytes prefixed by name.
 func (e *testEdge) tcpConnector(tb testing.TB, name string, c *credentials.Credentials) *edgeclient.Conn {
 	tb.Helper()
-	conn, err := e.dialTCP(tb, wire.Hello{Role: wire.RoleConnector, TunnelID: c.TunnelID, Secret: c.Secret,
+	return e.echoConnector(tb, edgeclient.TransportTCP, name, c)
+}
+
+// echoConnector is tcpConnector over the named transport.
+func (e *testEdge) echoConnector(tb testing.TB, tr, name string, c *credentials.Credentials) *edgeclient.Conn {
+	tb.Helper()
+	conn, err := e.dialOver(tb, tr, wire.Hello{Role: wire.RoleConnector, TunnelID: c.TunnelID, Secret: c.Secret,
 		ConnectorID: name, Software: "fake", Assertions: true})
 	if err != nil {
 		tb.Fatal(err)
