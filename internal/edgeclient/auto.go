@@ -138,7 +138,7 @@ func (p *picker) reason(key string) string {
 	defer p.mu.Unlock()
 	n := p.nets[key]
 	if n == nil {
-		return "chosen by the configuration"
+		return fmt.Sprintf("UDP to the edge got no answer within %s when this connection was dialled", secondsText(p.after))
 	}
 	next := "trying QUIC again now"
 	if d := n.retryAt.Sub(p.now()); d > 0 && !n.probing {

@@ -25,7 +25,7 @@ func TestPicker(t *testing.T) {
 		probeDue bool
 		reason   string
 	}{
-		{"a new network tries QUIC", func() {}, 0, false, false, "chosen by the configuration"},
+		{"a new network tries QUIC", func() {}, 0, false, false, "UDP to the edge got no answer within 1.5 s when this connection was dialled"},
 		{"no answer over UDP: TCP, remembered", func() { p.fellBack(key) }, 0, true, false,
 			"UDP to the edge got no answer within 1.5 s; trying QUIC again in 5m"},
 		{"before the interval: no retry", func() {}, 4 * time.Minute, true, false,
@@ -39,7 +39,7 @@ func TestPicker(t *testing.T) {
 				t.Fatal("retry not due")
 			}
 			p.probed(key, true)
-		}, 0, false, false, "chosen by the configuration"},
+		}, 0, false, false, "UDP to the edge got no answer within 1.5 s when this connection was dialled"},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
