@@ -162,3 +162,63 @@ func TestTCPLimits(t *testing.T) {
 		}
 	})
 }
+
+// TestCutAcrossTransports: a stream the connector cuts mid-transfer (a
+// reset after some bytes) reaches the daemon as a reset, never a clean
+// end, whichever transport each hop uses.
+func TestCutAcrossTransports(t *testing.T) {
+	for _, tc := range []struct{ client, connector string }{
+		{edgeclient.TransportTCP, edgeclient.TransportQUIC},
+		{edgeclient.TransportQUIC, edgeclient.TransportTCP},
+		{edgeclient.TransportTCP, edgeclient.TransportTCP},
+	} {
+		t.Run("client "+tc.client+", connector "+tc.connector, func(t *testing.T) {
+			e := startEdge(t)
+			conn, err := e.dialOver(t, tc.connector, wire.Hello{Role: wire.RoleConnector, TunnelID: e.creds.TunnelID, Secret: e.creds.Secret,
+				ConnectorID: "cutter", Software: "fake", Assertions: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(wire.CodeOK, "")
+			go func() {
+				for {
+					s, err := conn.AcceptStream(context.Background())
+					if err != nil {
+						return
+					}
+					go func() {
+						if _, err := wire.ReadFrameOf[*wire.Dial](s); err != nil {
+							s.Abort(wire.CodeBadRequest)
+							return
+						}
+						wire.WriteFrame(s, &wire.Result{})
+						io.WriteString(s, "partial body")
+						io.ReadFull(s, make([]byte, 1))     // the client has it
+						s.Abort(wire.CodeOriginUnreachable) // the origin went away mid-download
+					}()
+				}
+			}()
+			client, err := e.dialOver(t, tc.client, wire.Hello{Role: wire.RoleClient})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer client.Close(wire.CodeOK, "")
+			s, err := client.OpenStream(testenv.Context(t), &wire.Open{App: testApp, Token: e.mint(t, testApp, "alice@example.com", time.Minute), Target: "kube:443"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, len("partial body"))
+			if _, err := io.ReadFull(s, got); err != nil {
+				t.Fatalf("the first bytes: %v", err)
+			}
+			s.Write([]byte{1})
+			b, err := io.ReadAll(s)
+			if err == nil {
+				t.Fatalf("a cut stream read as a clean end after %q", b)
+			}
+			if relay.CodeOf(err) == wire.CodeOK {
+				t.Fatalf("read error %v carries no code", err)
+			}
+		})
+	}
+}
