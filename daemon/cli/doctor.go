@@ -171,7 +171,7 @@ func doctor(cfgPath string, st *apitype.Status, stErr error, socket string, chec
 		switch {
 		case e.Connected:
 			add(checkOK, "edge "+e.Name, "connected to "+current+" since "+e.Since.Local().Format(time.TimeOnly)+transportText(e), "")
-			if e.Transport == "TCP" && e.TransportReason != "" {
+			if e.Transport == "TCP" && strings.HasPrefix(e.TransportReason, "UDP ") { // not when the configuration chose TCP
 				add(checkWarn, "transport "+e.Name, "TCP: "+e.TransportReason,
 					"allow UDP to the edge's port (QUIC carries streams across a change of network and keeps up better under loss); the daemon tries QUIC again on its own")
 			}
