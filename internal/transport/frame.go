@@ -11,7 +11,7 @@ import (
 
 // The frames of the TCP transport. Each yamux stream carries stream frames
 // (DATA, FIN, RESET); the first stream each side opens, the session stream,
-// carries session frames (LIMIT, CLOSE). Their numbers are part of the
+// carries session frames (LIMIT, CLOSE, STOP). Their numbers are part of the
 // protocol (ALPN [ALPNTCP]).
 const (
 	frameData  byte = 1 // u16 length (1..maxData), then that many bytes
@@ -19,6 +19,7 @@ const (
 	frameReset byte = 3 // u16 code: our direction ends with a reset
 	frameLimit byte = 16
 	frameClose byte = 17 // u16 code, u16 length (≤ wire.MaxTextLen), message
+	frameStop  byte = 18 // u32 stream id, u16 code: stop writing that stream (QUIC's STOP_SENDING)
 )
 
 // ALPNTCP is the TLS application protocol of the TCP transport: the
@@ -32,7 +33,7 @@ const maxData = 32 << 10
 // reader).
 type frame struct {
 	typ  byte
-	n    uint32    // DATA: payload length; LIMIT: the stream limit
+	n    uint32    // DATA: payload length; LIMIT: the stream limit; STOP: the stream id
 	code wire.Code // RESET, CLOSE
 	msg  string    // CLOSE
 }
@@ -72,6 +73,14 @@ func readFrame(r io.Reader) (frame, error) {
 		}
 		f.n = binary.BigEndian.Uint32(b[:4])
 		return f, nil
+	case frameStop:
+		var s [6]byte
+		if _, err := io.ReadFull(r, s[:]); err != nil {
+			return f, unexpected(err)
+		}
+		f.n = binary.BigEndian.Uint32(s[:4])
+		f.code = wire.Code(binary.BigEndian.Uint16(s[4:]))
+		return f, nil
 	case frameClose:
 		if _, err := io.ReadFull(r, b[:4]); err != nil {
 			return f, unexpected(err)
@@ -108,6 +117,9 @@ func appendFrame(b []byte, f frame) []byte {
 		b = binary.BigEndian.AppendUint16(b, uint16(f.code))
 	case frameLimit:
 		b = binary.BigEndian.AppendUint32(b, f.n)
+	case frameStop:
+		b = binary.BigEndian.AppendUint32(b, f.n)
+		b = binary.BigEndian.AppendUint16(b, uint16(f.code))
 	case frameClose:
 		msg := wire.TruncateText(f.msg)
 		b = binary.BigEndian.AppendUint16(b, uint16(f.code))

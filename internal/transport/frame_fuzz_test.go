@@ -16,6 +16,7 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add(transport.AppendFrame(nil, 3, 0, 6, ""))
 	f.Add(transport.AppendFrame(nil, 16, 4096, 0, ""))
 	f.Add(transport.AppendFrame(nil, 17, 0, 10, "edge shutting down"))
+	f.Add(transport.AppendFrame(nil, 18, 7, 0, ""))
 	f.Add([]byte{17, 0, 1, 0xff, 0xff})
 	f.Add([]byte{1, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -114,12 +114,14 @@ type tcpConn struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	own    *yamux.Stream // our session stream
+	ownMu  sync.Mutex    // serialises its writes
 
 	mu       sync.Mutex
 	limit    int // streams the peer lets us open; 1 until its LIMIT frame
 	open     int // streams we opened that are not finished
 	wake     chan struct{}
-	incoming atomic.Int64 // streams the peer opened that are not finished
+	incoming atomic.Int64          // streams the peer opened that are not finished
+	byID     map[uint32]*tcpStream // unfinished streams, for the peer's STOP
 
 	rtt, rttvar atomic.Int64
 	closeOnce   sync.Once
@@ -129,7 +131,7 @@ type tcpConn struct {
 
 func newTCP(parent context.Context, raw net.Conn, client bool, opts TCPOptions) (*tcpConn, error) {
 	opts.setDefaults()
-	c := &tcpConn{opts: opts, client: client, limit: 1, wake: make(chan struct{}), sessionRead: make(chan struct{}), accepted: make(chan *tcpStream)}
+	c := &tcpConn{opts: opts, client: client, limit: 1, wake: make(chan struct{}), byID: map[uint32]*tcpStream{}, sessionRead: make(chan struct{}), accepted: make(chan *tcpStream)}
 	c.raw = newCountConn(raw, opts.ReadBudget)
 	c.ctx, c.cancel = context.WithCancelCause(parent)
 	cfg := yamux.DefaultConfig()
@@ -195,7 +197,7 @@ func (c *tcpConn) acceptLoop() {
 		if err != nil {
 			return
 		}
-		st := newTCPStream(c, ys, func() { c.incoming.Add(-1) })
+		st := c.track(newTCPStream(c, ys, func() { c.incoming.Add(-1) }))
 		if c.incoming.Add(1) > int64(c.opts.MaxIncomingStreams+streamSlack) {
 			Abort(st, wire.CodeOverloaded)
 			continue
@@ -230,6 +232,13 @@ func (c *tcpConn) readSession(s *yamux.Stream) {
 			c.cancel(&ApplicationError{Code: f.code, Message: f.msg, Remote: true})
 			c.sess.Close()
 			return
+		case frameStop:
+			c.mu.Lock()
+			st := c.byID[f.n]
+			c.mu.Unlock()
+			if st != nil {
+				st.stopped(f.code)
+			}
 		default:
 			c.fail(fmt.Errorf("%w on the session stream: type %d", errBadFrame, f.typ))
 			return
@@ -332,7 +341,32 @@ func (c *tcpConn) OpenStream(ctx context.Context) (Stream, error) {
 		}
 		return nil, err
 	}
-	return newTCPStream(c, s, c.outgoingDone), nil
+	return c.track(newTCPStream(c, s, c.outgoingDone)), nil
+}
+
+// track registers st for the peer's STOP frames until it finishes.
+func (c *tcpConn) track(st *tcpStream) *tcpStream {
+	id := st.s.StreamID()
+	c.mu.Lock()
+	c.byID[id] = st
+	c.mu.Unlock()
+	done := st.done
+	st.done = func() {
+		c.mu.Lock()
+		delete(c.byID, id)
+		c.mu.Unlock()
+		done()
+	}
+	return st
+}
+
+// stop asks the peer to stop writing stream id (our reads of it were
+// cancelled), as QUIC's STOP_SENDING does: its writes then fail with code.
+func (c *tcpConn) stop(id uint32, code wire.Code) {
+	c.ownMu.Lock()
+	defer c.ownMu.Unlock()
+	c.own.SetWriteDeadline(time.Now().Add(resetWait))                       //nolint:errcheck // never fails
+	c.own.Write(appendFrame(nil, frame{typ: frameStop, n: id, code: code})) //nolint:errcheck // a lost STOP leaves the stream to its close timeout
 }
 
 func (c *tcpConn) outgoingDone() {
@@ -356,8 +390,11 @@ func (c *tcpConn) AcceptStream(ctx context.Context) (Stream, error) {
 func (c *tcpConn) CloseWithError(code wire.Code, msg string) error {
 	c.closeOnce.Do(func() {
 		c.cancel(&ApplicationError{Code: code, Message: msg})
+		c.ownMu.Lock()
 		c.own.SetWriteDeadline(time.Now().Add(closeLinger)) //nolint:errcheck // never fails
-		if _, err := c.own.Write(appendFrame(nil, frame{typ: frameClose, code: code, msg: msg})); err != nil {
+		_, err := c.own.Write(appendFrame(nil, frame{typ: frameClose, code: code, msg: msg}))
+		c.ownMu.Unlock()
+		if err != nil {
 			c.sess.Close()
 			return
 		}

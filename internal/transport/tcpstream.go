@@ -231,7 +231,29 @@ func (s *tcpStream) CancelRead(code wire.Code) {
 		return
 	}
 	s.s.SetReadDeadline(time.Now()) //nolint:errcheck // ends a blocked Read
+	s.mu.Lock()
+	peerWriting := !s.readEnd
+	s.mu.Unlock()
+	if peerWriting {
+		s.conn.stop(s.s.StreamID(), code)
+	}
 	s.readEnded()
+}
+
+// stopped is the peer's STOP for this stream: it reads no more, so our
+// direction ends with its code (writes fail, a blocked one at once). No
+// RESET follows, unlike QUIC's answer to STOP_SENDING: the peer's reading
+// side has ended already, and its full window could hold a RESET up.
+func (s *tcpStream) stopped(code wire.Code) {
+	e := &StreamError{Code: code, Remote: true}
+	if !s.wcancel.CompareAndSwap(nil, e) {
+		return
+	}
+	s.s.SetWriteDeadline(time.Now()) //nolint:errcheck // ends a blocked Write
+	s.wmu.Lock()
+	s.werr = e
+	s.wmu.Unlock()
+	s.writeEnded()
 }
 
 func (s *tcpStream) readEnded()  { s.end(&s.readEnd) }

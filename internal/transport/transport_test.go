@@ -192,6 +192,24 @@ func TestStreamSemantics(t *testing.T) {
 					t.Fatalf("code %v (%v), want overloaded", code, err)
 				}
 			})
+			t.Run("a reader that stops stops the writer", func(t *testing.T) {
+				c, s := pair(t, name, transport.TCPOptions{})
+				a, b := streams(t, c, s)
+				b.CancelRead(wire.CodeOK) // as a closed net.Conn does
+				buf := make([]byte, 64<<10)
+				var err error
+				for sent := 0; err == nil; sent += len(buf) {
+					if sent > 1<<30 {
+						t.Fatal("the writer was not stopped after 1 GiB")
+					}
+					_, err = a.Write(buf)
+				}
+				var qe *quic.StreamError
+				var te *transport.StreamError
+				if !(errors.As(err, &qe) && qe.Remote) && !(errors.As(err, &te) && te.Remote) {
+					t.Fatalf("write error %v, want the peer's stop", err)
+				}
+			})
 			t.Run("a connection closed with a code", func(t *testing.T) {
 				c, s := pair(t, name, transport.TCPOptions{})
 				a, _ := streams(t, c, s)
