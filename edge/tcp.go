@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
+	"github.com/airlockhq/airlock/internal/backoff"
 	"github.com/airlockhq/airlock/internal/relay"
 	"github.com/airlockhq/airlock/internal/transport"
 )
@@ -60,18 +62,26 @@ func (s *Server) TCPAddr() net.Addr {
 func (s *Server) acceptTCP(ctx, connsCtx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { s.tcpLn.Close() })
 	defer stop()
+	// A failed accept (out of descriptors, a connection reset while it
+	// waited) is waited out, as net/http does, not an edge that stops.
+	bo := backoff.New(backoff.Config{Base: 5 * time.Millisecond, Max: time.Second})
 	for {
 		raw, err := s.tcpLn.Accept()
 		if err != nil {
 			if ctx.Err() != nil || s.stopping.Load() {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("accept tcp: %w", err)
 			}
-			return fmt.Errorf("accept tcp: %w", err)
+			d := bo.Next()
+			s.log.Warn("tcp accept failed; trying again", "err", err, "in", d)
+			if bo.Sleep(ctx, d) != nil {
+				return nil
+			}
+			continue
 		}
+		bo.Reset()
 		s.connWG.Go(func() { s.serveTCP(connsCtx, raw) })
 	}
 }
