@@ -18,8 +18,9 @@ import (
 )
 
 // TestDesktopFiles runs desktop-file-validate on the desktop and autostart
-// entries and checks they start the tray (`airlock`, no arguments) with
-// the icon the package installs.
+// entries and checks they start the tray (`airlock`; the desktop entry
+// with the URL it was opened for, %u, as the handler of airlock:// links)
+// with the icon the package installs.
 func TestDesktopFiles(t *testing.T) {
 	validate := testenv.LookPath(t, "desktop-file-validate", "apt-get install desktop-file-utils")
 	root := ptest.Root(t)
@@ -37,8 +38,10 @@ func TestDesktopFiles(t *testing.T) {
 				t.Fatalf("desktop-file-validate: %v\n%s", err, out)
 			}
 			entry := readDesktopEntry(t, path)
-			want := map[string]string{"Type": "Application", "Exec": "airlock", "Icon": "airlock", "Terminal": "false"}
+			want := map[string]string{"Type": "Application", "Exec": "airlock %u", "Icon": "airlock", "Terminal": "false",
+				"MimeType": "x-scheme-handler/airlock;"}
 			if tc.autostart {
+				want["Exec"], want["MimeType"] = "airlock", "" // starts the tray alone; handles no links
 				want["X-GNOME-Autostart-enabled"] = "true"
 				want["NoDisplay"] = "true"
 			}
@@ -105,6 +108,7 @@ func TestPlists(t *testing.T) {
 				"CFBundleExecutable":  "airlock",
 				"CFBundlePackageType": "APPL",
 				"LSUIElement":         "true",
+				"CFBundleURLTypes":    "[{CFBundleURLName=com.airlockhq.airlock.join CFBundleURLSchemes=[airlock]}]",
 			},
 		},
 	} {
