@@ -97,16 +97,35 @@ func (r *reloader) run(ctx context.Context) {
 			r.log.Warn("cannot follow the configuration file; changes apply at the next start", "path", r.path, "err", err)
 			return
 		}
-		err = w.Run(ctx)
+		r.check(ctx) // what changed before the watch began (join's file)
+		wctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- w.Run(wctx) }()
+		var werr error
+	watching:
+		for {
+			select {
+			case werr = <-done:
+				break watching
+			case <-r.created:
+				// Join wrote the file, maybe in a folder made anew after
+				// a leave removed the old one, which a watch on the old
+				// one never sees (its inode may even be reused): start
+				// anew, reading the file first.
+				stop()
+				<-done
+				werr = nil
+				break watching
+			}
+		}
+		stop()
 		if ctx.Err() != nil {
 			return
 		}
-		if _, serr := os.Stat(filepath.Dir(r.path)); errors.Is(serr, fs.ErrNotExist) {
-			continue // `airlock leave` removed the folder: wait for the next join
+		if _, serr := os.Stat(filepath.Dir(r.path)); errors.Is(serr, fs.ErrNotExist) || werr == nil {
+			continue // the folder went or came back: wait for it, or watch it anew
 		}
-		if err != nil {
-			r.log.Warn("stopped following the configuration file; changes apply at the next start", "path", r.path, "err", err)
-		}
+		r.log.Warn("stopped following the configuration file; changes apply at the next start", "path", r.path, "err", werr)
 		return
 	}
 }
