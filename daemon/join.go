@@ -44,14 +44,15 @@ var ErrNotJoined = errors.New("no such joined edge")
 // configuration file's catalogue edges, their cached catalogues and the
 // kubeconfig entries written for them.
 type joiner struct {
-	d      *Daemon
-	log    *slog.Logger
-	store  catalogue.Store
-	exe    string
-	every  time.Duration
-	kick   chan struct{}
+	d     *Daemon
+	log   *slog.Logger
+	store catalogue.Store
+	exe   string
+	every time.Duration
+	kick  chan struct{}
 
-	opMu sync.Mutex // one join, sync or leave at a time
+	opMu     sync.Mutex // one join, sync or leave at a time
+	toggleMu sync.Mutex // a cached catalogue's Disabled: read, changed and saved under it
 
 	mu      sync.Mutex
 	results map[string]apitype.Catalogue // by edge: the last sync's outcome
@@ -347,7 +348,13 @@ func (j *joiner) syncOnce(ctx context.Context, edge string, wait bool) (apitype.
 			cached.Kube, cached.Mapped = catalogue.KubeRecord(kres.State), kres.MapOnto
 		}
 	}
-	if err := j.store.Save(cached); err != nil {
+	j.toggleMu.Lock()
+	if latest, err := j.store.Load(edge); err == nil {
+		cached.Disabled = latest.Disabled // a toggle since this sync began
+	}
+	err = j.store.Save(cached)
+	j.toggleMu.Unlock()
+	if err != nil {
 		return j.view(e, cached), err
 	}
 	if _, err := j.reapply(ctx); err != nil {
@@ -493,9 +500,10 @@ func (j *joiner) Leave(ctx context.Context, req apitype.LeaveRequest) (apitype.L
 // SetEnabled turns a catalogue cluster on or off (the tray's toggle): it
 // is kept across syncs in the cached catalogue, and connects or
 // disconnects the cluster now.
-func (j *joiner) SetEnabled(ctx context.Context, cluster string, on bool) error {
-	j.opMu.Lock()
-	defer j.opMu.Unlock()
+func (j *joiner) SetEnabled(_ context.Context, cluster string, on bool) error {
+	// Not opMu: a join may hold it for minutes while the person signs in.
+	j.toggleMu.Lock()
+	defer j.toggleMu.Unlock()
 	cfg, err := j.load()
 	if err != nil {
 		return err
@@ -516,6 +524,17 @@ func (j *joiner) SetEnabled(ctx context.Context, cluster string, on bool) error 
 			if !on {
 				c.Disabled = append(c.Disabled, a.Name)
 			}
+			j.mu.Lock()
+			if v, ok := j.results[e.Name]; ok {
+				v.Apps = slices.Clone(v.Apps)
+				for i := range v.Apps {
+					if v.Apps[i].Cluster == cluster {
+						v.Apps[i].Enabled = on
+					}
+				}
+				j.results[e.Name] = v
+			}
+			j.mu.Unlock()
 			return j.store.Save(c)
 		}
 	}

@@ -19,12 +19,20 @@ type Join interface {
 type joinAPI struct {
 	j         Join
 	notJoined error
+	toggle    func(ctx context.Context, cluster string, on bool) error
 }
 
 // SetJoin serves joining through j; notJoined is j's error for an edge
-// that is not joined (404). Call it before Serve.
+// that is not joined (404). When j also has SetEnabled(ctx, cluster, on),
+// connect and disconnect call it: the person's toggle of a joined edge's
+// cluster is remembered. Call it before Serve.
 func (s *Server) SetJoin(j Join, notJoined error) {
 	s.join = &joinAPI{j: j, notJoined: notJoined}
+	if t, ok := j.(interface {
+		SetEnabled(ctx context.Context, cluster string, on bool) error
+	}); ok {
+		s.join.toggle = t.SetEnabled
+	}
 }
 
 func (s *Server) joinHandler(w http.ResponseWriter, r *http.Request) {

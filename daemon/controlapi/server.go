@@ -147,12 +147,25 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 	cl, err := s.core.Connect(r.Context(), r.PathValue("name"))
+	s.toggled(r, cl, err, true)
 	s.clusterReply(w, cl, err)
 }
 
 func (s *Server) disconnect(w http.ResponseWriter, r *http.Request) {
 	cl, err := s.core.Disconnect(r.Context(), r.PathValue("name"))
+	s.toggled(r, cl, err, false)
 	s.clusterReply(w, cl, err)
+}
+
+// toggled tells the join part that the person turned a cluster on or off,
+// so that a joined edge's cluster stays so across syncs and restarts.
+func (s *Server) toggled(r *http.Request, cl apitype.Cluster, err error, on bool) {
+	if s.join == nil || s.join.toggle == nil || (err != nil && cl.Name == "") {
+		return
+	}
+	if terr := s.join.toggle(r.Context(), r.PathValue("name"), on); terr != nil {
+		s.log.Warn("cannot remember the cluster's toggle", "cluster", r.PathValue("name"), "err", terr)
+	}
 }
 
 func (s *Server) clusterReply(w http.ResponseWriter, cl apitype.Cluster, err error) {

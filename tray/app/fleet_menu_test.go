@@ -1,6 +1,8 @@
 package app_test
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -9,10 +11,12 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/daemon"
+	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/catalogue"
 	"github.com/airlockhq/airlock/daemon/config"
 	"github.com/airlockhq/airlock/daemon/core"
 	"github.com/airlockhq/airlock/daemon/daemontest"
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/tray/traytest"
 )
 
@@ -64,6 +68,27 @@ func TestFleetMenu(t *testing.T) {
 	if it, _ := m.Find("acme-demo — "); it.Toggle != "checkmark" {
 		t.Errorf("acme-demo item %+v, want a toggle", it)
 	}
+
+	// The toggle turns the cluster off, and the daemon remembers it for
+	// the joined edge (across syncs and restarts).
+	demo, _ := m.Find("acme-demo — ")
+	if !demo.Checked {
+		t.Fatalf("acme-demo %+v, want it on (autoconnect)", demo)
+	}
+	traytest.Click(t, conn, svc, demo.ID)
+	d.WaitState(t, "acme-demo", apitype.StateDisconnected)
+	testenv.Eventually(t, "the status to show acme-demo turned off", func() error {
+		st, err := d.Client.Status(context.Background())
+		if err != nil {
+			return err
+		}
+		for _, a := range st.Catalogues[0].Apps {
+			if a.Cluster == "acme-demo" && !a.Enabled {
+				return nil
+			}
+		}
+		return fmt.Errorf("catalogue %+v", st.Catalogues)
+	})
 
 	leave, _ := m.Find("Leave fleet acme")
 	traytest.Click(t, conn, svc, leave.ID)
