@@ -106,6 +106,15 @@ func newSignIn(cfg *config.Config, opts SignInOptions, log *slog.Logger, co *cor
 	return p, nil
 }
 
+// watched says whether something follows the daemon's events (the tray,
+// a waiting `airlock login`) that can show the person a sign-in.
+func (p *signInPart) watched() bool {
+	p.mu.Lock()
+	c := p.core
+	p.mu.Unlock()
+	return c != nil && c.Watchers() > 0
+}
+
 func (p *signInPart) setCore(c *core.Core) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -229,7 +238,7 @@ func (p *signInPart) newManager(cfg *config.Config, name string, store *keychain
 	}
 	m, err := signin.New(signin.Options{
 		Edge: *cfg.Edge(name), Apps: cfg.SignInApps(name), SignIn: cfg.SignIn,
-		Store: store, Browser: browser, Notifier: p.opts.Notifier,
+		Store: store, Browser: browser, Notifier: p.opts.Notifier, Watched: p.watched,
 		Logger: p.log, HTTPClient: p.opts.HTTPClient, RefreshAt: p.opts.RefreshAt, Wait: p.opts.Wait,
 		OnChange: p.publish,
 	})

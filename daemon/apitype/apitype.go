@@ -220,6 +220,12 @@ const (
 	SignInEdgeError     = "edge_error"     // the edge answered with an error
 	SignInCanceled      = "canceled"       // signed out, or a newer sign-in replaced it
 	SignInBrowserFailed = "browser_failed" // the browser could not be opened
+	// SignInNobody: not signed in, and no browser, notification (tray) or
+	// waiting `airlock login` can reach the person: run `airlock login`.
+	SignInNobody = "nobody_to_ask"
+	// SignInUnavailable: the edge's sign-in server or its identity
+	// provider is temporarily unavailable (error=temporarily_unavailable).
+	SignInUnavailable = "unavailable"
 )
 
 // TokenStore says where the daemon keeps refresh tokens.

@@ -191,11 +191,12 @@ func doctor(cfgPath string, st *apitype.Status, stErr error, socket string, chec
 			case apitype.SignInNeeded:
 				add(checkWarn, "sign-in "+e.Name, "waiting for you to sign in at "+si.URL, "finish signing in in the browser, or run `airlock login`")
 			default:
-				detail := "signed out"
+				detail, fix := "signed out", "run `airlock login` (or the first kubectl starts a sign-in)"
 				if si.Problem != nil {
 					detail += ": " + si.Problem.Message
+					fix = signInFix(si.Problem.Code, fix)
 				}
-				add(checkWarn, "sign-in "+e.Name, detail, "run `airlock login` (or the first kubectl starts a sign-in)")
+				add(checkWarn, "sign-in "+e.Name, detail, fix)
 			}
 		}
 	}
@@ -264,8 +265,30 @@ func doctor(cfgPath string, st *apitype.Status, stErr error, socket string, chec
 	return out
 }
 
+// signInFix is what to do about an edge's sign-in problem (def when the
+// problem has no better advice).
+func signInFix(code, def string) string {
+	switch code {
+	case apitype.SignInNobody:
+		return "run `airlock login`: no browser, tray or waiting `airlock login` could show you the sign-in, so kubectl was refused at once"
+	case apitype.SignInUnavailable:
+		return "the edge's identity provider failed on its side: run `airlock login` again in a moment; if it persists, tell the edge's operator"
+	case apitype.SignInUnreachable:
+		return "check the edge's auth_url and your network, then run `airlock login`"
+	case apitype.SignInRefused:
+		return "ask your administrator for access to the app, or `airlock login` as someone who has it"
+	}
+	return def
+}
+
 func clusterFix(code string) string {
 	switch code {
+	case "sign_in_needed", "sign_in_timeout":
+		return "run `airlock login`"
+	case "sign_in_unavailable":
+		return "the edge's identity provider failed on its side: try again in a moment"
+	case "sign_in_unreachable":
+		return "check the edge's auth_url and your network"
 	case "unauthenticated", "token_unavailable":
 		return "sign in: `airlock login` (or check the cluster's token / token_file)"
 	case "forbidden":

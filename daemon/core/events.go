@@ -111,6 +111,14 @@ func (s *Subscription) closeLocked() {
 	}
 }
 
+// Watchers is the number of open subscriptions: the tray, a waiting
+// `airlock login`, anything else that follows the events.
+func (c *Core) Watchers() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.subs)
+}
+
 // Publish sends ev to every subscriber, as the core's own changes are: for
 // parts outside the core (sign-in). It never blocks.
 func (c *Core) Publish(ev apitype.Event) {

@@ -214,6 +214,9 @@ func (e *edgeState) finish(f *flight, tok *accessToken, err error) {
 	f.tok, f.err = tok, err
 	if e.flight == f {
 		e.flight = nil
+		// The attempt is over: the next one may open the browser at
+		// once (the limit is against tabs for one attempt).
+		e.lastBrowser = time.Time{}
 	}
 	var se *Error
 	switch {

@@ -47,6 +47,9 @@ func (e *Error) Unwrap() []error {
 	return []error{tokens.ErrUnavailable, e.Err}
 }
 
+// ProblemCode returns Code: the SOCKS server picks its reply by it.
+func (e *Error) ProblemCode() string { return e.Code }
+
 func (e *Error) problem() *apitype.Problem {
 	if e.Code == CodeNeeded {
 		return nil

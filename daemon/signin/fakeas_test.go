@@ -28,6 +28,7 @@ type fakeAS struct {
 	mu        sync.Mutex
 	user      string // who signs in
 	deny      string // when set, /authorize refuses with this description
+	denyCode  string // the error code of deny (default access_denied)
 	codes     map[string]codeRec
 	refresh   map[string]*family // live refresh token → family
 	used      map[string]*family // rotated-out refresh tokens
@@ -97,13 +98,16 @@ func (as *fakeAS) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	as.mu.Lock()
-	deny := as.deny
+	deny, denyCode := as.deny, as.denyCode
+	if denyCode == "" {
+		denyCode = "access_denied"
+	}
 	code := randomString()
 	as.codes[code] = codeRec{challenge: q.Get("code_challenge"), redirect: q.Get("redirect_uri"), audience: q.Get("audience")}
 	as.mu.Unlock()
 	v := url.Values{"state": {q.Get("state")}}
 	if deny != "" {
-		v.Set("error", "access_denied")
+		v.Set("error", denyCode)
 		v.Set("error_description", deny)
 	} else {
 		v.Set("code", code)
@@ -288,7 +292,8 @@ func (b *testBrowser) Open(_ context.Context, u string) error {
 }
 
 func (b *testBrowser) follow(u string) {
-	hc := b.as.srv.Client()
+	c := *b.as.srv.Client() // a copy: several sign-ins may follow at once
+	hc := &c
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := hc.Get(u)
 	if err != nil {

@@ -40,6 +40,11 @@ func (e *edgeState) signIn(ctx context.Context, f *flight) (*accessToken, error)
 			return nil, err
 		}
 	}
+	if !f.explicit {
+		if err := e.reachable(); err != nil {
+			return nil, err
+		}
+	}
 	meta, err := e.metadata(ctx)
 	if err != nil {
 		return nil, err
@@ -155,6 +160,9 @@ func (e *edgeState) present(ctx context.Context, f *flight, url, code string, de
 				return errNoBrowser
 			}
 			e.setProblem(&apitype.Problem{Code: apitype.SignInBrowserFailed, Message: err.Error()})
+			if !f.explicit && !e.othersReach() {
+				return errorf(e.name, apitype.SignInNobody, err, "not signed in, the browser could not be opened, and no tray or `airlock login` is waiting; run `airlock login`")
+			}
 		} else {
 			opened = true
 		}
@@ -173,10 +181,40 @@ func (e *edgeState) present(ctx context.Context, f *flight, url, code string, de
 	return nil
 }
 
+// reachable says whether a sign-in the person must complete can reach
+// them: the browser (if it may open now), a notifier that reaches a
+// person, or a watcher of the daemon's events. If none can, the error
+// says to run `airlock login`, at once rather than after sign_in.wait.
+func (e *edgeState) reachable() error {
+	e.mu.Lock()
+	browser := e.m.browser != nil && (e.lastBrowser.IsZero() || time.Since(e.lastBrowser) >= e.m.interval)
+	e.mu.Unlock()
+	if browser || e.othersReach() {
+		return nil
+	}
+	why := "no browser can be opened here"
+	if e.m.browser != nil {
+		why = "the browser was opened for a sign-in less than sign_in.browser_interval ago"
+	}
+	return errorf(e.name, apitype.SignInNobody, nil, "not signed in, and nobody can be asked: %s, and no tray or `airlock login` is waiting; run `airlock login`", why)
+}
+
+// othersReach says whether the notifier or a watcher of the daemon's
+// events can show the person a sign-in.
+func (e *edgeState) othersReach() bool {
+	if r, ok := e.m.notifier.(Reacher); !ok || r.ReachesPerson() {
+		return true
+	}
+	return e.m.opts.Watched != nil && e.m.opts.Watched()
+}
+
 // refusal turns the edge's error redirect into an Error.
 func (e *edgeState) refusal(oe *OAuthError) error {
-	if oe.Code == "access_denied" {
+	switch oe.Code {
+	case "access_denied":
 		return e.refused(oe)
+	case "temporarily_unavailable":
+		return e.unavailable(oe)
 	}
 	return errorf(e.name, apitype.SignInEdgeError, oe, "the edge answered the sign-in with an error")
 }
@@ -192,6 +230,8 @@ func (e *edgeState) tokenErr(ctx context.Context, err error) error {
 		return errorf(e.name, apitype.SignInUnreachable, cleanRetrieveError(err), "cannot reach the edge's sign-in endpoints at %s", e.authURL)
 	case "access_denied", "invalid_target", "unauthorized_client":
 		return e.refused(&OAuthError{Code: code, Description: desc})
+	case "temporarily_unavailable":
+		return e.unavailable(&OAuthError{Code: code, Description: desc})
 	}
 	return errorf(e.name, apitype.SignInEdgeError, cleanRetrieveError(err), "the edge refused the token request")
 }
@@ -201,6 +241,13 @@ func (e *edgeState) tokenErr(ctx context.Context, err error) error {
 // "forbidden" with the edge's reason, as for a refusal on a stream.
 func (e *edgeState) refused(oe *OAuthError) error {
 	return errorf(e.name, apitype.SignInRefused, wire.Errorf(wire.CodeForbidden, "%s", describe(oe)), "refused for %s", strings.Join(e.audience, ", "))
+}
+
+// unavailable is the edge's temporarily_unavailable: its sign-in server
+// or the identity provider behind it (named in the description) failed on
+// its side; trying again later may work, and the person is not refused.
+func (e *edgeState) unavailable(oe *OAuthError) error {
+	return errorf(e.name, apitype.SignInUnavailable, errors.New(describe(oe)), "the sign-in server is temporarily unavailable; try again in a moment")
 }
 
 func describe(oe *OAuthError) string {

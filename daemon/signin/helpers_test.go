@@ -123,7 +123,9 @@ type rigOptions struct {
 	wait, interval, flow time.Duration
 	refreshAt            float64
 	noBrowser            bool
-	browser              Browser // replaces the test browser when set
+	browser              Browser  // replaces the test browser when set
+	notifier             Notifier // replaces the notice recorder when set
+	watched              func() bool
 	store                *memStore
 	as                   *fakeAS
 }
@@ -182,6 +184,10 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	if o.browser != nil {
 		opts.Browser = o.browser
 	}
+	if o.notifier != nil {
+		opts.Notifier = o.notifier
+	}
+	opts.Watched = o.watched
 	m, err := New(opts)
 	if err != nil {
 		t.Fatal(err)

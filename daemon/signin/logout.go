@@ -62,6 +62,7 @@ func (e *edgeState) logout(ctx context.Context) error {
 	}
 	e.mu.Lock()
 	e.problem = nil
+	e.lastBrowser = time.Time{} // the next sign-in may open the browser at once
 	e.mu.Unlock()
 	e.forgetIdentity()
 	e.wakeRenewal()

@@ -40,6 +40,12 @@ type Options struct {
 	// Notifier tells the user about a sign-in the browser was not opened
 	// for; nil means only the log.
 	Notifier Notifier
+	// Watched, when set, says whether something that shows the person a
+	// sign-in follows the daemon's events (the tray, a waiting `airlock
+	// login`). A sign-in that needs the person is not started when
+	// neither the browser, the Notifier nor a watcher can reach them:
+	// the connection that asked is answered at once.
+	Watched func() bool
 	// Logger receives the sign-in log; nil discards it.
 	Logger *slog.Logger
 	// HTTPClient returns the client for an edge's sign-in endpoints; nil

@@ -32,9 +32,18 @@ type Notifier interface {
 	Notify(ctx context.Context, n Notice)
 }
 
+// Reacher is a Notifier that knows whether its notices reach a person
+// now; a Notifier that is not one is taken to reach them.
+type Reacher interface {
+	ReachesPerson() bool
+}
+
 // LogNotifier writes notices to a log: the headless daemon's notifier. It
 // skips identity changes, which the Manager logs itself.
 type LogNotifier struct{ Log *slog.Logger }
+
+// ReachesPerson implements Reacher: nobody is known to read the log.
+func (LogNotifier) ReachesPerson() bool { return false }
 
 // Notify implements Notifier.
 func (l LogNotifier) Notify(_ context.Context, n Notice) {

@@ -161,14 +161,14 @@ func TestRevokedRefreshToken(t *testing.T) {
 		st := r.m.SignIn()
 		return st.State == apitype.SignInSignedOut
 	})
-	// The next connection starts a new sign-in; the browser opened within
-	// the interval already, so the user gets a notice instead.
-	_, err := r.source().Token(ctx)
-	if err == nil {
-		t.Fatal("Token succeeded without the browser")
+	// The next connection starts a new sign-in; the first attempt is
+	// over, so the browser opens at once although it opened within the
+	// interval (the limit is reset when an attempt ends).
+	if _, err := r.source().Token(ctx); err != nil {
+		t.Fatalf("the sign-in after the revocation: %v", err)
 	}
-	if n := len(r.notices.all()); n != 1 {
-		t.Fatalf("%d notices, want 1 (the browser opened within the interval)", n)
+	if n, m := len(r.browser.opens()), len(r.notices.all()); n != 2 || m != 0 {
+		t.Fatalf("%d browser opens and %d notices, want 2 and 0", n, m)
 	}
 }
 
@@ -191,16 +191,22 @@ func TestBrowserRateLimit(t *testing.T) {
 		st := r.m.SignIn()
 		return st.State == apitype.SignInSignedOut && st.Problem != nil && st.Problem.Code == apitype.SignInTimeout
 	})
-	// Many more connections: new sign-ins, but no more tabs.
+	// The attempt is over, so the limit is reset: the next connection
+	// opens the browser again at once (issue 11 item 6), and the
+	// connections that join its attempt open no more tabs.
+	errs := make(chan error, 5)
 	for range 5 {
-		src.Token(ctx)
+		go func() { _, err := src.Token(ctx); errs <- err }()
 	}
-	if n := len(r.browser.opens()); n != 1 {
-		t.Fatalf("the browser opened %d times within the interval, want 1", n)
+	for range 5 {
+		<-errs
 	}
-	ns := r.notices.all()
-	if len(ns) == 0 || ns[0].URL == "" || ns[0].Edge != "main" || !contains(ns[0].Apps, "a.example.com") {
-		t.Fatalf("notices %+v", ns)
+	testenv.Eventually(t, "the second attempt to end", func() bool {
+		st := r.m.SignIn()
+		return st.State == apitype.SignInSignedOut
+	})
+	if n := len(r.browser.opens()); n < 2 || n > 6 {
+		t.Fatalf("the browser opened %d times, want once for the timed-out attempt and once per later attempt", n)
 	}
 }
 
@@ -373,9 +379,17 @@ func TestLogout(t *testing.T) {
 	if r.store.refreshToken(t, "main") != "" {
 		t.Error("the refresh token is still stored")
 	}
-	// The next connection needs a new sign-in.
-	if _, err := r.source().Token(ctx); err == nil {
-		t.Fatal("Token after logout succeeded without a sign-in")
+	// The next connection needs a new sign-in, and the browser opens for
+	// it at once although it opened less than browser_interval (1 h)
+	// ago: logout resets the limit.
+	if _, err := r.source().Token(ctx); err != nil {
+		t.Fatalf("Token after logout: %v", err)
+	}
+	if n := len(r.browser.opens()); n != 2 {
+		t.Fatalf("the browser opened %d times, want 2 (the sign-in after logout opens it again)", n)
+	}
+	if ex, _, _ := r.as.stats(); ex != 2 {
+		t.Fatalf("%d code exchanges, want 2: the sign-in after logout is a new one", ex)
 	}
 	t.Run("edge unreachable", func(t *testing.T) {
 		r := newRig(t, rigOptions{})

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/tokens"
 	"github.com/airlockhq/airlock/internal/edgeclient"
 	"github.com/airlockhq/airlock/internal/wire"
@@ -20,7 +21,39 @@ const (
 	CauseTokenUnavailable = "token_unavailable"
 	CauseTimeout          = "timeout"
 	CauseInternal         = "internal"
+	// Sign-in causes (a token source's error with a ProblemCode).
+	CauseSignInNeeded      = "sign_in_needed"      // not signed in, nobody can be asked: run airlock login
+	CauseSignInTimeout     = "sign_in_timeout"     // the person did not finish signing in within sign_in.wait
+	CauseSignInUnreachable = "sign_in_unreachable" // the edge's sign-in server did not answer
+	CauseSignInUnavailable = "sign_in_unavailable" // the sign-in server or its identity provider is down
+	CauseSignInFailed      = "sign_in_failed"      // the sign-in failed otherwise (edge error, token store)
 )
+
+// problemCoder is a token source's error that names its sign-in problem
+// (signin.Error: an apitype SignIn* code, or "needed" while the person
+// has not finished).
+type problemCoder interface{ ProblemCode() string }
+
+// signInReplies maps a sign-in problem to the SOCKS reply kubectl renders
+// most helpfully ("socks connect tcp …: unknown error " + the reply's
+// text; see ARCHITECTURE "What kubectl says") and a cause. A refusal by
+// the policy carries the edge's Forbidden and is answered as that.
+var signInReplies = map[string]struct {
+	reply uint8
+	cause string
+}{
+	apitype.SignInNobody:        {ReplyNotAllowed, CauseSignInNeeded},
+	apitype.SignInBrowserFailed: {ReplyNotAllowed, CauseSignInNeeded},
+	apitype.SignInRevoked:       {ReplyNotAllowed, CauseSignInNeeded},
+	apitype.SignInCanceled:      {ReplyNotAllowed, CauseSignInNeeded},
+	apitype.SignInRefused:       {ReplyNotAllowed, "forbidden"},
+	"needed":                    {ReplyTTLExpired, CauseSignInTimeout}, // signin.CodeNeeded
+	apitype.SignInTimeout:       {ReplyTTLExpired, CauseSignInTimeout},
+	apitype.SignInUnreachable:   {ReplyNetworkUnreachable, CauseSignInUnreachable},
+	apitype.SignInUnavailable:   {ReplyGeneralFailure, CauseSignInUnavailable},
+	apitype.SignInEdgeError:     {ReplyGeneralFailure, CauseSignInFailed},
+	apitype.SignInStoreFailed:   {ReplyGeneralFailure, CauseSignInFailed},
+}
 
 // Failure is how a failed stream open is reported: the SOCKS5 reply the
 // client gets, a cause for logs and the cluster's state (an edge code slug
@@ -40,6 +73,7 @@ func Classify(err error) Failure {
 		ee *wire.Error
 		de *edgeclient.DialError
 		ce *edgeclient.ConnError
+		pc problemCoder
 	)
 	switch {
 	case err == nil:
@@ -47,11 +81,16 @@ func Classify(err error) Failure {
 	case errors.As(err, &ee):
 		return Failure{Reply: ReplyOf(ee.Code), Cause: ee.Code.Slug(), Message: ee.Error(), Code: ee.Code}
 	case errors.Is(err, tokens.ErrUnavailable):
+		if errors.As(err, &pc) {
+			if r, ok := signInReplies[pc.ProblemCode()]; ok {
+				return Failure{Reply: r.reply, Cause: r.cause, Message: err.Error()}
+			}
+		}
 		return Failure{Reply: ReplyNotAllowed, Cause: CauseTokenUnavailable, Message: err.Error()}
 	case errors.As(err, &de), errors.As(err, &ce):
 		return Failure{Reply: ReplyNetworkUnreachable, Cause: CauseEdgeUnreachable, Message: err.Error()}
 	case errors.Is(err, context.DeadlineExceeded):
-		return Failure{Reply: ReplyHostUnreachable, Cause: CauseTimeout, Message: err.Error()}
+		return Failure{Reply: ReplyTTLExpired, Cause: CauseTimeout, Message: err.Error()}
 	default:
 		return Failure{Reply: ReplyGeneralFailure, Cause: CauseInternal, Message: err.Error()}
 	}

@@ -10,6 +10,7 @@ const (
 	ReplyNetworkUnreachable uint8 = 0x03
 	ReplyHostUnreachable    uint8 = 0x04
 	ReplyConnectionRefused  uint8 = 0x05
+	ReplyTTLExpired         uint8 = 0x06
 )
 
 // ReplyOf maps an edge code to the SOCKS5 reply a client such as kubectl sees.

@@ -275,7 +275,7 @@ func TestClassify(t *testing.T) {
 		{"dial error", &edgeclient.DialError{Addr: "a:1", Err: errors.New("x")}, 0x03, CauseEdgeUnreachable},
 		{"conn error", &edgeclient.ConnError{Err: errors.New("x")}, 0x03, CauseEdgeUnreachable},
 		{"token", fmt.Errorf("x: %w", tokens.ErrUnavailable), 0x02, CauseTokenUnavailable},
-		{"timeout", fmt.Errorf("wait: %w", context.DeadlineExceeded), 0x04, CauseTimeout},
+		{"timeout", fmt.Errorf("wait: %w", context.DeadlineExceeded), 0x06, CauseTimeout},
 		{"other", errors.New("boom"), 0x01, CauseInternal},
 	}
 	for _, tt := range tests {
