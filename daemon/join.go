@@ -229,12 +229,38 @@ func (j *joiner) Join(ctx context.Context, req apitype.JoinRequest) (apitype.Joi
 		return apitype.JoinResult{}, fmt.Errorf("edge %s has no sign-in after the join (the configuration changed meanwhile?)", name)
 	}
 	if si := m.SignIn(); si.State != apitype.SignInSignedIn {
-		if _, err := m.Login(ctx, req.Device); err != nil {
-			return apitype.JoinResult{}, fmt.Errorf("sign in at %s: %w", name, err)
+		if err := j.signIn(ctx, name, req.Device); err != nil {
+			return apitype.JoinResult{}, err
 		}
 	}
 	cat, err := j.syncLocked(ctx, name, true)
 	return apitype.JoinResult{Edge: name, Catalogue: cat, AlreadyJoined: already}, err
+}
+
+// signIn starts a sign-in at edge and waits, as long as ctx allows (not
+// the shorter wait of a held connection), until it completes or ends.
+func (j *joiner) signIn(ctx context.Context, edge string, device bool) error {
+	sub := j.d.core.Subscribe() // before the sign-in starts: no change is missed
+	defer sub.Close()
+	m := j.d.signIn.manager(edge)
+	if m == nil {
+		return fmt.Errorf("edge %s has no sign-in", edge)
+	}
+	if _, err := m.Login(ctx, device); err != nil {
+		return fmt.Errorf("sign in at %s: %w", edge, err)
+	}
+	for {
+		si := m.SignIn()
+		switch {
+		case si.State == apitype.SignInSignedIn:
+			return nil
+		case si.State == apitype.SignInSignedOut && si.Problem != nil:
+			return fmt.Errorf("sign in at %s: %s: %s", edge, si.Problem.Code, si.Problem.Message)
+		}
+		if _, err := sub.Next(ctx); err != nil {
+			return fmt.Errorf("sign in at %s: %w", edge, err)
+		}
+	}
 }
 
 // Sync re-fetches the catalogue of edge (every joined edge when empty),
