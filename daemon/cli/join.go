@@ -179,7 +179,11 @@ func syncCmd(ctx context.Context, args []string, env Env) int {
 		return 2
 	}
 	c := newClient()
+	ctx, cancel := context.WithTimeout(ctx, joinTimeout)
+	defer cancel()
+	stop := showSignIn(ctx, c, env.Stdout) // signed out: sync signs in first
 	res, err := c.Sync(ctx, apitype.SyncRequest{Edge: fs.Arg(0)})
+	stop()
 	if err != nil {
 		return fail(env, "sync", err)
 	}
