@@ -26,6 +26,15 @@
 // unchanged clusters keep their streams. A file that does not load leaves
 // the running configuration in place; status shows why, by line and field,
 // until the file loads again.
+//
+// Joining an edge (join.go, `airlock join`): the daemon writes the edge
+// into the configuration file itself (config.AddEdge, `catalogue: true`),
+// signs the person in, fetches the catalogue of the apps they may use
+// (daemon/catalogue, cached in the state folder) and runs one cluster per
+// app besides the file's own, with kubeconfig entries written for them
+// (kubeconfig.Syncer.Provision). Sync re-checks every 10 minutes and after
+// each sign-in; leave gives the kubeconfig and the configuration back. A
+// daemon started before there is any configuration file waits for a join.
 package daemon
 
 import (
