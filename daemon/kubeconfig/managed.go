@@ -329,64 +329,65 @@ func (ed *managedEdit) apply(want []Managed) error {
 			keep[f.list+"/"+f.name] = true
 		}
 	}
-	for {
-		d, err := ed.parse()
+	// Every entry that goes, in one pass: whole list items, so their
+	// regions never overlap.
+	var cuts []splice
+	for _, f := range ed.ours(top) {
+		if keep[f.list+"/"+f.name] {
+			continue
+		}
+		st, end, err := d.region(f.item, f.item, true)
 		if err != nil {
 			return err
 		}
-		top := d.top
-		var next *found
-		for _, f := range ed.ours(top) {
-			if !keep[f.list+"/"+f.name] {
-				next = &f
-				break
-			}
-		}
-		if next == nil {
-			break
-		}
-		if err := ed.removeItem(d, next.item); err != nil {
-			return err
-		}
-		if next.list == "contexts" {
-			if _, still := wanted[next.name]; !still {
-				ed.res.Removed = append(ed.res.Removed, next.name)
-			}
+		cuts = append(cuts, splice{st, end, ""})
+		if _, still := wanted[f.name]; f.list == "contexts" && !still {
+			ed.res.Removed = append(ed.res.Removed, f.name)
 		}
 	}
-	// Add what is missing.
-	for _, w := range want {
-		d, err := ed.parse()
+	if len(cuts) > 0 {
+		out, err := applySplices(ed.src, cuts)
 		if err != nil {
 			return err
 		}
-		top := d.top
+		ed.src = out
+	}
+	// What is missing, list by list: one splice per list.
+	if d, err = ed.parse(); err != nil {
+		return err
+	}
+	add := map[string][]*yaml.Node{}
+	for _, w := range want {
 		if w.Exec == nil && !edited[w.Name] {
-			if mine := personsServer(top, w.Server, ed.owner); mine != "" {
+			if mine := personsServer(d.top, w.Server, ed.owner); mine != "" {
 				ed.res.MapOnto[w.Name] = mine
 				continue
 			}
 		}
 		items := itemsFor(w, ed.owner)
 		for _, l := range lists {
-			if keep[l.key+"/"+w.Name] {
-				continue
-			}
-			d, err := ed.parse()
-			if err != nil {
-				return err
-			}
-			top := d.top
-			if existing(top, l.key, w.Name) {
+			switch {
+			case keep[l.key+"/"+w.Name]:
+			case existing(d.top, l.key, w.Name):
 				ed.res.Kept = append(ed.res.Kept, l.key+"/"+w.Name+" (a "+l.inner+" of that name is yours)")
-				continue
+			default:
+				add[l.key] = append(add[l.key], items[l.key])
+				if l.key == "contexts" {
+					ed.res.Added = append(ed.res.Added, w.Name)
+				}
 			}
-			if err := ed.appendItem(d, l.key, items[l.key]); err != nil {
-				return err
-			}
-			if l.key == "contexts" {
-				ed.res.Added = append(ed.res.Added, w.Name)
-			}
+		}
+	}
+	for _, l := range lists {
+		if len(add[l.key]) == 0 {
+			continue
+		}
+		d, err := ed.parse()
+		if err != nil {
+			return err
+		}
+		if err := ed.appendItems(d, l.key, add[l.key]); err != nil {
+			return err
 		}
 	}
 	return ed.fixKeys(want)
@@ -507,9 +508,20 @@ func renderItem(item *yaml.Node, dash string) (string, error) {
 	return b.String(), nil
 }
 
-// appendItem adds item at the end of list key, creating the key when the
+// appendItems adds items at the end of list key, creating the key when the
 // file has none (or an empty one) and remembering what it replaced.
-func (ed *managedEdit) appendItem(d *document, key string, item *yaml.Node) error {
+func (ed *managedEdit) appendItems(d *document, key string, items []*yaml.Node) error {
+	render := func(dash string) (string, error) {
+		var b strings.Builder
+		for _, it := range items {
+			t, err := renderItem(it, dash)
+			if err != nil {
+				return "", err
+			}
+			b.WriteString(t)
+		}
+		return b.String(), nil
+	}
 	k, list := mapGet(d.top, key)
 	if list != nil && list.Kind == yaml.SequenceNode && list.Style&yaml.FlowStyle == 0 && len(list.Content) > 0 {
 		last := list.Content[len(list.Content)-1]
@@ -518,7 +530,7 @@ func (ed *managedEdit) appendItem(d *document, key string, item *yaml.Node) erro
 			// "- " right after the key's line start: take the item's column.
 			dash = strings.Repeat(" ", max(list.Column-1, 0))
 		}
-		text, err := renderItem(item, dash)
+		text, err := render(dash)
 		if err != nil {
 			return err
 		}
@@ -532,7 +544,7 @@ func (ed *managedEdit) appendItem(d *document, key string, item *yaml.Node) erro
 		ed.src = append(ed.src[:end:end], append([]byte(text), ed.src[end:]...)...)
 		return nil
 	}
-	text, err := renderItem(item, "")
+	text, err := render("")
 	if err != nil {
 		return err
 	}
@@ -562,16 +574,6 @@ func (ed *managedEdit) appendItem(d *document, key string, item *yaml.Node) erro
 		ed.st.Keys[key] = string(ed.src[s:e])
 	}
 	ed.src = append(ed.src[:s:s], append([]byte(key+":\n"+text), ed.src[e:]...)...)
-	return nil
-}
-
-// removeItem takes an item's lines out.
-func (ed *managedEdit) removeItem(d *document, item *yaml.Node) error {
-	s, e, err := d.region(item, item, true)
-	if err != nil {
-		return err
-	}
-	ed.src = append(ed.src[:s:s], ed.src[e:]...)
 	return nil
 }
 

@@ -3,6 +3,7 @@ package kubeconfig
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -160,5 +161,32 @@ func TestProvisionMapsOntoOwnEntry(t *testing.T) {
 	}
 	if res.MapOnto["example-lab"] != "lab-admin" || len(res.Added) != 0 || readFile(t, path) != before {
 		t.Fatalf("Provision = %+v\n%s", res, readFile(t, path))
+	}
+}
+
+// TestProvisionCatalogueBound: the catalogue's most apps (1000) go in and
+// come out again in one Provision each (one splice per list, not one per
+// entry), the file back byte for byte.
+func TestProvisionCatalogueBound(t *testing.T) {
+	dir := t.TempDir()
+	before := "apiVersion: v1\nkind: Config\ncurrent-context: mine\n"
+	path := writeFile(t, dir, "config", before)
+	s := newSyncer(t, Options{Paths: []string{path}})
+	var want []Managed
+	for i := range 1000 {
+		name := fmt.Sprintf("acme-app%d", i)
+		want = append(want, Managed{Name: name, App: fmt.Sprintf("app%d.example.com", i), Server: "https://10.0.0.1:6443",
+			Exec: &Exec{Command: "/usr/bin/airlock", Args: []string{"credential", "--cluster", name}}})
+	}
+	ctx := context.Background()
+	res, err := s.Provision(ctx, "acme", want, ManagedState{})
+	if err != nil || len(res.Added) != 1000 {
+		t.Fatalf("Provision: %d added, %v", len(res.Added), err)
+	}
+	if _, err := s.Provision(ctx, "acme", nil, res.State); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, path); got != before {
+		t.Fatalf("not given back:\n%q", got)
 	}
 }
