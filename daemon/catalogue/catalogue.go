@@ -193,6 +193,11 @@ func (s Store) Remove(edge string) error {
 	return nil
 }
 
+// defaultListens is how many of a catalogue's clusters get the default
+// listen addresses (127.0.0.2:1080, .3, …); the rest, and the person's own
+// clusters need some too, listen on a free port of 127.0.0.1.
+const defaultListens = 200
+
 // ClusterName is the daemon's (and kubeconfig's) name of app at edge e.
 func ClusterName(e *config.Edge, app string) string { return e.Prefix() + app }
 
@@ -202,8 +207,12 @@ func ClusterName(e *config.Edge, app string) string { return e.Prefix() + app }
 // the person's own).
 func Clusters(e *config.Edge, c *Cached, kube func(App) config.Kubeconfig) []config.Cluster {
 	var out []config.Cluster
-	for _, a := range c.Apps {
+	for i, a := range c.Apps {
 		cl := config.Cluster{Name: ClusterName(e, a.Name), App: a.Hostname, Edge: e.Name}
+		if i >= defaultListens {
+			// 127.0.0.2-254 run out: any free port on 127.0.0.1.
+			cl.Listen = "127.0.0.1:0"
+		}
 		if slices.Contains(c.Disabled, a.Name) {
 			off := false
 			cl.Autoconnect = &off

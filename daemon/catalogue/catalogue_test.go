@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/airlockhq/airlock/daemon/catalogue"
+	"github.com/airlockhq/airlock/daemon/config"
 	"github.com/airlockhq/airlock/internal/joinlink"
 )
 
@@ -202,4 +204,21 @@ func FuzzCatalogue(f *testing.F) {
 		}
 		_ = catalogue.Check(&c)
 	})
+}
+
+// TestClustersCatalogueBound: the catalogue's most apps make a
+// configuration that validates (listen addresses do not run out).
+func TestClustersCatalogueBound(t *testing.T) {
+	cfg := &config.Config{Edges: []config.Edge{{Name: "acme", Address: "edge.example.com:7844", Catalogue: true}}}
+	c := &catalogue.Cached{Edge: "acme"}
+	for i := range joinlink.MaxCatalogueApps {
+		c.Apps = append(c.Apps, catalogue.App{Hostname: fmt.Sprintf("app%d.example.com", i), Name: fmt.Sprintf("app%d", i)})
+	}
+	cfg.Clusters = catalogue.Clusters(&cfg.Edges[0], c, nil)
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	if len(cfg.Clusters) != joinlink.MaxCatalogueApps || cfg.Clusters[0].Name != "acme-app0" {
+		t.Fatalf("%d clusters, first %q", len(cfg.Clusters), cfg.Clusters[0].Name)
+	}
 }
