@@ -66,14 +66,17 @@ func credentialCmd(ctx context.Context, args []string, env Env) int {
 }
 
 // tellSignIn follows the daemon's events while the credential waits and
-// prints where to sign in whenever the cluster's edge needs a sign-in. The
+// prints where to sign in whenever the cluster's edge needs a sign-in. It
+// returns once it follows them (or could not), so that the daemon knows
+// someone can be shown a sign-in before the credential asks for one. The
 // returned stop ends it and waits for it.
 func tellSignIn(ctx context.Context, c *client.Client, cluster string, w io.Writer) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
+	done, watching := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
 		watch, err := c.Watch(ctx)
+		close(watching)
 		if err != nil {
 			return // the credential's own call says what is wrong
 		}
@@ -104,6 +107,7 @@ func tellSignIn(ctx context.Context, c *client.Client, cluster string, w io.Writ
 			}
 		}
 	}()
+	<-watching
 	return func() { cancel(); <-done }
 }
 
