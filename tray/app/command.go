@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/airlockhq/airlock/daemon/apitype"
 	"github.com/airlockhq/airlock/daemon/client"
+	"github.com/airlockhq/airlock/internal/joinlink"
 )
 
 // Env is what `airlock tray` needs from its process.
@@ -26,8 +28,11 @@ type Env struct {
 }
 
 // Command runs `airlock [tray] [--socket PATH] [--config FILE]
-// [--log-level LEVEL] [--headless] [--no-start]` until ctx ends or the
-// user quits, and returns the exit code.
+// [--log-level LEVEL] [--headless] [--no-start] [airlock://join?…]` until
+// ctx ends or the user quits, and returns the exit code. Given an
+// airlock://join? link (the desktop opened one) it asks the daemon to join
+// that edge: when a daemon already answers that is all it does; else it
+// runs the tray, which starts the daemon, and joins once it answers.
 func Command(ctx context.Context, args []string, env Env) int {
 	fs := flag.NewFlagSet("airlock tray", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
@@ -37,7 +42,7 @@ func Command(ctx context.Context, args []string, env Env) int {
 	headless := fs.Bool("headless", false, "run without a tray icon: start or attach to the daemon and log its changes")
 	noStart := fs.Bool("no-start", false, "never start a daemon; only attach to a running one")
 	fs.Usage = func() {
-		fmt.Fprintln(env.Stderr, "usage: airlock [tray] [--socket PATH] [--config FILE] [--log-level LEVEL] [--headless] [--no-start]")
+		fmt.Fprintln(env.Stderr, "usage: airlock [tray] [--socket PATH] [--config FILE] [--log-level LEVEL] [--headless] [--no-start] [airlock://join?…]")
 		fmt.Fprintln(env.Stderr, "Shows Airlock in the system tray; starts `airlock daemon` when none is running.")
 		fs.PrintDefaults()
 	}
@@ -47,7 +52,16 @@ func Command(ctx context.Context, args []string, env Env) int {
 		}
 		return 2
 	}
-	if fs.NArg() > 0 {
+	var link *joinlink.Invite
+	switch {
+	case fs.NArg() == 1 && isLink(fs.Arg(0)):
+		inv, err := parseLinkArg(fs.Arg(0))
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "airlock tray: %v\n", err)
+			return 2
+		}
+		link = &inv
+	case fs.NArg() > 0:
 		fmt.Fprintf(env.Stderr, "airlock tray: unexpected argument %q\n", fs.Arg(0))
 		fs.Usage()
 		return 2
@@ -59,6 +73,20 @@ func Command(ctx context.Context, args []string, env Env) int {
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lvl})).With("part", "tray")
 	c := &client.Client{Socket: *socket}
+	if env.Executable != "" {
+		if wrote, err := registerURLHandler(env.Executable); err != nil {
+			log.Warn("airlock:// links will not open Airlock", "err", err)
+		} else if wrote {
+			log.Info("registered Airlock as the handler of airlock:// links")
+		}
+	}
+	if link != nil && daemonAnswers(ctx, c) {
+		if err := joinFromLink(ctx, c, *link, log); err != nil {
+			log.Error("the link's join failed", "err", err)
+			return 1
+		}
+		return 0
+	}
 	opts := Options{Client: c, Logger: log, Getenv: env.Getenv, Headless: *headless, ConfigPath: *config}
 	if !*noStart {
 		if env.Executable == "" {
@@ -94,9 +122,30 @@ func Command(ctx context.Context, args []string, env Env) int {
 	if env.Configure != nil {
 		env.Configure(&opts)
 	}
+	var joined sync.WaitGroup
+	if link != nil {
+		jctx, stop := context.WithCancel(ctx)
+		defer func() {
+			stop()
+			joined.Wait()
+		}()
+		joined.Go(func() {
+			if err := joinFromLink(jctx, c, *link, log); err != nil && jctx.Err() == nil {
+				log.Error("the link's join failed", "err", err)
+			}
+		})
+	}
 	if err := New(opts).Run(ctx); err != nil {
 		log.Error("airlock tray failed", "err", err)
 		return 1
 	}
 	return 0
+}
+
+// daemonAnswers reports whether a daemon answers on c now.
+func daemonAnswers(ctx context.Context, c *client.Client) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err := c.Status(ctx)
+	return err == nil
 }

@@ -1,7 +1,8 @@
 // Command airlock is the program users install: `airlock` (or `airlock
 // tray`) shows the tray and starts the daemon when none runs; `airlock
 // daemon` runs the daemon headless; `airlock status | connect NAME |
-// disconnect NAME | doctor | …` talk to it over its control API. Logic
+// disconnect NAME | doctor | …` talk to it over its control API; `airlock
+// airlock://join?…` (a link the desktop opens) joins that edge. Logic
 // lives in tray/app, daemon/cli and daemon.
 package main
 
@@ -9,6 +10,7 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/airlockhq/airlock/daemon"
@@ -29,7 +31,15 @@ func main() {
 		exe, _ := os.Executable()
 		return app.Command(ctx, args, app.Env{Stdout: env.Stdout, Stderr: env.Stderr, Getenv: env.Getenv, Executable: exe})
 	}
-	code := cli.Main(ctx, os.Args[1:], env)
+	args := os.Args[1:]
+	var code int
+	if len(args) > 0 && strings.HasPrefix(strings.ToLower(args[0]), "airlock:") {
+		// The desktop opened an airlock:// link (`airlock %u`, "%1"): the
+		// tray parses it strictly and joins.
+		code = env.Tray(ctx, args)
+	} else {
+		code = cli.Main(ctx, args, env)
+	}
 	stop()
 	os.Exit(code)
 }
