@@ -78,6 +78,27 @@
 // someone created in between. A younger lock is waited for up to
 // [Options.LockTimeout] and then reported as [ErrLocked].
 //
+// # Entries for a joined edge
+//
+// [Syncer.Provision] writes whole entries for the apps of an edge the person joined
+// (`airlock join`): per app a cluster (server, certificate-authority-data,
+// tls-server-name), a context and a user of one name, the user the exec plugin
+// `airlock credential` when the cluster trusts the edge as its OIDC issuer, else empty
+// for the person to fill. Each carries an extensions item
+//
+//	- name: airlock.dev/managed
+//	  extension: {edge: acme, app: k8s.prod.example.com, hash: sha256:…}
+//
+// whose hash is of the entry's fields as written (proxy-url and extensions aside), so an
+// entry the person changed is seen and never rewritten or removed (ManagedResult.Kept). New
+// entries go at the end of the first file's lists, in one splice per list; current-context
+// is set only when the file has none; an app without an identity whose server a cluster
+// entry of the person's already names gets no entries (MapOnto). What Provision added
+// beyond list items — the file and its folder, a list key, current-context, a final line
+// break — is returned in [ManagedState] for the caller to keep, so that Provision with no
+// entries gives the file back byte for byte, or removes what it created. It takes the same
+// lock and writes the same way as the proxy-url sync, and runs that sync after.
+//
 // # Watching
 //
 // [Syncer.Run] watches the folders of the files with fsnotify (tools replace files by
