@@ -120,13 +120,43 @@ func (l *link) serve(ctx, hardCtx context.Context) error {
 		return errEdgeDrained
 	case <-ctx.Done():
 		l.slot.setState(StateDraining, nil)
-		reason := "connector shutting down"
 		if cause := context.Cause(ctx); errors.Is(cause, errLeftFleet) {
-			reason = "the connector drains its connections to an edge that left the fleet"
+			l.finish(hardCtx, accepted, "the connector drains its connections to an edge that left the fleet")
+			return nil
 		}
-		l.finish(hardCtx, accepted, reason)
+		if l.servesLeaving() {
+			l.leave(hardCtx, accepted)
+			return nil
+		}
+		l.finish(hardCtx, accepted, "connector shutting down")
 		return nil
 	}
+}
+
+// servesLeaving reports whether the link keeps taking streams while the
+// connector shuts down: its edge hands over (Welcome.Handover), so it
+// routes here only while the tunnel has nothing else there.
+func (l *link) servesLeaving() bool { return l.conn.Welcome().Handover }
+
+// leave tells the edge the connector is leaving and keeps taking new
+// streams until the edge says to hand over (at once when another
+// connector of the tunnel is there, else when a successor connects), the
+// connection dies or the grace period ends; then it finishes as any
+// drained link. A lone connector restarting so costs no failed stream.
+func (l *link) leave(hardCtx context.Context, accepted <-chan error) {
+	if err := l.conn.Leave("connector shutting down"); err != nil {
+		l.log.Debug("could not tell the edge we are leaving", "err", err)
+		l.finish(hardCtx, accepted, "connector shutting down")
+		return
+	}
+	l.log.Info("leaving: taking new streams until the edge hands them to another connector or the grace period ends")
+	select {
+	case <-l.edgeDrain:
+		l.log.Info("the edge handed this connection's new streams to another connector", "active_streams", l.streams.Count())
+	case <-l.conn.Context().Done():
+	case <-hardCtx.Done():
+	}
+	l.finish(hardCtx, accepted, "")
 }
 
 // finish stops new streams (telling the edge why, if reason is set), waits

@@ -25,6 +25,16 @@ func TestDrainedConnectionClosedByEdge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Another connector of the tunnel is connected: the leaving one hands
+	// over at once (a lone one would serve through its grace period).
+	creds, err := credentials.ReadCredentials(s.tun.CredentialsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := startConnector(t, creds, rules(t, testApp+"="+s.origin.url()), nil)
+	other.waitReady(t, "two healthy connections", func(code int, st connector.Status) bool {
+		return code == 200 && len(st.Connections) == 2 && st.Connections[0].Healthy && st.Connections[1].Healthy
+	})
 	s.run.stop()
 	s.run.waitReady(t, "draining", func(_ int, st connector.Status) bool { return st.Draining })
 	echoRoundTrip(t, sc, sc.CloseWrite, "last words")

@@ -85,7 +85,7 @@ func (c *Connector) handle(ctx context.Context, l *link, sc *edgeclient.StreamCo
 // admit decides whether a stream may go on, and to which rule, and returns
 // the edge's verified assertion of it.
 func (c *Connector) admit(l *link, d *wire.Dial) (*ingress.Rule, *token.Assertion, error) {
-	if c.draining.Load() || l.draining.Load() {
+	if l.draining.Load() || (c.draining.Load() && !l.servesLeaving()) {
 		return nil, nil, wire.Errorf(wire.CodeGoingAway, "the connector is draining this connection")
 	}
 	a, err := l.checkIdentity(d)

@@ -25,6 +25,7 @@ func (s *Server) register(p *peer) *handshakeError {
 			s.m.connectorInsts.WithLabelValues(p.tunnel.name).Set(float64(instances))
 			p.log.Info("connector joined the tunnel", "software", p.hello.Software, "instances", instances)
 		}
+		s.handOverTo(p)
 		return nil
 	}
 	holders := make([]string, 0, len(full))
@@ -73,6 +74,9 @@ type ConnectorConnection struct {
 	Since         time.Time `json:"since"`
 	ActiveStreams int64     `json:"active_streams"`
 	Draining      bool      `json:"draining"`
+	// Leaving: its connector is shutting down but still takes new streams,
+	// as the tunnel's last resort, until a successor connects here.
+	Leaving bool `json:"leaving,omitempty"`
 	// Quiet: the connection pings and was not heard lately (quiet.go);
 	// new streams go to the tunnel's other connections first.
 	Quiet bool `json:"quiet"`
@@ -98,7 +102,7 @@ func (s *Server) tunnelHealth(snap *snapshot) map[string]TunnelHealth {
 			}
 			cc := ConnectorConnection{
 				ConnID: p.id, Index: p.hello.ConnIndex, Remote: p.addr, Since: p.since.UTC(),
-				ActiveStreams: p.active.Load(), Draining: p.draining.Load(), Quiet: p.heard.quietAt(now),
+				ActiveStreams: p.active.Load(), Draining: p.draining.Load(), Leaving: p.leaving.Load(), Quiet: p.heard.quietAt(now),
 			}
 			if at, ok := p.heard.last(); ok {
 				at = at.UTC()

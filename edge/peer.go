@@ -29,6 +29,7 @@ type peer struct {
 
 	sendMu   sync.Mutex
 	draining atomic.Bool  // the peer asked for no new streams
+	leaving  atomic.Bool  // a connector leaving, still serving: the last resort (handover.go)
 	active   atomic.Int64 // streams routed to this connector now
 	heard    heard        // when this connector was last heard (quiet.go)
 	idleOnce sync.Once
@@ -193,6 +194,7 @@ func (s *Server) handshake(conn transport.Conn, log *slog.Logger) (*peer, *hands
 		p.tunnel = t
 		p.log = p.log.With("tunnel", t.name, "connector_id", hello.ConnectorID, "conn_index", hello.ConnIndex)
 		w.Keys = s.keys.ownKeys() // the assertions' keys: this edge's own, not the fleet's
+		w.Handover = true         // a leaving lone connector serves until told (handover.go)
 	}
 	if s.stopping.Load() {
 		return nil, s.refuseHello(conn, ctrl, refuse(wire.CodeGoingAway, "shutting_down", "edge shutting down"))
@@ -248,6 +250,9 @@ func (s *Server) readControl(p *peer) {
 		}
 		switch f := f.(type) {
 		case *wire.Drain:
+			if f.Serving && s.keepServing(p, f.Reason) {
+				continue
+			}
 			if p.drain() {
 				p.log.Info("peer is draining; no new streams on this connection", "reason", f.Reason, "active_streams", p.active.Load())
 			}

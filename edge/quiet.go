@@ -120,20 +120,22 @@ func (s *Server) watchHeard(p *peer) {
 
 // candidate is what pick weighs about one connector connection.
 type candidate struct {
-	usable bool // live, not draining, not tried already
-	quiet  bool
-	load   int64 // streams routed to it now
+	usable  bool // live, not draining, not tried already
+	quiet   bool
+	leaving bool  // its connector is leaving: the last resort (handover.go)
+	load    int64 // streams routed to it now
 }
 
 // candidate describes p at now for pick; the caller adds liveness and skip.
 func (p *peer) candidate(now time.Time) candidate {
-	return candidate{usable: !p.draining.Load(), quiet: p.heard.quietAt(now), load: p.active.Load()}
+	return candidate{usable: !p.draining.Load(), quiet: p.heard.quietAt(now), leaving: p.leaving.Load(), load: p.active.Load()}
 }
 
 // choose returns the index of the connection pick routes to, or -1 when
 // none is usable: the usable heard one with the least load, else the usable
-// quiet one with the least load. The scan starts at start so that ties
-// spread round-robin.
+// quiet one with the least load; among heard (or among quiet) ones, one
+// whose connector is leaving only when no other is usable. The scan starts
+// at start so that ties spread round-robin.
 func choose(cs []candidate, start int) int {
 	best := -1
 	for i := range cs {
@@ -147,7 +149,8 @@ func choose(cs []candidate, start int) int {
 			continue
 		}
 		b := cs[best]
-		if (b.quiet && !c.quiet) || (b.quiet == c.quiet && c.load < b.load) {
+		if (b.quiet && !c.quiet) || (b.quiet == c.quiet && b.leaving && !c.leaving) ||
+			(b.quiet == c.quiet && b.leaving == c.leaving && c.load < b.load) {
 			best = j
 		}
 	}

@@ -14,13 +14,14 @@ const (
 	quietConn                   // pinged, then nothing for longer than connectorQuietAfter
 	neverPing                   // an older connector: never pinged
 	drainConn                   // heard, but draining
+	leaveConn                   // heard, its connector leaving (a Serving Drain)
 )
 
 // testPeer is a connector connection in state st at now, with load streams.
 func testPeer(st heardState, load int64, now time.Time) *peer {
 	p := &peer{idle: make(chan struct{})}
 	switch st {
-	case heardNow, drainConn:
+	case heardNow, drainConn, leaveConn:
 		p.heard.ping(now)
 	case heardLate:
 		p.heard.ping(now.Add(-connectorQuietAfter + 100*time.Millisecond))
@@ -29,6 +30,9 @@ func testPeer(st heardState, load int64, now time.Time) *peer {
 	}
 	if st == drainConn {
 		p.draining.Store(true)
+	}
+	if st == leaveConn {
+		p.leaving.Store(true)
 	}
 	p.active.Store(load)
 	return p
@@ -55,6 +59,10 @@ func TestChooseConnector(t *testing.T) {
 		{"draining one is never chosen", []conn{{drainConn, 0}, {quietConn, 7}}, []int{1}},
 		{"all quiet falls back to the least loaded", []conn{{quietConn, 3}, {quietConn, 1}, {quietConn, 2}}, []int{1}},
 		{"only draining: none", []conn{{drainConn, 0}, {drainConn, 1}}, nil},
+		{"a leaving one only when nothing else", []conn{{leaveConn, 0}, {heardNow, 5}}, []int{1}},
+		{"a leaving one rather than none", []conn{{leaveConn, 3}, {drainConn, 0}}, []int{0}},
+		{"a leaving heard one before a quiet one", []conn{{quietConn, 0}, {leaveConn, 4}}, []int{1}},
+		{"least load among leaving ones", []conn{{leaveConn, 2}, {leaveConn, 1}}, []int{1}},
 		{"no connection: none", nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

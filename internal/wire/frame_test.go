@@ -15,21 +15,23 @@ import (
 func sampleFrames() map[string]Frame {
 	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32)).Public().(ed25519.PublicKey)
 	return map[string]Frame{
-		"hello client":    &Hello{Version: Version, Role: RoleClient, Software: "airlock test"},
-		"hello connector": &Hello{Version: Version, Role: RoleConnector, TunnelID: "t1", Secret: "s", ConnectorID: "c1", ConnIndex: 1, Assertions: true, Members: true},
-		"members":         &Members{Fleet: "f1", Generation: 7, Members: []Member{{ID: "edge-a", Addr: "edge-a.example.com:7844"}, {ID: "edge-b", Addr: "[::1]:7844"}}},
-		"members alone":   &Members{Members: []Member{{ID: "edge-a", Addr: "127.0.0.1:7844"}}},
-		"welcome":         &Welcome{Version: Version, EdgeID: "e1", ConnID: "42", Keys: []PublicKey{{ID: "k1", Key: key}}},
-		"welcome refusal": &Welcome{Version: Version, Code: CodeUnauthenticated, Message: "bad secret"},
-		"welcome pings":   &Welcome{Version: Version, EdgeID: "e1", ConnID: "43", Pings: true},
-		"ping":            &Ping{Padding: PingPadding},
-		"ping bare":       &Ping{},
-		"drain":           &Drain{Reason: "shutting down"},
-		"keys":            &Keys{Keys: []PublicKey{{ID: "k1", Key: key}, {ID: "k2", Key: key}}},
-		"open":            &Open{App: "k8s.demo.test", Token: "tok", Target: "10.0.0.1:6443"},
-		"dial":            &Dial{App: "k8s.demo.test", Target: "kubernetes:443", Email: "a@b.c", Subject: "u1", StreamID: "s1", Assertion: "a.b.c"},
-		"result ok":       &Result{},
-		"result refusal":  &Result{Code: CodeForbidden, Message: "no"},
+		"hello client":     &Hello{Version: Version, Role: RoleClient, Software: "airlock test"},
+		"hello connector":  &Hello{Version: Version, Role: RoleConnector, TunnelID: "t1", Secret: "s", ConnectorID: "c1", ConnIndex: 1, Assertions: true, Members: true},
+		"members":          &Members{Fleet: "f1", Generation: 7, Members: []Member{{ID: "edge-a", Addr: "edge-a.example.com:7844"}, {ID: "edge-b", Addr: "[::1]:7844"}}},
+		"members alone":    &Members{Members: []Member{{ID: "edge-a", Addr: "127.0.0.1:7844"}}},
+		"welcome":          &Welcome{Version: Version, EdgeID: "e1", ConnID: "42", Keys: []PublicKey{{ID: "k1", Key: key}}},
+		"welcome refusal":  &Welcome{Version: Version, Code: CodeUnauthenticated, Message: "bad secret"},
+		"welcome pings":    &Welcome{Version: Version, EdgeID: "e1", ConnID: "43", Pings: true},
+		"welcome handover": &Welcome{Version: Version, EdgeID: "e1", ConnID: "44", Pings: true, Handover: true},
+		"drain serving":    &Drain{Reason: "connector shutting down", Serving: true},
+		"ping":             &Ping{Padding: PingPadding},
+		"ping bare":        &Ping{},
+		"drain":            &Drain{Reason: "shutting down"},
+		"keys":             &Keys{Keys: []PublicKey{{ID: "k1", Key: key}, {ID: "k2", Key: key}}},
+		"open":             &Open{App: "k8s.demo.test", Token: "tok", Target: "10.0.0.1:6443"},
+		"dial":             &Dial{App: "k8s.demo.test", Target: "kubernetes:443", Email: "a@b.c", Subject: "u1", StreamID: "s1", Assertion: "a.b.c"},
+		"result ok":        &Result{},
+		"result refusal":   &Result{Code: CodeForbidden, Message: "no"},
 	}
 }
 

@@ -140,6 +140,11 @@ type Welcome struct {
 	ConnID  string      // this connection's id at the edge, for logs
 	Keys    []PublicKey // connector only: keys that sign the tokens it will see
 	Pings   bool        // the edge accepts Ping frames on the control stream
+	// Handover (connector only): the edge routes to a connection whose
+	// Drain is Serving only while its tunnel has nothing else here, and
+	// sends it a plain Drain the moment another connector can take its
+	// streams (or at once when one can already).
+	Handover bool
 }
 
 // FrameType implements Frame.
@@ -152,7 +157,8 @@ func (w *Welcome) appendFields(b []byte) []byte {
 	b = appendString(b, 4, w.EdgeID)
 	b = appendString(b, 5, w.ConnID)
 	b = appendKeys(b, 6, w.Keys)
-	return appendBool(b, 7, w.Pings)
+	b = appendBool(b, 7, w.Pings)
+	return appendBool(b, 8, w.Handover)
 }
 
 func (w *Welcome) decodeField(tag uint8, v []byte) (err error) {
@@ -179,6 +185,8 @@ func (w *Welcome) decodeField(tag uint8, v []byte) (err error) {
 		}
 	case 7:
 		w.Pings, err = decodeBool(v, "pings")
+	case 8:
+		w.Handover, err = decodeBool(v, "handover")
 	}
 	return err
 }
@@ -199,18 +207,29 @@ func (w *Welcome) Err() error {
 }
 
 // Drain says: open no new streams on this connection; open ones may finish.
+// Serving (from a connector, to an edge whose Welcome says Handover) says
+// instead: this connector is leaving, but takes new streams until its
+// grace period ends or the edge answers with a plain Drain; route to it
+// only when nothing else can take them (a lone connector restarting).
 type Drain struct {
-	Reason string
+	Reason  string
+	Serving bool
 }
 
 // FrameType implements Frame.
 func (*Drain) FrameType() FrameType { return FrameDrain }
 
-func (d *Drain) appendFields(b []byte) []byte { return appendString(b, 1, d.Reason) }
+func (d *Drain) appendFields(b []byte) []byte {
+	b = appendString(b, 1, d.Reason)
+	return appendBool(b, 2, d.Serving)
+}
 
 func (d *Drain) decodeField(tag uint8, v []byte) (err error) {
-	if tag == 1 {
+	switch tag {
+	case 1:
 		d.Reason, err = decodeString(v, "reason", MaxTextLen)
+	case 2:
+		d.Serving, err = decodeBool(v, "serving")
 	}
 	return err
 }
