@@ -86,8 +86,9 @@
 // `airlock credential` when the cluster trusts the edge as its OIDC issuer, else empty
 // for the person to fill. Each carries an extensions item
 //
-//   - name: airlock.dev/managed
-//     extension: {edge: acme, app: k8s.prod.example.com, hash: sha256:…}
+//	extensions:
+//	- name: airlock.dev/managed
+//	  extension: {edge: acme, app: k8s.prod.example.com, hash: sha256:…}
 //
 // whose hash is of the entry's fields as written (proxy-url and extensions aside), so an
 // entry the person changed is seen and never rewritten or removed (ManagedResult.Kept). New
