@@ -8,10 +8,6 @@ package app
 // (HKCU\Software\Classes\airlock, urlhandler_windows.go): no
 // administrator rights, and the entry follows the program when it moves.
 
-// urlHandlerKey is the registry key, under HKEY_CURRENT_USER, of the
-// airlock:// URL scheme.
-const urlHandlerKey = `Software\Classes\airlock`
-
 // urlHandlerCommand is the command Windows runs for a link: this program
 // with the link as its one argument, both quoted.
 func urlHandlerCommand(exe string) string {

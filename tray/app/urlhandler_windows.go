@@ -6,6 +6,10 @@ import (
 	"golang.org/x/sys/windows/registry"
 )
 
+// urlHandlerKey is the registry key, under HKEY_CURRENT_USER, of the
+// airlock:// URL scheme.
+const urlHandlerKey = `Software\Classes\airlock`
+
 // registerURLHandler makes exe the handler of airlock:// links for the
 // current user, unless it already is; it reports whether it wrote.
 func registerURLHandler(exe string) (bool, error) {
