@@ -302,6 +302,79 @@ subjects:
 	if before != after {
 		t.Fatalf("the home folder is not as before the join:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
+
+	// Join again, into a home that holds the person's own kubeconfig and
+	// configuration file (comments, their own entries, a current-context):
+	// the running daemon follows the new file, and leave gives both back
+	// byte for byte.
+	t.Run("join again and leave over the person's own files", func(t *testing.T) {
+		own := map[string]string{
+			filepath.Join(home, ".kube", "config"): `# my clusters
+apiVersion: v1
+kind: Config
+clusters:
+  - name: mine   # the office cluster
+    cluster:
+      server: https://mine.example.com:6443
+contexts:
+  - name: mine
+    context: {cluster: mine, user: me}
+users:
+  - name: me
+    user:
+      token: my-own-token
+current-context: mine
+`,
+			filepath.Join(home, ".config", "airlock", "config.yaml"): "# my airlock settings\nbrowser: " + browser + "\n",
+		}
+		for p, content := range own {
+			if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := tree(t, home)
+		os.Remove(urls)
+		joined := make(chan result, 1)
+		go func() {
+			out, err := airlock("join", link)
+			joined <- result{out, err}
+		}()
+		var signInURL string
+		testenv.Eventually(t, "the daemon to open the browser again", func() error {
+			if data, _ := os.ReadFile(urls); len(data) > 0 {
+				signInURL = strings.TrimSpace(strings.SplitN(string(data), "\n", 2)[0])
+				return nil
+			}
+			select {
+			case r := <-joined:
+				t.Fatalf("airlock join ended before the sign-in: %v\n%s\ndaemon:\n%s", r.err, r.out, daemonLog())
+			default:
+			}
+			return fmt.Errorf("no browser opened yet")
+		})
+		if _, _, err := demo.ChromiumSignIn(ctx, chromium, filepath.Join(dir, "chromium2"), s, signintest.Followed(t, signInURL), email, password, t.Logf); err != nil {
+			t.Fatalf("sign in again: %v", err)
+		}
+		r := <-joined
+		if r.err != nil || !strings.Contains(r.out, "acme-demo") || strings.Contains(r.out, "current-context is now") {
+			t.Fatalf("airlock join again: %v\n%s", r.err, r.out)
+		}
+		if out, errOut, err := kubectl("--context", "acme-demo", "get", "ns"); err != nil || !strings.Contains(out, "default") {
+			t.Fatalf("kubectl --context acme-demo after joining again: %v: %s%s", err, out, errOut)
+		}
+		if out, _, _ := kubectl("config", "current-context"); strings.TrimSpace(out) != "mine" {
+			t.Errorf("current-context %q: join changed the person's", out)
+		}
+		if out, err := airlock("leave"); err != nil {
+			t.Fatalf("airlock leave: %v\n%s", err, out)
+		}
+		if after := tree(t, home); after != before {
+			t.Fatalf("the person's files are not as before:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+	})
 	if out := daemonLog(); strings.Contains(out, "alr_") || strings.Contains(out, "eyJ") || strings.Contains(out, password) {
 		t.Errorf("a token or password appears in the daemon's log")
 	}
