@@ -29,6 +29,13 @@
 // ended at the edge too, the edge closes the connection with
 // [CodeGoingAway]. Neither side waits on a timer for the other.
 //
+// A connector shutting down whose edge's Welcome says Handover sends a
+// [Drain] with Serving instead: it is leaving but still takes new streams.
+// The edge routes to it only while its tunnel has no other usable
+// connection there, and answers with a plain [Drain] (hand over) as soon as
+// another connector's connection can take the streams, after which the
+// connector drains as above.
+//
 // # Streams
 //
 // A daemon opens one stream per proxied TCP connection and sends [Open]; the
