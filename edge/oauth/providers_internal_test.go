@@ -7,10 +7,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
 )
 
 // TestCheckClient: the check's made-up code tells a refused client
@@ -148,5 +151,42 @@ func TestValidateProviders(t *testing.T) {
 	o.AuthParams = map[string]string{"connector_id": "github", "prompt": "login", "max_age": "3600"}
 	if errs := ValidateProviders([]OIDCConfig{o}); len(errs) != 0 {
 		t.Fatalf("valid: %v", errs)
+	}
+}
+
+// TestUpstreamUnreachableAtSignIn: a provider that was down at start (so
+// never discovered) and still is when a person signs in sends the daemon
+// temporarily_unavailable naming it, not a page saying "try again".
+func TestUpstreamUnreachableAtSignIn(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := "http://" + ln.Addr().String()
+	ln.Close()
+	srv, hs := newTestServer(t, &clock{t: time.Now()})
+	set := srv.cur.Load().Settings
+	set.Users, set.Providers = nil, []OIDCConfig{{Name: "corp", Issuer: down, ClientID: "edge"}}
+	if err := srv.Update(context.Background(), set); err != nil { // at start: logged, not an error
+		t.Fatalf("update: %v", err)
+	}
+	c := hs.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	q := url.Values{
+		"client_id": {ClientID}, "response_type": {"code"}, "redirect_uri": {"http://127.0.0.1:4711/callback"},
+		"state": {"st"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"},
+	}
+	res, err := c.Get(hs.URL + "/oauth/authorize?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	loc, err := url.Parse(res.Header.Get("Location"))
+	if err != nil || res.StatusCode != http.StatusSeeOther || loc.Host != "127.0.0.1:4711" {
+		t.Fatalf("authorize: %s, Location %q", res.Status, res.Header.Get("Location"))
+	}
+	got := loc.Query()
+	if got.Get("error") != "temporarily_unavailable" || !strings.Contains(got.Get("error_description"), "the identity provider corp is temporarily unavailable: cannot reach the discovery document") || got.Get("state") != "st" {
+		t.Fatalf("redirect %v", got)
 	}
 }

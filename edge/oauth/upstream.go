@@ -71,6 +71,9 @@ func (s *Server) redirectUpstream(w http.ResponseWriter, r *http.Request, p pend
 // gets temporarily_unavailable naming the provider, never access_denied,
 // so that it does not tell the person they are not allowed.
 func (s *Server) upstreamUnavailable(w http.ResponseWriter, r *http.Request, p pending, u *upstream, err error) {
+	if pe, ok := errors.AsType[*ProviderError](err); ok {
+		err = pe.Err // the description names the provider already
+	}
 	s.log.Error("identity provider unavailable", "provider", u.cfg.Name, "issuer", u.cfg.Issuer, "err", err)
 	desc := fmt.Sprintf("the identity provider %s is temporarily unavailable: %v", u.cfg.Name, err)
 	if p.isDevice() {
