@@ -11,6 +11,7 @@ import (
 	"github.com/airlockhq/airlock/internal/backoff"
 	"github.com/airlockhq/airlock/internal/edgeclient"
 	"github.com/airlockhq/airlock/internal/testenv"
+	"github.com/airlockhq/airlock/internal/wire"
 )
 
 // TestSilentEdgeIsRedialledAtOnce: an edge that answers nothing (paused,
@@ -54,4 +55,22 @@ func TestSilentEdgeIsRedialledAtOnce(t *testing.T) {
 		defer mu.Unlock()
 		return len(sources) >= 3 // each dial binds a socket of its own
 	})
+}
+
+// TestGoingAwayEdgeIsRedialledAtOnce: an edge that refuses with "going
+// away" (shutting down, between its drain and its exit) is dialled again at
+// the silent pace, not after a backoff, so the connector joins its restart
+// as soon as that answers. The backoff is an hour: only that rule can make
+// the second and third dials, and the connection once the edge accepts.
+func TestGoingAwayEdgeIsRedialledAtOnce(t *testing.T) {
+	sg := newSigner(t)
+	e := fakeedge.Start(t, sg.PublicKey())
+	e.Refuse(&wire.Error{Code: wire.CodeGoingAway, Message: "edge shutting down"})
+	startConnector(t, e.Credentials(), rules(t, testApp+"=tcp://127.0.0.1:1"), func(c *connector.Config) {
+		c.HAConnections = 1
+		c.Backoff = backoff.Config{Base: time.Hour, Max: time.Hour, StableAfter: time.Hour}
+	})
+	testenv.Eventually(t, "three dials refused as going away", func() bool { return e.Refused() >= 3 })
+	e.Refuse(nil)
+	e.WaitConns(1)
 }

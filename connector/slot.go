@@ -54,11 +54,14 @@ func (s *slot) run(ctx, hardCtx context.Context) {
 	b := backoff.New(s.c.cfg.Backoff)
 	wait := func(err error) bool {
 		d := b.Next()
-		if edgeSilent(err) {
+		if edgeSilent(err) || relay.CodeOf(err) == wire.CodeGoingAway {
 			// Nothing answered: another dial costs the edge nothing, and
 			// the dial's own handshake timeout paces the attempts. An edge
 			// that was paused or cut off is thus rejoined as soon as it
-			// answers again, not at the end of a long backoff.
+			// answers again, not at the end of a long backoff. An edge
+			// that answered "going away" (shutting down: caught between
+			// its drain and its exit) is about to be silent or replaced
+			// by its restart: the same pace rejoins the restarted one.
 			b.Reset()
 			d = min(d, silentRetry)
 		}

@@ -53,6 +53,8 @@ type Edge struct {
 	tr      *quic.Transport
 	conns   []*Conn
 	changed chan struct{} // closed and replaced whenever conns change
+	refusal *wire.Error   // when set, every Hello is refused with it
+	refused int
 	wg      sync.WaitGroup
 }
 
@@ -147,6 +149,21 @@ func (e *Edge) Stop() {
 	e.wg.Wait()
 }
 
+// Refuse makes the edge answer every Hello from now on with code and msg
+// (nil: accept again).
+func (e *Edge) Refuse(refusal *wire.Error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.refusal = refusal
+}
+
+// Refused returns how many Hellos were refused by Refuse's refusal.
+func (e *Edge) Refused() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.refused
+}
+
 // Restart starts listening again on the same address after Stop.
 func (e *Edge) Restart() { e.listen(e.addr) }
 
@@ -182,6 +199,20 @@ func (e *Edge) serve(qc *quic.Conn) {
 	keys := e.keys
 	e.mu.Unlock()
 	w := &wire.Welcome{Version: wire.Version, EdgeID: "fake-edge", ConnID: fmt.Sprintf("c%d", hello.ConnIndex), Keys: keys}
+	e.mu.Lock()
+	refusal := e.refusal
+	if refusal != nil {
+		e.refused++
+		e.notifyLocked()
+	}
+	e.mu.Unlock()
+	if refusal != nil {
+		w.Code, w.Message, w.Keys = refusal.Code, refusal.Message, nil
+		wire.WriteFrame(ctrl, w)
+		ctrl.Close()
+		<-qc.Context().Done()
+		return
+	}
 	if hello.Role != wire.RoleConnector || hello.TunnelID != e.TunnelID || hello.Secret != e.Secret {
 		w.Code, w.Message, w.Keys = wire.CodeUnauthenticated, "unknown tunnel or bad secret", nil
 		wire.WriteFrame(ctrl, w)
