@@ -63,7 +63,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	p := &pending{
 		Browser: s.browserID(w, r), RedirectURI: redirect,
-		State: state, Challenge: q.Get("code_challenge"), Audience: aud,
+		State: state, Challenge: q.Get("code_challenge"), Audience: aud, ClientNonce: q.Get("nonce"),
 	}
 	req, serr := s.sealPending(p, s.now())
 	if serr != nil {
@@ -195,7 +195,7 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, p pending, id Id
 	}
 	code := newSecret(codePrefix)
 	err := s.store.PutCode(r.Context(), key(code), Code{
-		ClientID: ClientID, RedirectURI: p.RedirectURI, Challenge: p.Challenge,
+		ClientID: ClientID, RedirectURI: p.RedirectURI, Challenge: p.Challenge, Nonce: p.ClientNonce,
 		Identity: id, Expires: s.now().Add(CodeTTL),
 	})
 	if err != nil {

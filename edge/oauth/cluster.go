@@ -64,20 +64,3 @@ func clusterGroups(groups []string) []string {
 	}
 	return out
 }
-
-// openIDConfiguration serves the OpenID Connect discovery document that a
-// kube-apiserver's JWT authenticator reads (issuer and jwks_uri; the
-// cluster credentials are signed ES256).
-func (s *Server) openIDConfiguration(w http.ResponseWriter, _ *http.Request) {
-	base := s.cur.Load().PublicURL
-	writeJSON(w, http.StatusOK, map[string]any{
-		"issuer":                                base,
-		"jwks_uri":                              base + "/.well-known/jwks.json",
-		"authorization_endpoint":                base + "/oauth/authorize",
-		"token_endpoint":                        base + "/oauth/token",
-		"response_types_supported":              []string{"code"},
-		"subject_types_supported":               []string{"public"},
-		"id_token_signing_alg_values_supported": []string{"ES256"},
-		"claims_supported":                      []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "email", "groups", "kind"},
-	})
-}

@@ -8,27 +8,23 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 )
 
-// deviceCode starts a device authorization (RFC 8628 §3.1).
-func (s *Server) deviceCode(w http.ResponseWriter, r *http.Request) {
-	_, aud, perr := clientForm(r)
-	if perr != nil {
-		writeError(w, perr)
-		return
-	}
+// deviceAuthorize starts a device authorization (RFC 8628 §3.1) for a
+// client at addr.
+func (s *Server) deviceAuthorize(ctx context.Context, addr string, aud []string) (*oidc.DeviceAuthorizationResponse, error) {
 	st := s.cur.Load()
 	if len(aud) > 0 {
 		if _, perr := st.resolveAudience(aud); perr != nil {
-			writeError(w, perr)
-			return
+			return nil, perr
 		}
 	}
 	now := s.now()
-	if ok, wait := s.limits.deviceCreate(addrKey(r.RemoteAddr), now); !ok {
-		tooMany(w, wait)
-		writeError(w, &protoError{http.StatusTooManyRequests, "slow_down", fmt.Sprintf("too many device authorizations from this address or in total; try again in %s", roundWait(wait))})
-		return
+	if ok, wait := s.limits.deviceCreate(addrKey(addr), now); !ok {
+		retryAfter(ctx, wait)
+		return nil, &protoError{http.StatusTooManyRequests, "slow_down", fmt.Sprintf("too many device authorizations from this address or in total; try again in %s", roundWait(wait))}
 	}
 	interval := int((s.interval + time.Second - 1) / time.Second)
 	for range 5 { // a user code collision is retried
@@ -37,30 +33,27 @@ func (s *Server) deviceCode(w http.ResponseWriter, r *http.Request) {
 			Key: key(dc), UserCode: newUserCode(), ClientID: ClientID, Audience: aud,
 			Expires: now.Add(DeviceCodeTTL), Interval: interval, Status: DevicePending,
 		}
-		err := s.store.PutDevice(r.Context(), d)
+		err := s.store.PutDevice(ctx, d)
 		if errors.Is(err, ErrCodeUsed) {
 			continue
 		}
 		if err != nil {
 			s.log.Error("device code not stored", "err", err)
-			writeError(w, &protoError{http.StatusServiceUnavailable, "temporarily_unavailable", "the edge could not store the device code"})
-			return
+			return nil, &protoError{http.StatusServiceUnavailable, "temporarily_unavailable", "the edge could not store the device code"}
 		}
 		shown := formatUserCode(d.UserCode)
-		writeJSON(w, http.StatusOK, map[string]any{
-			"device_code":               dc,
-			"user_code":                 shown,
-			"verification_uri":          st.PublicURL + "/device",
-			"verification_uri_complete": st.PublicURL + "/device?user_code=" + url.QueryEscape(shown),
-			"expires_in":                int(DeviceCodeTTL / time.Second),
-			"interval":                  interval,
-		})
-		return
+		return &oidc.DeviceAuthorizationResponse{
+			DeviceCode: dc, UserCode: shown,
+			VerificationURI:         st.PublicURL + "/device",
+			VerificationURIComplete: st.PublicURL + "/device?user_code=" + url.QueryEscape(shown),
+			ExpiresIn:               int(DeviceCodeTTL / time.Second),
+			Interval:                interval,
+		}, nil
 	}
-	writeError(w, &protoError{http.StatusServiceUnavailable, "temporarily_unavailable", "no free user code; try again"})
+	return nil, &protoError{http.StatusServiceUnavailable, "temporarily_unavailable", "no free user code; try again"}
 }
 
-// tooMany sets Retry-After (whole seconds, rounded up) on a 429.
+// tooMany sets Retry-After (whole seconds, rounded up) on a 429 page.
 func tooMany(w http.ResponseWriter, wait time.Duration) {
 	w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 }
@@ -113,7 +106,7 @@ func (s *Server) grantDevice(ctx context.Context, f url.Values, aud []string) (*
 	if len(aud) == 0 {
 		aud = d.Audience
 	}
-	resp, _, err := s.issue(ctx, *d.Identity, aud, d.ClientID)
+	resp, _, err := s.issue(ctx, *d.Identity, aud, d.ClientID, "")
 	return resp, err
 }
 

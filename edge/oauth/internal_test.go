@@ -116,7 +116,7 @@ func TestCodeExpires(t *testing.T) {
 func TestRefreshExpires(t *testing.T) {
 	clk := &clock{t: time.Now()}
 	srv, hs := newTestServer(t, clk)
-	resp, _, err := srv.issue(context.Background(), Identity{Subject: "a", Email: "alice@example.com", IDP: IDPUsers}, nil, ClientID)
+	resp, _, err := srv.issue(context.Background(), Identity{Subject: "a", Email: "alice@example.com", IDP: IDPUsers}, nil, ClientID, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +387,7 @@ func TestUpstreamSessionLifetime(t *testing.T) {
 				t.Fatal(err)
 			}
 			life := o.sessionLifetime()
-			resp, _, err := srv.issue(context.Background(), Identity{Subject: "s", Email: "alice@example.com", IDP: tc.idp}, nil, ClientID)
+			resp, _, err := srv.issue(context.Background(), Identity{Subject: "s", Email: "alice@example.com", IDP: tc.idp}, nil, ClientID, "")
 			if err != nil {
 				t.Fatal(err)
 			}

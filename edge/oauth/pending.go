@@ -35,7 +35,8 @@ type pending struct {
 	RedirectURI string   `json:"r,omitempty"`
 	State       string   `json:"s,omitempty"`
 	Challenge   string   `json:"c,omitempty"`
-	Audience    []string `json:"a,omitempty"` // the apps asked for (none: every app)
+	Audience    []string `json:"a,omitempty"`  // the apps asked for (none: every app)
+	ClientNonce string   `json:"cn,omitempty"` // the OpenID Connect nonce, for the ID token
 
 	// A device authorization: the store key of its device code, its user
 	// code, and whether the person asked to deny it (after signing in).

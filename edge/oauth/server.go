@@ -306,67 +306,32 @@ func (s *Server) CheckAccess(c *token.Claims) error {
 	return nil
 }
 
-// Handler serves the endpoints.
+// Handler serves the endpoints: the protocol endpoints through
+// zitadel/oidc (op.go), bounded by parseForm, and the browser's pages.
 func (s *Server) Handler() http.Handler {
+	lib := s.bounded(s.opHandler())
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.metadata)
-	mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
-	mux.HandleFunc("GET /.well-known/openid-configuration", s.openIDConfiguration)
-	mux.HandleFunc("GET /oauth/authorize", s.authorize)
+	mux.Handle("GET /.well-known/openid-configuration", lib)
+	mux.Handle("GET "+pathJWKS, lib)
+	mux.Handle("POST "+pathToken, lib)
+	mux.Handle("POST "+pathDeviceCode, lib)
+	mux.Handle("POST "+pathRevoke, lib)
+	mux.HandleFunc("GET "+pathAuthorize, s.authorize)
 	mux.HandleFunc("POST /oauth/login", s.login)
 	mux.HandleFunc("GET /oauth/upstream", s.upstreamStart)
 	mux.HandleFunc("GET "+callbackPath, s.upstreamCallback)
 	mux.HandleFunc("GET "+callbackPath+"/{provider}", s.upstreamCallback)
-	mux.HandleFunc("POST /oauth/token", s.tokenEndpoint)
-	mux.HandleFunc("POST /oauth/device/code", s.deviceCode)
 	mux.HandleFunc("GET /device", s.devicePage)
 	mux.HandleFunc("POST /device", s.deviceSubmit)
-	mux.HandleFunc("POST /oauth/revoke", s.revokeEndpoint)
 	mux.HandleFunc("GET /{$}", s.home)
 	return mux
-}
-
-// metadata serves RFC 8414 authorization server metadata.
-func (s *Server) metadata(w http.ResponseWriter, _ *http.Request) {
-	base := s.cur.Load().PublicURL
-	writeJSON(w, http.StatusOK, map[string]any{
-		"issuer":                                     base,
-		"authorization_endpoint":                     base + "/oauth/authorize",
-		"token_endpoint":                             base + "/oauth/token",
-		"device_authorization_endpoint":              base + "/oauth/device/code",
-		"revocation_endpoint":                        base + "/oauth/revoke",
-		"jwks_uri":                                   base + "/.well-known/jwks.json",
-		"response_types_supported":                   []string{"code"},
-		"response_modes_supported":                   []string{"query"},
-		"grant_types_supported":                      []string{"authorization_code", "refresh_token", grantDevice, grantTokenExchange},
-		"code_challenge_methods_supported":           []string{"S256"},
-		"token_endpoint_auth_methods_supported":      []string{"none"},
-		"revocation_endpoint_auth_methods_supported": []string{"none"},
-		"client_id":                                  ClientID,
-	})
-}
-
-// jwks serves the verification keys as a JSON Web Key Set.
-func (s *Server) jwks(w http.ResponseWriter, _ *http.Request) {
-	st := s.cur.Load()
-	out := make([]map[string]string, 0, len(st.Keys)+1)
-	for _, k := range st.Keys {
-		out = append(out, jwk(k))
-	}
-	out = append(out, st.cluster.JWK())
-	for _, k := range st.ClusterKeys {
-		if k.KeyID() != st.cluster.KeyID() {
-			out = append(out, k.JWK())
-		}
-	}
-	w.Header().Set("Cache-Control", "public, max-age=300")
-	writeJSON(w, http.StatusOK, map[string]any{"keys": out})
 }
 
 // issue makes a new family and its first tokens for id. The access
 // token names the apps asked for (none: every app) that exist and that
 // the policy allows id; none allowed is access_denied.
-func (s *Server) issue(ctx context.Context, id Identity, audience []string, clientID string) (*tokenResponse, string, error) {
+func (s *Server) issue(ctx context.Context, id Identity, audience []string, clientID, nonce string) (*tokenResponse, string, error) {
 	st := s.cur.Load()
 	aud, perr := st.resolveAudience(audience)
 	if perr != nil {
@@ -391,12 +356,16 @@ func (s *Server) issue(ctx context.Context, id Identity, audience []string, clie
 	if err != nil {
 		return nil, "", err
 	}
+	idt, err := st.idToken(id, nonce, access, now, now)
+	if err != nil {
+		return nil, "", err
+	}
 	if err := s.store.CreateFamily(ctx, f); err != nil {
 		return nil, "", fmt.Errorf("store the sign-in: %w", err)
 	}
 	return &tokenResponse{
 		AccessToken: access, TokenType: "Bearer", ExpiresIn: int(ttl / time.Second),
-		RefreshToken: refresh, Audience: aud,
+		RefreshToken: refresh, IDToken: idt, Audience: aud,
 	}, f.ID, nil
 }
 

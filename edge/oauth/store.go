@@ -34,11 +34,14 @@ type Identity struct {
 // Code is an authorization code's record, stored under the SHA-256 of the
 // code.
 type Code struct {
-	ClientID    string    `json:"client_id"`
-	RedirectURI string    `json:"redirect_uri"`
-	Challenge   string    `json:"challenge"` // PKCE S256 code_challenge
-	Identity    Identity  `json:"identity"`
-	Expires     time.Time `json:"expires"`
+	ClientID    string `json:"client_id"`
+	RedirectURI string `json:"redirect_uri"`
+	Challenge   string `json:"challenge"` // PKCE S256 code_challenge
+	// Nonce is the authorization request's OpenID Connect nonce, for the
+	// ID token.
+	Nonce    string    `json:"nonce,omitempty"`
+	Identity Identity  `json:"identity"`
+	Expires  time.Time `json:"expires"`
 	// Used is set when the code is redeemed, Family to what it issued.
 	Used   bool   `json:"used,omitempty"`
 	Family string `json:"family,omitempty"`

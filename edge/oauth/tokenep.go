@@ -16,11 +16,14 @@ const grantDevice = "urn:ietf:params:oauth:grant-type:device_code"
 type tokenResponse struct {
 	AccessToken string `json:"access_token"`
 	// IssuedTokenType answers a token exchange (RFC 8693 §2.2.1).
-	IssuedTokenType string   `json:"issued_token_type,omitempty"`
-	TokenType       string   `json:"token_type"`
-	ExpiresIn       int      `json:"expires_in"`
-	RefreshToken    string   `json:"refresh_token,omitempty"`
-	Audience        []string `json:"audience,omitempty"`
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
+	TokenType       string `json:"token_type"`
+	ExpiresIn       int    `json:"expires_in"`
+	RefreshToken    string `json:"refresh_token,omitempty"`
+	// IDToken is the OpenID Connect ID token of a sign-in (code and
+	// device grants, and refresh).
+	IDToken  string   `json:"id_token,omitempty"`
+	Audience []string `json:"audience,omitempty"`
 }
 
 func writeError(w http.ResponseWriter, e *protoError) {
@@ -30,84 +33,11 @@ func writeError(w http.ResponseWriter, e *protoError) {
 	writeJSON(w, e.Status, map[string]string{"error": e.Code, "error_description": e.Desc})
 }
 
-// clientOf returns the public client's id from the form or from HTTP
-// Basic authentication (with an empty secret), and refuses others.
-func clientOf(r *http.Request, f url.Values) *protoError {
-	id := f.Get("client_id")
-	if u, pw, ok := r.BasicAuth(); ok {
-		u, _ = url.QueryUnescape(u)
-		switch {
-		case pw != "":
-			return &protoError{http.StatusUnauthorized, "invalid_client", "client " + ClientID + " is public: it has no secret"}
-		case id != "" && id != u:
-			return &protoError{http.StatusBadRequest, "invalid_request", "client_id differs from the Basic authentication"}
-		}
-		id = u
-	}
-	if id != ClientID {
-		return &protoError{http.StatusUnauthorized, "invalid_client", "client_id " + quote(id) + " is not registered (the only client is " + ClientID + ")"}
-	}
-	return nil
-}
-
-// clientForm reads a client's POST to the token or device endpoint: the
-// form, the client's identity and the audiences it names.
-func clientForm(r *http.Request) (url.Values, []string, *protoError) {
-	f, perr := parseForm(r)
-	if perr != nil {
-		return nil, nil, perr
-	}
-	if perr := clientOf(r, f); perr != nil {
-		return nil, nil, perr
-	}
-	aud, perr := parseAudience(f)
-	if perr != nil {
-		return nil, nil, perr
-	}
-	return f, aud, nil
-}
-
 func quote(s string) string {
 	if len(s) > 64 {
 		s = s[:64] + "…"
 	}
 	return `"` + s + `"`
-}
-
-// tokenEndpoint serves the authorization code, refresh token and device
-// code grants.
-func (s *Server) tokenEndpoint(w http.ResponseWriter, r *http.Request) {
-	f, aud, perr := clientForm(r)
-	if perr != nil {
-		writeError(w, perr)
-		return
-	}
-	var resp *tokenResponse
-	var err error
-	switch g := f.Get("grant_type"); g {
-	case "authorization_code":
-		resp, err = s.grantCode(r.Context(), f, aud)
-	case "refresh_token":
-		resp, err = s.grantRefresh(r.Context(), f, aud)
-	case grantDevice:
-		resp, err = s.grantDevice(r.Context(), f, aud)
-	case grantTokenExchange:
-		resp, err = s.grantExchange(f, aud)
-	case "":
-		err = errInvalidRequest("grant_type is missing")
-	default:
-		err = &protoError{http.StatusBadRequest, "unsupported_grant_type", "grant_type " + quote(g) + " is not supported"}
-	}
-	if err != nil {
-		var pe *protoError
-		if !errors.As(err, &pe) {
-			s.log.Error("token request failed", "err", err)
-			pe = &protoError{http.StatusInternalServerError, "server_error", "the edge could not issue tokens"}
-		}
-		writeError(w, pe)
-		return
-	}
-	writeJSON(w, http.StatusOK, resp)
 }
 
 func (s *Server) grantCode(ctx context.Context, f url.Values, aud []string) (*tokenResponse, error) {
@@ -148,7 +78,7 @@ func (s *Server) grantCode(ctx context.Context, f url.Values, aud []string) (*to
 	if err := verifierMatches(verifier, c.Challenge); err != nil {
 		return nil, errInvalidGrant("%v", err)
 	}
-	resp, fam, err := s.issue(ctx, c.Identity, aud, c.ClientID)
+	resp, fam, err := s.issue(ctx, c.Identity, aud, c.ClientID, c.Nonce)
 	if err != nil {
 		return nil, err
 	}
@@ -217,9 +147,13 @@ func (s *Server) grantRefresh(ctx context.Context, f url.Values, aud []string) (
 	if err != nil {
 		return nil, err
 	}
+	idt, err := st.idToken(id, "", access, fam.Created, now)
+	if err != nil {
+		return nil, err
+	}
 	return &tokenResponse{
 		AccessToken: access, TokenType: "Bearer", ExpiresIn: int(ttl / time.Second),
-		RefreshToken: next, Audience: resolved,
+		RefreshToken: next, IDToken: idt, Audience: resolved,
 	}, nil
 }
 
@@ -230,39 +164,26 @@ func (s *Server) revokeFamily(ctx context.Context, id, reason string) {
 	s.revoke(id)
 }
 
-// revokeEndpoint is RFC 7009 token revocation for refresh tokens: the
+// revokeToken is RFC 7009 token revocation for refresh tokens: the
 // whole family goes, and its access tokens are refused on their next
-// stream. Unknown tokens get 200, as the RFC says.
-func (s *Server) revokeEndpoint(w http.ResponseWriter, r *http.Request) {
-	f, perr := parseForm(r)
-	if perr != nil {
-		writeError(w, perr)
-		return
-	}
-	if perr := clientOf(r, f); perr != nil {
-		writeError(w, perr)
-		return
-	}
-	tok := f.Get("token")
+// stream. Unknown tokens are fine (200), as the RFC says.
+func (s *Server) revokeToken(ctx context.Context, tok string) error {
 	switch {
 	case tok == "":
-		writeError(w, errInvalidRequest("token is missing"))
-		return
+		return errInvalidRequest("token is missing")
 	case strings.HasPrefix(tok, refreshPrefix):
-		fam, err := s.store.FamilyByRefresh(r.Context(), key(tok))
-		if err == nil {
-			if err := s.store.RevokeFamily(r.Context(), fam.ID, s.now(), "revoked by the client"); err != nil {
-				s.log.Error("revoke failed", "err", err)
-				writeError(w, &protoError{http.StatusServiceUnavailable, "temporarily_unavailable", "the edge could not revoke the token"})
-				return
-			}
-			s.revoke(fam.ID)
-			s.log.Info("sign-in revoked by the client", "email", fam.Identity.Email)
+		fam, err := s.store.FamilyByRefresh(ctx, key(tok))
+		if err != nil {
+			return nil
 		}
+		if err := s.store.RevokeFamily(ctx, fam.ID, s.now(), "revoked by the client"); err != nil {
+			s.log.Error("revoke failed", "err", err)
+			return &protoError{http.StatusServiceUnavailable, "temporarily_unavailable", "the edge could not revoke the token"}
+		}
+		s.revoke(fam.ID)
+		s.log.Info("sign-in revoked by the client", "email", fam.Identity.Email)
 	case strings.Count(tok, ".") == 2:
-		writeError(w, &protoError{http.StatusBadRequest, "unsupported_token_type", "revoke the refresh token: that revokes its access tokens too"})
-		return
+		return &protoError{http.StatusBadRequest, "unsupported_token_type", "revoke the refresh token: that revokes its access tokens too"}
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
+	return nil
 }
