@@ -1,7 +1,6 @@
 package oauth
 
 import (
-	"crypto/ed25519"
 	"fmt"
 	"net/url"
 	"slices"
@@ -411,11 +410,4 @@ func (o *OIDCConfig) groupsClaim() string {
 		return "groups"
 	}
 	return o.GroupsClaim
-}
-
-func jwk(k wire.PublicKey) map[string]string {
-	return map[string]string{
-		"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": k.ID,
-		"x": b64(k.Key[:ed25519.PublicKeySize]),
-	}
 }

@@ -29,11 +29,15 @@ func (s *Server) deviceAuthorize(ctx context.Context, addr string, aud []string)
 	interval := int((s.interval + time.Second - 1) / time.Second)
 	for range 5 { // a user code collision is retried
 		dc := newSecret(devicePrefix)
+		uc, err := newUserCode()
+		if err != nil {
+			return nil, err
+		}
 		d := Device{
-			Key: key(dc), UserCode: newUserCode(), ClientID: ClientID, Audience: aud,
+			Key: key(dc), UserCode: uc, ClientID: ClientID, Audience: aud,
 			Expires: now.Add(DeviceCodeTTL), Interval: interval, Status: DevicePending,
 		}
-		err := s.store.PutDevice(ctx, d)
+		err = s.store.PutDevice(ctx, d)
 		if errors.Is(err, ErrCodeUsed) {
 			continue
 		}

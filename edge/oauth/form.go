@@ -7,12 +7,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/airlockhq/airlock/internal/wire"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/airlockhq/airlock/internal/wire"
 )
 
 // Limits on what clients send.
@@ -180,7 +184,7 @@ func verifierMatches(verifier, challenge string) error {
 			return errors.New("code_verifier holds a character outside A-Z a-z 0-9 - . _ ~")
 		}
 	}
-	if challengeOf(verifier) != challenge {
+	if !oidc.VerifyCodeChallenge(&oidc.CodeChallenge{Challenge: challenge, Method: oidc.CodeChallengeMethodS256}, verifier) {
 		return errors.New("code_verifier does not match the code_challenge (PKCE)")
 	}
 	return nil
@@ -213,13 +217,14 @@ func formatUserCode(c string) string {
 	return c[:4] + "-" + c[4:]
 }
 
-func newUserCode() string {
-	var b [userCodeLen]byte
-	rand.Read(b[:]) //nolint:errcheck // crypto/rand.Read does not fail
-	for i := range b {
-		b[i] = userCodeLetter[int(b[i])%len(userCodeLetter)]
+// newUserCode is a fresh user code in the stored form (zitadel/oidc's
+// generator: uniform over userCodeLetter).
+func newUserCode() (string, error) {
+	c, err := op.NewUserCode([]rune(userCodeLetter), userCodeLen, 0)
+	if err != nil {
+		return "", fmt.Errorf("new user code: %w", err)
 	}
-	return string(b[:])
+	return c, nil
 }
 
 // newSecret returns 32 random bytes, base64url, after prefix.
@@ -243,10 +248,4 @@ func isLoopbackHost(h string) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
-}
-
-// challengeOf is the S256 challenge of a verifier.
-func challengeOf(verifier string) string {
-	sum := sha256.Sum256([]byte(verifier))
-	return b64(sum[:])
 }

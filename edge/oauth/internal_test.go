@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+
 	"github.com/airlockhq/airlock/internal/token"
 	bolt "go.etcd.io/bbolt"
 )
@@ -128,8 +130,7 @@ func TestRefreshExpires(t *testing.T) {
 }
 
 func s256(verifier string) string {
-	c := challengeOf(verifier)
-	return c
+	return oidc.NewSHACodeChallenge(verifier)
 }
 
 func TestCheckAccess(t *testing.T) {
@@ -317,7 +318,10 @@ func TestRedirectURIs(t *testing.T) {
 
 func TestUserCodes(t *testing.T) {
 	for range 100 {
-		c := newUserCode()
+		c, err := newUserCode()
+		if err != nil {
+			t.Fatal(err)
+		}
 		n, err := normalizeUserCode(strings.ToLower(formatUserCode(c)))
 		if err != nil || n != c {
 			t.Fatalf("%q → %q, %v", c, n, err)

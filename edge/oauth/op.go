@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"net/http"
 	"net/url"
@@ -9,8 +10,11 @@ import (
 	"strconv"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/airlockhq/airlock/internal/token"
 )
 
 // The OpenID Provider's protocol layer is zitadel/oidc's op package
@@ -190,6 +194,21 @@ func (p *provider) grant(ctx context.Context, f url.Values, g func(context.Conte
 	return p.answer(ctx, resp, err)
 }
 
+// JWTProfile implements [op.Server]: not a grant of this edge.
+func (p *provider) JWTProfile(ctx context.Context, _ *op.Request[oidc.JWTProfileGrantRequest]) (*op.Response, error) {
+	return nil, p.libError(ctx, unsupportedGrant(oidc.GrantTypeBearer))
+}
+
+// ClientCredentialsExchange implements [op.Server]: not a grant of this
+// edge (its one client is public).
+func (p *provider) ClientCredentialsExchange(ctx context.Context, _ *op.ClientRequest[oidc.ClientCredentialsRequest]) (*op.Response, error) {
+	return nil, p.libError(ctx, unsupportedGrant(oidc.GrantTypeClientCredentials))
+}
+
+func unsupportedGrant(g oidc.GrantType) *protoError {
+	return &protoError{http.StatusBadRequest, "unsupported_grant_type", "grant_type " + quote(string(g)) + " is not supported"}
+}
+
 // Revocation implements [op.Server] (RFC 7009).
 func (p *provider) Revocation(ctx context.Context, r *op.ClientRequest[oidc.RevocationRequest]) (*op.Response, error) {
 	if err := p.s.revokeToken(ctx, r.Data.Token); err != nil {
@@ -262,19 +281,22 @@ func (s *Server) metadata(w http.ResponseWriter, _ *http.Request) {
 // keySet is the JWKS: every Ed25519 key that verifies access tokens, then
 // the P-256 key of ID tokens and cluster credentials, then those of the
 // other signing keys.
-func (s *Server) keySet() map[string]any {
+func (s *Server) keySet() *jose.JSONWebKeySet {
 	st := s.cur.Load()
-	out := make([]map[string]string, 0, len(st.Keys)+1)
+	set := &jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(st.Keys)+1+len(st.ClusterKeys))}
 	for _, k := range st.Keys {
-		out = append(out, jwk(k))
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: ed25519.PublicKey(k.Key[:ed25519.PublicKeySize]), KeyID: k.ID, Algorithm: string(jose.EdDSA), Use: "sig"})
 	}
-	out = append(out, st.cluster.JWK())
+	cluster := func(c *token.ClusterSigner) jose.JSONWebKey {
+		return jose.JSONWebKey{Key: c.PublicKey(), KeyID: c.KeyID(), Algorithm: string(jose.ES256), Use: "sig"}
+	}
+	set.Keys = append(set.Keys, cluster(st.cluster))
 	for _, k := range st.ClusterKeys {
 		if k.KeyID() != st.cluster.KeyID() {
-			out = append(out, k.JWK())
+			set.Keys = append(set.Keys, cluster(k))
 		}
 	}
-	return map[string]any{"keys": out}
+	return set
 }
 
 // retryAfter sets Retry-After (whole seconds, rounded up) on a 429.

@@ -101,16 +101,6 @@ func (s *ClusterSigner) KeyID() string { return s.kid }
 // PublicKey is the key that verifies the signer's credentials.
 func (s *ClusterSigner) PublicKey() *ecdsa.PublicKey { return &s.key.PublicKey }
 
-// JWK is the public key as a JSON Web Key (RFC 7517, RFC 7518 §6.2).
-func (s *ClusterSigner) JWK() map[string]string {
-	b, _ := s.key.PublicKey.Bytes() // 0x04 || X || Y, 65 bytes for P-256
-	return map[string]string{
-		"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": s.kid,
-		"x": base64.RawURLEncoding.EncodeToString(b[1:33]),
-		"y": base64.RawURLEncoding.EncodeToString(b[33:65]),
-	}
-}
-
 // Sign signs c as a cluster credential with a random jti; nbf is iat.
 func (s *ClusterSigner) Sign(c ClusterClaims) (string, error) {
 	switch {
