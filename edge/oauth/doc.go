@@ -1,6 +1,11 @@
-// Package oauth is the edge's sign-in server: an OAuth 2.0 authorization
-// server (RFC 6749) for one public client, the Airlock daemon, in front of
-// the edge's built-in user list or an upstream OpenID Connect provider.
+// Package oauth is the edge's sign-in server: an OpenID Provider (OAuth
+// 2.0, RFC 6749, and OpenID Connect Core 1.0) for one public client, the
+// Airlock daemon, in front of the edge's built-in user list or an
+// upstream OpenID Connect provider. Its protocol endpoints are served by
+// github.com/zitadel/oidc/v3/pkg/op (op.RegisterServer: routing, request
+// decoding, client authentication, answers and error bodies); what each
+// grant means, the login pages and the upstream leg are this package's
+// (op.go says where the line is, and why).
 // The edge serves it over HTTPS on its own TCP listener with the edge
 // certificate (the CA daemons already trust). This comment is the contract
 // the daemon builds against (it uses golang.org/x/oauth2).
@@ -37,18 +42,21 @@
 //
 // # Endpoints
 //
-//	GET  /.well-known/oauth-authorization-server   RFC 8414 metadata: issuer,
-//	     authorization_endpoint, token_endpoint, device_authorization_endpoint,
-//	     revocation_endpoint, jwks_uri, code_challenge_methods_supported
-//	     ["S256"], grant_types_supported, response_types_supported ["code"],
+//	GET  /.well-known/openid-configuration   OpenID Connect discovery:
+//	     issuer, authorization_endpoint, token_endpoint,
+//	     device_authorization_endpoint, revocation_endpoint, jwks_uri,
+//	     scopes_supported (openid, email, profile, offline_access, groups),
+//	     response_types_supported ["code"], grant_types_supported,
+//	     subject_types_supported ["public"],
+//	     id_token_signing_alg_values_supported ["ES256"], claims_supported,
+//	     code_challenge_methods_supported ["S256"],
 //	     token_endpoint_auth_methods_supported ["none"]
+//	GET  /.well-known/oauth-authorization-server   the same document (RFC
+//	     8414 authorization server metadata)
 //	GET  /.well-known/jwks.json      {"keys":[{"kty":"OKP","crv":"Ed25519","x",
 //	     "kid","alg":"EdDSA","use":"sig"}, …, {"kty":"EC","crv":"P-256","x","y",
 //	     "kid","alg":"ES256","use":"sig"}]}: every key that verifies, then
-//	     the key of cluster credentials
-//	GET  /.well-known/openid-configuration   OpenID discovery for API
-//	     servers that trust the edge (issuer, jwks_uri,
-//	     id_token_signing_alg_values_supported ["ES256"])
+//	     the key of ID tokens and cluster credentials
 //	GET  /oauth/authorize            authorization code + PKCE (browser)
 //	POST /oauth/token                code, refresh_token and device_code grants
 //	POST /oauth/device/code          RFC 8628 device authorization
@@ -61,14 +69,18 @@
 //
 // client_id "airlock", public: no secret. It may come as the client_id
 // form parameter or as HTTP Basic user name with an empty password
-// (golang.org/x/oauth2 AuthStyleInParams or AuthStyleInHeader both work).
-// Any other client_id is invalid_client.
+// (golang.org/x/oauth2 AuthStyleInParams or AuthStyleInHeader both work;
+// the Basic user name wins over the form's). Any other client_id, a
+// secret or a client assertion is invalid_client (401); no client_id at
+// all is invalid_request. The grants are those below: client_credentials
+// is unauthorized_client, other grant types unsupported_grant_type.
 //
 // # Authorization code
 //
 // GET /oauth/authorize?response_type=code&client_id=airlock
 // &redirect_uri=http://127.0.0.1:PORT/PATH&state=S
 // &code_challenge=C&code_challenge_method=S256[&audience=APPS]
+// [&scope=openid …][&nonce=N]
 //
 //   - redirect_uri must be http://127.0.0.1:PORT/… or http://[::1]:PORT/…
 //     (any port, RFC 8252 §7.3; no "localhost", no user info, no fragment).
@@ -89,6 +101,9 @@
 //     e.g. "You (alice@x) are not allowed to use k8s.prod: alice@x is not
 //     allowed to reach app k8s.prod (policy: emails). Ask your
 //     administrator for access." — the daemon shows it on its page.
+//   - scope may be left out: every sign-in is an OpenID Connect one (the
+//     token answer always has an id_token). nonce, when sent, comes back
+//     in the ID token of the code it gets.
 //   - Codes are one-time, live 60 s and are bound to the client, the
 //     redirect_uri and the challenge. A code used twice fails and revokes
 //     the refresh token family it issued.
@@ -114,7 +129,9 @@
 // Answer (200):
 //
 //	{"access_token":JWT,"token_type":"Bearer","expires_in":SECONDS,
-//	 "refresh_token":"alr_…","audience":["k8s.example.com"]}
+//	 "refresh_token":"alr_…","id_token":JWT,"audience":["k8s.example.com"]}
+//
+// (id_token: code, device and refresh grants; not token exchange.)
 //
 // Errors are {"error","error_description"} with 400 (401 for
 // invalid_client): invalid_request, invalid_grant (unknown, used or expired
@@ -124,6 +141,18 @@
 // invalid_target, access_denied (the policy allows none of the apps),
 // unsupported_grant_type, and for the device grant authorization_pending,
 // slow_down, expired_token. The description names the cause.
+//
+// The ID token (OpenID Connect Core §2) is a JWT signed ES256 with the
+// key of cluster credentials (kid header, typ JWT): iss PUBLIC_URL, aud
+// ["airlock"], azp "airlock", sub, exp one hour later, iat, nbf,
+// auth_time (when the person signed in; a refresh keeps it), nonce (of
+// the authorization request), at_hash (of the access token), jti,
+// email, email_verified true (the built-in list holds verified addresses
+// and an upstream address is accepted only verified), groups (the
+// built-in user's, or the upstream provider's groups claim), idp and
+// kind "id". It says who signed in, to the client; it opens no stream
+// (the per-stream check takes EdDSA only) and no cluster (their
+// authenticator requires kind "kubernetes" and their own audience).
 //
 // The access token is an Ed25519 JWT (alg EdDSA, kid header) with iss
 // (tokens.issuer), sub, aud, exp, iat, nbf, jti, email, groups, kind

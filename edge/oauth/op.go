@@ -34,7 +34,6 @@ const (
 	pathDeviceCode = "/oauth/device/code"
 	pathJWKS       = "/.well-known/jwks.json"
 	pathAuthorize  = "/oauth/authorize"
-	pathUserinfo   = "/oauth/userinfo"
 )
 
 // provider is the [op.Server] of the edge: zitadel/oidc calls it with
