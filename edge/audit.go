@@ -26,12 +26,15 @@ type AuditRecord struct {
 	// TokenAudience is the apps the stream's verified token names: one for
 	// a daemon that narrows its sign-in per app, every app of the sign-in
 	// for an older one (issue 10 item 1).
-	TokenAudience   []string  `json:"token_aud,omitempty"`
-	App             string    `json:"app,omitempty"`
-	Target          string    `json:"target,omitempty"`
-	Tunnel          string    `json:"tunnel,omitempty"`
-	ClientConn      string    `json:"client_conn"`
-	ClientAddr      string    `json:"client_addr"`
+	TokenAudience []string `json:"token_aud,omitempty"`
+	App           string   `json:"app,omitempty"`
+	Target        string   `json:"target,omitempty"`
+	Tunnel        string   `json:"tunnel,omitempty"`
+	ClientConn    string   `json:"client_conn"`
+	ClientAddr    string   `json:"client_addr"`
+	// ClientTransport is the client connection's: "quic", or "tcp" (TLS
+	// on TCP, where UDP to the edge is dropped).
+	ClientTransport string    `json:"client_transport"`
 	ConnectorConn   string    `json:"connector_conn,omitempty"`
 	Code            wire.Code `json:"code"`
 	Outcome         string    `json:"outcome"` // the code's slug: ok, forbidden, ...
@@ -67,6 +70,7 @@ func (s *Server) writeAudit(r *AuditRecord) {
 		slog.String("tunnel", r.Tunnel),
 		slog.String("client_conn", r.ClientConn),
 		slog.String("client_addr", r.ClientAddr),
+		slog.String("client_transport", r.ClientTransport),
 		slog.String("connector_conn", r.ConnectorConn),
 		slog.Int("code", int(r.Code)),
 		slog.String("outcome", r.Code.Slug()),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/airlockhq/airlock/internal/relay"
@@ -32,7 +33,7 @@ func (s *Server) serveStream(p *peer, str transport.Stream) {
 	start := time.Now()
 	s.active.Add()
 	s.m.activeStreams.Inc()
-	rec := &AuditRecord{StreamID: s.nextID("s"), ClientConn: p.id, ClientAddr: p.addr}
+	rec := &AuditRecord{StreamID: s.nextID("s"), ClientConn: p.id, ClientAddr: p.addr, ClientTransport: strings.ToLower(p.conn.Name())}
 	defer func() {
 		rec.DurationMS = float64(time.Since(start).Microseconds()) / 1000
 		s.writeAudit(rec)

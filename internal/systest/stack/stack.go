@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -66,6 +67,9 @@ type Options struct {
 	// environment.
 	ConnectorArgs []string
 	DaemonEnv     []string
+	// DaemonEdgeYAML is more lines of the daemon's edge entry (each
+	// "    key: value\n"), such as "    quic_retry: 2s\n".
+	DaemonEdgeYAML string
 	// ExtraClusters are more daemon clusters besides DefaultCluster, each
 	// with its own listener and token file.
 	ExtraClusters []Cluster
@@ -142,6 +146,14 @@ type Stack struct {
 	Kubeconfig string
 
 	Edge, Connector, Daemon *Process
+
+	// DaemonEdgeAddr is the edge address the daemon's configuration names
+	// ("" for EdgeAddr), and DaemonPrefix a command the daemon runs under
+	// (such as ip netns exec NAME); set them before StartDaemon (with
+	// Options.NoDaemon) to put the daemon in a network namespace behind a
+	// relay to the edge.
+	DaemonEdgeAddr string
+	DaemonPrefix   []string
 
 	opts    Options
 	env     []string // the daemon's and the CLI's environment
@@ -401,7 +413,8 @@ func (s *Stack) StartDaemon(ctx context.Context) error {
 			return err
 		}
 	}
-	p, err := startProcess("daemon", s.opts.Log, s.env, filepath.Join(s.Bin, "airlock"), "daemon", "--config", s.DaemonConfig)
+	argv := append(append([]string{}, s.DaemonPrefix...), filepath.Join(s.Bin, "airlock"), "daemon", "--config", s.DaemonConfig)
+	p, err := startProcess("daemon", s.opts.Log, s.env, argv[0], argv[1:]...)
 	if err != nil {
 		return err
 	}
@@ -451,8 +464,8 @@ func (s *Stack) writeDaemonConfig() error {
     address: %q
     ca: %q
     server_name: %s
-%sclusters:
-`, top, EdgeName, s.EdgeAddr, ca, EdgeServerName, authURL)
+%s%sclusters:
+`, top, EdgeName, cmp.Or(s.DaemonEdgeAddr, s.EdgeAddr), ca, EdgeServerName, s.opts.DaemonEdgeYAML, authURL)
 	clusters := append([]Cluster{{Name: DefaultCluster, App: s.App, Token: s.Token}}, s.opts.ExtraClusters...)
 	for _, c := range clusters {
 		if err := s.SetToken(c.Name, c.Token); err != nil {
