@@ -121,8 +121,11 @@ func (s *Server) serveTCP(connsCtx context.Context, raw net.Conn) {
 	conn, err := transport.ServeTCP(context.WithValue(context.Background(), connStateKey{}, st), tc, transport.TCPOptions{
 		MaxIncomingStreams: int(cfg.MaxIncomingStreams),
 		StreamWindow:       uint32(min(cfg.MaxStreamReceiveWindow, 1<<24)),
-		IdleTimeout:        cfg.MaxIdleTimeout,
-		ReadBudget:         budget,
+		// All streams together within QUIC's connection window (the
+		// stream limit is lowered to fit: see TCPOptions).
+		ConnectionWindow: int64(cfg.MaxConnectionReceiveWindow),
+		IdleTimeout:      cfg.MaxIdleTimeout,
+		ReadBudget:       budget,
 	})
 	if err != nil {
 		st.release()

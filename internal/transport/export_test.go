@@ -16,3 +16,12 @@ var ReadFrame = func(r interface{ Read([]byte) (int, error) }) (byte, error) {
 func AppendFrame(b []byte, typ byte, n uint32, code uint16, msg string) []byte {
 	return appendFrame(b, frame{typ: typ, n: n, code: wire.Code(code), msg: msg})
 }
+
+// ReceivedBytes is what a TCP connection has read from its socket.
+func ReceivedBytes(c Conn) int64 { return c.(*tcpConn).raw.bytes.Load() }
+
+// Limits are a TCP connection's stream limit and window after defaults.
+func Limits(o TCPOptions) (streams int, window uint32) {
+	o.setDefaults()
+	return o.MaxIncomingStreams, o.StreamWindow
+}

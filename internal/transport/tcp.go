@@ -21,6 +21,12 @@ import (
 const (
 	DefaultMaxIncomingStreams = 4096
 	DefaultStreamWindow       = 4 << 20
+	// DefaultConnectionWindow bounds what all of a connection's streams
+	// together may make this side buffer: QUIC's connection receive
+	// window.
+	DefaultConnectionWindow = 64 << 20
+	// minStreamWindow is yamux's: every stream starts with 256 KiB.
+	minStreamWindow = 256 << 10
 	DefaultTCPIdleTimeout     = 5 * time.Second
 	DefaultTCPKeepAlive       = time.Second
 	// streamSlack is how many streams over its limit a peer may have open
@@ -40,8 +46,18 @@ type TCPOptions struct {
 	// MaxIncomingStreams is how many streams the peer may have open at
 	// once (default 4096); its opens wait beyond that.
 	MaxIncomingStreams int
-	// StreamWindow is each stream's receive window (default 4 MiB).
+	// StreamWindow is each stream's largest receive window (default 4
+	// MiB).
 	StreamWindow uint32
+	// ConnectionWindow bounds the bytes the peer can make this side hold
+	// across all its streams (default 64 MiB, QUIC's connection window).
+	// yamux has no connection-wide window, so the bound is made of the
+	// others: each stream's window is at most ConnectionWindow divided by
+	// the streams the peer may have open (MaxIncomingStreams and the
+	// slack), and, since no window is under yamux's 256 KiB, the stream
+	// limit is lowered to fit when it must be. A peer that sends beyond a
+	// window is cut off by yamux.
+	ConnectionWindow int64
 	// IdleTimeout closes a connection that heard nothing for this long
 	// (default 5 s); KeepAlive is how often each end pings (default 1 s).
 	IdleTimeout time.Duration
@@ -67,6 +83,21 @@ func (o *TCPOptions) setDefaults() {
 	if o.KeepAlive <= 0 {
 		o.KeepAlive = DefaultTCPKeepAlive
 	}
+	if o.ConnectionWindow <= 0 {
+		o.ConnectionWindow = DefaultConnectionWindow
+	}
+	slots := max(o.ConnectionWindow/minStreamWindow, streamSlack+2) // streams of the smallest window that fit
+	o.MaxIncomingStreams = int(min(int64(o.MaxIncomingStreams), slots-streamSlack-1))
+	perStream := o.ConnectionWindow / int64(o.MaxIncomingStreams+streamSlack+1)
+	o.StreamWindow = uint32(max(min(int64(o.StreamWindow), perStream), minStreamWindow))
+}
+
+// HeldBound is the most a peer can make this side of a connection with
+// opts hold in its streams' receive buffers: every stream it may have
+// open (the limit, the slack and its session stream) with a full window.
+func HeldBound(opts TCPOptions) int64 {
+	opts.setDefaults()
+	return int64(opts.MaxIncomingStreams+streamSlack+1) * int64(opts.StreamWindow)
 }
 
 // DialTCP connects to addr over TCP, runs the TLS handshake with ALPN
@@ -137,7 +168,7 @@ func newTCP(parent context.Context, raw net.Conn, client bool, opts TCPOptions) 
 	cfg := yamux.DefaultConfig()
 	cfg.EnableKeepAlive = false // pinger below: it also measures the round trip
 	cfg.ConnectionWriteTimeout = opts.IdleTimeout
-	cfg.MaxStreamWindowSize = max(opts.StreamWindow, 256<<10)
+	cfg.MaxStreamWindowSize = opts.StreamWindow
 	cfg.StreamCloseTimeout = streamCloseTimeout
 	cfg.StreamOpenTimeout = 0
 	cfg.LogOutput = io.Discard
@@ -435,6 +466,7 @@ func (c *tcpConn) Stats() Stats {
 type countConn struct {
 	net.Conn
 	reads    atomic.Uint64
+	bytes    atomic.Int64 // read in all
 	last     atomic.Int64
 	budget   int64 // bytes left; only the reader (yamux's loop) touches it
 	unlimitd atomic.Bool
@@ -459,6 +491,7 @@ func (c *countConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		c.reads.Add(1)
+		c.bytes.Add(int64(n))
 		c.last.Store(time.Now().UnixNano())
 		if !c.unlimitd.Load() {
 			if c.budget -= int64(n); c.budget < 0 {

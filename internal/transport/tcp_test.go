@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/airlockhq/airlock/internal/relay"
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/internal/transport"
 	"github.com/airlockhq/airlock/internal/wire"
 )
@@ -97,4 +99,118 @@ func readFor(s transport.Stream, d time.Duration) (int, error) {
 	var buf bytes.Buffer
 	_, err := io.Copy(&buf, io.LimitReader(s, 1<<20))
 	return buf.Len(), err
+}
+
+// TestTCPHeldBound: yamux has no connection-wide window, so the stream
+// limit and the per-stream window are sized so that every stream a peer
+// may have open, each with a full window, stays within ConnectionWindow
+// (QUIC's connection window).
+func TestTCPHeldBound(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts transport.TCPOptions
+	}{
+		{"defaults", transport.TCPOptions{}},
+		{"the edge's authenticated", transport.TCPOptions{MaxIncomingStreams: 4096, StreamWindow: 16 << 20, ConnectionWindow: 64 << 20}},
+		{"few streams, large windows", transport.TCPOptions{MaxIncomingStreams: 3, StreamWindow: 16 << 20, ConnectionWindow: 64 << 20}},
+		{"a small connection window", transport.TCPOptions{MaxIncomingStreams: 4096, ConnectionWindow: 8 << 20}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cw := tc.opts.ConnectionWindow
+			if cw == 0 {
+				cw = transport.DefaultConnectionWindow
+			}
+			streams, window := transport.Limits(tc.opts)
+			if b := transport.HeldBound(tc.opts); b > cw || streams < 1 || window < 256<<10 {
+				t.Fatalf("%d streams × %d-byte windows hold up to %d bytes, over the %d of the connection", streams, window, b, cw)
+			}
+			t.Logf("%d streams, %d KiB windows", streams, window>>10)
+		})
+	}
+}
+
+// TestTCPPeerThatNeverReads: a peer opens every stream it may and writes
+// into each until its writes block, and this side accepts them and reads
+// none: this side's socket has then given it no more than HeldBound,
+// within the connection window.
+func TestTCPPeerThatNeverReads(t *testing.T) {
+	opts := transport.TCPOptions{MaxIncomingStreams: 4096, StreamWindow: 16 << 20, ConnectionWindow: 8 << 20}
+	c, s := pair(t, transport.NameTCP, opts)
+	ctx := testenv.Context(t)
+	go func() {
+		for {
+			if _, err := s.AcceptStream(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	streams, _ := transport.Limits(opts)
+	buf := make([]byte, 64<<10)
+	var wg sync.WaitGroup
+	for range streams {
+		st, err := c.OpenStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			for {
+				// A write that cannot finish in a second is blocked by the
+				// window: this stream has sent all it can.
+				st.SetWriteDeadline(time.Now().Add(time.Second))
+				if _, err := st.Write(buf); err != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := c.OpenStream(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("an open beyond the %d streams: %v, want it to wait", streams, err)
+	}
+	got, bound := transport.ReceivedBytes(s), transport.HeldBound(opts)
+	if got > bound || bound > opts.ConnectionWindow {
+		t.Fatalf("the peer made this side read %d bytes; the bound is %d, the connection window %d", got, bound, opts.ConnectionWindow)
+	}
+	if got < int64(streams)*(128<<10) {
+		t.Fatalf("only %d bytes arrived from %d streams: the test did not fill them", got, streams)
+	}
+	t.Logf("%d streams that are never read made this side read %d bytes (bound %d)", streams, got, bound)
+}
+
+// BenchmarkTCPWindow compares bulk throughput over one stream on loopback
+// with the windows before the connection-wide bound (16 MiB per stream,
+// no bound on their sum) and with it (the edge's: 4096 streams asked for,
+// 64 MiB in all, so 239 streams of 256 KiB).
+func BenchmarkTCPWindow(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		opts transport.TCPOptions
+	}{
+		{"16MiB per stream (before)", transport.TCPOptions{MaxIncomingStreams: 4096, StreamWindow: 16 << 20, ConnectionWindow: 1 << 40}},
+		{"64MiB per connection", transport.TCPOptions{MaxIncomingStreams: 4096, StreamWindow: 16 << 20, ConnectionWindow: 64 << 20}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			c, s := pair(b, transport.NameTCP, bc.opts)
+			const size = 64 << 20
+			b.SetBytes(size)
+			buf := make([]byte, 64<<10)
+			for b.Loop() {
+				a, r := streams(b, c, s)
+				go func() {
+					for sent := 0; sent < size; sent += len(buf) {
+						if _, err := a.Write(buf); err != nil {
+							return
+						}
+					}
+					a.Close()
+				}()
+				if n, err := io.Copy(io.Discard, r); err != nil || n != size {
+					b.Fatalf("read %d of %d: %v", n, size, err)
+				}
+				r.Close()
+			}
+		})
+	}
 }
