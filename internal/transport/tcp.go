@@ -26,9 +26,9 @@ const (
 	// window.
 	DefaultConnectionWindow = 64 << 20
 	// minStreamWindow is yamux's: every stream starts with 256 KiB.
-	minStreamWindow = 256 << 10
-	DefaultTCPIdleTimeout     = 5 * time.Second
-	DefaultTCPKeepAlive       = time.Second
+	minStreamWindow       = 256 << 10
+	DefaultTCPIdleTimeout = 5 * time.Second
+	DefaultTCPKeepAlive   = time.Second
 	// streamSlack is how many streams over its limit a peer may have open
 	// before new ones are reset with overloaded: a peer counts a stream
 	// free once both its directions ended on its side, a moment before
