@@ -142,6 +142,23 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			return err
 		}
 	}
+	// With the local kube-apiserver and a sign-in, the person's side is a
+	// fresh home that `airlock join` sets up, and the kube-apiserver
+	// trusts the edge as its JWT issuer. A real cluster (-origin) does not
+	// trust this demo edge, and a service token (-token) signs no one in:
+	// both keep the daemon configuration and kubeconfig the demo writes.
+	join := opts.Origin == "" && !cfg.Token
+	if join {
+		if err := joinListenFree(); err != nil {
+			return err
+		}
+		opts.NoDaemon = true
+		opts.SignIn.Users[0].Groups = []string{joinGroup}
+		if err := os.WriteFile(authnFile(dir), []byte(emptyAuthn), 0o600); err != nil {
+			return err
+		}
+		opts.KubeAPI.Args = append(opts.KubeAPI.Args, "--authentication-config="+authnFile(dir))
+	}
 
 	pr.f("Airlock demo in %s (every program's log: %s)", dir, logPath)
 	if opts.Origin == "" {
@@ -169,7 +186,23 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 		pr.f("every program exited cleanly (status 0). The logs stay in %s.", logPath)
 	}()
-	d := &demo{cfg: cfg, s: s, pr: pr, browser: browser, logPath: logPath}
+	d := &demo{cfg: cfg, s: s, pr: pr, browser: browser, logPath: logPath, dir: dir, join: join}
+	if join {
+		link, err := d.setUpJoin(ctx)
+		if err != nil {
+			return fmt.Errorf("%w\n(see %s)", err, logPath)
+		}
+		d.home = filepath.Join(dir, "person", "home")
+		env := []string{"BROWSER=" + opts.SignIn.Browser}
+		if browser == BrowserNone {
+			env = opts.DaemonEnv
+		}
+		if err := s.StartFreshDaemon(ctx, d.home, env); err != nil {
+			return fmt.Errorf("%w\n(see %s)", err, logPath)
+		}
+		d.printSetup(why)
+		return d.runJoin(ctx, link)
+	}
 	d.printSetup(why)
 	if cfg.Token {
 		return d.runToken(ctx)
@@ -210,6 +243,10 @@ type demo struct {
 	pr      *printer
 	browser Browser
 	logPath string
+	dir     string
+	// join: the person's side is home, set up by `airlock join`.
+	join bool
+	home string
 }
 
 // runSignIn runs kubectl while signed out, with the signer playing the
@@ -314,6 +351,7 @@ func (d *demo) heldKubectl(ctx context.Context, sg *signer) {
 // kubectl runs kubectl on the demo kubeconfig and returns its output.
 func (d *demo) kubectl(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, d.cfg.Kubectl, append([]string{"--kubeconfig", d.s.Kubeconfig}, args...)...)
+	cmd.Env = d.s.Env()
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

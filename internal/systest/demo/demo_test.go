@@ -24,15 +24,18 @@ import (
 
 // TestDemo runs `make demo`'s program, airlock-demo, as a newcomer would —
 // against the real airlock binaries, a real kube-apiserver and the real
-// kubectl — in each unattended browser mode: the held kubectl completes
-// after the sign-in, `airlock status` shows the signed-in user, and a
-// SIGINT stops everything with every program exiting 0.
+// kubectl — in each unattended browser mode: `airlock join LINK` into a
+// fresh home signs in and adds a context, kubectl through it is the person
+// at the kube-apiserver (auth whoami: email and group; RBAC by the group:
+// a configmap may be created, a namespace not deleted, 403) with no client
+// certificate in the kubeconfig, `airlock status` shows the signed-in user,
+// and a SIGINT stops everything with every program exiting 0.
 func TestDemo(t *testing.T) {
 	bin := needDemo(t)
 	t.Run("form", func(t *testing.T) {
 		d := startDemo(t, bin, "-browser", "form")
 		d.waitFor(t, "Press Ctrl-C to stop.")
-		out := d.checkSignedIn(t)
+		out := d.checkJoined(t)
 		for _, want := range []string{
 			"fetching the edge's login page over HTTP",
 			"signing in as " + stack.DefaultEmail,
@@ -41,6 +44,17 @@ func TestDemo(t *testing.T) {
 			if !strings.Contains(out, want) {
 				t.Errorf("the output lacks %q:\n%s", want, out)
 			}
+		}
+
+		// What the summary says to try, in another shell.
+		if got := d.shell(t, "kubectl auth whoami -o jsonpath='{.status.userInfo.username} {.status.userInfo.groups}'"); !strings.Contains(got, stack.DefaultEmail+" ") || !strings.Contains(got, "airlock:developers") {
+			t.Errorf("kubectl auth whoami in another shell: %q", got)
+		}
+		if got := d.shell(t, "kubectl create configmap hello --from-literal=from=airlock -o name"); strings.TrimSpace(got) != "configmap/hello" {
+			t.Errorf("kubectl create configmap: %q", got)
+		}
+		if got, err := d.shellErr("kubectl delete namespace default"); err == nil || !strings.Contains(got, "Forbidden") || !strings.Contains(got, `User "`+stack.DefaultEmail+`" cannot delete`) {
+			t.Errorf("kubectl delete namespace default: %v: %q, want the API server's 403 for the person", err, got)
 		}
 
 		// Signed out, the next kubectl signs in again by itself.
@@ -56,13 +70,22 @@ func TestDemo(t *testing.T) {
 				t.Errorf("after logout and kubectl, the output lacks %q:\n%s", want, again)
 			}
 		}
+
+		// airlock leave removes what join wrote.
+		d.shell(t, "airlock leave")
+		home := filepath.Join(d.dir, "person", "home")
+		for _, f := range []string{filepath.Join(home, ".kube", "config"), filepath.Join(home, ".config", "airlock", "config.yaml")} {
+			if _, err := os.Stat(f); !os.IsNotExist(err) {
+				t.Errorf("%s after airlock leave: %v, want it gone (join created it)", f, err)
+			}
+		}
 		d.interrupt(t)
 	})
 	t.Run("chromium", func(t *testing.T) {
 		testenv.File(t, demo.DefaultChromium, "apt-get install chromium")
 		d := startDemo(t, bin, "-browser", "chromium")
 		d.waitFor(t, "Press Ctrl-C to stop.")
-		out := d.checkSignedIn(t)
+		out := d.checkJoined(t)
 		for _, want := range []string{
 			"opening the edge's login page in headless Chromium…",
 			"signing in as " + stack.DefaultEmail + "…",
@@ -90,7 +113,7 @@ func TestDemo(t *testing.T) {
 			t.Fatalf("approve the device at %s: %v (%s)", m[1], err, page)
 		}
 		d.waitFor(t, "Press Ctrl-C to stop.")
-		d.checkSignedIn(t)
+		d.checkJoined(t)
 		d.interrupt(t)
 	})
 	t.Run("system browser", func(t *testing.T) {
@@ -130,7 +153,7 @@ func TestDemo(t *testing.T) {
 			t.Fatalf("sign in at %s: %v (%s)", opened, err, page)
 		}
 		d.waitFor(t, "Press Ctrl-C to stop.")
-		d.checkSignedIn(t)
+		d.checkJoined(t)
 		d.interrupt(t)
 	})
 	t.Run("service token", func(t *testing.T) {
@@ -235,9 +258,11 @@ func (d *demoProc) waitFrom(t *testing.T, from int, s string) {
 	})
 }
 
-// checkSignedIn checks that the held kubectl completed and that status
+// checkJoined checks that `airlock join` signed in and added the context,
+// that kubectl through it listed the namespaces and was the person at the
+// API server, that the kubeconfig holds no client certificate, that status
 // shows the signed-in user, and that the password is in no log.
-func (d *demoProc) checkSignedIn(t *testing.T) string {
+func (d *demoProc) checkJoined(t *testing.T) string {
 	t.Helper()
 	out := d.output()
 	m := regexp.MustCompile(`password +(\S+)`).FindStringSubmatch(out)
@@ -245,20 +270,43 @@ func (d *demoProc) checkSignedIn(t *testing.T) string {
 		t.Fatalf("no password in the output:\n%s", out)
 	}
 	for _, want := range []string{
-		"You are signed out.",
+		"$ airlock join ",
+		" 'airlock://join?edge=https%3A%2F%2F127.",
+		"&ca=sha256%3A",
 		"the daemon holds the connection and asks for a sign-in at edge local",
+		"Joined local.",
+		"kubeconfig contexts added to " + filepath.Join(d.dir, "person", "home", ".kube", "config") + ": local-demo",
+		"$ kubectl --context local-demo get namespaces",
 		"kube-system",
-		"(kubectl was held ",
-		"then completed: the same command, no re-run)",
+		"$ kubectl --context local-demo auth whoami",
 		"local: signed in as " + stack.DefaultEmail,
 		"The refresh token is in ",
+		"airlock leave",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the output lacks %q:\n%s", want, out)
 		}
 	}
-	if i, j := strings.Index(out, "$ kubectl --kubeconfig "), strings.Index(out, "kube-system"); i < 0 || j < i {
+	if !regexp.MustCompile(`Username +`+regexp.QuoteMeta(stack.DefaultEmail)).MatchString(out) || !regexp.MustCompile(`Groups +\[airlock:developers system:authenticated\]`).MatchString(out) {
+		t.Errorf("kubectl auth whoami does not show the person's email and group:\n%s", out)
+	}
+	if strings.Contains(out, "Signed out at edge local") {
+		t.Errorf("the demo reports a sign-out during the join:\n%s", out)
+	}
+	if i, j := strings.Index(out, "$ kubectl --context local-demo get namespaces"), strings.Index(out, "kube-system"); i < 0 || j < i {
 		t.Errorf("kubectl's output does not follow its command:\n%s", out)
+	}
+	kc, err := os.ReadFile(filepath.Join(d.dir, "person", "home", ".kube", "config"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"client-certificate", "client-key", "token:"} {
+		if bytes.Contains(kc, []byte(bad)) {
+			t.Errorf("the kubeconfig join wrote holds %q:\n%s", bad, kc)
+		}
+	}
+	if !bytes.Contains(kc, []byte("- credential")) {
+		t.Errorf("the kubeconfig's user is not the exec plugin airlock credential:\n%s", kc)
 	}
 	log, err := os.ReadFile(filepath.Join(d.dir, "demo.log"))
 	if err != nil {
@@ -281,6 +329,14 @@ func (d *demoProc) shell(t *testing.T, command string) string {
 		t.Fatalf("%s: %v\n%s", command, err, out)
 	}
 	return string(out)
+}
+
+// shellErr is shell for a command that may fail: its output and error.
+func (d *demoProc) shellErr(command string) (string, error) {
+	cmd := exec.Command("sh", "-c", ". "+filepath.Join(d.dir, "env")+" && "+command)
+	cmd.Env = append(os.Environ(), "KUBECACHEDIR="+d.kubeCache)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 // interrupt sends SIGINT (Ctrl-C) and checks that the demo stops every

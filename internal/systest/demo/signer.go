@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/airlockhq/airlock/daemon/apitype"
@@ -30,6 +31,14 @@ type signer struct {
 	signedIn chan struct{}
 
 	n int // sign-ins handled, for Chromium profile folders
+
+	// joining is set while `airlock join` runs: the daemon then loads the
+	// configuration join wrote, and the edge's sign-in is briefly signed
+	// out until the daemon takes up the tokens of the sign-in just done.
+	// That sign-out, and the sign-in after it, are not news (restored is
+	// set in between; only run's goroutine uses it).
+	joining  atomic.Bool
+	restored bool
 
 	// active counts the sign-ins the demo is playing the browser for; it
 	// changes only under mu, so that news sees it with pending.
@@ -148,6 +157,10 @@ func edgeSignIn(ev apitype.Event) *apitype.SignIn {
 // report prints what changed between two states of the sign-in.
 func (g *signer) report(last, si apitype.SignIn) {
 	switch {
+	case si.State == apitype.SignInSignedIn && last.State != apitype.SignInSignedIn && g.restored:
+		g.restored = false
+	case si.State == apitype.SignInSignedOut && last.State == apitype.SignInSignedIn && g.joining.Load():
+		g.restored = true
 	case si.State == apitype.SignInSignedIn && last.State != apitype.SignInSignedIn:
 		g.news(fmt.Sprintf("signed in at edge %s as %s", si.Edge, si.Email))
 		select {

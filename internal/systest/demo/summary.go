@@ -22,9 +22,13 @@ func (d *demo) printSetup(why string) {
 		fmt.Fprintf(&b, "                  sign-in pages %s (built-in user list)\n", s.AuthURL)
 	}
 	fmt.Fprintf(&b, "  connector       app %s → %s   ready %s/ready\n", s.App, s.Origin, s.ConnAdmin)
-	fmt.Fprintf(&b, "  daemon          cluster %q → app %s\n", stack.DefaultCluster, s.App)
-	fmt.Fprintf(&b, "  proxy-url       %s\n", s.ProxyURL())
-	if s.Kubeconfig != "" {
+	if d.join {
+		fmt.Fprintf(&b, "  daemon          fresh: no config yet (HOME=%s, socket %s)\n", d.home, s.Socket)
+	} else {
+		fmt.Fprintf(&b, "  daemon          cluster %q → app %s\n", stack.DefaultCluster, s.App)
+		fmt.Fprintf(&b, "  proxy-url       %s\n", s.ProxyURL())
+	}
+	if s.Kubeconfig != "" && !d.join {
 		fmt.Fprintf(&b, "  kubeconfig      %s (server %s; the daemon wrote its proxy-url)\n", s.Kubeconfig, stack.KubeServer)
 	}
 	if d.cfg.Token {
@@ -75,7 +79,11 @@ func (d *demo) printTry() {
 	if s.Kubeconfig != "" {
 		fmt.Fprintf(&env, "export KUBECONFIG=%s\n", shellQuote(s.Kubeconfig))
 	}
-	fmt.Fprintf(&env, "airlock() { XDG_RUNTIME_DIR=%s %s \"$@\"; }\n", shellQuote(runtime), shellQuote(airlock))
+	if d.join {
+		fmt.Fprintf(&env, "airlock() { v=$1; shift; %s \"$v\" --socket %s \"$@\"; }\n", shellQuote(airlock), shellQuote(s.Socket))
+	} else {
+		fmt.Fprintf(&env, "airlock() { XDG_RUNTIME_DIR=%s %s \"$@\"; }\n", shellQuote(runtime), shellQuote(airlock))
+	}
 	if err := os.WriteFile(envFile, []byte(env.String()), 0o600); err != nil {
 		d.pr.f("(could not write %s: %v)", envFile, err)
 	}
@@ -102,12 +110,40 @@ daemon: airlock status, airlock logout.`, envFile)
 		{"kubectl get configmaps -w", ""},
 		{"airlock status", ""},
 	}
-	if !d.cfg.Token {
+	if d.join {
+		lines = [][2]string{
+			{". " + shellQuote(envFile), "sets KUBECONFIG, and 'airlock' for this demo's daemon"},
+			{"kubectl get namespaces", "current-context is " + joinContext + " (join set it: there was none)"},
+			{"kubectl auth whoami", "you, as the API server sees you"},
+			{"kubectl create configmap hello --from-literal=from=airlock", "allowed: your group is bound to edit"},
+			{"kubectl delete namespace default", "refused: 403 from the API server, not Airlock"},
+			{"airlock status", ""},
+			{"airlock sync", "fetch the apps you may use again"},
+			{"airlock logout", "sign out; the next kubectl signs in again"},
+			{"airlock leave", "sign out, remove what join wrote"},
+		}
+	}
+	if !d.cfg.Token && !d.join {
 		lines = append(lines,
 			[2]string{"airlock logout", "sign out: the edge revokes the sign-in, the tokens are deleted"},
 			[2]string{"kubectl get namespaces", "signs in again: this terminal shows each step"})
 	}
 	var b strings.Builder
+	if d.join {
+		fmt.Fprintf(&b, `
+airlock join wrote
+    %s
+    %s
+The context %s names %s, which resolves nowhere
+on this machine: kubectl reaches the API server only through Airlock.
+Try, in another terminal:
+
+`, s.DaemonConfig, s.Kubeconfig, joinContext, stack.KubeServer)
+		b.WriteString(commandList(lines))
+		fmt.Fprintf(&b, "\nEach connection leaves one JSON audit line in the edge's log (%s).\n", d.logPath)
+		d.pr.block(b.String())
+		return
+	}
 	fmt.Fprintf(&b, `
 The kubeconfig names %s, which resolves nowhere on this machine:
 kubectl reaches the API server only through Airlock. Try, in another terminal:

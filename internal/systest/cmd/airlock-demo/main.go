@@ -1,7 +1,8 @@
 // Command airlock-demo runs the whole Airlock path on this machine — a real
 // kube-apiserver (or a real cluster's API server with -origin), airlock-edge
-// with its built-in user list, airlock-connector and `airlock daemon` — runs
-// kubectl while signed out and signs in through the edge's login page. It
+// with its built-in user list, airlock-connector and `airlock daemon` —
+// joins the edge with `airlock join` from a fresh home, signs in through the
+// edge's login page and runs kubectl as the signed-in person. It
 // is what `make demo` runs; Ctrl-C stops everything. See package
 // internal/systest/demo.
 package main
@@ -20,8 +21,8 @@ func main() {
 	var cfg demo.Config
 	flag.StringVar(&cfg.Bin, "bin", "bin", "folder holding airlock, airlock-edge and airlock-connector (make build)")
 	flag.StringVar(&cfg.Dir, "dir", "", "folder for the demo's state and logs (default: a new temporary folder)")
-	flag.StringVar(&cfg.Origin, "origin", "", "a real cluster's API server (https://host:port or host:port) for the connector to dial instead of the local kube-apiserver")
-	flag.BoolVar(&cfg.Token, "token", false, "present a service token instead of signing in")
+	flag.StringVar(&cfg.Origin, "origin", "", "a real cluster's API server (https://host:port or host:port) for the connector to dial instead of the local kube-apiserver (no airlock join, no cluster identity: it does not trust the demo edge)")
+	flag.BoolVar(&cfg.Token, "token", false, "present a service token instead of signing in (no airlock join, no cluster identity)")
 	browser := flag.String("browser", "auto", "who signs in: auto, system (your browser, via xdg-open), chromium (headless, driven by the demo), form (the login form over HTTP) or none (the device flow: a URL and a code)")
 	flag.Parse()
 	if flag.NArg() > 0 {
