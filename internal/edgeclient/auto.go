@@ -43,6 +43,9 @@ const retireEvery = time.Second
 type picker struct {
 	after, retry time.Duration
 	now          func() time.Time
+	// sleep waits d or until ctx ends (its error then): the clock's
+	// timer, injected by tests with now.
+	sleep func(ctx context.Context, d time.Duration) error
 
 	mu   sync.Mutex
 	nets map[string]*netChoice
@@ -64,7 +67,49 @@ func newPicker(after, retry time.Duration, now func() time.Time) *picker {
 	if now == nil {
 		now = time.Now
 	}
-	return &picker{after: after, retry: retry, now: now, nets: map[string]*netChoice{}}
+	return &picker{after: after, retry: retry, now: now, sleep: sleepCtx, nets: map[string]*netChoice{}}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// untilDue is how long until key's QUIC retry is due (a try under way
+// counts as due in p.after, the most it takes), and false when key is
+// not on TCP.
+func (p *picker) untilDue(key string) (time.Duration, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := p.nets[key]
+	switch {
+	case n == nil:
+		return 0, false
+	case n.probing:
+		return p.after, true
+	}
+	return max(0, n.retryAt.Sub(p.now())), true
+}
+
+// retryEvery calls try, which must end with p.probed, each time key's
+// QUIC retry is due, on its own timer (so a link nobody uses also goes
+// back to QUIC), until ctx ends or key is no longer on TCP.
+func (p *picker) retryEvery(ctx context.Context, key string, try func()) {
+	for {
+		wait, ok := p.untilDue(key)
+		if !ok || p.sleep(ctx, wait) != nil {
+			return
+		}
+		if p.probe(key) {
+			try()
+		}
+	}
 }
 
 // onTCP reports whether network key is remembered as needing TCP.
@@ -334,6 +379,14 @@ func (c *Client) probeLocked() {
 	}
 	old, key := c.conn, c.key
 	go c.probeQUIC(old, key)
+}
+
+// retryQUIC tries QUIC again each time the retry of conn's network is
+// due, while conn (on TCP) lives: the retry does not wait for a stream or
+// a status query. It ends with conn, which a QUIC connection that
+// answers replaces.
+func (c *Client) retryQUIC(conn *Conn, key string) {
+	c.pick.retryEvery(conn.Context(), key, func() { c.probeQUIC(conn, key) })
 }
 
 // probeQUIC dials QUIC beside old, a TCP connection; when UDP answers,

@@ -107,3 +107,56 @@ func TestNoAnswer(t *testing.T) {
 		})
 	}
 }
+
+// TestRetryOwnTimer: the QUIC retry of a network on TCP runs on its own
+// timer (an injected clock here), with nobody opening streams or asking
+// for the status: a try each interval while QUIC gets no answer, none
+// once it answered, and none after the connection's context ended.
+func TestRetryOwnTimer(t *testing.T) {
+	const key, retry = "192.0.2.10", 5 * time.Minute
+	start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name    string
+		answers []bool // what each try finds: QUIC answered or not
+		cancel  int    // the context ends after this many tries (0: never)
+		tries   int
+	}{
+		{"QUIC answers at the third try", []bool{false, false, true}, 0, 3},
+		{"the connection ends after two tries", []bool{false, false, false, false}, 2, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := start
+			p := newPicker(1500*time.Millisecond, retry, func() time.Time { return now })
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			p.sleep = func(ctx context.Context, d time.Duration) error {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				now = now.Add(d)
+				return nil
+			}
+			p.fellBack(key)
+			var at []time.Duration
+			p.retryEvery(ctx, key, func() {
+				at = append(at, now.Sub(start))
+				i := len(at) - 1
+				if i >= len(tc.answers) {
+					t.Fatalf("try %d: more tries than the case has answers", i+1)
+				}
+				p.probed(key, tc.answers[i])
+				if len(at) == tc.cancel {
+					cancel()
+				}
+			})
+			if len(at) != tc.tries {
+				t.Fatalf("%d tries at %v, want %d", len(at), at, tc.tries)
+			}
+			for i, d := range at {
+				if want := time.Duration(i+1) * retry; d != want {
+					t.Fatalf("try %d at %v, want %v (one each interval)", i+1, d, want)
+				}
+			}
+		})
+	}
+}

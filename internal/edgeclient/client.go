@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/airlockhq/airlock/internal/transport"
 	"github.com/airlockhq/airlock/internal/wire"
 	"net"
 	"sync"
@@ -126,6 +127,9 @@ func (c *Client) get(ctx context.Context) (*Conn, error) {
 			c.mu.Lock()
 			if err == nil {
 				c.conn, c.lastErr, c.since, c.key = conn, nil, time.Now(), key
+				if conn.Transport() == transport.NameTCP && c.cfg.Transport != TransportTCP {
+					go c.retryQUIC(conn, key)
+				}
 			} else {
 				c.lastErr = err
 			}
