@@ -76,6 +76,9 @@ type Health struct {
 	// Tunnels are every tunnel of the config and the connectors that hold
 	// its connections here, by tunnel name.
 	Tunnels map[string]TunnelHealth `json:"tunnels"`
+	// Transports are the live client and connector connections by
+	// transport: {"client": {"quic": 3, "tcp": 1}, "connector": {...}}.
+	Transports map[string]map[string]int `json:"transports"`
 	// Fleet is the list of the fleet's edges this edge tells its
 	// connectors; absent without store:.
 	Fleet *FleetHealth `json:"fleet,omitempty"`
@@ -92,6 +95,7 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 		h.Connectors[name] = n
 	}
 	h.Tunnels = s.tunnelHealth(snap)
+	h.Transports = s.byTrans.snapshot()
 	h.Fleet = s.fleet.health()
 	code := http.StatusOK
 	if s.stopping.Load() {

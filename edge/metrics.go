@@ -15,6 +15,7 @@ type metrics struct {
 	connectorInsts    *prometheus.GaugeVec
 	quietConns        *prometheus.GaugeVec
 	clientConns       prometheus.Gauge
+	connsByTransport  *prometheus.GaugeVec // role, transport (transports.go)
 	handshakeFailures *prometheus.CounterVec
 	checkSeconds      prometheus.Histogram
 	setupSeconds      prometheus.Histogram
@@ -88,6 +89,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		pendingStreams: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: ns, Name: "pending_streams", Help: "Client streams waiting for their Open frame.",
 		}),
+		connsByTransport: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "connections",
+			Help: "Live client and connector connections by role (client, connector) and transport (quic, tcp).",
+		}, []string{"role", "transport"}),
 		trustedSources: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: ns, Name: "trusted_sources",
 			Help: "Source addresses that authenticated recently and get the full stream limit.",
@@ -95,7 +100,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	reg.MustRegister(m.streams, m.activeStreams, m.bytes, m.connectorConns, m.connectorInsts, m.quietConns, m.clientConns,
 		m.handshakeFailures, m.checkSeconds, m.setupSeconds,
-		m.refused, m.addressValidations, m.handshakes, m.unauthConns, m.pendingStreams, m.trustedSources)
+		m.refused, m.addressValidations, m.handshakes, m.unauthConns, m.pendingStreams, m.trustedSources, m.connsByTransport)
 	return m
 }
 

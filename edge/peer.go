@@ -120,6 +120,7 @@ func (s *Server) handleConn(connsCtx context.Context, conn transport.Conn) {
 	}
 	defer func() {
 		s.unregister(p)
+		s.countConn(p, -1)
 		if p.tunnel != nil {
 			s.m.connectorConns.WithLabelValues(p.tunnel.name).Dec()
 		} else {
@@ -206,6 +207,7 @@ func (s *Server) handshake(conn transport.Conn, log *slog.Logger) (*peer, *hands
 		s.unregister(p)
 		return nil, refuse(wire.CodeInternal, "welcome_failed", "sending welcome: %v", err)
 	}
+	s.countConn(p, +1)
 	if p.tunnel != nil {
 		s.m.connectorConns.WithLabelValues(p.tunnel.name).Inc()
 	} else {

@@ -90,6 +90,7 @@ type Server struct {
 	closers  []io.Closer
 	reg      *prometheus.Registry
 	m        *metrics
+	byTrans  connsByTransport // live connections by role and transport (transports.go)
 	edgeID   string
 	grace    time.Duration
 	registry *registry
