@@ -100,17 +100,19 @@ type Server struct {
 	cfg      atomic.Pointer[Config]
 	reloadMu sync.Mutex
 
-	udp      net.PacketConn
-	tr       *quic.Transport
-	ln       *quic.Listener
-	tcpLn    net.Listener // nil: no TCP listener (tcp.go)
-	tlsTCP   *tls.Config
-	adminLn  net.Listener
-	adminSrv *http.Server
-	signIn   *signIn    // the HTTPS sign-in server; nil when http_listen is off
-	keys     *fleetKeys // the verification keys: the config's and the fleet's
-	guard    *guard     // admission: what unauthenticated peers may hold
-	fleet    *fleet     // the fleet's members, told to connectors (fleet.go)
+	udp   net.PacketConn
+	tr    *quic.Transport
+	ln    *quic.Listener
+	tcpLn net.Listener // nil: no TCP listener (tcp.go)
+	// tcpRefusals holds a slot per TCP refusal answered with a code (tcp.go).
+	tcpRefusals chan struct{}
+	tlsTCP      *tls.Config
+	adminLn     net.Listener
+	adminSrv    *http.Server
+	signIn      *signIn    // the HTTPS sign-in server; nil when http_listen is off
+	keys        *fleetKeys // the verification keys: the config's and the fleet's
+	guard       *guard     // admission: what unauthenticated peers may hold
+	fleet       *fleet     // the fleet's members, told to connectors (fleet.go)
 
 	running   atomic.Bool
 	stopping  atomic.Bool

@@ -11,10 +11,22 @@ import (
 	"github.com/airlockhq/airlock/internal/backoff"
 	"github.com/airlockhq/airlock/internal/relay"
 	"github.com/airlockhq/airlock/internal/transport"
+	"github.com/airlockhq/airlock/internal/wire"
 )
 
 // TCPOff as tcp_listen turns the TCP listener off.
 const TCPOff = "off"
+
+// A TCP connection over a limit is told so with the code QUIC's refusal
+// carries (overloaded: QUIC answers CONNECTION_REFUSED at the first
+// packet, which clients read as overloaded) when that is cheap: at most
+// tcpRefusalSlots such answers at once edge-wide, each within
+// tcpRefusalTime (TLS, the session, the CLOSE frame). Beyond the budget,
+// a TCP RST at once, costing nothing.
+const (
+	tcpRefusalSlots = 8
+	tcpRefusalTime  = time.Second
+)
 
 // listenTCP binds the TCP listener of the same protocol over TLS on TCP:
 // tcp_listen, or by default the host of listen and the port the QUIC
@@ -24,6 +36,7 @@ const TCPOff = "off"
 func (s *Server) listenTCP(cfg *Config, ln net.Listener, tlsConf *tls.Config) error {
 	s.tlsTCP = tlsConf.Clone()
 	s.tlsTCP.NextProtos = []string{transport.ALPNTCP}
+	s.tcpRefusals = make(chan struct{}, tcpRefusalSlots)
 	if ln != nil {
 		s.tcpLn = ln
 		return nil
@@ -90,9 +103,13 @@ func (s *Server) acceptTCP(ctx, connsCtx context.Context) error {
 // one (guard.count: the per-source and edge-wide connection and handshake
 // caps, the trusted sources' full stream limit), then the TLS handshake
 // within the QUIC handshake timeout, then handleConn like any other. A
-// connection over a bound is reset at once (RST), costing no TLS.
+// connection over a bound is closed with overloaded while refusal slots
+// last (refuseTCP), else reset at once (RST), costing no TLS.
 func (s *Server) serveTCP(connsCtx context.Context, raw net.Conn) {
 	st, err := s.guard.count(sourceOf(raw.RemoteAddr()))
+	if err != nil && s.refuseTCP(connsCtx, raw, err) {
+		return
+	}
 	if err != nil {
 		if tc, ok := raw.(*net.TCPConn); ok {
 			relay.AbortTCP(tc)
@@ -133,4 +150,36 @@ func (s *Server) serveTCP(connsCtx context.Context, raw net.Conn) {
 	}
 	context.AfterFunc(conn.Context(), st.release)
 	s.handleConn(connsCtx, conn)
+}
+
+// refuseTCP tells a TCP connection that a limit refused it, with the
+// overloaded code in a CLOSE, when a refusal slot is free; it reports
+// whether it took raw (else the caller resets it). The peer gets the
+// smallest window and no stream; the whole answer is bounded by
+// tcpRefusalTime.
+func (s *Server) refuseTCP(connsCtx context.Context, raw net.Conn, cause error) bool {
+	select {
+	case s.tcpRefusals <- struct{}{}:
+	default:
+		return false
+	}
+	defer func() { <-s.tcpRefusals }()
+	defer raw.Close() // a no-op once the session closed it
+	ctx, cancel := context.WithTimeout(connsCtx, tcpRefusalTime)
+	defer cancel()
+	raw.SetDeadline(time.Now().Add(tcpRefusalTime)) //nolint:errcheck // bounds TLS and the close alike
+	tc := tls.Server(raw, s.tlsTCP)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return true
+	}
+	conn, err := transport.ServeTCP(ctx, tc, transport.TCPOptions{MaxIncomingStreams: 1, ReadBudget: 4 << 10, IdleTimeout: tcpRefusalTime})
+	if err != nil {
+		return true
+	}
+	conn.CloseWithError(wire.CodeOverloaded, "edge over a connection limit: "+cause.Error()) //nolint:errcheck // never fails
+	select {                                                                                 // the peer reads the CLOSE and hangs up, or the deadline ends it
+	case <-transport.Hungup(conn):
+	case <-ctx.Done():
+	}
+	return true
 }

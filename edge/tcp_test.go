@@ -153,9 +153,23 @@ func TestTCPLimits(t *testing.T) {
 		if _, err := e.dialTCP(t, wire.Hello{Role: wire.RoleClient}); err != nil {
 			t.Fatal(err)
 		}
-		if c, err := e.dialTCP(t, wire.Hello{Role: wire.RoleClient}); err == nil {
+		c, err := e.dialTCP(t, wire.Hello{Role: wire.RoleClient})
+		if err == nil {
 			c.Close(wire.CodeOK, "")
 			t.Fatal("a second unauthenticated connection from the source was let in")
+		}
+		if code := relay.CodeOf(err); code != wire.CodeOverloaded {
+			t.Fatalf("refused with %v (%v), want overloaded, as QUIC's refusal reads", code, err)
+		}
+		// With every refusal slot taken, a refusal costs nothing: a reset.
+		for range cap(e.srv.tcpRefusals) {
+			e.srv.tcpRefusals <- struct{}{}
+		}
+		if _, err := e.dialTCP(t, wire.Hello{Role: wire.RoleClient}); err == nil || relay.CodeOf(err) == wire.CodeOverloaded {
+			t.Fatalf("refused beyond the refusal budget: %v, want a reset before TLS", err)
+		}
+		for range cap(e.srv.tcpRefusals) {
+			<-e.srv.tcpRefusals
 		}
 		if n := metricValue(t, e.srv, "airlock_edge_refused_total", "bound", boundUnauthConnsPerSource); n < 1 {
 			t.Errorf("refused{%s} = %v, want at least 1", boundUnauthConnsPerSource, n)

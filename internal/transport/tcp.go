@@ -129,6 +129,16 @@ func ServeTCP(parent context.Context, conn *tls.Conn, opts TCPOptions) (Conn, er
 	return newTCP(parent, conn, false, opts)
 }
 
+// Hungup is closed once c's socket is closed (after a CloseWithError, when
+// the peer read the CLOSE and hung up, or the linger ended); for other
+// connections it is c's context's Done.
+func Hungup(c Conn) <-chan struct{} {
+	if t, ok := c.(*tcpConn); ok {
+		return t.sess.CloseChan()
+	}
+	return c.Context().Done()
+}
+
 // Unlimit lifts c's ReadBudget (a TCP connection that authenticated);
 // for other connections it does nothing.
 func Unlimit(c Conn) {
@@ -219,7 +229,9 @@ func (c *tcpConn) acceptLoop() {
 	cancel()
 	if err != nil {
 		close(c.sessionRead)
-		c.fail(fmt.Errorf("transport: no session stream from the peer: %w", err))
+		if c.ctx.Err() == nil { // closed by us: CloseWithError lets the peer read the CLOSE first
+			c.fail(fmt.Errorf("transport: no session stream from the peer: %w", err))
+		}
 		return
 	}
 	go c.readSession(s)
