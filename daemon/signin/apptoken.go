@@ -226,7 +226,9 @@ func (e *edgeState) exchanged(app string, x *exchange, tok *appToken, err error)
 		a.failed[app] = x.from
 	}
 	a.mu.Unlock()
-	close(x.done)
+	// The log line goes out before the waiters are let go, so that what
+	// a waiter does next (or reads in the log) comes after it.
+	defer close(x.done)
 	switch {
 	case warn:
 		e.log.Warn("the edge cannot narrow access tokens to one app (no token exchange): streams carry the sign-in's token for every app until the edge is upgraded", "err", err)
