@@ -175,10 +175,10 @@ func (d *demo) runJoin(ctx context.Context, link string) error {
 	}
 	d.printUser()
 	d.pr.f(`
-The operator's side is done: the edge publishes the app's API server, CA and OIDC
-audience; the kube-apiserver trusts the edge as its JWT issuer (airlock-edge app
-kube-auth %s); group airlock:%s is bound to the edit role. The invitation
-(airlock-edge invite):
+The operator's side is done: the edge publishes the app's API server, CA and
+OIDC audience; the kube-apiserver trusts the edge as its JWT issuer (the
+configuration 'airlock-edge app kube-auth %s' prints); the group
+airlock:%s is bound to the edit role. The invitation (airlock-edge invite):
 
     %s
 
