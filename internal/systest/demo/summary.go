@@ -94,7 +94,9 @@ Point your own kubeconfig's cluster at Airlock by adding, under its cluster entr
 
     proxy-url: %s
 
-then run kubectl as usual.`, s.ProxyURL())
+then run kubectl as usual, with your own credentials for that cluster: it does not
+trust this demo edge as an OIDC issuer, so the demo does no airlock join and kubectl
+gets no identity from Airlock (the edge still signs you in for the connection).`, s.ProxyURL())
 		if !d.cfg.Token {
 			d.pr.f("Its first connection starts the sign-in; this terminal shows each step.")
 		}
