@@ -49,12 +49,19 @@ func TestHarness(t *testing.T) {
 	logs := &testenv.Buffer{}
 	clock := keychaintest.NewClock()
 	changes := make(chan keychain.Info, 256)
+	kicks := make(chan struct{}, 1)
 	a, err := keychain.OpenAuto(keychain.AutoOptions{
 		Dir:      os.Getenv("AIRLOCK_TEST_STATE"),
 		Keychain: keychain.NewOS("airlock-test", time.Second, nil),
 		Logger:   slog.New(slog.NewTextHandler(logs, nil)),
 		Retry:    backoff.Config{Clock: clock},
-		OnChange: func(i keychain.Info) { changes <- i },
+		OnChange: func(i keychain.Info) {
+			changes <- i
+			select {
+			case kicks <- struct{}{}:
+			default:
+			}
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -95,6 +102,12 @@ func TestHarness(t *testing.T) {
 			var n int
 			fmt.Sscan(f[1], &n)
 			err = until(func(i keychain.Info) bool { return i.Attempts >= n || i.Kind != keychain.KindMemory })
+		case "fire-unless-stored":
+			var fired bool
+			r.Wait, fired, err = clock.FireUnless(ctx, kicks, func() bool { return a.Info().Kind != keychain.KindMemory })
+			if !fired && err == nil {
+				r.Value = "stored"
+			}
 		case "until-kind":
 			err = until(func(i keychain.Info) bool { return string(i.Kind) == f[1] })
 		case "info":
@@ -204,19 +217,38 @@ func TestSecretServiceLockedAndSlow(t *testing.T) {
 			t.Fatalf("Get while locked = %q, want the value kept in memory", r.Value)
 		}
 		h.noPlaintext(r, before, during)
+		// Entering the memory state asks the keychain again at once. This
+		// gnome-keyring at times unlocks the login collection on
+		// go-keyring's own Unlock call (its prompt completes, while
+		// go-keyring reports "failed to unlock correct collection"): then
+		// that first attempt already stores the token, and the backoff
+		// path is not reached (TestAutoWaitsForALockedKeychain covers it).
+		first := h.do("fire-unless-stored")
+		if first.Value == "stored" {
+			if got := lookup(t, bus); got != during {
+				t.Fatalf("the keyring unlocked itself but holds %q, want the token kept in memory", got)
+			}
+			h.noPlaintext(first, before, during)
+			t.Logf("the keyring was unlocked by go-keyring's Unlock prompt; the token moved in on the first attempt")
+			return
+		}
 		// Asked again with backoff while still locked: 1 s, 2 s.
 		for i, want := range []time.Duration{time.Second, 2 * time.Second} {
-			if r := h.do("fire"); r.Wait != want {
+			r := first
+			if i > 0 {
+				r = h.do("fire")
+			}
+			if r.Wait != want {
 				t.Fatalf("wait %d = %v, want %v", i, r.Wait, want)
 			}
-			r := h.do(fmt.Sprintf("until-attempts %d", i+1))
+			r = h.do(fmt.Sprintf("until-attempts %d", i+1))
 			if r.Info.Kind != keychain.KindMemory || r.Info.Cause != keychain.CauseLocked {
 				t.Fatalf("attempt %d on the locked keyring: %+v", i+1, r.Info)
 			}
 		}
 		// The person unlocks it; the next attempt stores the token.
 		bus.Unlock(t, "pw")
-		h.do("fire")
+		h.do("fire-unless-stored") // the unlock may wake the store before the timer does
 		r = h.do("until-kind keychain")
 		if r.Info.Pending != 0 {
 			t.Fatalf("after the unlock: %+v", r.Info)

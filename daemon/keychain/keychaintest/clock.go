@@ -43,5 +43,24 @@ func (c *Clock) Fire(ctx context.Context) (time.Duration, error) {
 	}
 }
 
+// FireUnless is Fire, except that it returns false without firing once
+// stop says the wait will not come (it is called again after each value
+// on changed, and once at the start).
+func (c *Clock) FireUnless(ctx context.Context, changed <-chan struct{}, stop func() bool) (time.Duration, bool, error) {
+	for {
+		if stop() {
+			return 0, false, nil
+		}
+		select {
+		case w := <-c.waits:
+			w.fire <- time.Now()
+			return w.D, true, nil
+		case <-changed:
+		case <-ctx.Done():
+			return 0, false, context.Cause(ctx)
+		}
+	}
+}
+
 // Waiting returns how many waits were asked for and not fired.
 func (c *Clock) Waiting() int { return len(c.waits) }
