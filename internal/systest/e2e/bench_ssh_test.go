@@ -150,14 +150,36 @@ func startSSHSOCKS(tb testing.TB, t *sshTarget, origin, cipher string) (*sshSOCK
 // like a kube-apiserver, needs another).
 func startSSHSOCKSCheck(tb testing.TB, t *sshTarget, origin, cipher string, check func(context.Context, net.Conn) error) (*sshSOCKS, error) {
 	tb.Helper()
+	return startSSHSOCKSVia(tb, t, nil, origin, cipher, check)
+}
+
+// sshRoute is where an `ssh -N -D` client runs and how it and its users
+// reach things: Prefix is a command it runs under (ip netns exec NAME),
+// Host:Port is sshd as seen from there, and Dial makes a connection
+// through the client's SOCKS5 listener from there.
+type sshRoute struct {
+	Prefix     []string
+	Host, Port string
+	Dial       func(ctx context.Context, socks, target string) (net.Conn, error)
+}
+
+// startSSHSOCKSVia is startSSHSOCKSCheck with the client on route (nil:
+// this machine's loopback).
+func startSSHSOCKSVia(tb testing.TB, t *sshTarget, route *sshRoute, origin, cipher string, check func(context.Context, net.Conn) error) (*sshSOCKS, error) {
+	tb.Helper()
+	_, sshdPort, _ := net.SplitHostPort(t.addr)
+	if route == nil {
+		route = &sshRoute{Host: "127.0.0.1", Port: sshdPort, Dial: func(ctx context.Context, socks, target string) (net.Conn, error) {
+			return benchnet.DialSOCKS5(ctx, socks, "", "", target)
+		}}
+	}
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	s := &sshSOCKS{addr: net.JoinHostPort("127.0.0.1", port)}
-	_, sshdPort, _ := net.SplitHostPort(t.addr)
 	args := []string{
-		"-N", "-D", s.addr, "-p", sshdPort, "-i", t.keyFile, "-F", "/dev/null",
+		"-N", "-D", s.addr, "-p", route.Port, "-i", t.keyFile, "-F", "/dev/null",
 		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
 		"-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "ExitOnForwardFailure=yes",
 		"-v", // for the negotiated cipher
@@ -165,16 +187,17 @@ func startSSHSOCKSCheck(tb testing.TB, t *sshTarget, origin, cipher string, chec
 	if cipher != "" {
 		args = append(args, "-c", cipher)
 	}
-	args = append(args, t.user+"@127.0.0.1")
+	args = append(args, t.user+"@"+route.Host)
 	name := "ssh -N -D"
 	if cipher != "" {
 		name += " -c " + cipher
 	}
-	p := startBenchProc(tb, name, nil, false, sshBin, args...)
+	argv := append(append(append([]string{}, route.Prefix...), sshBin), args...)
+	p := startBenchProc(tb, name, nil, false, argv[0], argv[1:]...)
 	err = p.waitReady(tb, name, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		c, err := benchnet.DialSOCKS5(ctx, s.addr, "", "", origin)
+		c, err := route.Dial(ctx, s.addr, origin)
 		if err != nil {
 			return err
 		}

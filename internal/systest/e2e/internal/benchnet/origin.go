@@ -34,10 +34,7 @@ const writeChunk = 256 << 10
 // connection and is logged. With tlsConf set, a connection that starts with
 // a TLS handshake gets HTTPS instead (see HTTPSProbe).
 func ServeOrigin(ctx context.Context, ln net.Listener, tlsConf *tls.Config, log *slog.Logger) error {
-	payload := make([]byte, writeChunk)
-	for i := range payload {
-		payload[i] = byte(i*7 + i>>8) // not all zeros, in case a hop compresses
-	}
+	payload := bulkPayload()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx) // runs before wg.Wait: ends every connection
@@ -128,10 +125,32 @@ func serveRequest(c net.Conn, mode byte, payload []byte) error {
 	}
 }
 
+// bulkPayload is what the origin sends, again and again, for a bulk
+// request: not all zeros, in case a hop compresses.
+func bulkPayload() []byte {
+	payload := make([]byte, writeChunk)
+	for i := range payload {
+		payload[i] = byte(i*7 + i>>8)
+	}
+	return payload
+}
+
+// BulkIntact is Bulk that also checks every byte against what the origin
+// sends, and says where the first wrong one is.
+func BulkIntact(ctx context.Context, c net.Conn, n int64, buf []byte) error {
+	return bulk(ctx, c, n, buf, bulkPayload())
+}
+
 // Bulk asks the origin behind c for n bytes and reads them until EOF. It
 // returns an error unless exactly n bytes arrived. When ctx ends, the read
 // is interrupted.
 func Bulk(ctx context.Context, c net.Conn, n int64, buf []byte) error {
+	return bulk(ctx, c, n, buf, nil)
+}
+
+// bulk is Bulk, checking the bytes against want (the origin's payload,
+// repeated) unless it is nil.
+func bulk(ctx context.Context, c net.Conn, n int64, buf, want []byte) error {
 	if n < 0 || n > MaxBulk {
 		return fmt.Errorf("bulk size %d is out of range [0, %d]", n, int64(MaxBulk))
 	}
@@ -146,6 +165,13 @@ func Bulk(ctx context.Context, c net.Conn, n int64, buf []byte) error {
 	var got int64
 	for {
 		r, err := c.Read(buf)
+		if want != nil {
+			for i, b := range buf[:r] {
+				if at := got + int64(i); b != want[at%int64(len(want))] {
+					return fmt.Errorf("bulk byte %d of %d is %#x, the origin sent %#x", at, n, b, want[at%int64(len(want))])
+				}
+			}
+		}
 		got += int64(r)
 		if errors.Is(err, io.EOF) {
 			break
