@@ -79,6 +79,11 @@ func DefaultQUICConfig() *quic.Config {
 		MaxStreamReceiveWindow:         16 << 20,
 		InitialConnectionReceiveWindow: 2 << 20,
 		MaxConnectionReceiveWindow:     64 << 20,
+		// A loss-tolerant sender (the patched quic-go's BBR-style
+		// controller): Reno settles at a few packets on a path with random
+		// loss (BenchmarkLossy: 0.27 MB/s at 5 % and 50 ms, against 9 MB/s
+		// for the kernel's TCP through the same link).
+		BBR: true,
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,6 +69,7 @@ func BenchmarkLossy(b *testing.B) {
 	}
 	w := os.Stdout
 	fmt.Fprintf(w, "\nmake bench, lossy link — each client behind a netns.Link (TUN relay in a router namespace; no sch_netem here), 25 ms each way, loss each way as given\n")
+	fmt.Fprintf(w, "the kernel's TCP congestion control (ssh's, and Airlock's TLS on TCP): %s\n", tcpCongestionControl())
 	fmt.Fprintf(w, "load average at the start and the end: %s → %s; bulk MB/s (10⁶ bytes), median of %d interleaved rounds, every byte checked\n", load, loadAverage(), rounds)
 	fmt.Fprintf(w, "%-14s %8s", "link", "size")
 	for _, p := range paths {
@@ -158,4 +160,14 @@ func sshBehind(tb testing.TB, lp *lossyPath) (*lossyBenchPath, error) {
 		name: "ssh -N -D (" + short(s.cipher) + ")", ssh: true, link: lp.link,
 		dial: func(ctx context.Context) (net.Conn, error) { return dial(ctx, s.addr, lp.origin) },
 	}, nil
+}
+
+// tcpCongestionControl is the kernel's default TCP congestion control, or
+// why it is unknown.
+func tcpCongestionControl() string {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
+	if err != nil {
+		return err.Error()
+	}
+	return strings.TrimSpace(string(b))
 }

@@ -325,6 +325,7 @@ var newConnection = func(
 		&s.connStats,
 		clientAddressValidated,
 		s.conn.capabilities().ECN,
+		s.config.BBR,
 		s.receivedPacketHandler.IgnorePacketsBelow,
 		s.perspective,
 		s.qlogger,
@@ -463,6 +464,7 @@ var newClientConnection = func(
 		&s.connStats,
 		false, // has no effect
 		s.conn.capabilities().ECN,
+		s.config.BBR,
 		s.receivedPacketHandler.IgnorePacketsBelow,
 		s.perspective,
 		s.qlogger,

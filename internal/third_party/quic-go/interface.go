@@ -193,6 +193,10 @@ type Config struct {
 	// Enable QUIC Stream Resets with Partial Delivery.
 	// See https://datatracker.ietf.org/doc/html/draft-ietf-quic-reliable-stream-reset-09.
 	EnableStreamResetPartialDelivery bool
+	// BBR makes the sender use a BBR-style congestion controller (pacing at
+	// a model of the path's bandwidth; loss does not shrink its window)
+	// instead of Reno. Airlock patch: see internal/congestion/bbr_sender.go.
+	BBR bool
 
 	Tracer func(ctx context.Context, isClient bool, connID ConnectionID) qlogwriter.Trace
 }

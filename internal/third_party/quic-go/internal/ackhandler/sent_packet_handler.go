@@ -113,6 +113,7 @@ type sentPacketHandler struct {
 	bytesInFlight protocol.ByteCount
 
 	congestion congestion.SendAlgorithmWithDebugInfos
+	bbr        bool // Airlock patch: newCongestion makes a BBR-style sender
 	rttStats   *utils.RTTStats
 	connStats  *utils.ConnectionStats
 
@@ -147,21 +148,14 @@ func NewSentPacketHandler(
 	connStats *utils.ConnectionStats,
 	clientAddressValidated bool,
 	enableECN bool,
+	bbr bool,
 	ignorePacketsBelow func(protocol.PacketNumber),
 	pers protocol.Perspective,
 	qlogger qlogwriter.Recorder,
 	logger utils.Logger,
 ) SentPacketHandler {
-	congestion := congestion.NewCubicSender(
-		congestion.DefaultClock{},
-		rttStats,
-		connStats,
-		initialMaxDatagramSize,
-		true, // use Reno
-		qlogger,
-	)
-
 	h := &sentPacketHandler{
+		bbr:                            bbr,
 		peerCompletedAddressValidation: pers == protocol.PerspectiveServer,
 		peerAddressValidated:           pers == protocol.PerspectiveClient || clientAddressValidated,
 		pns:                            newPacketNumberGenerator(initialPN, skipPacketInitialPeriod, skipPacketMaxPeriod),
@@ -178,12 +172,12 @@ func NewSentPacketHandler(
 		lostPackets:        *newLostPacketTracker(),
 		rttStats:           rttStats,
 		connStats:          connStats,
-		congestion:         congestion,
 		ignorePacketsBelow: ignorePacketsBelow,
 		perspective:        pers,
 		qlogger:            qlogger,
 		logger:             logger,
 	}
+	h.congestion = h.newCongestion(initialMaxDatagramSize)
 	if enableECN {
 		h.enableECN = true
 		h.ecnTracker = newECNTracker(logger, qlogger)
@@ -1257,7 +1251,18 @@ func (h *sentPacketHandler) MigratedPath(now monotime.Time, initialMaxDatagramSi
 	for pn := range h.hist.PathProbes() {
 		h.hist.RemovePathProbe(pn)
 	}
-	h.congestion = congestion.NewCubicSender(
+	h.congestion = h.newCongestion(initialMaxDatagramSize)
+	h.qlogRecoveryParametersSet(true)
+	h.setLossDetectionTimer(now)
+}
+
+// newCongestion makes the connection's congestion controller: Reno, or with
+// Config.BBR the BBR-style sender (Airlock patch).
+func (h *sentPacketHandler) newCongestion(initialMaxDatagramSize protocol.ByteCount) congestion.SendAlgorithmWithDebugInfos {
+	if h.bbr {
+		return congestion.NewBBRSender(congestion.DefaultClock{}, h.rttStats, h.connStats, initialMaxDatagramSize)
+	}
+	return congestion.NewCubicSender(
 		congestion.DefaultClock{},
 		h.rttStats,
 		h.connStats,
@@ -1265,6 +1270,4 @@ func (h *sentPacketHandler) MigratedPath(now monotime.Time, initialMaxDatagramSi
 		true, // use Reno
 		h.qlogger,
 	)
-	h.qlogRecoveryParametersSet(true)
-	h.setLossDetectionTimer(now)
 }
