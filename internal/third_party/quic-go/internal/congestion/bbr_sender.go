@@ -57,6 +57,7 @@ type bbrSent struct {
 type bbrRoundBw struct {
 	round uint64
 	bw    Bandwidth
+	extra protocol.ByteCount // the most acknowledged beyond bw in an ack epoch
 }
 
 type bbrSender struct {
@@ -84,6 +85,13 @@ type bbrSender struct {
 	round          uint64
 	nextRoundStart protocol.ByteCount
 	bw             [bbrBwWindowRounds]bbrRoundBw // the best sample of each recent round
+
+	// An ack epoch: acknowledgements that came faster than the bandwidth
+	// estimate (a receiver delaying or batching them, a busy host): the
+	// window makes room for that much more, or the sender would stall
+	// between batches (on loopback the minimum RTT is microseconds).
+	ackEpochStart monotime.Time
+	ackEpochAcked protocol.ByteCount
 
 	fullBw      Bandwidth
 	fullBwCount int
@@ -122,6 +130,52 @@ func (b *bbrSender) maxBw() Bandwidth {
 	return best
 }
 
+// extraAcked is the most acknowledged beyond the bandwidth estimate in one
+// ack epoch over the last bbrBwWindowRounds rounds, at most 100 ms of the
+// estimate.
+func (b *bbrSender) extraAcked() protocol.ByteCount {
+	var best protocol.ByteCount
+	for _, s := range b.bw {
+		if s.round+bbrBwWindowRounds > b.round && s.extra > best {
+			best = s.extra
+		}
+	}
+	return min(best, bytesIn(b.maxBw(), 100*time.Millisecond))
+}
+
+// bytesIn is what bw carries in d.
+func bytesIn(bw Bandwidth, d time.Duration) protocol.ByteCount {
+	return protocol.ByteCount(uint64(bw/BytesPerSecond) * uint64(d) / uint64(time.Second))
+}
+
+// slot is this round's filter entry.
+func (b *bbrSender) slot() *bbrRoundBw {
+	s := &b.bw[b.round%bbrBwWindowRounds]
+	if s.round != b.round {
+		*s = bbrRoundBw{round: b.round}
+	}
+	return s
+}
+
+// updateAckEpoch measures how far acknowledgements run ahead of the
+// bandwidth estimate.
+func (b *bbrSender) updateAckEpoch(acked protocol.ByteCount, now monotime.Time) {
+	bw := b.maxBw()
+	if bw == 0 {
+		return
+	}
+	expected := bytesIn(bw, now.Sub(b.ackEpochStart))
+	if b.ackEpochStart.IsZero() || b.ackEpochAcked <= expected {
+		b.ackEpochStart, b.ackEpochAcked = now, 0
+		expected = 0
+	}
+	b.ackEpochAcked += acked
+	if extra := b.ackEpochAcked - min(expected, b.ackEpochAcked); extra > 0 {
+		s := b.slot()
+		s.extra = max(s.extra, extra)
+	}
+}
+
 func (b *bbrSender) minRTT() time.Duration {
 	if rtt := b.rttStats.MinRTT(); rtt > 0 {
 		return rtt
@@ -129,9 +183,7 @@ func (b *bbrSender) minRTT() time.Duration {
 	return b.rttStats.SmoothedRTT() // the initial RTT before a sample
 }
 
-func (b *bbrSender) bdp() protocol.ByteCount {
-	return protocol.ByteCount(uint64(b.maxBw()/BytesPerSecond) * uint64(b.minRTT()) / uint64(time.Second))
-}
+func (b *bbrSender) bdp() protocol.ByteCount { return bytesIn(b.maxBw(), b.minRTT()) }
 
 func (b *bbrSender) pacingGain() float64 {
 	switch b.mode {
@@ -158,13 +210,14 @@ func (b *bbrSender) pacingRate() Bandwidth {
 }
 
 // GetCongestionWindow caps bytes in flight: the gain times the estimated
-// bandwidth-delay product, at least the initial window in Startup.
+// bandwidth-delay product plus what acknowledgements batch up, at least the
+// initial window in Startup.
 func (b *bbrSender) GetCongestionWindow() protocol.ByteCount {
 	gain := bbrCwndGain
 	if b.mode != bbrProbeBW {
 		gain = bbrHighGain
 	}
-	cwnd := protocol.ByteCount(float64(b.bdp())*gain) + 3*b.maxDatagramSize
+	cwnd := protocol.ByteCount(float64(b.bdp())*gain) + b.extraAcked() + 3*b.maxDatagramSize
 	if b.mode == bbrStartup {
 		cwnd = max(cwnd, b.initialCwnd)
 	}
@@ -239,13 +292,11 @@ func (b *bbrSender) OnPacketAcked(pn protocol.PacketNumber, ackedBytes, priorInF
 	if interval > 0 && interval >= b.minRTT() {
 		rate := BandwidthFromDelta(b.delivered-p.delivered, interval)
 		if !p.appLimited || rate >= b.maxBw() {
-			slot := &b.bw[b.round%bbrBwWindowRounds]
-			if slot.round != b.round {
-				*slot = bbrRoundBw{round: b.round}
-			}
-			slot.bw = max(slot.bw, rate)
+			s := b.slot()
+			s.bw = max(s.bw, rate)
 		}
 	}
+	b.updateAckEpoch(ackedBytes, eventTime)
 	if roundStart && !p.appLimited {
 		b.checkFullBw()
 	}
