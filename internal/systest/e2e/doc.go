@@ -4,7 +4,8 @@
 // started through package stack.
 //
 // `make bench` runs BenchmarkPaths (bulk and new connections per path),
-// BenchmarkKubectl (whole kubectl processes and watch latency per path) and
+// BenchmarkKubectl (whole kubectl processes, a trace of their connections,
+// and watch latency per path) and
 // BenchmarkStreamBreakdown (where one new stream's time goes), each
 // printing its own table.
 //
@@ -47,12 +48,42 @@
 //
 // `kubectl get ns` (15 interleaved runs each, median / p90): direct 75 / 87
 // ms, Airlock 91 / 135 ms (1.21× / 1.55×), `ssh -N -D` 158 / 185 ms (2.10×).
-// The 16 ms Airlock adds is more than the transport explains: one new
-// stream costs 2.7 ms over direct, and a TLS 1.3 handshake and a request or
-// two on it (an estimate: about five round trips at 0.56 ms extra each)
-// another 3 ms or so. The rest is not in the stream open; placing it needs a
-// trace of kubectl itself (how many connections it opens, handshakes,
-// requests, waits), which this package does not measure yet. A `kubectl get --watch` line after a PATCH: direct
+//
+// # Where kubectl's extra time goes
+//
+// BenchmarkKubectl's trace (a TCP tap in front of the apiserver for
+// direct, in front of the daemon's SOCKS5 listener for Airlock; strace -f
+// of kubectl v1.32 agrees) shows that kubectl with a warm discovery cache
+// makes two requests, GET /version (the discovery client's server version,
+// through its HTTP cache) and the list, and that through Airlock they go
+// over two connections where direct they share one:
+//
+//	path                                 wall ms  conns  TLS hellos  bytes ↑/↓
+//	direct                                 74.58      1           1  2497/3871
+//	airlock (proxy-url)                    92.45      2           2  4946/5204
+//	airlock, HTTPS_PROXY not proxy-url     88.24      1           1  2615/3891
+//
+// The cause is client-go, not Airlock: it shares one cached http.Transport
+// between a process's clients only when the rest.Config has no Proxy
+// function (k8s.io/client-go/transport/cache.go, tlsConfigKey: "cannot
+// determine equality for functions"), and a kubeconfig proxy-url sets one.
+// So every kubectl run through Airlock pays a second new connection: a
+// SOCKS5 handshake, a tunnel stream open and a full TLS handshake with a
+// client certificate (no resumption: each transport has its own
+// tls.Config), about 4.5 ms here (BenchmarkPaths' https p50). The same
+// run (15 each, interleaved, median / p90): direct 66.5 / 71.0 ms, Airlock
+// 74.1 / 78.3 ms (1.11×), Airlock through HTTPS_PROXY 70.4 / 76.1 ms
+// (1.06×): the second connection is about half of the gap, the rest is
+// the first connection's open and handshake and each request's round trip
+// through two QUIC hops. The discovery cache is warm in every path (no
+// discovery requests), there is no DNS lookup (the proxy is an IP and the
+// daemon never resolves the cluster's name) and both connections speak
+// HTTP/2. Closing the rest means a cheaper new stream and round trip (the
+// breakdown above), or a kubeconfig without proxy-url, which Airlock's
+// design (a name only Airlock can reach, the proxy in kubeconfig) rules
+// out today.
+//
+// A `kubectl get --watch` line after a PATCH: direct
 // 4.0 / 9.4 ms p50 / p99, Airlock 4.8 / 10.5 ms, ssh 4.3 / 44 ms, of which
 // the PATCH's own round trip is 3.8 ms.
 package e2e
