@@ -66,7 +66,9 @@
 // The cause is client-go, not Airlock: it shares one cached http.Transport
 // between a process's clients only when the rest.Config has no Proxy
 // function (k8s.io/client-go/transport/cache.go, tlsConfigKey: "cannot
-// determine equality for functions"), and a kubeconfig proxy-url sets one.
+// determine equality for functions"), and a kubeconfig proxy-url sets one
+// (known upstream: kubernetes/kubernetes#112144, closed unmerged, names
+// kubectl as the client this hurts most).
 // So every kubectl run through Airlock pays a second new connection: a
 // SOCKS5 handshake, a tunnel stream open and a full TLS handshake with a
 // client certificate (no resumption: each transport has its own
