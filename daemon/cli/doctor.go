@@ -81,6 +81,9 @@ func doctorCmd(ctx context.Context, args []string, env Env) int {
 		check = loadConfig(getenv)
 	}
 	checks := doctor(*cfgPath, st, stErr, c.SocketPath(), check, desktop.ProbeHost(getenv))
+	if c, ok := socketBufferCheck(os.ReadFile); ok {
+		checks = append(checks, c)
+	}
 	return printChecks(env.Stdout, checks)
 }
 

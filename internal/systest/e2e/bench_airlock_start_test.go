@@ -25,5 +25,6 @@ func startAirlock(ctx context.Context, tb testing.TB, origin string, log io.Writ
 	})
 	// What kubectl asks for; the connector dials its rule's origin anyway.
 	target := strings.TrimPrefix(stack.KubeServer, "https://")
-	return &airlockStack{SOCKSAddr: s.SOCKSAddr, User: s.User, Pass: s.Pass, Target: target}, nil
+	return &airlockStack{SOCKSAddr: s.SOCKSAddr, User: s.User, Pass: s.Pass, Target: target,
+		Procs: []benchPID{{"daemon", s.Daemon.PID()}, {"edge", s.Edge.PID()}, {"connector", s.Connector.PID()}}}, nil
 }

@@ -9,4 +9,7 @@ type airlockStack struct {
 	SOCKSAddr  string
 	User, Pass string
 	Target     string
+	// Procs are the daemon's, the edge's and the connector's processes,
+	// whose CPU time the bulk rounds sample.
+	Procs []benchPID
 }

@@ -30,7 +30,10 @@ import (
 // through Airlock (the real daemon, edge and connector), direct, and
 // through `ssh -N -D`, interleaved round-robin (the order rotated by one
 // each round) so that drift hits every path alike, and reports the median
-// and p90 of each with its ratio to direct. Then it runs one `kubectl get
+// and p90 of each with its ratio to direct; a fourth path names Airlock's
+// proxy in HTTPS_PROXY instead of proxy-url (see traceKubectl). Then it
+// traces a few more runs per path through a TCP tap (connections,
+// handshakes, bytes, when each connection opens). Then it runs one `kubectl get
 // --watch` per path on a ConfigMap that this process patches (Go's HTTP
 // client with the admin certificate, straight to the apiserver) one update
 // at a time, and reports p50 and p99 from the start of each PATCH to the
@@ -82,6 +85,18 @@ func BenchmarkKubectl(b *testing.B) {
 	// The kubeconfig the daemon maintains: server KubeServer, a name only
 	// Airlock can reach, and the daemon's proxy-url.
 	paths = append(paths, &kubectlPath{key: "airlock", name: "airlock", kubeconfig: s.Kubeconfig})
+	// The same proxy named by HTTPS_PROXY instead of proxy-url: client-go
+	// then shares one transport between kubectl's clients (see
+	// traceKubectl), which shows what the second connection costs.
+	env := &kubectlPath{key: "airlock-env", name: "airlock, HTTPS_PROXY not proxy-url", kubeconfig: filepath.Join(dir, "env.kubeconfig"),
+		env: []string{"HTTPS_PROXY=" + s.ProxyURL()}}
+	if err := s.KubeAPI.Kubeconfig(env.kubeconfig, ""); err != nil {
+		b.Fatal(err)
+	}
+	if err := replaceInFile(env.kubeconfig, s.KubeAPI.URL, stack.KubeServer); err != nil {
+		b.Fatal(err)
+	}
+	paths = append(paths, env)
 	for _, p := range paths {
 		p.home = filepath.Join(dir, "home-"+p.key) // kubectl's discovery cache, one per path
 		if err := os.Mkdir(p.home, 0o700); err != nil {
@@ -109,12 +124,18 @@ func BenchmarkKubectl(b *testing.B) {
 		}
 	}
 
+	traces, err := traceKubectl(ctx, kubectlBin, dir, s, paths)
+	if err != nil {
+		b.Fatalf("trace: %v\nairlock output (tail):\n%s", err, tailOf(log.String()))
+	}
+
 	patchRTT, err := watchLatency(ctx, s.KubeAPI, kubectlBin, paths, updates)
 	if err != nil {
 		b.Fatalf("watch: %v\nairlock output (tail):\n%s", err, tailOf(log.String()))
 	}
 
 	printKubectlReport(os.Stdout, load, runs, updates, kubectlBin, paths, patchRTT, notes)
+	printTraces(os.Stdout, traces)
 	direct := paths[0]
 	for _, p := range paths {
 		b.Run("get-ns/"+p.key, func(b *testing.B) {
@@ -137,6 +158,7 @@ type kubectlPath struct {
 	key, name  string
 	kubeconfig string
 	home       string
+	env        []string // more environment
 
 	get   []time.Duration // whole `kubectl get ns` processes
 	watch []time.Duration // PATCH start → the watch line on stdout
@@ -164,7 +186,7 @@ func (p *kubectlPath) getNS(ctx context.Context, bin string) (time.Duration, err
 
 func (p *kubectlPath) command(ctx context.Context, bin string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, bin, append([]string{"--kubeconfig", p.kubeconfig}, args...)...)
-	cmd.Env = append(os.Environ(), "HOME="+p.home)
+	cmd.Env = append(append(os.Environ(), "HOME="+p.home), p.env...)
 	return cmd
 }
 
@@ -329,8 +351,8 @@ func printKubectlReport(w io.Writer, load string, runs, updates int, bin string,
 	fmt.Fprintf(w, "watch: one `kubectl get configmap --watch -o jsonpath` per path; %d PATCHes straight to the apiserver, one at a time,\n", updates)
 	fmt.Fprintln(w, "       timed from the start of the PATCH to the line on each watcher's stdout")
 	direct := paths[0]
-	const row = "%-31s %9s %9s %9s %9s │ %9s %9s\n"
-	fmt.Fprintf(w, "\n%-31s %39s │ %19s\n", "", "kubectl get ns, ms", "watch line, ms")
+	const row = "%-36s %9s %9s %9s %9s │ %9s %9s\n"
+	fmt.Fprintf(w, "\n%-36s %39s │ %19s\n", "", "kubectl get ns, ms", "watch line, ms")
 	fmt.Fprintf(w, row, "path", "median", "p90", "×direct", "×d p90", "p50", "p99")
 	for _, p := range paths {
 		fmt.Fprintf(w, row, p.name, pct(p.get, 50), pct(p.get, 90),

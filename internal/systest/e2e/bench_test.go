@@ -70,6 +70,7 @@ func BenchmarkPaths(b *testing.B) {
 		b.Fatal(err)
 	}
 	printReport(os.Stdout, cfg, load, paths, notes)
+	printCosts(os.Stdout, paths)
 	for _, p := range paths {
 		b.Run(p.key, func(b *testing.B) { p.reportMetrics(b, paths) })
 	}
@@ -125,6 +126,10 @@ type benchPath struct {
 	socks   *socksProxy // the SOCKS5 proxy dial goes through, if any
 
 	probe *benchnet.HTTPSProbe // when latency is measured
+
+	procs []benchPID  // processes whose cost per MB the bulk rounds sample
+	cost  []*procCost // what each spent over the measured bulk rounds
+	bytes int64       // bulk bytes over the measured rounds
 
 	mbps  []float64       // one per round
 	lat   []time.Duration // one per new connection: first echoed byte
@@ -198,7 +203,7 @@ func airlockPath(tb testing.TB, origin string) (*benchPath, *testenv.Buffer, err
 	return &benchPath{
 		key: "airlock", name: "airlock", latency: true,
 		layout: "client → airlock daemon (SOCKS5) → airlock-edge → airlock-connector → origin",
-		dial:   proxy.dial, socks: proxy,
+		dial:   proxy.dial, socks: proxy, procs: s.Procs,
 	}, log, nil
 }
 
@@ -226,10 +231,12 @@ func runRounds(ctx context.Context, cfg benchConfig, paths []*benchPath) error {
 		fmt.Fprintf(os.Stderr, "bench: round %d of %d\n", r+1, cfg.rounds)
 		for i := range paths {
 			p := paths[(i+r)%len(paths)]
+			before := sampleProcs(p.procs)
 			mbps, err := p.bulk(ctx, cfg.bytes, buf)
 			if err != nil {
 				return fmt.Errorf("%s: round %d: %w", p.name, r+1, err)
 			}
+			p.addCost(before, sampleProcs(p.procs), cfg.bytes)
 			p.mbps = append(p.mbps, mbps)
 			if !p.latency {
 				continue

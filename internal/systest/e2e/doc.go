@@ -4,7 +4,8 @@
 // started through package stack.
 //
 // `make bench` runs BenchmarkPaths (bulk and new connections per path),
-// BenchmarkKubectl (whole kubectl processes and watch latency per path) and
+// BenchmarkKubectl (whole kubectl processes, a trace of their connections,
+// and watch latency per path) and
 // BenchmarkStreamBreakdown (where one new stream's time goes), each
 // printing its own table.
 //
@@ -47,12 +48,88 @@
 //
 // `kubectl get ns` (15 interleaved runs each, median / p90): direct 75 / 87
 // ms, Airlock 91 / 135 ms (1.21× / 1.55×), `ssh -N -D` 158 / 185 ms (2.10×).
-// The 16 ms Airlock adds is more than the transport explains: one new
-// stream costs 2.7 ms over direct, and a TLS 1.3 handshake and a request or
-// two on it (an estimate: about five round trips at 0.56 ms extra each)
-// another 3 ms or so. The rest is not in the stream open; placing it needs a
-// trace of kubectl itself (how many connections it opens, handshakes,
-// requests, waits), which this package does not measure yet. A `kubectl get --watch` line after a PATCH: direct
+//
+// # Where kubectl's extra time goes
+//
+// BenchmarkKubectl's trace (a TCP tap in front of the apiserver for
+// direct, in front of the daemon's SOCKS5 listener for Airlock; strace -f
+// of kubectl v1.32 agrees) shows that kubectl with a warm discovery cache
+// makes two requests, GET /version (the discovery client's server version,
+// through its HTTP cache) and the list, and that through Airlock they go
+// over two connections where direct they share one:
+//
+//	path                                 wall ms  conns  TLS hellos  bytes ↑/↓
+//	direct                                 74.58      1           1  2497/3871
+//	airlock (proxy-url)                    92.45      2           2  4946/5204
+//	airlock, HTTPS_PROXY not proxy-url     88.24      1           1  2615/3891
+//
+// The cause is client-go, not Airlock: it shares one cached http.Transport
+// between a process's clients only when the rest.Config has no Proxy
+// function (k8s.io/client-go/transport/cache.go, tlsConfigKey: "cannot
+// determine equality for functions"), and a kubeconfig proxy-url sets one
+// (known upstream: kubernetes/kubernetes#112144, closed unmerged, names
+// kubectl as the client this hurts most).
+// So every kubectl run through Airlock pays a second new connection: a
+// SOCKS5 handshake, a tunnel stream open and a full TLS handshake with a
+// client certificate (no resumption: each transport has its own
+// tls.Config), about 4.5 ms here (BenchmarkPaths' https p50). The same
+// run (15 each, interleaved, median / p90): direct 66.5 / 71.0 ms, Airlock
+// 74.1 / 78.3 ms (1.11×), Airlock through HTTPS_PROXY 70.4 / 76.1 ms
+// (1.06×): the second connection is about half of the gap, the rest is
+// the first connection's open and handshake and each request's round trip
+// through two QUIC hops. The discovery cache is warm in every path (no
+// discovery requests), there is no DNS lookup (the proxy is an IP and the
+// daemon never resolves the cluster's name) and both connections speak
+// HTTP/2. Closing the rest means a cheaper new stream and round trip (the
+// breakdown above), or a kubeconfig without proxy-url, which Airlock's
+// design (a name only Airlock can reach, the proxy in kubeconfig) rules
+// out today.
+//
+// # Where a bulk transfer's time goes
+//
+// BenchmarkPaths samples /proc for the Airlock programs over its measured
+// bulk rounds and prints their CPU and context switches per MB. One run
+// (64 MiB × 3 rounds, load average about 3, Airlock 114 MB/s, ssh default
+// cipher 148 MB/s in the same run):
+//
+//	daemon     CPU 4.57 ms/MB, 123 context switches/MB
+//	edge       CPU 7.05 ms/MB, 136 context switches/MB
+//	connector  CPU 4.47 ms/MB, 123 context switches/MB
+//	all three  16.1 ms/MB: at most 124 MB/s on two whole cores
+//
+// so on this 2-core machine the path is CPU-bound: the figure it reaches
+// is what three QUIC endpoints' per-packet work allows, and the edge (QUIC
+// in and QUIC out, two decryptions and encryptions per packet) costs most.
+// Measured by hand on the same stack with unstripped binaries (a 128 MiB
+// transfer through a running stack, not part of `make bench`):
+//
+//   - strace -c -f per process, syscalls per MB: the edge 114 recvmmsg
+//     and 98 sendmsg (about 10 KB per sendmsg: quic-go's UDP GSO is on,
+//     several 1.4 KB packets per call), the connector 16 TCP reads (64 KB
+//     each) and 62 sendmsg (16 KB each, GSO), the daemon 90 recvmmsg, 30
+//     TCP writes (32 KiB each) and 39 sendmsg (ACKs). A few hundred calls
+//     per MB per process, already batched: the cost is what the kernel
+//     does per packet inside them (perf, below), not their number. futex
+//     (55/MB) and nanosleep (105/MB, the Go scheduler spinning between
+//     its two Ps) show how often work hops between goroutines and threads.
+//   - perf record -g of all three during a 256 MiB transfer: about 60% of
+//     the samples are in the kernel (loopback UDP: skb segmenting and
+//     copying, and scheduling: finish_task_switch, wake-ups), AES-GCM is
+//     about 7% and memmove about 7%; no single Go function above 1%.
+//   - UDP socket buffers: quic-go asks for 7 MiB; ss -m shows rb/tb 8 MiB
+//     on every socket (the kernel doubles a request capped at
+//     net.core.rmem_max, 4 MiB here, and these processes run as root, so
+//     SO_RCVBUFFORCE works). A user's daemon on a default kernel (208 KiB)
+//     would get 416 KiB: `airlock doctor` says so.
+//   - GOMAXPROCS=1 in all three programs (two stacks side by side, four
+//     interleaved rounds of 128 MiB and 300 sequential echo connections,
+//     load average about 10): bulk 82–92 MB/s against 74–83 with the
+//     default (2), echo p50 2.21–2.43 ms against 2.49–2.89 ms. Fewer
+//     threads spinning for work helps three busy programs on two cores;
+//     it is not set, because an edge or a connector on a bigger server
+//     needs its cores.
+//
+// A `kubectl get --watch` line after a PATCH: direct
 // 4.0 / 9.4 ms p50 / p99, Airlock 4.8 / 10.5 ms, ssh 4.3 / 44 ms, of which
 // the PATCH's own round trip is 3.8 ms.
 package e2e
