@@ -65,6 +65,11 @@ type Config struct {
 	// QUIC overrides the transport settings. Nil means
 	// edgeclient.DefaultQUICConfig.
 	QUIC *quic.Config
+	// RetryQUICAfter is how long a network where UDP to the edges got no
+	// answer stays on TLS on TCP before QUIC is tried again beside each
+	// TCP link (which moves to QUIC when it answers). Zero means
+	// edgeclient.DefaultRetryQUICAfter.
+	RetryQUICAfter time.Duration
 	// ConnectorID identifies this process to the edges. Empty means random.
 	ConnectorID string
 	// Software is sent in Hello. Empty means buildinfo.Software("airlock-connector").

@@ -50,7 +50,7 @@ func New(cfg Config) (*Connector, error) {
 		return nil, fmt.Errorf("connector: credentials: %w", err)
 	}
 	c := &Connector{cfg: cfg, log: cfg.Logger, caPool: pool, replay: token.NewReplayCache(0),
-		transports: edgeclient.NewTransportMemo(edgeclient.Config{})}
+		transports: edgeclient.NewTransportMemo(edgeclient.Config{RetryQUICAfter: cfg.RetryQUICAfter})}
 	for _, e := range cfg.Edges {
 		for range cfg.HAConnections {
 			c.slots = append(c.slots, newSlot(c, e, len(c.slots)))
@@ -199,6 +199,9 @@ type ConnStatus struct {
 	RetryAt       *time.Time `json:"retry_at,omitempty"`
 	EdgeID        string     `json:"edge_id,omitempty"`
 	ConnID        string     `json:"conn_id,omitempty"`
+	// Transport is the connection's: QUIC, or TCP where UDP to the edge
+	// got no answer.
+	Transport string `json:"transport,omitempty"`
 	// FleetMember: an edge the connector follows because its fleet's
 	// list names it, not one it was configured with.
 	FleetMember bool `json:"fleet_member,omitempty"`

@@ -18,6 +18,11 @@ import (
 // the slot dials a replacement while the old link finishes its streams.
 var errEdgeDrained = errors.New("the edge asked to drain the connection")
 
+// errMovedToQUIC ends a TCP link's service when a QUIC link beside it
+// answered (slot.retryQUIC): the slot goes on with that one while the old
+// link finishes its streams.
+var errMovedToQUIC = errors.New("moved to QUIC: UDP to the edge answers again")
+
 // link is one QUIC connection to an edge, from its Welcome until it closes.
 // Each link verifies the edge's stream assertions with the keys its edge
 // announced.
@@ -36,6 +41,11 @@ type link struct {
 
 	edgeDrainOnce sync.Once
 	edgeDrain     chan struct{} // closed when the edge sends Drain
+
+	// moved receives the QUIC link that replaces this one on TCP
+	// (slot.retryQUIC); successor is it once serve took it.
+	moved     chan *link
+	successor *link
 }
 
 func newLink(s *slot) (*link, error) {
@@ -43,7 +53,7 @@ func newLink(s *slot) (*link, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &link{c: s.c, slot: s, log: s.log, verifier: v, edgeDrain: make(chan struct{})}, nil
+	return &link{c: s.c, slot: s, log: s.log, verifier: v, edgeDrain: make(chan struct{}), moved: make(chan *link, 1)}, nil
 }
 
 // onControl handles the edge's control frames. It may run before Dial
@@ -118,6 +128,18 @@ func (l *link) serve(ctx, hardCtx context.Context) error {
 			l.slot.forget(l)
 		})
 		return errEdgeDrained
+	case nl := <-l.moved:
+		// Ours to drain: the edge routes new streams to the QUIC link,
+		// and this one closes after its last stream.
+		l.successor = nl
+		l.slot.detach(l)
+		l.slot.finishing.Add(1)
+		l.c.links.Go(func() {
+			defer l.slot.finishing.Done()
+			l.finish(hardCtx, accepted, "the connector moved to QUIC")
+			l.slot.forget(l)
+		})
+		return errMovedToQUIC
 	case <-ctx.Done():
 		l.slot.setState(StateDraining, nil)
 		if cause := context.Cause(ctx); errors.Is(cause, errLeftFleet) {

@@ -10,6 +10,7 @@ import (
 	"github.com/airlockhq/airlock/internal/backoff"
 	"github.com/airlockhq/airlock/internal/edgeclient"
 	"github.com/airlockhq/airlock/internal/relay"
+	"github.com/airlockhq/airlock/internal/transport"
 	"github.com/airlockhq/airlock/internal/wire"
 	"github.com/quic-go/quic-go"
 )
@@ -72,37 +73,84 @@ func (s *slot) run(ctx, hardCtx context.Context) {
 		s.log.Warn("edge connection down; retrying", "err", err, "retry_in", d.Round(time.Millisecond), "attempt", b.Attempts())
 		return b.Sleep(ctx, d) == nil
 	}
+	var next *link // a QUIC link that answered beside a TCP one
 	for attempt := 0; ctx.Err() == nil; attempt++ {
-		if attempt > 0 {
-			s.c.m.reconnects.Inc()
-		}
-		s.setState(StateConnecting, nil)
-		l, err := s.dial(ctx)
-		if err != nil {
-			if ctx.Err() != nil || !wait(err) {
-				return
+		l := next
+		next = nil
+		if l == nil {
+			if attempt > 0 {
+				s.c.m.reconnects.Inc()
 			}
-			continue
+			s.setState(StateConnecting, nil)
+			var err error
+			if l, err = s.dial(ctx, edgeclient.TransportAuto); err != nil {
+				if ctx.Err() != nil || !wait(err) {
+					return
+				}
+				continue
+			}
 		}
 		up := b.Now()
 		s.attach(l)
 		w := l.conn.Welcome()
-		l.log.Info("connected to the edge", "keys", keyIDs(l.verifier.Keys()), "edge_message", w.Message)
-		err = l.serve(ctx, hardCtx)
+		l.log.Info("connected to the edge", "keys", keyIDs(l.verifier.Keys()), "edge_message", w.Message, "transport", l.conn.Transport())
+		stopRetry := s.retryQUIC(ctx, l)
+		err := l.serve(ctx, hardCtx)
+		stopRetry()
+		if next = l.successor; next == nil {
+			select {
+			case next = <-l.moved: // answered as l ended: use it
+			default:
+			}
+		}
 		b.Connected(up)
 		s.detach(l)
 		switch {
 		case ctx.Err() != nil:
+			if next != nil {
+				next.conn.Close(wire.CodeGoingAway, "connector shutting down")
+			}
 			return
+		case errors.Is(err, errMovedToQUIC):
+			l.log.Info("UDP to the edge answers again: new streams go to a QUIC connection while this TCP one finishes its streams")
 		case errors.Is(err, errEdgeDrained):
 			l.log.Info("the edge asked to drain the connection; connecting a replacement while its streams finish")
 			s.setState(StateConnecting, err)
+		case next != nil:
+			l.log.Warn("edge connection down; going on with the QUIC connection dialled beside it", "err", err)
 		default:
 			if !wait(err) {
 				return
 			}
 		}
 	}
+}
+
+// retryQUIC moves l, a link on TCP, back to QUIC when its network's retry
+// is due (edgeclient's TransportMemo.UntilQUIC, the daemon's mechanism
+// too): a QUIC link dialled beside it that answers is handed to l.serve,
+// which drains l. The returned stop ends the retry and waits for it.
+func (s *slot) retryQUIC(ctx context.Context, l *link) (stop func()) {
+	if l.conn.Transport() != transport.NameTCP {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var nl *link
+		conn := s.c.transports.UntilQUIC(ctx, l.conn, func(ctx context.Context) (*edgeclient.Conn, error) {
+			n, err := s.dial(ctx, edgeclient.TransportQUIC)
+			if err != nil {
+				return nil, err
+			}
+			nl = n
+			return n.conn, nil
+		})
+		if conn != nil {
+			l.moved <- nl // the one send: moved has room for it
+		}
+	})
+	return func() { cancel(); wg.Wait() }
 }
 
 // silentRetry bounds the wait before dialling again an edge that gave no
@@ -121,11 +169,11 @@ func edgeSilent(err error) bool {
 	return errors.As(err, &hs) || errors.As(err, &idle) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// dial connects to the edge and completes the handshake: over QUIC, or
-// over TLS on TCP where UDP to the edge gets no answer (remembered for the
-// network; QUIC is tried first again at the first dial after
-// edgeclient.DefaultRetryQUICAfter).
-func (s *slot) dial(ctx context.Context) (*link, error) {
+// dial connects to the edge and completes the handshake: with
+// TransportAuto over QUIC, or over TLS on TCP where UDP to the edge gets
+// no answer (remembered for the network; retryQUIC moves the link back);
+// with TransportQUIC over QUIC only.
+func (s *slot) dial(ctx context.Context, via string) (*link, error) {
 	l, err := newLink(s)
 	if err != nil {
 		return nil, err
@@ -133,7 +181,7 @@ func (s *slot) dial(ctx context.Context) (*link, error) {
 	cfg := s.c.cfg
 	ctx, cancel := context.WithTimeout(ctx, cfg.EdgeDialTimeout)
 	defer cancel()
-	conn, err := edgeclient.DialAuto(ctx, edgeclient.Config{
+	ecfg := edgeclient.Config{
 		Addr:       s.edge,
 		ServerName: cfg.Credentials.ServerName,
 		RootCAs:    s.c.caPool,
@@ -150,7 +198,14 @@ func (s *slot) dial(ctx context.Context) (*link, error) {
 		QUIC:      cfg.QUIC,
 		OnControl: l.onControl,
 		Logger:    s.log,
-	}, s.c.transports)
+		Transport: via,
+	}
+	var conn *edgeclient.Conn
+	if via == edgeclient.TransportQUIC {
+		conn, err = edgeclient.Dial(ctx, ecfg)
+	} else {
+		conn, err = edgeclient.DialAuto(ctx, ecfg, s.c.transports)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -231,6 +286,7 @@ func (s *slot) status() []ConnStatus {
 	if l := s.cur; l != nil {
 		w := l.conn.Welcome()
 		st.EdgeID, st.ConnID = w.EdgeID, w.ConnID
+		st.Transport = l.conn.Transport()
 		st.ActiveStreams = l.streams.Count()
 		st.Healthy = s.state == StateConnected && !l.draining.Load() && l.conn.Alive()
 	}

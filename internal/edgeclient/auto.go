@@ -97,19 +97,59 @@ func (p *picker) untilDue(key string) (time.Duration, bool) {
 	return max(0, n.retryAt.Sub(p.now())), true
 }
 
-// retryEvery calls try, which must end with p.probed, each time key's
-// QUIC retry is due, on its own timer (so a link nobody uses also goes
-// back to QUIC), until ctx ends or key is no longer on TCP.
-func (p *picker) retryEvery(ctx context.Context, key string, try func()) {
+// retryEvery calls try each time key's QUIC retry is due, on p's own
+// timer (so a link nobody uses also goes back to QUIC), one try at a
+// time per network (probe, then probed with try's answer). It returns
+// true once a try answers or key is no longer on TCP (another link's try
+// answered there), false once ctx ends.
+func (p *picker) retryEvery(ctx context.Context, key string, try func() bool) bool {
 	for {
 		wait, ok := p.untilDue(key)
-		if !ok || p.sleep(ctx, wait) != nil {
-			return
+		if !ok {
+			return true
+		}
+		if p.sleep(ctx, wait) != nil {
+			return false
 		}
 		if p.probe(key) {
-			try()
+			ok := try()
+			p.probed(key, ok)
+			if ok {
+				return true
+			}
 		}
 	}
+}
+
+// untilQUIC is the one home of the move back to QUIC, for the daemon's
+// Client and the connector alike: while old, a connection on TCP, lives
+// and ctx lasts, each time the QUIC retry of old's network is due, dial
+// (which dials QUIC) is tried beside old within p.after. It returns the
+// first QUIC connection that answers, or nil once ctx or old has ended.
+// The caller moves new streams to it and retires old (retire), so that
+// nothing open is cut.
+func (p *picker) untilQUIC(ctx context.Context, old *Conn, dial func(context.Context) (*Conn, error)) *Conn {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(old.Context(), cancel)()
+	var conn *Conn
+	try := func() bool {
+		dctx, dcancel := context.WithTimeout(ctx, p.after)
+		defer dcancel()
+		c, err := dial(dctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				old.log.Info("UDP to the edge still gets no answer; staying on TCP", "retry_quic_in", p.retry, "err", err)
+			}
+			return false
+		}
+		conn = c
+		return true
+	}
+	if p.retryEvery(ctx, old.key, try) && conn == nil && ctx.Err() == nil {
+		try() // QUIC answered on this network for another link: move this one too
+	}
+	return conn
 }
 
 // onTCP reports whether network key is remembered as needing TCP.
@@ -245,7 +285,7 @@ func dialAuto(ctx context.Context, cfg Config, p *picker, key string) (*Conn, er
 	if p.onTCP(key) && !p.due(key) {
 		c, err := Dial(ctx, tcpCfg)
 		if err == nil {
-			c.why = p.reason(key)
+			c.key, c.why = key, p.reason(key)
 			return c, nil
 		}
 		if ctx.Err() != nil {
@@ -258,6 +298,7 @@ func dialAuto(ctx context.Context, cfg Config, p *picker, key string) (*Conn, er
 	cancel()
 	if err == nil {
 		p.quicWorks(key)
+		c.key = key
 		return c, nil
 	}
 	if !fallback {
@@ -268,7 +309,7 @@ func dialAuto(ctx context.Context, cfg Config, p *picker, key string) (*Conn, er
 		return nil, fmt.Errorf("%w (and over TCP: %w)", err, terr)
 	}
 	p.fellBack(key)
-	tc.why = p.reason(key)
+	tc.key, tc.why = key, p.reason(key)
 	tc.log.Info("UDP to the edge got no answer; using TLS on TCP", "after", p.after, "retry_quic_in", p.retry)
 	return tc, nil
 }
@@ -276,10 +317,9 @@ func dialAuto(ctx context.Context, cfg Config, p *picker, key string) (*Conn, er
 // DialAuto is Dial with the automatic choice of transport of a [Client],
 // for a caller that keeps its own connections (the connector): QUIC, and
 // TLS on TCP when UDP gets no answer within cfg.FallbackAfter, remembered
-// in memo for the network; once the network's RetryQUICAfter has passed,
-// the next dial tries QUIC first again (a connection already up stays
-// on TCP: unlike Client, nothing moves it). memo is shared by the
-// caller's dials; make one with NewTransportMemo.
+// in memo for the network. A connection on TCP is moved back to QUIC by
+// [TransportMemo.UntilQUIC] when its network's retry is due. memo is
+// shared by the caller's dials; make one with NewTransportMemo.
 func DialAuto(ctx context.Context, cfg Config, memo *TransportMemo) (*Conn, error) {
 	return dialAuto(ctx, cfg, memo.p, networkKey(cfg.Addr))
 }
@@ -288,10 +328,25 @@ func DialAuto(ctx context.Context, cfg Config, memo *TransportMemo) (*Conn, erro
 type TransportMemo struct{ p *picker }
 
 // NewTransportMemo returns a memo with cfg's FallbackAfter and
-// RetryQUICAfter; a network on TCP is tried on QUIC again by the next dial
-// after RetryQUICAfter.
+// RetryQUICAfter: a network on TCP is tried on QUIC again after
+// RetryQUICAfter, by UntilQUIC and by the next dial.
 func NewTransportMemo(cfg Config) *TransportMemo {
 	return &TransportMemo{p: newPicker(cfg.FallbackAfter, cfg.RetryQUICAfter, nil)}
+}
+
+// UntilQUIC waits while old, a connection DialAuto made on TCP, lives and
+// ctx lasts; each time the QUIC retry of old's network is due (on the
+// memo's timer, whether or not old carries streams), it dials QUIC beside
+// old with dial (within FallbackAfter; dial must dial QUIC, e.g. Dial with
+// Transport: TransportQUIC). It returns the first QUIC connection that
+// answers, or nil once ctx or old has ended (or old is not on TCP). The
+// caller moves new streams to it and drains old, closing it after its last
+// stream. The daemon's Client does the same.
+func (m *TransportMemo) UntilQUIC(ctx context.Context, old *Conn, dial func(context.Context) (*Conn, error)) *Conn {
+	if old.Transport() != transport.NameTCP {
+		return nil
+	}
+	return m.p.untilQUIC(ctx, old, dial)
 }
 
 // TransportReason says why the connection uses its transport: "" for
@@ -299,8 +354,9 @@ func NewTransportMemo(cfg Config) *TransportMemo {
 func (c *Conn) TransportReason() string { return c.why }
 
 // retire closes conn, which a better one replaced, once it carries no
-// stream of ours (its control stream aside), so that no open stream is cut.
-func retire(conn *Conn, reason string) {
+// stream of ours (its control stream aside), so that no open stream is
+// cut; at once when ctx ends (the Client closed).
+func retire(ctx context.Context, conn *Conn, reason string) {
 	if err := conn.Drain(reason); err != nil {
 		conn.log.Debug("drain not sent", "err", err)
 	}
@@ -314,6 +370,9 @@ func retire(conn *Conn, reason string) {
 		}
 		select {
 		case <-conn.Context().Done():
+			return
+		case <-ctx.Done():
+			conn.Close(wire.CodeGoingAway, "client closed")
 			return
 		case <-t.C:
 		}
@@ -366,45 +425,25 @@ func (c *Client) Transport() (name, reason string) {
 			return name, "transport: tcp in the configuration"
 		}
 		reason = c.pick.reason(c.key)
-		c.probeLocked()
 	}
 	return name, reason
 }
 
-// probeLocked tries QUIC again in the background when the connection is on
-// TCP and its network's retry is due. c.mu is held.
-func (c *Client) probeLocked() {
-	if c.conn == nil || c.conn.Transport() != transport.NameTCP || c.cfg.Transport == TransportTCP || !c.pick.probe(c.key) {
-		return
-	}
-	old, key := c.conn, c.key
-	go c.probeQUIC(old, key)
-}
-
-// retryQUIC tries QUIC again each time the retry of conn's network is
-// due, while conn (on TCP) lives: the retry does not wait for a stream or
-// a status query. It ends with conn, which a QUIC connection that
-// answers replaces.
-func (c *Client) retryQUIC(conn *Conn, key string) {
-	c.pick.retryEvery(conn.Context(), key, func() { c.probeQUIC(conn, key) })
-}
-
-// probeQUIC dials QUIC beside old, a TCP connection; when UDP answers,
-// new streams go to the QUIC connection and old is closed once its last
-// stream has ended.
-func (c *Client) probeQUIC(old *Conn, key string) {
-	cfg := c.cfg
-	cfg.Transport = TransportQUIC
-	ctx, cancel := context.WithTimeout(old.Context(), c.pick.after)
-	conn, err := Dial(ctx, cfg)
-	cancel()
-	c.pick.probed(key, err == nil)
-	if err != nil {
-		old.log.Info("UDP to the edge still gets no answer; staying on TCP", "retry_quic_in", c.pick.retry, "err", err)
+// retryQUIC moves the client from old, a connection on TCP, back to QUIC
+// when its network's retry is due (untilQUIC): new streams go to the QUIC
+// connection, and old is closed once its last stream has ended. It runs
+// in c's retries, which Close ends and waits for.
+func (c *Client) retryQUIC(ctx context.Context, old *Conn) {
+	conn := c.pick.untilQUIC(ctx, old, func(ctx context.Context) (*Conn, error) {
+		cfg := c.cfg
+		cfg.Transport = TransportQUIC
+		return Dial(ctx, cfg)
+	})
+	if conn == nil {
 		return
 	}
 	c.mu.Lock()
-	if c.conn != old {
+	if c.conn != old || ctx.Err() != nil {
 		c.mu.Unlock()
 		conn.Close(wire.CodeOK, "not needed")
 		return
@@ -412,5 +451,24 @@ func (c *Client) probeQUIC(old *Conn, key string) {
 	c.conn, c.since = conn, time.Now()
 	c.mu.Unlock()
 	conn.log.Info("UDP to the edge answers again; new streams go over QUIC")
-	retire(old, "moved to QUIC")
+	retire(ctx, old, "moved to QUIC")
+}
+
+// group owns goroutines: each runs under its context until stop cancels
+// it, and stop waits for them all.
+type group struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func newGroup() *group {
+	g := &group{}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
+	return g
+}
+
+func (g *group) stop() {
+	g.cancel()
+	g.wg.Wait()
 }

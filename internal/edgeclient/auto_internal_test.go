@@ -138,16 +138,16 @@ func TestRetryOwnTimer(t *testing.T) {
 			}
 			p.fellBack(key)
 			var at []time.Duration
-			p.retryEvery(ctx, key, func() {
+			p.retryEvery(ctx, key, func() bool {
 				at = append(at, now.Sub(start))
 				i := len(at) - 1
 				if i >= len(tc.answers) {
 					t.Fatalf("try %d: more tries than the case has answers", i+1)
 				}
-				p.probed(key, tc.answers[i])
 				if len(at) == tc.cancel {
 					cancel()
 				}
+				return tc.answers[i]
 			})
 			if len(at) != tc.tries {
 				t.Fatalf("%d tries at %v, want %d", len(at), at, tc.tries)

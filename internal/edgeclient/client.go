@@ -19,6 +19,9 @@ import (
 type Client struct {
 	cfg  Config
 	pick *picker // the transport per network (auto.go)
+	// retries owns the QUIC retries of the connections on TCP
+	// (retryQUIC); Close ends them and waits. Replaced under mu by Close.
+	retries *group
 
 	mu      sync.Mutex
 	conn    *Conn
@@ -31,7 +34,7 @@ type Client struct {
 // NewClient returns a Client for cfg (Hello.Role is set to RoleClient).
 func NewClient(cfg Config) *Client {
 	cfg.Hello.Role = wire.RoleClient
-	return &Client{cfg: cfg, pick: newPicker(cfg.FallbackAfter, cfg.RetryQUICAfter, nil)}
+	return &Client{cfg: cfg, pick: newPicker(cfg.FallbackAfter, cfg.RetryQUICAfter, nil), retries: newGroup()}
 }
 
 // Open opens a stream for open. If the shared connection turns out to be
@@ -107,7 +110,6 @@ func (c *Client) get(ctx context.Context) (*Conn, error) {
 		c.mu.Lock()
 		if c.conn != nil && c.conn.Alive() && c.conn.Quiet() <= QuietAfter {
 			conn := c.conn
-			c.probeLocked()
 			c.mu.Unlock()
 			return conn, nil
 		}
@@ -128,7 +130,8 @@ func (c *Client) get(ctx context.Context) (*Conn, error) {
 			if err == nil {
 				c.conn, c.lastErr, c.since, c.key = conn, nil, time.Now(), key
 				if conn.Transport() == transport.NameTCP && c.cfg.Transport != TransportTCP {
-					go c.retryQUIC(conn, key)
+					g := c.retries
+					g.wg.Go(func() { c.retryQUIC(g.ctx, conn) })
 				}
 			} else {
 				c.lastErr = err
@@ -192,16 +195,20 @@ func (c *Client) State() (connected bool, since time.Time, lastErr error) {
 // edge lately: the link carries nothing.
 var ErrQuiet = errors.New("the edge does not answer")
 
-// Close closes the shared connection. Later calls to Open dial again.
+// Close closes the shared connection (and one on TCP that a QUIC one
+// replaced, still finishing its streams) and waits for the client's
+// goroutines. Later calls to Open dial again.
 func (c *Client) Close() error {
 	c.mu.Lock()
-	conn := c.conn
-	c.conn = nil
+	conn, g := c.conn, c.retries
+	c.conn, c.retries = nil, newGroup()
 	c.mu.Unlock()
-	if conn == nil {
-		return nil
+	var err error
+	if conn != nil {
+		err = conn.Close(wire.CodeGoingAway, "client closed")
 	}
-	return conn.Close(wire.CodeGoingAway, "client closed")
+	g.stop()
+	return err
 }
 
 // dialCall is one dial in flight, shared by every caller that needs a

@@ -118,6 +118,7 @@ type Conn struct {
 	qc         *quic.Conn // nil on TCP
 	ctrl       transport.Stream
 	why        string // why this transport (auto.go)
+	key        string // the network DialAuto dialled it on (networkKey)
 	welcome    *wire.Welcome
 	log        *slog.Logger
 	ctrlMu     sync.Mutex // serialises writes on ctrl

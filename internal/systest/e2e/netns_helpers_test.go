@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/edge/edgetest"
+	"github.com/airlockhq/airlock/internal/credentials"
 	"github.com/airlockhq/airlock/internal/edgeclient"
 	"github.com/airlockhq/airlock/internal/systest/netns"
 	"github.com/airlockhq/airlock/internal/testenv"
@@ -35,6 +36,9 @@ const helperRole = "AIRLOCK_NETNS_HELPER"
 type netnsEdge struct {
 	Addr, ServerName, App, Token string
 	CAPEM                        []byte
+	// Tunnel is a second tunnel's, for a connector helper (it has no
+	// connector until one runs).
+	Tunnel *credentials.Credentials
 }
 
 // TestNetnsHelperEdge is the edge part: it runs an edge listening on the
@@ -47,7 +51,8 @@ func TestNetnsHelperEdge(t *testing.T) {
 	const app = "k8s.netns.test"
 	e := edgetest.Start(t, edgetest.Options{Listen: os.Getenv("AIRLOCK_NETNS_LISTEN")})
 	e.EchoConnector(t, e.CreateTunnel(t, "netns", app))
-	b, _ := json.Marshal(netnsEdge{Addr: e.Addr, ServerName: e.ServerName, App: app, CAPEM: e.CAPEM,
+	tun := e.CreateTunnel(t, "netns-connector", "conn.netns.test")
+	b, _ := json.Marshal(netnsEdge{Addr: e.Addr, ServerName: e.ServerName, App: app, CAPEM: e.CAPEM, Tunnel: tun.Credentials,
 		Token: e.MintToken(t, app, "alice@"+edgetest.DefaultEmailDomain, time.Hour)})
 	fmt.Printf("EDGE %s\n", b)
 	io.Copy(io.Discard, os.Stdin)
@@ -175,7 +180,7 @@ type helper struct {
 // startHelper runs this test binary in ns as role, with env added.
 func startHelper(tb testing.TB, ns *netns.NS, role string, env ...string) *helper {
 	tb.Helper()
-	name := map[string]string{"edge": "TestNetnsHelperEdge", "client": "TestNetnsHelperClient", "state": "TestNetnsHelperState", "auto": "TestNetnsHelperAuto"}[role]
+	name := map[string]string{"edge": "TestNetnsHelperEdge", "client": "TestNetnsHelperClient", "state": "TestNetnsHelperState", "auto": "TestNetnsHelperAuto", "connector": "TestNetnsHelperConnector"}[role]
 	cmd := ns.Command(context.Background(), os.Args[0], "-test.run=^"+name+"$", "-test.timeout=10m")
 	cmd.Env = append(append(os.Environ(), helperRole+"="+role), env...)
 	cmd.Stderr = os.Stderr

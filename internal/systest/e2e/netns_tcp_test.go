@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlockhq/airlock/connector"
+	"github.com/airlockhq/airlock/connector/ingress"
 	"github.com/airlockhq/airlock/daemon/config"
 	"github.com/airlockhq/airlock/daemon/core"
 	"github.com/airlockhq/airlock/internal/testenv"
@@ -80,7 +82,7 @@ func TestNetnsHelperAuto(t *testing.T) {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		name, why := tt.Transport() // as airlock status asks; it also starts a due QUIC retry
+		name, why := tt.Transport() // as airlock status asks
 		if now := "transport " + name + ": " + why; name != "" && now != last {
 			say("%s", now)
 			last = now
@@ -131,4 +133,84 @@ func TestNetnsUDPDropped(t *testing.T) {
 	if l := client.await(t, ctx, "open ok"); !strings.HasSuffix(l, " QUIC") {
 		t.Fatalf("after UDP came back: %s, want QUIC", l)
 	}
+}
+
+// TestNetnsHelperConnector is the connector part of
+// TestNetnsConnectorBackToQUIC: a real connector (one connection) for the
+// edge's second tunnel, with RetryQUICAfter from AIRLOCK_NETNS_QUIC_RETRY.
+// It prints "transport NAME" each time its connected link's transport
+// changes, from the status /ready shows.
+func TestNetnsHelperConnector(t *testing.T) {
+	if os.Getenv(helperRole) != "connector" {
+		t.Skip("a helper of the netns tests")
+	}
+	var ed netnsEdge
+	if err := json.Unmarshal([]byte(os.Getenv("AIRLOCK_NETNS_EDGE")), &ed); err != nil {
+		t.Fatal(err)
+	}
+	retry, err := time.ParseDuration(os.Getenv("AIRLOCK_NETNS_QUIC_RETRY"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := ingress.ParseFlag("conn.netns.test=tcp://127.0.0.1:1", "--ingress")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := ingress.New([]ingress.Rule{r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := connector.New(connector.Config{Credentials: ed.Tunnel, Rules: rules, HAConnections: 1,
+		RetryQUICAfter: retry, Logger: helperLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testenv.Context(t)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	last := ""
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		for _, cs := range c.Status().Connections {
+			if cs.State == connector.StateConnected && cs.Transport != last {
+				last = cs.Transport
+				fmt.Printf("transport %s\n", last)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			<-done
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// TestNetnsConnectorBackToQUIC: the path drops UDP from the connector to
+// the edge (nft at the edge's input); the connector's link comes up over
+// TLS on TCP. Once UDP passes again, its retry (RetryQUICAfter shortened
+// to 1s) dials QUIC beside the TCP link and moves to it, without a
+// reconnect: the same mechanism as the daemon's (TestNetnsUDPDropped).
+func TestNetnsConnectorBackToQUIC(t *testing.T) {
+	p := startNetnsEdge(t)
+	ctx := testenv.Context(t)
+	p.edgeNS.Nft(t, fmt.Sprintf(`table inet noudp {
+	chain in {
+		type filter hook input priority 0;
+		ip saddr 10.213.1.1 udp dport %s drop
+	}
+}
+`, p.port(t)))
+	c := startHelper(t, p.clientNS, "connector", "AIRLOCK_NETNS_EDGE="+p.desc, "AIRLOCK_NETNS_QUIC_RETRY=1s")
+	if l := c.await(t, ctx, "transport "); l != "transport TCP" {
+		t.Fatalf("with UDP dropped: %s, want TCP", l)
+	}
+	p.edgeNS.Nft(t, "flush ruleset\n")
+	restored := time.Now()
+	l := c.await(t, ctx, "transport ")
+	if l != "transport QUIC" {
+		t.Fatalf("after UDP came back: %s, want QUIC", l)
+	}
+	t.Logf("UDP passes again: on QUIC %s later", time.Since(restored).Round(10*time.Millisecond))
 }
