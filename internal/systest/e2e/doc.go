@@ -75,7 +75,9 @@
 // tls.Config), about 4.5 ms here (BenchmarkPaths' https p50). The same
 // run (15 each, interleaved, median / p90): direct 66.5 / 71.0 ms, Airlock
 // 74.1 / 78.3 ms (1.11×), Airlock through HTTPS_PROXY 70.4 / 76.1 ms
-// (1.06×): the second connection is about half of the gap, the rest is
+// (1.06×); a second run gave 69.4 / 81.3 ms with proxy-url (1.17×) and
+// 1.14× through HTTPS_PROXY: the second connection is a third to a half
+// of the gap, the rest is
 // the first connection's open and handshake and each request's round trip
 // through two QUIC hops. The discovery cache is warm in every path (no
 // discovery requests), there is no DNS lookup (the proxy is an IP and the
