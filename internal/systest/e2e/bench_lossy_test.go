@@ -120,18 +120,7 @@ type lossyBenchPath struct {
 
 // bulk downloads n bytes, checking each, and returns MB/s.
 func (p *lossyBenchPath) bulk(ctx context.Context, n int64, buf []byte) (float64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	c, err := p.dial(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	start := time.Now()
-	if err := benchnet.BulkIntact(ctx, c, n, buf); err != nil {
-		return 0, err
-	}
-	return float64(n) / 1e6 / time.Since(start).Seconds(), nil
+	return timedBulk(ctx, 5*time.Minute, p.dial, benchnet.BulkIntact, n, buf)
 }
 
 // sshBehind runs sshd on this machine's loopback and `ssh -N -D` in the

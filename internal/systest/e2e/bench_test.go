@@ -258,15 +258,23 @@ func runRounds(ctx context.Context, cfg benchConfig, paths []*benchPath) error {
 // bulk downloads n bytes from the origin on a new connection and returns
 // MB/s (10⁶ bytes), timed from the request to the last byte.
 func (p *benchPath) bulk(ctx context.Context, n int64, buf []byte) (float64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second+time.Duration(n/2e6)*time.Second)
+	return timedBulk(ctx, 10*time.Second+time.Duration(n/2e6)*time.Second, p.dial, benchnet.Bulk, n, buf)
+}
+
+// timedBulk runs get (benchnet.Bulk or BulkIntact) for n bytes on a new
+// connection from dial, within limit, and returns MB/s (10⁶ bytes), timed
+// from the request to the last byte.
+func timedBulk(ctx context.Context, limit time.Duration, dial func(context.Context) (net.Conn, error),
+	get func(context.Context, net.Conn, int64, []byte) error, n int64, buf []byte) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	c, err := p.dial(ctx)
+	c, err := dial(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer c.Close()
 	start := time.Now()
-	if err := benchnet.Bulk(ctx, c, n, buf); err != nil {
+	if err := get(ctx, c, n, buf); err != nil {
 		return 0, err
 	}
 	return float64(n) / 1e6 / time.Since(start).Seconds(), nil
