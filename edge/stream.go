@@ -11,6 +11,7 @@ import (
 	"github.com/airlockhq/airlock/internal/token"
 	"github.com/airlockhq/airlock/internal/transport"
 	"github.com/airlockhq/airlock/internal/wire"
+	"github.com/quic-go/quic-go"
 )
 
 // acceptClientStreams serves a daemon's streams until its connection closes.
@@ -195,8 +196,12 @@ func (s *Server) openUpstream(cp *peer, dial *wire.Dial) (transport.Stream, erro
 		switch {
 		case errors.As(err, &ee):
 			return nil, wire.Errorf(wire.CodeInternal, "connector %s sent a bad answer: %s", cp.id, ee.Message)
-		case cp.conn.Context().Err() != nil:
+		case cp.conn.Context().Err() != nil || connGone(err):
 			// Nothing but our Dial went there: another connection may do.
+			// (A stateless reset or an idle timeout reaches the stream
+			// before the connection's context ends: a connector that
+			// forgot the connection while this edge was stopped answers
+			// the Dial with a reset.)
 			return nil, retryable{wire.Errorf(wire.CodeNoConnector, "connector connection %s closed before it answered: %v", cp.id, context.Cause(cp.conn.Context()))}
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			return nil, wire.Errorf(wire.CodeOriginUnreachable, "connector %s did not answer within %s", cp.id, resultTimeout)
@@ -233,3 +238,10 @@ func (s spliceStream) CloseWrite() error { return s.Stream.Close() }
 func (s spliceStream) Abort(c wire.Code) { abort(s.Stream, c) }
 
 func abort(str transport.Stream, c wire.Code) { transport.Abort(str, c) }
+
+// connGone reports whether err says the QUIC connection itself is gone.
+func connGone(err error) bool {
+	var reset *quic.StatelessResetError
+	var idle *quic.IdleTimeoutError
+	return errors.As(err, &reset) || errors.As(err, &idle)
+}
