@@ -21,10 +21,11 @@ build:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(BIN)/airlock-edge ./edge/cmd/airlock-edge
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(BIN)/airlock-connector ./connector/cmd/airlock-connector
 
-# The real kube-apiserver the tests and the demo run: built once from pinned
-# modules (a module of its own under internal/systest/kapitest) and cached.
+# The real kube-apiserver the tests and the demo run, and the kubelet
+# stand-in the stream tests run pods on: built once from pinned modules (a
+# module of its own under internal/systest/kapitest) and cached.
 kube-apiserver:
-	$(GO) run ./internal/systest/kapitest/cmd/kapi-run -build-only
+	$(GO) run ./internal/systest/kapitest/cmd/kapi-run -build-only -kubelet
 
 # The patched quic-go copy is a module of its own: ./... does not reach it;
 # its Airlock-written parts have tests (the release's own are left out).

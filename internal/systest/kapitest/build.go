@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +27,9 @@ const Version = "v1.37.2"
 const (
 	// EnvBin names a ready kube-apiserver binary; Build returns it unchecked.
 	EnvBin = "AIRLOCK_KAPI_BIN"
+	// EnvKubeletBin names a ready kubelet-standin binary; BuildKubelet
+	// returns it unchecked.
+	EnvKubeletBin = "AIRLOCK_KAPI_KUBELET_BIN"
 	// EnvCache is the cache folder for built binaries.
 	EnvCache = "AIRLOCK_KAPI_CACHE"
 )
@@ -35,13 +40,45 @@ const srcDirName = "kube-apiserver"
 // progressEvery is how often Build reports that a build is still running.
 const progressEvery = 30 * time.Second
 
+// program is one binary the nested module builds.
+type program struct {
+	name   string   // binary name without .exe, and what progress lines call it
+	pkg    string   // package to build, relative to the module
+	envBin string   // names a ready binary
+	dirs   []string // folders whose Go files make the cache key ("." is the module's top level, not below it)
+	note   string   // how long a first build takes
+}
+
+var (
+	apiServerProgram = program{
+		name: "kube-apiserver", pkg: ".", envBin: EnvBin, dirs: []string{"."},
+		note: "first time: ~8–12 min on 2 cores, seconds with a warm Go build cache",
+	}
+	kubeletProgram = program{
+		name: "kubelet-standin", pkg: "./cmd/kubelet-standin", envBin: EnvKubeletBin,
+		dirs: []string{"cmd/kubelet-standin", "kubelet"},
+		note: "first time: a few minutes on 2 cores, seconds with a warm Go build cache",
+	}
+)
+
 // Build returns the path of the kube-apiserver binary, building it first if
 // the cache has none for this version and source. Progress lines go to logw
 // (may be nil). Concurrent callers, in this process or others, build once:
 // the others wait on a file lock. The binary appears in the cache by an
 // atomic rename, so a reader never sees half a file.
 func Build(ctx context.Context, logw io.Writer) (string, error) {
-	if bin := os.Getenv(EnvBin); bin != "" {
+	return build(ctx, logw, apiServerProgram)
+}
+
+// BuildKubelet is [Build] for the kubelet stand-in (package kubelet of the
+// same nested module), with its own cache key: a change to it does not
+// relink the kube-apiserver.
+func BuildKubelet(ctx context.Context, logw io.Writer) (string, error) {
+	return build(ctx, logw, kubeletProgram)
+}
+
+func build(ctx context.Context, logw io.Writer, prog program) (string, error) {
+	if bin := os.Getenv(prog.envBin); bin != "" {
 		return bin, nil
 	}
 	if logw == nil {
@@ -51,7 +88,7 @@ func Build(ctx context.Context, logw io.Writer) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	key, err := sourceKey(src)
+	key, err := sourceKey(src, prog.dirs)
 	if err != nil {
 		return "", err
 	}
@@ -60,24 +97,24 @@ func Build(ctx context.Context, logw io.Writer) (string, error) {
 		return "", err
 	}
 	dir := filepath.Join(root, Version+"-"+key)
-	bin := filepath.Join(dir, binName())
+	bin := filepath.Join(dir, binName(prog.name))
 	if fileExists(bin) {
 		return bin, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("kube-apiserver cache: %w", err)
+		return "", fmt.Errorf("%s cache: %w", prog.name, err)
 	}
 	unlock, err := testenv.LockFile(ctx, filepath.Join(dir, "build.lock"), func() {
-		fmt.Fprintf(logw, "waiting for another process building kube-apiserver %s into %s…\n", Version, dir)
+		fmt.Fprintf(logw, "waiting for another process building %s %s into %s…\n", prog.name, Version, dir)
 	})
 	if err != nil {
-		return "", fmt.Errorf("kube-apiserver build lock: %w", err)
+		return "", fmt.Errorf("%s build lock: %w", prog.name, err)
 	}
 	defer unlock()
 	if fileExists(bin) { // built while we waited
 		return bin, nil
 	}
-	if err := goBuild(ctx, logw, src, bin); err != nil {
+	if err := goBuild(ctx, logw, src, prog, bin); err != nil {
 		return "", err
 	}
 	return bin, nil
@@ -85,30 +122,30 @@ func Build(ctx context.Context, logw io.Writer) (string, error) {
 
 // goBuild compiles the nested module into a temporary file beside bin and
 // renames it into place. The flags never vary, so Go's build cache is reused.
-func goBuild(ctx context.Context, logw io.Writer, src, bin string) error {
+func goBuild(ctx context.Context, logw io.Writer, src string, prog program, bin string) error {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		return fmt.Errorf("building kube-apiserver needs the go tool: %w", err)
+		return fmt.Errorf("building %s needs the go tool: %w", prog.name, err)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(bin), ".build-*")
 	if err != nil {
-		return fmt.Errorf("kube-apiserver cache: %w", err)
+		return fmt.Errorf("%s cache: %w", prog.name, err)
 	}
 	tmpName := tmp.Name()
 	_ = tmp.Close()
 	defer os.Remove(tmpName) // no-op after the rename
 
 	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, goTool, "build", "-trimpath", "-buildvcs=false", "-ldflags", ldflags(), "-o", tmpName, ".")
+	cmd := exec.CommandContext(ctx, goTool, "build", "-trimpath", "-buildvcs=false", "-ldflags", ldflags(), "-o", tmpName, prog.pkg)
 	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off")
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	start := time.Now()
-	fmt.Fprintf(logw, "building kube-apiserver %s (first time: ~8–12 min on 2 cores, seconds with a warm Go build cache) into %s…\n", Version, filepath.Dir(bin))
+	fmt.Fprintf(logw, "building %s %s (%s) into %s…\n", prog.name, Version, prog.note, filepath.Dir(bin))
 	done := make(chan error, 1)
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("go build kube-apiserver: %w", err)
+		return fmt.Errorf("go build %s: %w", prog.name, err)
 	}
 	go func() { done <- cmd.Wait() }()
 	tick := time.NewTicker(progressEvery)
@@ -116,21 +153,21 @@ func goBuild(ctx context.Context, logw io.Writer, src, bin string) error {
 	for {
 		select {
 		case <-tick.C:
-			fmt.Fprintf(logw, "building kube-apiserver %s: %s elapsed\n", Version, time.Since(start).Round(time.Second))
+			fmt.Fprintf(logw, "building %s %s: %s elapsed\n", prog.name, Version, time.Since(start).Round(time.Second))
 		case err := <-done:
 			if err != nil {
 				if ctx.Err() != nil {
-					return fmt.Errorf("go build kube-apiserver: %w", context.Cause(ctx))
+					return fmt.Errorf("go build %s: %w", prog.name, context.Cause(ctx))
 				}
-				return fmt.Errorf("go build kube-apiserver: %w\n%s", err, tail(out.Bytes(), 4000))
+				return fmt.Errorf("go build %s: %w\n%s", prog.name, err, tail(out.Bytes(), 4000))
 			}
 			if err := os.Chmod(tmpName, 0o755); err != nil {
-				return fmt.Errorf("kube-apiserver cache: %w", err)
+				return fmt.Errorf("%s cache: %w", prog.name, err)
 			}
 			if err := os.Rename(tmpName, bin); err != nil {
-				return fmt.Errorf("kube-apiserver cache: %w", err)
+				return fmt.Errorf("%s cache: %w", prog.name, err)
 			}
-			fmt.Fprintf(logw, "built kube-apiserver %s in %s: %s\n", Version, time.Since(start).Round(time.Second), bin)
+			fmt.Fprintf(logw, "built %s %s in %s: %s\n", prog.name, Version, time.Since(start).Round(time.Second), bin)
 			return nil
 		}
 	}
@@ -172,25 +209,55 @@ func sourceDir() (string, error) {
 	return "", fmt.Errorf("kube-apiserver source module not found (tried %s); run from inside the airlock module or set %s", strings.Join(tried, ", "), EnvBin)
 }
 
-// sourceKey hashes the nested module's go.mod, go.sum and Go files, so a
-// change to them builds a new binary instead of reusing a stale one.
-func sourceKey(dir string) (string, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return "", fmt.Errorf("kube-apiserver source: %w", err)
-	}
+// sourceKey hashes the nested module's go.mod and go.sum and the Go files
+// (not tests) in dirs, so a change to them builds a new binary instead of
+// reusing a stale one. "." is the top level only; other folders count with
+// everything below them.
+func sourceKey(root string, dirs []string) (string, error) {
 	var names []string
-	for _, e := range entries {
-		n := e.Name()
-		if e.Type().IsRegular() && (n == "go.mod" || n == "go.sum" || strings.HasSuffix(n, ".go") && !strings.HasSuffix(n, "_test.go")) {
+	for _, n := range []string{"go.mod", "go.sum"} {
+		if fileExists(filepath.Join(root, n)) {
 			names = append(names, n)
+		}
+	}
+	for _, d := range dirs {
+		if d == "." {
+			entries, err := os.ReadDir(root)
+			if err != nil {
+				return "", fmt.Errorf("kube-apiserver source: %w", err)
+			}
+			for _, e := range entries {
+				if e.Type().IsRegular() && isSource(e.Name()) {
+					names = append(names, e.Name())
+				}
+			}
+			continue
+		}
+		err := filepath.WalkDir(filepath.Join(root, d), func(p string, e fs.DirEntry, err error) error {
+			if errors.Is(err, fs.ErrNotExist) && p == filepath.Join(root, d) {
+				return nil // no such folder: nothing to hash
+			}
+			if err != nil {
+				return err
+			}
+			if e.Type().IsRegular() && isSource(e.Name()) {
+				rel, err := filepath.Rel(root, p)
+				if err != nil {
+					return err
+				}
+				names = append(names, filepath.ToSlash(rel))
+			}
+			return nil
+		})
+		if err != nil {
+			return "", fmt.Errorf("kube-apiserver source: %w", err)
 		}
 	}
 	slices.Sort(names)
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n", Version, ldflags())
 	for _, n := range names {
-		b, err := os.ReadFile(filepath.Join(dir, n))
+		b, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(n)))
 		if err != nil {
 			return "", fmt.Errorf("kube-apiserver source: %w", err)
 		}
@@ -198,6 +265,10 @@ func sourceKey(dir string) (string, error) {
 		h.Write(b)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:12], nil
+}
+
+func isSource(name string) bool {
+	return strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go")
 }
 
 // cacheRoot is $AIRLOCK_KAPI_CACHE, else the user cache folder + airlock/kapi.
@@ -212,11 +283,11 @@ func cacheRoot() (string, error) {
 	return filepath.Join(d, "airlock", "kapi"), nil
 }
 
-func binName() string {
+func binName(name string) string {
 	if runtime.GOOS == "windows" {
-		return "kube-apiserver.exe"
+		return name + ".exe"
 	}
-	return "kube-apiserver"
+	return name
 }
 
 func fileExists(p string) bool {

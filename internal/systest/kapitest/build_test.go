@@ -26,37 +26,49 @@ func TestSourceKey(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, data string) {
 		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	write("go.mod", "module x\n")
 	write("main.go", "package main\n")
-	k1, err := sourceKey(dir)
-	if err != nil {
-		t.Fatal(err)
+	top, sub := []string{"."}, []string{"kubelet"}
+	keys := func() (string, string) {
+		t.Helper()
+		a, err := sourceKey(dir, top)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := sourceKey(dir, sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a, b
 	}
+	prevTop, prevSub := keys()
 	tests := []struct {
 		name, file, data string
-		same             bool
+		sameTop, sameSub bool
 	}{
-		{"test file ignored", "main_test.go", "package main\n", true},
-		{"readme ignored", "README", "hi", true},
-		{"go file counts", "etcd.go", "package main\n", false},
-		{"go.sum counts", "go.sum", "x v1 h1:\n", false},
+		{"test file ignored", "main_test.go", "package main\n", true, true},
+		{"readme ignored", "README", "hi", true, true},
+		{"go file counts for its folder", "etcd.go", "package main\n", false, true},
+		{"go.sum counts for both", "go.sum", "x v1 h1:\n", false, false},
+		{"sub-folder file counts for its own key", "kubelet/pods.go", "package kubelet\n", true, false},
+		{"deeper sub-folder counts too", "kubelet/x/y.go", "package x\n", true, false},
+		{"test in sub-folder ignored", "kubelet/pods_test.go", "package kubelet\n", true, true},
 	}
-	prev := k1
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			write(tc.file, tc.data)
-			k, err := sourceKey(dir)
-			if err != nil {
-				t.Fatal(err)
+			kt, ks := keys()
+			if (kt == prevTop) != tc.sameTop || (ks == prevSub) != tc.sameSub {
+				t.Errorf("after %s: top key same=%v, sub key same=%v; want %v, %v", tc.file, kt == prevTop, ks == prevSub, tc.sameTop, tc.sameSub)
 			}
-			if (k == prev) != tc.same {
-				t.Errorf("key %s after %s, before %s; want same=%v", k, tc.file, prev, tc.same)
-			}
-			prev = k
+			prevTop, prevSub = kt, ks
 		})
 	}
 }
@@ -87,11 +99,11 @@ func TestBuildEnv(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		key, err := sourceKey(src)
+		key, err := sourceKey(src, apiServerProgram.dirs)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := filepath.Join(root, Version+"-"+key, binName())
+		want := filepath.Join(root, Version+"-"+key, binName("kube-apiserver"))
 		if err := os.MkdirAll(filepath.Dir(want), 0o755); err != nil {
 			t.Fatal(err)
 		}

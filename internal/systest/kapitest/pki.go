@@ -20,14 +20,19 @@ import (
 // pki is the key material of one server, as PEM and as files in its folder.
 type pki struct {
 	caPEM, serverCertPEM, serverKeyPEM, clientCertPEM, clientKeyPEM []byte
+	// The kubelet's serving certificate and the kube-apiserver's client
+	// certificate towards kubelets.
+	kubeletCertPEM, kubeletKeyPEM, kubeletClientCertPEM, kubeletClientKeyPEM []byte
 	// Files written by writeFiles.
 	caFile, serverCertFile, serverKeyFile, clientCertFile, clientKeyFile, saKeyFile, saPubFile string
+	kubeletCertFile, kubeletKeyFile, kubeletClientCertFile, kubeletClientKeyFile               string
 	saKeyPEM, saPubPEM                                                                         []byte
 }
 
 // newPKI makes a CA, a serving certificate for ip (and 127.0.0.1 and the
-// in-cluster names), an admin client certificate in system:masters, and an
-// RSA service-account key pair.
+// in-cluster names), an admin client certificate in system:masters, a
+// kubelet serving certificate for 127.0.0.1 and the kube-apiserver's client
+// certificate towards kubelets, and an RSA service-account key pair.
 func newPKI(ip net.IP) (*pki, error) {
 	now := time.Now()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -73,6 +78,28 @@ func newPKI(ip net.IP) (*pki, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client cert: %w", err)
 	}
+	kubeletPEM, kubeletKeyPEM, err := leaf(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: "kubelet"},
+		NotBefore:   now.Add(-time.Hour),
+		NotAfter:    now.Add(7 * 24 * time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+	}, caCert, caKey)
+	if err != nil {
+		return nil, fmt.Errorf("kubelet serving cert: %w", err)
+	}
+	kubeletClientPEM, kubeletClientKeyPEM, err := leaf(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"kubeadm:cluster-admins"}},
+		NotBefore:   now.Add(-time.Hour),
+		NotAfter:    now.Add(7 * 24 * time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}, caCert, caKey)
+	if err != nil {
+		return nil, fmt.Errorf("kubelet client cert: %w", err)
+	}
 	saKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, fmt.Errorf("service-account key: %w", err)
@@ -86,13 +113,17 @@ func newPKI(ip net.IP) (*pki, error) {
 		return nil, fmt.Errorf("service-account key: %w", err)
 	}
 	return &pki{
-		caPEM:         pemBlock("CERTIFICATE", caDER),
-		serverCertPEM: serverPEM,
-		serverKeyPEM:  serverKeyPEM,
-		clientCertPEM: clientPEM,
-		clientKeyPEM:  clientKeyPEM,
-		saKeyPEM:      pemBlock("PRIVATE KEY", saKeyDER),
-		saPubPEM:      pemBlock("PUBLIC KEY", saPubDER),
+		caPEM:                pemBlock("CERTIFICATE", caDER),
+		serverCertPEM:        serverPEM,
+		serverKeyPEM:         serverKeyPEM,
+		clientCertPEM:        clientPEM,
+		clientKeyPEM:         clientKeyPEM,
+		kubeletCertPEM:       kubeletPEM,
+		kubeletKeyPEM:        kubeletKeyPEM,
+		kubeletClientCertPEM: kubeletClientPEM,
+		kubeletClientKeyPEM:  kubeletClientKeyPEM,
+		saKeyPEM:             pemBlock("PRIVATE KEY", saKeyDER),
+		saPubPEM:             pemBlock("PUBLIC KEY", saPubDER),
 	}, nil
 }
 
@@ -154,6 +185,10 @@ func (p *pki) writeFiles(dir string) error {
 		{&p.serverKeyFile, "apiserver.key", p.serverKeyPEM},
 		{&p.clientCertFile, "admin.crt", p.clientCertPEM},
 		{&p.clientKeyFile, "admin.key", p.clientKeyPEM},
+		{&p.kubeletCertFile, "kubelet.crt", p.kubeletCertPEM},
+		{&p.kubeletKeyFile, "kubelet.key", p.kubeletKeyPEM},
+		{&p.kubeletClientCertFile, "apiserver-kubelet-client.crt", p.kubeletClientCertPEM},
+		{&p.kubeletClientKeyFile, "apiserver-kubelet-client.key", p.kubeletClientKeyPEM},
 		{&p.saKeyFile, "sa.key", p.saKeyPEM},
 		{&p.saPubFile, "sa.pub", p.saPubPEM},
 	}

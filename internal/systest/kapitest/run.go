@@ -19,6 +19,12 @@ func Run(ctx context.Context, stdout io.Writer, buildOnly bool, opts Options, ku
 			return err
 		}
 		fmt.Fprintln(stdout, bin)
+		if opts.Kubelet {
+			if bin, err = BuildKubelet(ctx, opts.BuildLog); err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, bin)
+		}
 		return nil
 	}
 	s, err := StartProcess(ctx, opts)
@@ -33,6 +39,9 @@ func Run(ctx context.Context, stdout io.Writer, buildOnly bool, opts Options, ku
 		return err
 	}
 	fmt.Fprintf(stdout, "KAPI_URL=%s\nKUBECONFIG=%s\n", s.URL, kubeconfig)
+	if s.Node != "" {
+		fmt.Fprintf(stdout, "KAPI_NODE=%s\n", s.Node)
+	}
 	select {
 	case <-ctx.Done():
 		return s.Close()

@@ -37,8 +37,16 @@ type Options struct {
 	BuildLog io.Writer
 	// Args are extra kube-apiserver flags, after the defaults.
 	Args []string
-	// ReadyTimeout bounds the wait for /readyz; 0 means 2 minutes.
+	// ReadyTimeout bounds the wait for /readyz (and for the node's Ready
+	// with Kubelet); 0 means 2 minutes.
 	ReadyTimeout time.Duration
+	// Kubelet starts a kubelet stand-in as node [NodeName] once the server
+	// is ready: exec, attach, port-forward and logs of pods bound to it
+	// work, served by the real kubelet streaming library (see the nested
+	// module's package kubelet). Linux only.
+	Kubelet bool
+	// KubeletBinary is the stand-in to run; "" means [BuildKubelet].
+	KubeletBinary string
 }
 
 // ClusterName is the cluster (and context) name in written kubeconfigs.
@@ -61,6 +69,11 @@ type Server struct {
 	ClientCertFile string
 	ClientKeyFile  string
 	LogFile        string // the process's stdout and stderr
+	// Node is [NodeName] with Options.Kubelet, else "".
+	Node           string
+	KubeletLogFile string // the stand-in's output, "" without one
+
+	kubelet *kubeletProc // nil without Options.Kubelet
 
 	auditFile string // "" without Options.Audit
 	removeDir bool
@@ -81,6 +94,11 @@ func StartProcess(ctx context.Context, opts Options) (*Server, error) {
 	bin := opts.Binary
 	if bin == "" {
 		if bin, err = Build(ctx, opts.BuildLog); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Kubelet && opts.KubeletBinary == "" {
+		if opts.KubeletBinary, err = BuildKubelet(ctx, opts.BuildLog); err != nil {
 			return nil, err
 		}
 	}
@@ -122,7 +140,7 @@ func start(ctx context.Context, bin, dir string, ip net.IP, opts Options) (*Serv
 		ClientKeyFile:  keys.clientKeyFile,
 		LogFile:        filepath.Join(dir, "kube-apiserver.log"),
 	}
-	args := baseArgs(dir, ip, keys)
+	args := append(baseArgs(dir, ip, keys), kubeletArgs(keys)...)
 	if opts.Audit {
 		policy := filepath.Join(dir, "audit-policy.yaml")
 		if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
@@ -149,6 +167,12 @@ func start(ctx context.Context, bin, dir string, ip net.IP, opts Options) (*Serv
 		}
 		err = s.waitReady(ctx, timeout)
 		if err == nil {
+			if opts.Kubelet {
+				if err := s.startKubelet(ctx, opts.KubeletBinary, keys, timeout); err != nil {
+					_ = s.stop()
+					return nil, err
+				}
+			}
 			return s, nil
 		}
 		_ = s.stop()
@@ -291,8 +315,13 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// stop ends the current process and waits for it.
+// stop ends the kubelet stand-in and the current process and waits for them.
 func (s *Server) stop() error {
+	return errors.Join(s.stopKubelet(), s.stopAPIServer())
+}
+
+// stopAPIServer ends the kube-apiserver process and waits for it.
+func (s *Server) stopAPIServer() error {
 	if s.cmd == nil {
 		return nil
 	}

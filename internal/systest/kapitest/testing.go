@@ -35,6 +35,9 @@ func Start(tb testing.TB, opts Options) *Server {
 	tb.Cleanup(func() {
 		if tb.Failed() {
 			tb.Logf("kube-apiserver log tail (%s):\n%s", s.LogFile, s.LogTail(3000))
+			if s.KubeletLogFile != "" {
+				tb.Logf("kubelet stand-in log tail (%s):\n%s", s.KubeletLogFile, s.KubeletLogTail(3000))
+			}
 		}
 		if err := s.Close(); err != nil {
 			tb.Errorf("kapitest: %v", err)
