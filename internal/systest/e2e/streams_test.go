@@ -21,6 +21,7 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/airlockhq/airlock/internal/systest/kapitest"
+	"github.com/airlockhq/airlock/internal/systest/netns"
 	"github.com/airlockhq/airlock/internal/systest/stack"
 	"github.com/airlockhq/airlock/internal/testenv"
 )
@@ -90,11 +91,16 @@ type streamKubectl struct {
 	s    *stack.Stack
 	bin  string
 	mode streamMode
-	tag  string // unique per subtest, for names and payloads
+	tag  string    // unique per subtest, for names and payloads
+	ns   *netns.NS // where kubectl runs; nil is the test's own namespace
 }
 
 func (k streamKubectl) command(ctx context.Context, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, k.bin, append([]string{"--kubeconfig", k.s.Kubeconfig}, args...)...)
+	args = append([]string{"--kubeconfig", k.s.Kubeconfig}, args...)
+	cmd := exec.CommandContext(ctx, k.bin, args...)
+	if k.ns != nil {
+		cmd = k.ns.Command(ctx, k.bin, args...)
+	}
 	cmd.Env = append(append(os.Environ(), "HOME="+k.s.Dir), k.mode.env...)
 	return cmd
 }
