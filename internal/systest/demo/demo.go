@@ -154,10 +154,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 		opts.NoDaemon = true
 		opts.SignIn.Users[0].Groups = []string{joinGroup}
-		if err := os.WriteFile(authnFile(dir), []byte(emptyAuthn), 0o600); err != nil {
-			return err
-		}
-		opts.KubeAPI.Args = append(opts.KubeAPI.Args, "--authentication-config="+authnFile(dir))
+		opts.KubeAPI.JWTAuthn = true
 	}
 
 	pr.f("Airlock demo in %s (every program's log: %s)", dir, logPath)

@@ -3,14 +3,10 @@ package demo
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -19,8 +15,8 @@ import (
 
 	"github.com/airlockhq/airlock/daemon/config"
 	"github.com/airlockhq/airlock/edge"
+	"github.com/airlockhq/airlock/internal/systest/kapitest"
 	"github.com/airlockhq/airlock/internal/systest/stack"
-	"github.com/airlockhq/airlock/internal/testenv"
 )
 
 // The demo's join: the edge publishes its app's Kubernetes details, the
@@ -44,39 +40,10 @@ const joinContext = stack.EdgeName + "-" + joinApp
 // edit role (view's reads plus writes of namespaced objects, no RBAC, no
 // namespaces): the demo's kube-apiserver runs no controller-manager, which
 // is what fills view and edit themselves from these.
-const joinBinding = `apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: airlock-developers-view
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: system:aggregate-to-view
-subjects:
-  - apiGroup: rbac.authorization.k8s.io
-    kind: Group
-    name: airlock:developers
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: airlock-developers-edit
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: system:aggregate-to-edit
-subjects:
-  - apiGroup: rbac.authorization.k8s.io
-    kind: Group
-    name: airlock:developers
-`
-
-// emptyAuthn is the kube-apiserver's authentication configuration until
-// the edge's is installed: no JWT issuer.
-const emptyAuthn = "apiVersion: apiserver.config.k8s.io/v1\nkind: AuthenticationConfiguration\njwt: []\n"
-
-// authnFile is the kube-apiserver's --authentication-config file in dir.
-func authnFile(dir string) string { return filepath.Join(dir, "authentication-config.yaml") }
+func joinBinding() string {
+	return kapitest.GroupBinding("airlock-developers-view", "system:aggregate-to-view", "airlock:"+joinGroup) +
+		"---\n" + kapitest.GroupBinding("airlock-developers-edit", "system:aggregate-to-edit", "airlock:"+joinGroup)
+}
 
 // setUpJoin is the operator's side: publish the app's Kubernetes details,
 // install `airlock-edge app kube-auth` in the kube-apiserver, bind the
@@ -97,19 +64,9 @@ func (d *demo) setUpJoin(ctx context.Context) (string, error) {
 	}); err != nil {
 		return "", fmt.Errorf("publish the app's kubernetes details: %w", err)
 	}
-	hc, err := s.SignInClient()
-	if err != nil {
-		return "", err
-	}
 	wait, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := testenv.Poll(wait, 50*time.Millisecond, func() error {
-		res, err := hc.Get(s.AuthURL + "/.well-known/airlock-configuration")
-		if err != nil {
-			return err
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+	if err := s.WaitEdgeServes(wait, "/.well-known/airlock-configuration", func(b []byte) error {
 		if !bytes.Contains(b, []byte(`"fleet":"`+stack.EdgeName+`"`)) {
 			return fmt.Errorf("the edge's metadata names no fleet %q yet", stack.EdgeName)
 		}
@@ -117,40 +74,13 @@ func (d *demo) setUpJoin(ctx context.Context) (string, error) {
 	}); err != nil {
 		return "", fmt.Errorf("the edge did not reload its config: %w", err)
 	}
-	authn, err := s.EdgeCLI(ctx, "app", "kube-auth", s.App)
-	if err != nil {
-		return "", err
+	if err := s.TrustEdgeAsIssuer(wait); err != nil {
+		return "", fmt.Errorf("the kube-apiserver did not load the edge as its issuer: %w", err)
 	}
-	if err := os.WriteFile(authnFile(d.dir), []byte(authn), 0o600); err != nil {
-		return "", err
+	if err := s.KubeAPI.Apply(ctx, d.cfg.Kubectl, joinBinding()); err != nil {
+		return "", fmt.Errorf("apply the group's binding: %w", err)
 	}
-	if err := testenv.Poll(wait, 50*time.Millisecond, func() error {
-		log, _ := os.ReadFile(s.KubeAPI.LogFile)
-		if bytes.Contains(log, []byte("reloaded authentication config")) {
-			return nil
-		}
-		return errors.New("not reloaded")
-	}); err != nil {
-		return "", fmt.Errorf("the kube-apiserver did not load the edge as its issuer: %w; log tail:\n%s", err, s.KubeAPI.LogTail(1500))
-	}
-	admin := filepath.Join(d.dir, "admin.kubeconfig")
-	if err := s.KubeAPI.Kubeconfig(admin, ""); err != nil {
-		return "", err
-	}
-	apply := exec.CommandContext(ctx, d.cfg.Kubectl, "--kubeconfig", admin, "apply", "-f", "-")
-	apply.Stdin = strings.NewReader(joinBinding)
-	if out, err := apply.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("kubectl apply the group's binding: %w: %s", err, out)
-	}
-	invite, err := s.EdgeCLI(ctx, "invite", "--public-url", s.AuthURL)
-	if err != nil {
-		return "", err
-	}
-	link := regexp.MustCompile(`airlock://join\?\S+`).FindString(invite)
-	if link == "" {
-		return "", fmt.Errorf("airlock-edge invite printed no link:\n%s", invite)
-	}
-	return link, nil
+	return s.Invite(ctx)
 }
 
 // runJoin is the person's side: a fresh daemon, `airlock join LINK` with

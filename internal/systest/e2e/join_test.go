@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -43,10 +42,6 @@ func TestJoinWalkthrough(t *testing.T) {
 	dir := t.TempDir()
 
 	// The operator's side: the edge, two apps, the API server.
-	authnFile := filepath.Join(dir, "authentication-config.yaml")
-	if err := os.WriteFile(authnFile, []byte("apiVersion: apiserver.config.k8s.io/v1\nkind: AuthenticationConfiguration\njwt: []\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	const email, password = "alice@airlock.test", "alice-password-1"
 	const labApp = "k8s.lab.airlock.test"
 	s := startStack(t, stack.Options{
@@ -55,7 +50,7 @@ func TestJoinWalkthrough(t *testing.T) {
 			Users: []stack.User{{Email: email, Password: password, Groups: []string{"dev"}}},
 		},
 		ExtraClusters: []stack.Cluster{{Name: "lab", App: labApp, SignIn: true}},
-		KubeAPI:       kapitest.Options{Args: []string{"--authentication-config=" + authnFile}},
+		KubeAPI:       kapitest.Options{JWTAuthn: true},
 		NoDaemon:      true,
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -80,67 +75,18 @@ func TestJoinWalkthrough(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	hc, err := s.SignInClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, "the edge to serve its catalogue's fleet", func() error {
-		res, err := hc.Get(s.AuthURL + "/.well-known/airlock-configuration")
-		if err != nil {
-			return err
-		}
-		defer res.Body.Close()
-		var b bytes.Buffer
-		b.ReadFrom(res.Body)
-		if !strings.Contains(b.String(), `"fleet":"acme"`) {
-			return fmt.Errorf("configuration %s", b.String())
+	trustEdge(ctx, t, s, kubectlBin, "/.well-known/airlock-configuration", func(b []byte) error {
+		if !bytes.Contains(b, []byte(`"fleet":"acme"`)) {
+			return fmt.Errorf("configuration %s", b)
 		}
 		return nil
 	})
-	authn, err := s.EdgeCLI(ctx, "app", "kube-auth", s.App)
+	link, err := s.Invite(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(authnFile, []byte(authn), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, "the kube-apiserver to load the edge as issuer", func() error {
-		log, _ := os.ReadFile(s.KubeAPI.LogFile)
-		if bytes.Contains(log, []byte("reloaded authentication config")) {
-			return nil
-		}
-		return fmt.Errorf("not reloaded; log tail:\n%s", s.KubeAPI.LogTail(1500))
-	})
-	admin := filepath.Join(dir, "admin.kubeconfig")
-	if err := s.KubeAPI.Kubeconfig(admin, ""); err != nil {
-		t.Fatal(err)
-	}
-	binding := filepath.Join(dir, "binding.yaml")
-	if err := os.WriteFile(binding, []byte(`apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: airlock-dev-view
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: system:aggregate-to-view
-subjects:
-  - apiGroup: rbac.authorization.k8s.io
-    kind: Group
-    name: airlock:dev
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.CommandContext(ctx, kubectlBin, "--kubeconfig", admin, "apply", "-f", binding).CombinedOutput(); err != nil {
-		t.Fatalf("apply the binding: %v: %s", err, out)
-	}
-	invite, err := s.EdgeCLI(ctx, "invite", "--public-url", s.AuthURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	link := regexp.MustCompile(`airlock://join\?\S+`).FindString(invite)
-	if link == "" || !strings.Contains(link, "ca=sha256") {
-		t.Fatalf("airlock-edge invite printed no link with the CA:\n%s", invite)
+	if !strings.Contains(link, "ca=sha256") {
+		t.Fatalf("airlock-edge invite printed no link with the CA: %s", link)
 	}
 
 	// The person's side: a fresh home, no daemon yet.

@@ -37,11 +37,7 @@ func TestKubeIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The API server starts before the edge has an address, with no JWT
-	// issuer; it reloads the file when the test writes the edge's.
-	authnFile := filepath.Join(dir, "authentication-config.yaml")
-	if err := os.WriteFile(authnFile, []byte("apiVersion: apiserver.config.k8s.io/v1\nkind: AuthenticationConfiguration\njwt: []\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	// issuer; the test installs the edge's when the edge has one.
 	const email, password = "alice@airlock.test", "alice-password-1"
 	s := startStack(t, stack.Options{
 		Email: email,
@@ -49,13 +45,13 @@ func TestKubeIdentity(t *testing.T) {
 			Users:   []stack.User{{Email: email, Password: password, Groups: []string{"dev"}}},
 			Browser: browser,
 		},
-		KubeAPI: kapitest.Options{Args: []string{"--authentication-config=" + authnFile}},
+		KubeAPI: kapitest.Options{JWTAuthn: true},
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
 	// Operator: the app's cluster trusts the edge, whose public URL the
-	// API server can reach.
+	// API server can reach; the group dev may view.
 	const audience = "kubernetes:demo"
 	if _, err := edge.UpdateConfig(filepath.Join(s.EdgeDir, "config.yaml"), func(c *edge.Config) error {
 		c.PublicURL = s.AuthURL
@@ -68,62 +64,16 @@ func TestKubeIdentity(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	hc, err := s.SignInClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, "the edge to serve its new issuer", func() error {
-		res, err := hc.Get(s.AuthURL + "/.well-known/openid-configuration")
-		if err != nil {
-			return err
-		}
-		defer res.Body.Close()
+	trustEdge(ctx, t, s, kubectlBin, "/.well-known/openid-configuration", func(b []byte) error {
 		var d struct{ Issuer string }
-		if err := json.NewDecoder(res.Body).Decode(&d); err != nil || d.Issuer != s.AuthURL {
+		if err := json.Unmarshal(b, &d); err != nil || d.Issuer != s.AuthURL {
 			return fmt.Errorf("issuer %q (%v), want %s", d.Issuer, err, s.AuthURL)
 		}
 		return nil
 	})
-	authn, err := s.EdgeCLI(ctx, "app", "kube-auth", s.App)
+	hc, err := s.SignInClient()
 	if err != nil {
 		t.Fatal(err)
-	}
-	if err := os.WriteFile(authnFile, []byte(authn), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, "the kube-apiserver to load the edge as issuer", func() error {
-		log, _ := os.ReadFile(s.KubeAPI.LogFile)
-		if bytes.Contains(log, []byte("reloaded authentication config")) {
-			return nil
-		}
-		return fmt.Errorf("not reloaded; log tail:\n%s", s.KubeAPI.LogTail(1500))
-	})
-
-	// The RBAC binding, by group, with the admin's client certificate. The
-	// role is view's own rules: view itself is filled by aggregation, a
-	// kube-controller-manager's job, and this cluster runs none.
-	admin := filepath.Join(dir, "admin.kubeconfig")
-	if err := s.KubeAPI.Kubeconfig(admin, ""); err != nil {
-		t.Fatal(err)
-	}
-	binding := filepath.Join(dir, "binding.yaml")
-	if err := os.WriteFile(binding, []byte(`apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: airlock-dev-view
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: system:aggregate-to-view
-subjects:
-  - apiGroup: rbac.authorization.k8s.io
-    kind: Group
-    name: airlock:dev
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.CommandContext(ctx, kubectlBin, "--kubeconfig", admin, "apply", "-f", binding).CombinedOutput(); err != nil {
-		t.Fatalf("apply the binding: %v: %s", err, out)
 	}
 
 	// The person's kubeconfig: through Airlock's proxy, user = the exec

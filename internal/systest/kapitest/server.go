@@ -47,6 +47,11 @@ type Options struct {
 	Kubelet bool
 	// KubeletBinary is the stand-in to run; "" means [BuildKubelet].
 	KubeletBinary string
+	// JWTAuthn starts the server with an --authentication-config file
+	// ([Server.AuthnFile]) that trusts no JWT issuer yet, which
+	// [Server.SetAuthentication] replaces: a test can start the server
+	// before the issuer it will trust has an address.
+	JWTAuthn bool
 }
 
 // ClusterName is the cluster (and context) name in written kubeconfigs.
@@ -73,7 +78,8 @@ type Server struct {
 	Node           string
 	KubeletLogFile string // the stand-in's output, "" without one
 
-	kubelet *kubeletProc // nil without Options.Kubelet
+	kubelet   *kubeletProc // nil without Options.Kubelet
+	AuthnFile string       // the --authentication-config file; "" without Options.JWTAuthn
 
 	auditFile string // "" without Options.Audit
 	removeDir bool
@@ -148,6 +154,13 @@ func start(ctx context.Context, bin, dir string, ip net.IP, opts Options) (*Serv
 		}
 		s.auditFile = filepath.Join(dir, "audit.log")
 		args = append(args, "--audit-policy-file="+policy, "--audit-log-path="+s.auditFile)
+	}
+	if opts.JWTAuthn {
+		s.AuthnFile = filepath.Join(dir, "authentication-config.yaml")
+		if err := os.WriteFile(s.AuthnFile, []byte(emptyAuthn), 0o600); err != nil {
+			return nil, fmt.Errorf("kapitest: authentication config: %w", err)
+		}
+		args = append(args, "--authentication-config="+s.AuthnFile)
 	}
 	timeout := opts.ReadyTimeout
 	if timeout <= 0 {
