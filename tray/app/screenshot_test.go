@@ -59,6 +59,7 @@ func TestScreenshot(t *testing.T) {
 	run(t, env, "dbus-update-activation-environment", "HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "DISPLAY", "NO_AT_BRIDGE")
 	background(t, env, "xfce4-panel", "--disable-wm-check")
 	testenv.Eventually(t, "xfce4-panel's StatusNotifierWatcher", func() bool { return traytest.HasOwner(t, conn, "org.kde.StatusNotifierWatcher") })
+	t.Logf("watcher: host registered %v", traytest.WatcherProperty(t, conn, "IsStatusNotifierHostRegistered"))
 
 	empty := filepath.Join(dir, "empty.token") // no token: sign-in needed
 	os.WriteFile(empty, nil, 0o600)
@@ -88,6 +89,7 @@ func TestScreenshot(t *testing.T) {
 	var icon image.Rectangle
 	t.Cleanup(func() {
 		if t.Failed() {
+			t.Logf("watcher: host registered %v, items %v", traytest.WatcherProperty(t, conn, "IsStatusNotifierHostRegistered"), traytest.WatcherProperty(t, conn, "RegisteredStatusNotifierItems"))
 			save(t, filepath.Join(out, "failure.png"), capture(t, display))
 		}
 	})

@@ -11,6 +11,7 @@ package traytest
 
 import (
 	"bufio"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -104,4 +105,16 @@ func own(tb testing.TB, conn *dbus.Conn, name string) {
 	if err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
 		tb.Fatalf("traytest: own %s: %v (reply %d)", name, err, reply)
 	}
+}
+
+// WatcherProperty reads a property of the StatusNotifierWatcher on conn,
+// such as IsStatusNotifierHostRegistered or
+// RegisteredStatusNotifierItems.
+func WatcherProperty(tb testing.TB, conn *dbus.Conn, name string) any {
+	tb.Helper()
+	v, err := conn.Object("org.kde.StatusNotifierWatcher", "/StatusNotifierWatcher").GetProperty("org.kde.StatusNotifierWatcher." + name)
+	if err != nil {
+		return fmt.Errorf("traytest: watcher property %s: %w", name, err)
+	}
+	return v.Value()
 }
