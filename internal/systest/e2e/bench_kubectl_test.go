@@ -37,12 +37,15 @@ import (
 // --watch` per path on a ConfigMap that this process patches (Go's HTTP
 // client with the admin certificate, straight to the apiserver) one update
 // at a time, and reports p50 and p99 from the start of each PATCH to the
-// line arriving on each watcher's stdout. AIRLOCK_BENCH_KUBECTL_RUNS (15)
-// and AIRLOCK_BENCH_WATCH_UPDATES (1000) size a run; run it with
-// -benchtime 1x.
+// line arriving on each watcher's stdout. Then it times the echo of short
+// lines through one `kubectl attach -i` per path (attachLatency; the pods
+// run on kapitest's kubelet stand-in). AIRLOCK_BENCH_KUBECTL_RUNS (15),
+// AIRLOCK_BENCH_WATCH_UPDATES (1000) and AIRLOCK_BENCH_ATTACH_LINES (500)
+// size a run; run it with -benchtime 1x.
 func BenchmarkKubectl(b *testing.B) {
 	runs := envCount(b, "AIRLOCK_BENCH_KUBECTL_RUNS", 15, 1, 1000)
 	updates := envCount(b, "AIRLOCK_BENCH_WATCH_UPDATES", 1000, 1, 100000)
+	lines := envCount(b, "AIRLOCK_BENCH_ATTACH_LINES", 500, 1, 100000)
 	kubectlBin := testenv.File(b, "/usr/bin/kubectl", "apt-get install kubectl")
 	load := loadAverage()
 	dir := b.TempDir()
@@ -54,7 +57,7 @@ func BenchmarkKubectl(b *testing.B) {
 	}
 	log := &testenv.Buffer{}
 	s, err := stack.Start(ctx, stack.Options{Bin: stack.Programs(b), Dir: filepath.Join(dir, "stack"),
-		KubeAPI: kapitest.Options{Binary: kubeBin}, Log: log})
+		KubeAPI: kapitest.Options{Binary: kubeBin, Kubelet: true}, Log: log})
 	if err != nil {
 		if s != nil {
 			s.Close()
@@ -134,7 +137,11 @@ func BenchmarkKubectl(b *testing.B) {
 		b.Fatalf("watch: %v\nairlock output (tail):\n%s", err, tailOf(log.String()))
 	}
 
-	printKubectlReport(os.Stdout, load, runs, updates, kubectlBin, paths, patchRTT, notes)
+	if err := attachLatency(ctx, kubectlBin, dir, paths, lines); err != nil {
+		b.Fatalf("attach: %v\nairlock output (tail):\n%s", err, tailOf(log.String()))
+	}
+
+	printKubectlReport(os.Stdout, load, runs, updates, lines, kubectlBin, paths, patchRTT, notes)
 	printTraces(os.Stdout, traces)
 	direct := paths[0]
 	for _, p := range paths {
@@ -150,6 +157,13 @@ func BenchmarkKubectl(b *testing.B) {
 			b.ReportMetric(ms(benchnet.Percentile(p.watch, 50)), "p50-ms")
 			b.ReportMetric(ms(benchnet.Percentile(p.watch, 99)), "p99-ms")
 		})
+		b.Run("attach/"+p.key, func(b *testing.B) {
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(ms(benchnet.Percentile(p.attach, 50)), "p50-ms")
+			b.ReportMetric(ms(benchnet.Percentile(p.attach, 99)), "p99-ms")
+			b.ReportMetric(ms(benchnet.Percentile(p.attach, 99)-benchnet.Percentile(direct.attach, 99)), "p99-minus-direct-ms")
+			b.ReportMetric(float64(stalls(p.attach)), "stalls")
+		})
 	}
 }
 
@@ -160,8 +174,9 @@ type kubectlPath struct {
 	home       string
 	env        []string // more environment
 
-	get   []time.Duration // whole `kubectl get ns` processes
-	watch []time.Duration // PATCH start → the watch line on stdout
+	get    []time.Duration // whole `kubectl get ns` processes
+	watch  []time.Duration // PATCH start → the watch line on stdout
+	attach []time.Duration // a line written to `kubectl attach -i` → its echo
 }
 
 // getNS runs one whole `kubectl get ns` and returns its wall time, from
@@ -335,7 +350,7 @@ func (a *apiHTTP) send(ctx context.Context, method, url, contentType, body strin
 }
 
 // printKubectlReport writes the kubectl table in the style of printReport.
-func printKubectlReport(w io.Writer, load string, runs, updates int, bin string, paths []*kubectlPath, patchRTT []time.Duration, notes []string) {
+func printKubectlReport(w io.Writer, load string, runs, updates, lines int, bin string, paths []*kubectlPath, patchRTT []time.Duration, notes []string) {
 	version := "?"
 	if out, err := exec.Command(bin, "version", "--client", "-o", "yaml").Output(); err == nil {
 		for _, l := range strings.Split(string(out), "\n") {
@@ -350,14 +365,19 @@ func printKubectlReport(w io.Writer, load string, runs, updates int, bin string,
 	fmt.Fprintf(w, "get ns: whole `kubectl get ns -o name` processes, fork to exit, %d per path, interleaved round-robin (discovery cache warm)\n", runs)
 	fmt.Fprintf(w, "watch: one `kubectl get configmap --watch -o jsonpath` per path; %d PATCHes straight to the apiserver, one at a time,\n", updates)
 	fmt.Fprintln(w, "       timed from the start of the PATCH to the line on each watcher's stdout")
+	fmt.Fprintf(w, "attach: one `kubectl attach -i` per path to a `cat` on the kubelet stand-in; %d short lines, one at a time, path by path,\n", lines)
+	fmt.Fprintf(w, "       timed from the write to kubectl's stdin to the echo on its stdout; stalls: echoes of %s or more\n", attachStall)
 	direct := paths[0]
-	const row = "%-36s %9s %9s %9s %9s │ %9s %9s\n"
-	fmt.Fprintf(w, "\n%-36s %39s │ %19s\n", "", "kubectl get ns, ms", "watch line, ms")
-	fmt.Fprintf(w, row, "path", "median", "p90", "×direct", "×d p90", "p50", "p99")
+	const row = "%-36s %9s %9s %9s %9s │ %9s %9s │ %9s %9s %9s %7s\n"
+	fmt.Fprintf(w, "\n%-36s %39s │ %19s │ %37s\n", "", "kubectl get ns, ms", "watch line, ms", "attached line's echo, ms")
+	fmt.Fprintf(w, row, "path", "median", "p90", "×direct", "×d p90", "p50", "p99", "p50", "p99", "p99−d", "stalls")
 	for _, p := range paths {
 		fmt.Fprintf(w, row, p.name, pct(p.get, 50), pct(p.get, 90),
 			fmt.Sprintf("%.2f", pctRatio(p.get, direct.get, 50)), fmt.Sprintf("%.2f", pctRatio(p.get, direct.get, 90)),
-			pct(p.watch, 50), pct(p.watch, 99))
+			pct(p.watch, 50), pct(p.watch, 99),
+			pct(p.attach, 50), pct(p.attach, 99),
+			fmt.Sprintf("%+.2f", ms(benchnet.Percentile(p.attach, 99)-benchnet.Percentile(direct.attach, 99))),
+			strconv.Itoa(stalls(p.attach)))
 	}
 	fmt.Fprintf(w, "PATCH round trip (this process → apiserver, no proxy): p50 %s ms, p99 %s ms\n", pct(patchRTT, 50), pct(patchRTT, 99))
 	for _, n := range notes {
