@@ -62,7 +62,7 @@ spec:
 		p     *kubectlPath
 		cmd   *exec.Cmd
 		stdin io.WriteCloser
-		lines chan stampedLine
+		lines <-chan stampedLine
 		errs  *testenv.Buffer
 	}
 	var as []*attached
@@ -73,7 +73,7 @@ spec:
 		}
 	}()
 	for _, p := range paths {
-		a := &attached{p: p, lines: make(chan stampedLine, 16), errs: &testenv.Buffer{}}
+		a := &attached{p: p, errs: &testenv.Buffer{}}
 		a.cmd = p.command(actx, bin, "attach", "-i", "echo-"+p.key, "-c", "main")
 		a.cmd.Stderr = a.errs
 		var err error
@@ -88,13 +88,7 @@ spec:
 			return err
 		}
 		as = append(as, a)
-		go func() {
-			defer close(a.lines)
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				a.lines <- stampedLine{strings.TrimSpace(sc.Text()), time.Now()}
-			}
-		}()
+		a.lines = stampLines(out, 16)
 	}
 	echo := func(a *attached, text string) (time.Duration, error) {
 		start := time.Now()
@@ -136,9 +130,26 @@ spec:
 	return nil
 }
 
+// stampedLine is a line of a process's output and when it was read.
 type stampedLine struct {
 	text string
 	at   time.Time
+}
+
+// stampLines reads r line by line, each trimmed and stamped with when it
+// was read, into the returned channel (buffered by n), which is closed when
+// r ends. n must hold the lines the caller leaves unread, or the reader
+// blocks on its last send after the process has gone.
+func stampLines(r io.Reader, n int) <-chan stampedLine {
+	lines := make(chan stampedLine, n)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			lines <- stampedLine{strings.TrimSpace(sc.Text()), time.Now()}
+		}
+	}()
+	return lines
 }
 
 // warmAttach writes a line every 100 ms until one comes back: the

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -233,13 +232,9 @@ func watchLatency(ctx context.Context, k *kapitest.Server, bin string, paths []*
 	}
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
-	type line struct {
-		text string
-		at   time.Time
-	}
 	type watcher struct {
 		p     *kubectlPath
-		lines chan line
+		lines <-chan stampedLine
 		cmd   *exec.Cmd
 		errs  *testenv.Buffer
 	}
@@ -251,7 +246,7 @@ func watchLatency(ctx context.Context, k *kapitest.Server, bin string, paths []*
 		}
 	}()
 	for _, p := range paths {
-		w := &watcher{p: p, lines: make(chan line, updates+16), errs: &testenv.Buffer{}}
+		w := &watcher{p: p, errs: &testenv.Buffer{}}
 		w.cmd = p.command(wctx, bin, "get", "configmap", name, "--watch", "-o", `jsonpath={.data.v}{"\n"}`)
 		w.cmd.Stderr = w.errs
 		out, err := w.cmd.StdoutPipe()
@@ -262,13 +257,7 @@ func watchLatency(ctx context.Context, k *kapitest.Server, bin string, paths []*
 			return nil, err
 		}
 		ws = append(ws, w)
-		go func() {
-			defer close(w.lines)
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				w.lines <- line{strings.TrimSpace(sc.Text()), time.Now()}
-			}
-		}()
+		w.lines = stampLines(out, updates+16)
 	}
 	next := func(w *watcher, want string) (time.Time, error) {
 		for {
