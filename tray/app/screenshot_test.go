@@ -24,6 +24,7 @@ import (
 	"github.com/airlockhq/airlock/daemon/core"
 	"github.com/airlockhq/airlock/daemon/daemontest"
 	"github.com/airlockhq/airlock/daemon/socks/sockstest"
+	"github.com/airlockhq/airlock/internal/desktop"
 	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/airlockhq/airlock/tray/traytest"
 )
@@ -58,7 +59,7 @@ func TestScreenshot(t *testing.T) {
 	env = append(bus.Env(env), "DISPLAY="+display, "XDG_CACHE_HOME="+filepath.Join(dir, "cache"), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "NO_AT_BRIDGE=1")
 	run(t, env, "dbus-update-activation-environment", "HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "DISPLAY", "NO_AT_BRIDGE")
 	background(t, env, "xfce4-panel", "--disable-wm-check")
-	testenv.Eventually(t, "xfce4-panel's StatusNotifierWatcher", func() bool { return traytest.HasOwner(t, conn, "org.kde.StatusNotifierWatcher") })
+	testenv.Eventually(t, "xfce4-panel's StatusNotifierWatcher", func() bool { return traytest.HasOwner(t, conn, desktop.WatcherName) })
 	t.Logf("watcher: host registered %v", traytest.WatcherProperty(t, conn, "IsStatusNotifierHostRegistered"))
 
 	empty := filepath.Join(dir, "empty.token") // no token: sign-in needed

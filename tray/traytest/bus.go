@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlockhq/airlock/internal/desktop"
 	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/godbus/dbus/v5"
 )
@@ -112,7 +113,7 @@ func own(tb testing.TB, conn *dbus.Conn, name string) {
 // RegisteredStatusNotifierItems.
 func WatcherProperty(tb testing.TB, conn *dbus.Conn, name string) any {
 	tb.Helper()
-	v, err := conn.Object("org.kde.StatusNotifierWatcher", "/StatusNotifierWatcher").GetProperty("org.kde.StatusNotifierWatcher." + name)
+	v, err := conn.Object(desktop.WatcherName, "/StatusNotifierWatcher").GetProperty(desktop.WatcherName + "." + name)
 	if err != nil {
 		return fmt.Errorf("traytest: watcher property %s: %w", name, err)
 	}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/airlockhq/airlock/internal/desktop"
 )
 
 // Registration is one RegisterStatusNotifierItem call.
@@ -33,10 +35,10 @@ func (b *Bus) OwnWatcher(tb testing.TB) *Watcher {
 	tb.Helper()
 	conn := b.Conn(tb)
 	w := &Watcher{conn: conn, regs: make(chan Registration, 16)}
-	if err := conn.Export(watcherObj{w}, "/StatusNotifierWatcher", "org.kde.StatusNotifierWatcher"); err != nil {
+	if err := conn.Export(watcherObj{w}, "/StatusNotifierWatcher", desktop.WatcherName); err != nil {
 		tb.Fatal(err)
 	}
-	own(tb, conn, "org.kde.StatusNotifierWatcher")
+	own(tb, conn, desktop.WatcherName)
 	return w
 }
 

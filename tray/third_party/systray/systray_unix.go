@@ -254,6 +254,14 @@ func nativeStart() {
 	instance.conn = conn
 	instance.props = props
 	instance.menuProps = menuProps
+	// Airlock patch: createPropSpec read the icon, title and tooltip before
+	// the exports above; a SetIcon, SetTitle or SetTooltip from another
+	// goroutine since then found props nil and changed only the fields, so
+	// the host would show the stale values until the next change. Export
+	// the current ones; the item is not registered yet, so no signal is due.
+	props.SetMust("org.kde.StatusNotifierItem", "IconPixmap", []PX{convertToPixels(instance.iconData)})
+	props.SetMust("org.kde.StatusNotifierItem", "Title", instance.title)
+	props.SetMust("org.kde.StatusNotifierItem", "ToolTip", tooltip{V2: instance.tooltipTitle})
 	instance.lock.Unlock()
 
 	go stayRegistered()
