@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -57,6 +58,39 @@ func TestEdgePausedPastIdleTimeout(t *testing.T) {
 		}
 	}
 	t.Logf("%d redials while the edge was stopped, none backed off more than 250 ms", len(lines))
+}
+
+// TestDaemonPausedPastIdleTimeout: the daemon SIGSTOPped (a laptop's lid
+// closed) until the edge has closed its connection for idleness, then
+// SIGCONT. The first request after the resume succeeds: the daemon does not
+// hand it to the connection the edge has forgotten, and it is on a new
+// connection, not the old one.
+func TestDaemonPausedPastIdleTimeout(t *testing.T) {
+	const url = "http://kubernetes.default.svc/"
+	s := startStack(t, stack.Options{Origin: httpOrigin(t)})
+	get(t, s, url)
+	mark := len(s.Edge.Output())
+	pid := s.Daemon.PID()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) }) //nolint:errcheck // it may have exited
+	idleClosed := regexp.MustCompile(`msg="connection closed".* role=client .*cause="timeout: no recent network activity"`)
+	testenv.Eventually(t, "the edge to close the stopped daemon's connection for idleness", func() bool {
+		return idleClosed.MatchString(s.Edge.Output()[mark:])
+	})
+	accepted := strings.Count(s.Edge.Output()[mark:], `msg="connection accepted"`)
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	resumed := time.Now()
+	if err := tryGet(s, url); err != nil {
+		t.Fatalf("the first request after the resume: %v", err)
+	}
+	t.Logf("the first request after the resume took %v", time.Since(resumed))
+	if n := strings.Count(s.Edge.Output()[mark:], `msg="connection accepted"`); n <= accepted {
+		t.Errorf("the first request after the resume went through no new connection (%d accepted before the resume, %d after)", accepted, n)
+	}
 }
 
 // ready reports whether the connector's /ready answers 200 (connected,
