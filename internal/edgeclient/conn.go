@@ -46,7 +46,9 @@ type Config struct {
 	// OnControl, if set, is called for every control frame the edge sends
 	// after its Welcome (Drain, Keys), from the connection's own goroutine.
 	OnControl func(wire.Frame)
-	// Logger receives connection events. Nil discards them.
+	// Logger receives connection events; it should name the edge (its
+	// address is not added here: the daemon and the connector name it
+	// already). Nil discards them.
 	Logger *slog.Logger
 	// PingInterval is how often to send a Ping on the control stream when
 	// the edge accepts them, so that an edge killed and restarted resets
@@ -224,7 +226,7 @@ func (cfg *Config) tcpAddr() string {
 // start runs what every connection has: the control reader and the pings.
 func (c *Conn) start(cfg Config, log *slog.Logger) {
 	c.heard.start(c.tc)
-	c.log = log.With("edge", cfg.Addr, "edge_id", c.welcome.EdgeID, "conn_id", c.welcome.ConnID, "transport", c.tc.Name())
+	c.log = log.With("edge_id", c.welcome.EdgeID, "conn_id", c.welcome.ConnID, "transport", c.tc.Name())
 	go c.readControl(cfg.OnControl)
 	every := cfg.PingInterval
 	if every == 0 && cfg.Hello.Role == wire.RoleConnector {

@@ -54,14 +54,24 @@ func TestNetnsKubectlStreamsAddressChange(t *testing.T) {
 
 	// The download: a file of this machine's (the stand-in's containers
 	// share its files), read by the test only as fast as it lets it, so
-	// the change lands in the middle of the transfer.
+	// the change lands in the middle of the transfer. The command stays
+	// until the test has read every byte and closes its stdin: when kubectl
+	// (1.30 on, over WebSocket) reads slower than the command writes, the
+	// end of an exec's output can be lost behind its exit status inside the
+	// API server, with no error (kubernetes/kubernetes#124571; stop 20's CI
+	// lost the last 928 KiB of 200 MiB so). That is upstream's, not the
+	// tunnel's, and not what this test is about.
 	const size = 200 << 20
 	big := filepath.Join(t.TempDir(), "big.bin")
 	want := writeRandomFile(t, big, size)
-	download := k.command(ctx, "exec", streamsPod, "-c", "main", "--", "cat", big)
-	var dlErr bytes.Buffer
+	download := k.command(ctx, "exec", "-i", streamsPod, "-c", "main", "--", "sh", "-c", `cat "$0" && cat >/dev/null`, big)
+	var dlErr testenv.Buffer
 	download.Stderr = &dlErr
 	dl, err := download.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dlIn, err := download.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,9 +112,14 @@ func TestNetnsKubectlStreamsAddressChange(t *testing.T) {
 	k.run(t, nil, "exec", streamsPod, "-c", "logger", "--", "sh", "-c", "echo after-the-move > in")
 	logs.waitFor(t, "after-the-move")
 
-	n, err := io.Copy(sum, dl)
-	if err != nil || n != size-16<<20 {
+	if n, err := io.CopyN(sum, dl, size-16<<20); err != nil {
 		t.Fatalf("the download after the move: %d more bytes, %v; want %d\n%s", n, err, size-16<<20, dlErr.String())
+	}
+	if err := dlIn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := io.Copy(io.Discard, dl); err != nil || n != 0 {
+		t.Fatalf("after the 200 MiB: %d more bytes, %v; want none and the end\n%s", n, err, dlErr.String())
 	}
 	if err := download.Wait(); err != nil {
 		t.Fatalf("kubectl exec cat: %v\n%s", err, dlErr.String())
