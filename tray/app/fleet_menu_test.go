@@ -55,16 +55,16 @@ func TestFleetMenu(t *testing.T) {
 	startAirlock(t, bus.Env(env), "tray", "--socket", d.Socket, "--no-start")
 	svc := watcher.Next(t, 20*time.Second).Service
 
+	// The tray sets its items one call at a time and the panel may read
+	// the menu between two of them (stop 20's CI saw the clusters before
+	// "Sync now" was enabled): wait for the whole picture.
 	m := traytest.WaitMenu(t, conn, svc, func(m traytest.MenuItem) bool {
 		_, a := m.Find("acme-demo — ")
 		_, b := m.Find("acme-lab — ")
-		return a && b
-	}, "showed the catalogue's clusters")
-	for _, want := range []string{"Sync now", "Leave fleet acme"} {
-		if it, ok := m.Find(want); !ok || !it.Enabled {
-			t.Errorf("menu lacks an enabled %q:\n%s", want, m)
-		}
-	}
+		sync, c := m.Find("Sync now")
+		leave, d := m.Find("Leave fleet acme")
+		return a && b && c && sync.Enabled && d && leave.Enabled
+	}, "showed the catalogue's clusters, an enabled Sync now and Leave fleet acme")
 	if it, _ := m.Find("acme-demo — "); it.Toggle != "checkmark" {
 		t.Errorf("acme-demo item %+v, want a toggle", it)
 	}
