@@ -150,6 +150,11 @@ type Conn struct {
 
 	conn      sendConn
 	sendQueue sender
+	// Airlock patch: addrConn is conn for LocalAddr and RemoteAddr, which
+	// any goroutine may call; conn is replaced by the run loop when a
+	// migration switches paths (switchToNewPath), and reading it from
+	// elsewhere was a data race.
+	addrConn atomic.Pointer[addrConn]
 
 	// lazily initialzed: most connections never migrate
 	pathManager         *pathManager
@@ -292,6 +297,7 @@ var newConnection = func(
 		logger:              logger,
 		version:             v,
 	}
+	s.addrConn.Store(&addrConn{conn}) // Airlock patch
 	w := &wrappedConn{pathReceiver: pathReceiver{Conn: s}}
 	if qlogTrace != nil {
 		s.qlogger = qlogTrace.AddProducer()
@@ -414,6 +420,7 @@ var newClientConnection = func(
 		versionNegotiated:   hasNegotiatedVersion,
 		version:             v,
 	}
+	s.addrConn.Store(&addrConn{conn}) // Airlock patch
 	w := &wrappedConn{pathReceiver: pathReceiver{Conn: s}}
 	if qlogTrace != nil {
 		s.qlogger = qlogTrace.AddProducer()
@@ -940,6 +947,7 @@ func (c *Conn) switchToNewPath(tr *Transport, now monotime.Time) {
 	c.maxPayloadSizeEstimate.Store(uint32(estimateMaxPayloadSize(initialPacketSize)))
 	c.mtuDiscoverer.Reset(initialPacketSize, c.maxMTU())
 	c.conn = newSendConn(tr.conn, c.conn.RemoteAddr(), packetInfo{}, utils.DefaultLogger) // TODO: find a better way
+	c.addrConn.Store(&addrConn{c.conn}) // Airlock patch
 	if !c.config.DisablePathMTUDiscovery && c.conn.capabilities().DF {
 		c.mtuDiscoverer.Start(now)
 	}
@@ -3189,10 +3197,14 @@ func (c *Conn) ReceiveDatagram(ctx context.Context) ([]byte, error) {
 }
 
 // LocalAddr returns the local address of the QUIC connection.
-func (c *Conn) LocalAddr() net.Addr { return c.conn.LocalAddr() }
+func (c *Conn) LocalAddr() net.Addr { return c.addrConn.Load().LocalAddr() } // Airlock patch
 
 // RemoteAddr returns the remote address of the QUIC connection.
-func (c *Conn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
+func (c *Conn) RemoteAddr() net.Addr { return c.addrConn.Load().RemoteAddr() } // Airlock patch
+
+// addrConn holds the sendConn whose addresses LocalAddr and RemoteAddr
+// report (Airlock patch).
+type addrConn struct{ sendConn }
 
 // getPathManager lazily initializes the Conn's pathManagerOutgoing.
 // May create multiple pathManagerOutgoing objects if called concurrently.
