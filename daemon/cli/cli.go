@@ -131,6 +131,19 @@ func parse(fs *flag.FlagSet, args []string) (int, bool) {
 	return 0, true
 }
 
+// parseAtMost is parse for a command that takes at most n arguments
+// after its flags: more print the usage and exit 2.
+func parseAtMost(fs *flag.FlagSet, args []string, n int) (int, bool) {
+	if code, ok := parse(fs, args); !ok {
+		return code, false
+	}
+	if fs.NArg() > n {
+		fs.Usage()
+		return 2, false
+	}
+	return 0, true
+}
+
 // fail prints err for people and returns 1.
 func fail(env Env, verb string, err error) int {
 	fmt.Fprintf(env.Stderr, "airlock %s: %v\n", verb, err)

@@ -61,12 +61,8 @@ func doctorCmd(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintln(env.Stderr, "Checks the configuration, the daemon, the token store, the tray host, the edges and each cluster's kubeconfig entries, and says what to fix.")
 		fs.PrintDefaults()
 	}
-	if code, ok := parse(fs, args); !ok {
+	if code, ok := parseAtMost(fs, args, 0); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return 2
 	}
 	c := newClient()
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -171,12 +171,8 @@ func syncCmd(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintln(env.Stderr, "Fetches the catalogue of the joined edge(s) now: kubeconfig contexts for apps you gained are added, those of apps you lost removed.")
 		fs.PrintDefaults()
 	}
-	if code, ok := parse(fs, args); !ok {
+	if code, ok := parseAtMost(fs, args, 1); !ok {
 		return code
-	}
-	if fs.NArg() > 1 {
-		fs.Usage()
-		return 2
 	}
 	c := newClient()
 	ctx, cancel := context.WithTimeout(ctx, joinTimeout)
@@ -200,12 +196,8 @@ func leaveCmd(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintln(env.Stderr, "Leaves a joined edge: signs out, removes its kubeconfig entries and its lines in the configuration.")
 		fs.PrintDefaults()
 	}
-	if code, ok := parse(fs, args); !ok {
+	if code, ok := parseAtMost(fs, args, 1); !ok {
 		return code
-	}
-	if fs.NArg() > 1 {
-		fs.Usage()
-		return 2
 	}
 	c := newClient()
 	res, err := c.Leave(ctx, apitype.LeaveRequest{Edge: fs.Arg(0)})

@@ -22,12 +22,8 @@ func loginCmd(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintln(env.Stderr, "Signs in at EDGE (every edge whose clusters use sign-in, when omitted) and waits until done.")
 		fs.PrintDefaults()
 	}
-	if code, ok := parse(fs, args); !ok {
+	if code, ok := parseAtMost(fs, args, 1); !ok {
 		return code
-	}
-	if fs.NArg() > 1 {
-		fs.Usage()
-		return 2
 	}
 	c := newClient()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
@@ -96,12 +92,8 @@ func logoutCmd(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintln(env.Stderr, "Signs out at EDGE (every edge when omitted): revokes the sign-in at the edge when it answers and deletes the tokens from the keychain, the fallback file and memory.")
 		fs.PrintDefaults()
 	}
-	if code, ok := parse(fs, args); !ok {
+	if code, ok := parseAtMost(fs, args, 1); !ok {
 		return code
-	}
-	if fs.NArg() > 1 {
-		fs.Usage()
-		return 2
 	}
 	list, err := newClient().Logout(ctx, apitype.LogoutRequest{Edge: fs.Arg(0)})
 	for _, si := range list {

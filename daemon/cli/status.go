@@ -22,12 +22,8 @@ func statusCmd(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintln(env.Stderr, "usage: airlock status [--json] [--watch] [--socket PATH]")
 		fs.PrintDefaults()
 	}
-	if code, ok := parse(fs, args); !ok {
+	if code, ok := parseAtMost(fs, args, 0); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return 2
 	}
 	c := newClient()
 	if *watch {

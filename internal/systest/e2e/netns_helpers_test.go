@@ -288,42 +288,64 @@ func TestNetnsHelperState(t *testing.T) {
 	if err := c.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var out sync.Mutex
-	say := func(format string, args ...any) {
-		out.Lock()
-		defer out.Unlock()
-		fmt.Printf(format+"\n", args...)
-	}
-	go func() {
-		sc := bufio.NewScanner(os.Stdin)
-		for sc.Scan() {
-			if sc.Text() != "open" {
-				continue
-			}
-			start := time.Now()
-			octx, cancel := context.WithTimeout(ctx, 20*time.Second)
-			s, err := c.Open(octx, &wire.Open{App: ed.App, Token: ed.Token, Target: "echo:1"})
-			cancel()
-			if err != nil {
-				say("open failed %v", err)
-				continue
-			}
-			s.Close()
-			say("open ok %s", time.Since(start))
+	var out helperOut
+	go out.answerOpens(ctx, func(ctx context.Context) (string, error) {
+		s, err := c.Open(ctx, &wire.Open{App: ed.App, Token: ed.Token, Target: "echo:1"})
+		if err != nil {
+			return "", err
 		}
-	}()
+		s.Close()
+		return "", nil
+	})
+	out.reportChanges(ctx, func() string {
+		if up, _, err := c.State(); !up {
+			return fmt.Sprintf("state down: %v", err)
+		}
+		return "state up"
+	})
+}
+
+// helperOut writes whole lines to the stdout that the driving test reads,
+// from any goroutine.
+type helperOut struct{ mu sync.Mutex }
+
+func (o *helperOut) say(format string, args ...any) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	fmt.Printf(format+"\n", args...)
+}
+
+// answerOpens answers each line "open" on stdin with "open ok DURATION" and
+// what open returned, or "open failed ERROR"; each open may take 20 s. It
+// returns when stdin ends.
+func (o *helperOut) answerOpens(ctx context.Context, open func(context.Context) (string, error)) {
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		if sc.Text() != "open" {
+			continue
+		}
+		start := time.Now()
+		octx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		detail, err := open(octx)
+		cancel()
+		if err != nil {
+			o.say("open failed %v", err)
+			continue
+		}
+		o.say("open ok %s%s", time.Since(start).Round(time.Microsecond), detail)
+	}
+}
+
+// reportChanges prints now's answer every time it changes (an empty one
+// is not printed), looking every 50 ms, until ctx ends.
+func (o *helperOut) reportChanges(ctx context.Context, now func() string) {
 	last := ""
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		up, _, err := c.State()
-		now := "state up"
-		if !up {
-			now = fmt.Sprintf("state down: %v", err)
-		}
-		if now != last {
-			say("%s", now)
-			last = now
+		if v := now(); v != "" && v != last {
+			o.say("%s", v)
+			last = v
 		}
 		select {
 		case <-ctx.Done():

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -9,7 +8,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -46,53 +44,30 @@ func TestNetnsHelperAuto(t *testing.T) {
 		"netns-test", helperLogger())
 	defer link.Close()
 	tt := link.(core.TransportTeller)
-	var out sync.Mutex
-	say := func(format string, args ...any) {
-		out.Lock()
-		defer out.Unlock()
-		fmt.Printf(format+"\n", args...)
-	}
-	go func() {
-		sc := bufio.NewScanner(os.Stdin)
-		for sc.Scan() {
-			if sc.Text() != "open" {
-				continue
-			}
-			start := time.Now()
-			octx, cancel := context.WithTimeout(ctx, 20*time.Second)
-			s, err := link.Open(octx, &wire.Open{App: ed.App, Token: ed.Token, Target: "echo:1"})
-			cancel()
-			if err != nil {
-				say("open failed %v", err)
-				continue
-			}
-			io.WriteString(s, "hi")
-			got := make([]byte, 2)
-			_, err = io.ReadFull(s, got)
-			s.Close()
-			if err != nil || string(got) != "hi" {
-				say("open failed echo %q %v", got, err)
-				continue
-			}
-			name, _ := tt.Transport()
-			say("open ok %s %s", time.Since(start).Round(time.Millisecond), name)
+	var out helperOut
+	go out.answerOpens(ctx, func(ctx context.Context) (string, error) {
+		s, err := link.Open(ctx, &wire.Open{App: ed.App, Token: ed.Token, Target: "echo:1"})
+		if err != nil {
+			return "", err
 		}
-	}()
-	last := ""
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
+		defer s.Close()
+		if _, err := io.WriteString(s, "hi"); err != nil {
+			return "", err
+		}
+		got := make([]byte, 2)
+		if _, err := io.ReadFull(s, got); err != nil || string(got) != "hi" {
+			return "", fmt.Errorf("echo %q %v", got, err)
+		}
+		name, _ := tt.Transport()
+		return " " + name, nil
+	})
+	out.reportChanges(ctx, func() string {
 		name, why := tt.Transport() // as airlock status asks
-		if now := "transport " + name + ": " + why; name != "" && now != last {
-			say("%s", now)
-			last = now
+		if name == "" {
+			return ""
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
+		return "transport " + name + ": " + why
+	})
 }
 
 // TestNetnsUDPDropped: the path drops UDP from the client to the edge (nft
