@@ -947,7 +947,7 @@ func (c *Conn) switchToNewPath(tr *Transport, now monotime.Time) {
 	c.maxPayloadSizeEstimate.Store(uint32(estimateMaxPayloadSize(initialPacketSize)))
 	c.mtuDiscoverer.Reset(initialPacketSize, c.maxMTU())
 	c.conn = newSendConn(tr.conn, c.conn.RemoteAddr(), packetInfo{}, utils.DefaultLogger) // TODO: find a better way
-	c.addrConn.Store(&addrConn{c.conn}) // Airlock patch
+	c.addrConn.Store(&addrConn{c.conn})                                                   // Airlock patch
 	if !c.config.DisablePathMTUDiscovery && c.conn.capabilities().DF {
 		c.mtuDiscoverer.Start(now)
 	}
