@@ -947,7 +947,8 @@ func (c *Conn) switchToNewPath(tr *Transport, now monotime.Time) {
 	c.maxPayloadSizeEstimate.Store(uint32(estimateMaxPayloadSize(initialPacketSize)))
 	c.mtuDiscoverer.Reset(initialPacketSize, c.maxMTU())
 	c.conn = newSendConn(tr.conn, c.conn.RemoteAddr(), packetInfo{}, utils.DefaultLogger) // TODO: find a better way
-	c.addrConn.Store(&addrConn{c.conn})                                                   // Airlock patch
+	// Airlock patch: LocalAddr and RemoteAddr report the new path.
+	c.addrConn.Store(&addrConn{c.conn})
 	if !c.config.DisablePathMTUDiscovery && c.conn.capabilities().DF {
 		c.mtuDiscoverer.Start(now)
 	}
