@@ -325,10 +325,14 @@ func TestOriginDown(t *testing.T) {
 	if res.Code != wire.CodeOriginUnreachable || !strings.Contains(res.Message, "tcp://"+down) || !strings.Contains(res.Message, "refused") {
 		t.Fatalf("result %v %q: want origin unreachable naming the origin and the cause", res.Code, res.Message)
 	}
+	// The stream is counted when it ends, after its Result reached us.
+	testenv.Eventually(t, "the origin-unreachable stream to be counted", func() error {
+		if v := metricValue(t, r.metrics(t), `airlock_connector_streams_total{outcome="origin_unreachable"}`); v != "1" {
+			return fmt.Errorf("origin unreachable streams = %s", v)
+		}
+		return nil
+	})
 	m := r.metrics(t)
-	if v := metricValue(t, m, `airlock_connector_streams_total{outcome="origin_unreachable"}`); v != "1" {
-		t.Errorf("origin unreachable streams = %s", v)
-	}
 	if v := metricValue(t, m, `airlock_connector_origin_dial_seconds_count{result="error"}`); v != "1" {
 		t.Errorf("failed origin dials = %s", v)
 	}
