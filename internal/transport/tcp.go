@@ -248,7 +248,7 @@ func (c *tcpConn) acceptLoop() {
 		select {
 		case c.accepted <- st:
 		case <-c.ctx.Done():
-			Abort(st, wire.CodeGoingAway)
+			Abort(st, c.closeCode())
 			return
 		}
 	}
@@ -304,6 +304,17 @@ func (c *tcpConn) cause() error {
 		return err
 	}
 	return ErrCut
+}
+
+// closeCode is the code a stream the peer opens after the connection
+// ended is reset with: the connection's own close code when this side
+// closed it with one (a refused connection's overloaded reaches a peer
+// that reads its stream before the CLOSE frame), else going away.
+func (c *tcpConn) closeCode() wire.Code {
+	if ae, ok := errors.AsType[*ApplicationError](context.Cause(c.ctx)); ok && !ae.Remote && ae.Code != wire.CodeOK {
+		return ae.Code
+	}
+	return wire.CodeGoingAway
 }
 
 func (c *tcpConn) fail(err error) {

@@ -214,3 +214,24 @@ func BenchmarkTCPWindow(b *testing.B) {
 		})
 	}
 }
+
+// TestTCPCloseCodeReachesOpenStreams: a stream the peer opened that this
+// side never took (an edge refusing the connection over a limit) is reset
+// with the connection's close code, so the peer reads overloaded whether
+// the reset or the CLOSE frame reaches it first.
+func TestTCPCloseCodeReachesOpenStreams(t *testing.T) {
+	c, s := pair(t, transport.NameTCP, transport.TCPOptions{})
+	st, err := c.OpenStream(testenv.Context(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "the server to hold the stream", func() bool { return s.Stats().Streams == 1 })
+	s.CloseWithError(wire.CodeOverloaded, "over a limit")
+	_, err = io.ReadAll(st)
+	if code := relay.CodeOf(err); code != wire.CodeOverloaded {
+		t.Fatalf("read: %v (code %v), want overloaded", err, code)
+	}
+}
