@@ -51,12 +51,14 @@ type TCPOptions struct {
 	StreamWindow uint32
 	// ConnectionWindow bounds the bytes the peer can make this side hold
 	// across all its streams (default 64 MiB, QUIC's connection window).
-	// yamux has no connection-wide window, so the bound is made of the
-	// others: each stream's window is at most ConnectionWindow divided by
-	// the streams the peer may have open (MaxIncomingStreams and the
-	// slack), and, since no window is under yamux's 256 KiB, the stream
-	// limit is lowered to fit when it must be. A peer that sends beyond a
-	// window is cut off by yamux.
+	// yamux has no connection-wide window, so the bound is made of two
+	// halves: every stream the peer may have open (MaxIncomingStreams and
+	// the slack) starts with yamux's 256 KiB window, and the stream limit
+	// is lowered so that those fit in half of ConnectionWindow; the rest
+	// is what the windows of all streams together may grow by, up to
+	// StreamWindow each, as they are read (the yamux copy's
+	// ConnectionWindowGrowth). A peer that sends beyond a window is cut
+	// off by yamux.
 	ConnectionWindow int64
 	// IdleTimeout closes a connection that heard nothing for this long
 	// (default 5 s); KeepAlive is how often each end pings (default 1 s).
@@ -86,18 +88,30 @@ func (o *TCPOptions) setDefaults() {
 	if o.ConnectionWindow <= 0 {
 		o.ConnectionWindow = DefaultConnectionWindow
 	}
-	slots := max(o.ConnectionWindow/minStreamWindow, streamSlack+2) // streams of the smallest window that fit
+	slots := max(o.ConnectionWindow/2/minStreamWindow, streamSlack+2) // initial windows in half the connection's
 	o.MaxIncomingStreams = int(min(int64(o.MaxIncomingStreams), slots-streamSlack-1))
-	perStream := o.ConnectionWindow / int64(o.MaxIncomingStreams+streamSlack+1)
-	o.StreamWindow = uint32(max(min(int64(o.StreamWindow), perStream), minStreamWindow))
+	o.StreamWindow = max(o.StreamWindow, minStreamWindow)
+}
+
+// growth is what the streams' windows may grow by in all beyond their
+// initial 256 KiB: what ConnectionWindow leaves beside those.
+func (o *TCPOptions) growth() int64 {
+	return max(o.ConnectionWindow-initialHeld(*o), 0)
+}
+
+// initialHeld is what every stream the peer may have open (the limit, the
+// slack and its session stream) holds with its initial window.
+func initialHeld(o TCPOptions) int64 {
+	return int64(o.MaxIncomingStreams+streamSlack+1) * minStreamWindow
 }
 
 // HeldBound is the most a peer can make this side of a connection with
 // opts hold in its streams' receive buffers: every stream it may have
-// open (the limit, the slack and its session stream) with a full window.
+// open (the limit, the slack and its session stream) with its initial
+// window, and what the windows may grow by together.
 func HeldBound(opts TCPOptions) int64 {
 	opts.setDefaults()
-	return int64(opts.MaxIncomingStreams+streamSlack+1) * int64(opts.StreamWindow)
+	return initialHeld(opts) + opts.growth()
 }
 
 // DialTCP connects to addr over TCP, runs the TLS handshake with ALPN
@@ -179,6 +193,7 @@ func newTCP(parent context.Context, raw net.Conn, client bool, opts TCPOptions) 
 	cfg.EnableKeepAlive = false // pinger below: it also measures the round trip
 	cfg.ConnectionWriteTimeout = opts.IdleTimeout
 	cfg.MaxStreamWindowSize = opts.StreamWindow
+	cfg.ConnectionWindowGrowth = uint64(opts.growth())
 	cfg.StreamCloseTimeout = streamCloseTimeout
 	cfg.StreamOpenTimeout = 0
 	cfg.LogOutput = io.Discard
