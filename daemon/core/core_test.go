@@ -288,8 +288,11 @@ func TestOutcomesDriveState(t *testing.T) {
 		}
 		seen = append(seen, s)
 	}
-	if got := strings.Join(seen, " "); got != "connecting connected "+want && got != want {
-		t.Errorf("events %q, want %q", got, want)
+	// Before the steps, the tail of the first connect: the status snapshot may already
+	// show connecting (or connected) when the subscription starts.
+	got := strings.TrimSuffix(strings.Join(seen, " "), want)
+	if got != "" && got != "connected " && got != "connecting connected " {
+		t.Errorf("events %q, want %q after the first connect", strings.Join(seen, " "), want)
 	}
 }
 
