@@ -116,3 +116,57 @@ func waitFor(tb testing.TB, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestWindowGrowsAtFirstUpdate (Airlock patch): a stream's first earned
+// window update takes it to its largest window, not a doubling; a stream
+// that grows while the budget is short takes half of what is left.
+func TestWindowGrowsAtFirstUpdate(t *testing.T) {
+	const (
+		max    = 4 << 20
+		budget = 8 << 20
+	)
+	conf := testConfNoKeepAlive()
+	conf.ConnectionWriteTimeout = time.Minute
+	sconf := conf.Clone()
+	sconf.MaxStreamWindowSize = max
+	sconf.ConnectionWindowGrowth = budget
+	c1, c2 := testConnTCP(t)
+	client, server := testClientServerConfig(t, c1, c2, conf, sconf)
+
+	tests := []struct {
+		name  string
+		grown uint64
+	}{
+		{"first stream: its largest window", uint64(max - initialStreamWindow)},
+		{"second stream: half of what is left", uint64(budget-(max-initialStreamWindow)+1) / 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := client.OpenStream()
+			if err != nil {
+				t.Fatal(err)
+			}
+			go func() {
+				buf := make([]byte, 64<<10)
+				for {
+					if _, err := s.Write(buf); err != nil {
+						return
+					}
+				}
+			}()
+			in, err := server.AcceptStream()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(in, make([]byte, initialStreamWindow/2)); err != nil {
+				t.Fatal(err)
+			}
+			in.recvLock.Lock()
+			grown := in.grown
+			in.recvLock.Unlock()
+			if grown != tt.grown {
+				t.Errorf("after one update the stream grew by %d, want %d", grown, tt.grown)
+			}
+		})
+	}
+}

@@ -313,13 +313,16 @@ func (s *Stream) sendWindowUpdate() error {
 // grow returns the window the stream may have (granted plus buffered),
 // as the session's growth budget allows, and takes its part of the
 // budget. It is called with recvLock held (Airlock patch). A stream
-// starts with the initial window; each time its reader has consumed half
-// of its window since the last update (the update upstream would send),
-// the window doubles, up to max, as far as the budget allows; it never
-// shrinks while the stream lives. So a stream read in bulk reaches its
-// largest window within a few updates, and a stream that carries a few
+// starts with the initial window; the first time its reader has consumed
+// half of it (the update upstream would send), and at each such update
+// after, the window grows to max or by half of what the budget has left,
+// whichever is less; it never shrinks while the stream lives. So a stream
+// read in bulk has its largest window one round trip after its first
+// 128 KiB (doubling from 256 KiB took five updates, each a round trip or
+// more under loss: 0.52× ssh at 5 % loss), a stream that carries a few
 // bytes, or is never read, keeps the initial one and takes nothing from
-// the budget.
+// the budget, and streams that grew and went quiet cannot take all of
+// it: each takes at most half of what is left.
 func (s *Stream) grow(max uint32) uint32 {
 	g := s.session
 	g.growthLock.Lock()
@@ -332,20 +335,13 @@ func (s *Stream) grow(max uint32) uint32 {
 	if consumed := (cur - bufLen) - s.recvWindow; consumed < cur/2 || s.released || cur >= max {
 		return cur
 	}
-	want := uint64(max - initialStreamWindow)
-	if double := 2*uint64(cur) - uint64(initialStreamWindow); double < want {
-		want = double
+	var left uint64 // what the budget has that no stream took
+	if g.growth < g.config.ConnectionWindowGrowth {
+		left = g.config.ConnectionWindowGrowth - g.growth
 	}
-	avail := s.grown // others' growth may be over the budget: keep ours
-	if others := g.growth - s.grown; others < g.config.ConnectionWindowGrowth {
-		avail = g.config.ConnectionWindowGrowth - others
-	}
-	grown := s.grown
-	if want > grown {
-		grown = want
-		if grown > avail {
-			grown = avail
-		}
+	grown := s.grown + (left+1)/2
+	if full := uint64(max - initialStreamWindow); grown > full {
+		grown = full
 	}
 	g.growth += grown - s.grown
 	s.grown = grown
