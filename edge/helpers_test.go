@@ -154,11 +154,39 @@ func (e *testEdge) mint(tb testing.TB, app, email string, ttl time.Duration) str
 // dial opens a raw QUIC connection to the edge and its control stream.
 func (e *testEdge) dial(tb testing.TB) (*quic.Conn, *quic.Stream) {
 	tb.Helper()
+	return e.dialVia(tb, nil)
+}
+
+// mutePacketConn is a UDP socket that can fall silent: while muted, what
+// is written to it is dropped, as from a SIGSTOPped or cut-off peer.
+type mutePacketConn struct {
+	net.PacketConn
+	muted atomic.Bool
+}
+
+func (c *mutePacketConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if c.muted.Load() {
+		return len(p), nil
+	}
+	return c.PacketConn.WriteTo(p, addr)
+}
+
+// dialVia is dial over pc (nil: a socket of its own).
+func (e *testEdge) dialVia(tb testing.TB, pc net.PacketConn) (*quic.Conn, *quic.Stream) {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conn, err := quic.DialAddr(ctx, e.srv.Addr().String(), &tls.Config{
-		RootCAs: e.pool, ServerName: "localhost", NextProtos: []string{wire.ALPN},
-	}, &quic.Config{KeepAlivePeriod: time.Second})
+	tlsConf := &tls.Config{RootCAs: e.pool, ServerName: "localhost", NextProtos: []string{wire.ALPN}}
+	qconf := &quic.Config{KeepAlivePeriod: time.Second}
+	var conn *quic.Conn
+	var err error
+	if pc == nil {
+		conn, err = quic.DialAddr(ctx, e.srv.Addr().String(), tlsConf, qconf)
+	} else {
+		tr := &quic.Transport{Conn: pc}
+		tb.Cleanup(func() { tr.Close() })
+		conn, err = tr.Dial(ctx, e.srv.Addr(), tlsConf, qconf)
+	}
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -225,14 +253,21 @@ type fakeConnector struct {
 	ctrl    *quic.Stream
 	welcome *wire.Welcome
 	result  atomic.Pointer[wire.Result]
-	reset   atomic.Bool // reset each stream with CodeGoingAway instead of answering
+	reset   atomic.Bool                   // reset each stream with CodeGoingAway instead of answering
+	hold    atomic.Pointer[chan struct{}] // when set: answer each Dial once it is closed
 	dials   chan *wire.Dial
 	frames  chan wire.Frame // control frames from the edge
 }
 
 func (e *testEdge) connector(tb testing.TB, name string, c *credentials.Credentials) *fakeConnector {
 	tb.Helper()
-	conn, ctrl := e.dial(tb)
+	return e.connectorVia(tb, name, c, nil)
+}
+
+// connectorVia is connector over pc (nil: a socket of its own).
+func (e *testEdge) connectorVia(tb testing.TB, name string, c *credentials.Credentials, pc net.PacketConn) *fakeConnector {
+	tb.Helper()
+	conn, ctrl := e.dialVia(tb, pc)
 	w := hello(tb, ctrl, &wire.Hello{Version: wire.Version, Role: wire.RoleConnector,
 		TunnelID: c.TunnelID, Secret: c.Secret, ConnectorID: name, Software: "fake", Assertions: true})
 	if w.Code != wire.CodeOK {
@@ -274,6 +309,9 @@ func (fc *fakeConnector) serve(str *quic.Stream) {
 	case fc.dials <- d:
 	default:
 	}
+	if hold := fc.hold.Load(); hold != nil {
+		<-*hold
+	}
 	if fc.reset.Load() {
 		str.CancelWrite(quic.StreamErrorCode(wire.CodeGoingAway))
 		str.CancelRead(quic.StreamErrorCode(wire.CodeGoingAway))
@@ -287,6 +325,14 @@ func (fc *fakeConnector) serve(str *quic.Stream) {
 	io.WriteString(str, fc.name+":")
 	io.Copy(str, str)
 	str.Close()
+}
+
+// ping sends a Ping on the control stream, as a live connector does.
+func (fc *fakeConnector) ping(tb testing.TB) {
+	tb.Helper()
+	if err := wire.WriteFrame(fc.ctrl, &wire.Ping{Padding: wire.PingPadding}); err != nil {
+		tb.Fatalf("connector %s ping: %v", fc.name, err)
+	}
 }
 
 // roundTrip writes msg, half-closes, and returns everything read back.

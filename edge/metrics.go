@@ -14,6 +14,7 @@ type metrics struct {
 	connectorConns    *prometheus.GaugeVec
 	connectorInsts    *prometheus.GaugeVec
 	quietConns        *prometheus.GaugeVec
+	quietMoved        prometheus.Counter // streams moved off a connection that went quiet before it answered
 	clientConns       prometheus.Gauge
 	connsByTransport  *prometheus.GaugeVec // role, transport (transports.go)
 	handshakeFailures *prometheus.CounterVec
@@ -54,6 +55,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: ns, Name: "quiet_connector_connections",
 			Help: "Connector connections per tunnel that ping but were not heard lately; new streams go to the others first.",
 		}, []string{"tunnel"}),
+		quietMoved: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "streams_moved_from_quiet_total",
+			Help: "Streams whose connector connection went quiet before it answered their Dial, moved to another connection of the tunnel.",
+		}),
 		clientConns: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: ns, Name: "client_connections", Help: "Live client (daemon) connections.",
 		}),
@@ -98,7 +103,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Source addresses that authenticated recently and get the full stream limit.",
 		}),
 	}
-	reg.MustRegister(m.streams, m.activeStreams, m.bytes, m.connectorConns, m.connectorInsts, m.quietConns, m.clientConns,
+	reg.MustRegister(m.streams, m.activeStreams, m.bytes, m.connectorConns, m.connectorInsts, m.quietConns, m.quietMoved, m.clientConns,
 		m.handshakeFailures, m.checkSeconds, m.setupSeconds,
 		m.refused, m.addressValidations, m.handshakes, m.unauthConns, m.pendingStreams, m.trustedSources, m.connsByTransport)
 	return m

@@ -1,8 +1,11 @@
 package edge
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/airlockhq/airlock/internal/transport"
 )
 
 // connectorQuietAfter is how long a connector connection that pings may go
@@ -155,4 +158,66 @@ func choose(cs []candidate, start int) int {
 		}
 	}
 	return best
+}
+
+// answerWatch ends the wait for a connector's Result when its connection
+// goes quiet while the tunnel has another connection that was heard: the
+// edge sends only the Dial before the Result, so nothing of the client's
+// went there and another connection may take the stream. A quiet
+// connection can be picked while it looked heard: a connector stopped just
+// after a ping, or an edge resumed from a pause reading the Pings its
+// socket buffered meanwhile. A lone connector, however slow, keeps the
+// wait (resultTimeout bounds it). Timers, not a goroutine: nothing runs
+// while the connection is heard but a timer due when it would turn quiet.
+type answerWatch struct {
+	mu    sync.Mutex
+	timer *time.Timer
+	fired bool // the wait was cut: the read's deadline error means quiet
+	done  bool
+}
+
+// watchAnswer watches cp while up waits for its Result; alternative
+// reports whether another of the tunnel's connections was heard at now.
+func watchAnswer(cp *peer, up transport.Stream, alternative func(now time.Time) bool) *answerWatch {
+	w := &answerWatch{}
+	if _, pings := cp.heard.last(); !pings {
+		return w // an older connector: never called quiet
+	}
+	var check func()
+	arm := func(now time.Time) {
+		next := heardEvery // quiet and alone: look again in a moment
+		if last, _ := cp.heard.last(); !cp.heard.quietAt(now) {
+			next = last.Add(connectorQuietAfter).Sub(now) + time.Millisecond
+		}
+		w.timer = time.AfterFunc(next, check)
+	}
+	check = func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.done {
+			return
+		}
+		now := time.Now()
+		if !cp.heard.quietAt(now) || !alternative(now) {
+			arm(now)
+			return
+		}
+		w.fired = true
+		up.SetReadDeadline(now) //nolint:errcheck // the read returns at once
+	}
+	w.mu.Lock()
+	arm(time.Now())
+	w.mu.Unlock()
+	return w
+}
+
+// stop ends the watch and reports whether it cut the wait.
+func (w *answerWatch) stop() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.done = true
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	return w.fired
 }

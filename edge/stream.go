@@ -149,7 +149,10 @@ func (s *Server) dialConnector(rt *route, open *wire.Open, claims *token.Claims,
 			cp.release()
 			return nil, nil, err
 		}
-		up, err := s.openUpstream(cp, dial)
+		up, err := s.openUpstream(cp, dial, func(now time.Time) bool {
+			alt := s.registry.pick(rt.tunnel.id, tried, now)
+			return alt != nil && !alt.heard.quietAt(now)
+		})
 		if err == nil {
 			return up, cp, nil
 		}
@@ -172,7 +175,10 @@ func (s *Server) dialConnector(rt *route, open *wire.Open, claims *token.Claims,
 	return nil, nil, wire.Errorf(wire.CodeNoConnector, "no connector of tunnel %s is connected to this edge (app %s)", rt.tunnel.name, rt.app)
 }
 
-func (s *Server) openUpstream(cp *peer, dial *wire.Dial) (transport.Stream, error) {
+// openUpstream opens a stream on cp, sends dial and waits for the Result;
+// alternative reports whether the tunnel has another connection heard at
+// now, for when cp goes quiet meanwhile (answerWatch).
+func (s *Server) openUpstream(cp *peer, dial *wire.Dial, alternative func(now time.Time) bool) (transport.Stream, error) {
 	// At once when the connection has a free stream, else within a little.
 	ctx, cancel := context.WithTimeout(cp.conn.Context(), openStreamTimeout)
 	up, err := cp.conn.OpenStream(ctx)
@@ -188,9 +194,15 @@ func (s *Server) openUpstream(cp *peer, dial *wire.Dial) (transport.Stream, erro
 		abort(up, wire.CodeGoingAway)
 		return nil, retryable{wire.Errorf(wire.CodeNoConnector, "connector connection %s: %v", cp.id, err)}
 	}
+	watch := watchAnswer(cp, up, alternative)
 	res, err := wire.ReadFrameOf[*wire.Result](up)
+	quiet := watch.stop()
 	if err != nil {
 		abort(up, wire.CodeGoingAway)
+		if quiet && errors.Is(err, os.ErrDeadlineExceeded) {
+			s.m.quietMoved.Inc()
+			return nil, retryable{wire.Errorf(wire.CodeNoConnector, "connector connection %s went quiet before it answered (unheard for over %s)", cp.id, connectorQuietAfter)}
+		}
 		var ee *wire.Error
 		code := relay.CodeOf(err)
 		switch {

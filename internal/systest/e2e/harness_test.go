@@ -45,6 +45,16 @@ func startStack(tb testing.TB, opts stack.Options) *stack.Stack {
 		if err := s.Close(); err != nil {
 			tb.Errorf("stop the stack: %v", err)
 		}
+		if tb.Failed() { // what each process said, for the failure's story
+			for _, p := range []struct {
+				name string
+				p    *stack.Process
+			}{{"edge", s.Edge}, {"connector", s.Connector}, {"daemon", s.Daemon}} {
+				if p.p != nil {
+					tb.Logf("%s output tail:\n%s", p.name, tailOf(p.p.Output()))
+				}
+			}
+		}
 	})
 	return s
 }
