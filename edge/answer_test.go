@@ -2,6 +2,7 @@ package edge
 
 import (
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,19 +75,23 @@ func TestQuietWhileAnswering(t *testing.T) {
 			if tc.other {
 				b = e.connector(t, "b", e.creds)
 				stop := make(chan struct{})
+				var wg sync.WaitGroup
+				defer wg.Wait()
 				defer close(stop)
-				go func() { // b pings as a live connector does
+				wg.Go(func() { // b pings as a live connector does, until the subtest ends
 					tick := time.NewTicker(100 * time.Millisecond)
 					defer tick.Stop()
 					for {
-						b.ping(t)
+						if err := wire.WriteFrame(b.ctrl, &wire.Ping{Padding: wire.PingPadding}); err != nil {
+							return // the connection closed
+						}
 						select {
 						case <-stop:
 							return
 						case <-tick.C:
 						}
 					}
-				}()
+				})
 			} else {
 				testenv.Eventually(t, "a's connection to be quiet at the edge", func() bool {
 					p := e.srv.registry.pick(e.creds.TunnelID, nil, time.Now())

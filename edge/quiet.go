@@ -160,10 +160,18 @@ func choose(cs []candidate, start int) int {
 	return best
 }
 
+// answerQuietAfter is how long a connector connection waiting to answer a
+// Dial may go unheard before answerWatch moves the stream: twice
+// connectorQuietAfter, since moving costs a second origin dial where a
+// preference costs nothing (a Ping late by half a second must not move
+// streams), and still under the 5 s idle timeout.
+const answerQuietAfter = 2 * connectorQuietAfter
+
 // answerWatch ends the wait for a connector's Result when its connection
-// goes quiet while the tunnel has another connection that was heard: the
-// edge sends only the Dial before the Result, so nothing of the client's
-// went there and another connection may take the stream. A quiet
+// goes unheard for answerQuietAfter while the tunnel has another
+// connection that was heard: the edge sends only the Dial before the
+// Result, so nothing of the client's went there and another connection may
+// take the stream. A quiet
 // connection can be picked while it looked heard: a connector stopped just
 // after a ping, or an edge resumed from a pause reading the Pings its
 // socket buffered meanwhile. A lone connector, however slow, keeps the
@@ -186,8 +194,8 @@ func watchAnswer(cp *peer, up transport.Stream, alternative func(now time.Time) 
 	var check func()
 	arm := func(now time.Time) {
 		next := heardEvery // quiet and alone: look again in a moment
-		if last, _ := cp.heard.last(); !cp.heard.quietAt(now) {
-			next = last.Add(connectorQuietAfter).Sub(now) + time.Millisecond
+		if last, _ := cp.heard.last(); !silent(last, now) {
+			next = last.Add(answerQuietAfter).Sub(now) + time.Millisecond
 		}
 		w.timer = time.AfterFunc(next, check)
 	}
@@ -198,7 +206,7 @@ func watchAnswer(cp *peer, up transport.Stream, alternative func(now time.Time) 
 			return
 		}
 		now := time.Now()
-		if !cp.heard.quietAt(now) || !alternative(now) {
+		if last, _ := cp.heard.last(); !silent(last, now) || !alternative(now) {
 			arm(now)
 			return
 		}
@@ -210,6 +218,10 @@ func watchAnswer(cp *peer, up transport.Stream, alternative func(now time.Time) 
 	w.mu.Unlock()
 	return w
 }
+
+// silent reports whether a connection last heard at last is past
+// answerQuietAfter at now.
+func silent(last, now time.Time) bool { return now.Sub(last) > answerQuietAfter }
 
 // stop ends the watch and reports whether it cut the wait.
 func (w *answerWatch) stop() bool {

@@ -114,6 +114,20 @@ func (r *registry) connectors() map[string]int {
 	return out
 }
 
+// hasHeard reports whether the tunnel has a live, non-draining connector
+// connection outside skip that was heard at now (pick without its side
+// effects, for answerWatch).
+func (r *registry) hasHeard(tunnelID string, skip []*peer, now time.Time) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, p := range r.tunnels[tunnelID] {
+		if c := p.candidate(now); c.usable && !c.quiet && p.conn.Context().Err() == nil && !slices.Contains(skip, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // pick returns the live, non-draining connector connection of the tunnel
 // that pick should route a stream to at now, outside skip: one heard lately
 // before a quiet one (quiet.go), then the one with the fewest active

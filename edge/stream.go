@@ -150,8 +150,7 @@ func (s *Server) dialConnector(rt *route, open *wire.Open, claims *token.Claims,
 			return nil, nil, err
 		}
 		up, err := s.openUpstream(cp, dial, func(now time.Time) bool {
-			alt := s.registry.pick(rt.tunnel.id, tried, now)
-			return alt != nil && !alt.heard.quietAt(now)
+			return s.registry.hasHeard(rt.tunnel.id, tried, now)
 		})
 		if err == nil {
 			return up, cp, nil
@@ -201,7 +200,7 @@ func (s *Server) openUpstream(cp *peer, dial *wire.Dial, alternative func(now ti
 		abort(up, wire.CodeGoingAway)
 		if quiet && errors.Is(err, os.ErrDeadlineExceeded) {
 			s.m.quietMoved.Inc()
-			return nil, retryable{wire.Errorf(wire.CodeNoConnector, "connector connection %s went quiet before it answered (unheard for over %s)", cp.id, connectorQuietAfter)}
+			return nil, retryable{wire.Errorf(wire.CodeNoConnector, "connector connection %s went quiet before it answered (unheard for over %s)", cp.id, answerQuietAfter)}
 		}
 		var ee *wire.Error
 		code := relay.CodeOf(err)

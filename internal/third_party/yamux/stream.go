@@ -321,8 +321,8 @@ func (s *Stream) sendWindowUpdate() error {
 // 128 KiB (doubling from 256 KiB took five updates, each a round trip or
 // more under loss: 0.52× ssh at 5 % loss), a stream that carries a few
 // bytes, or is never read, keeps the initial one and takes nothing from
-// the budget, and streams that grew and went quiet cannot take all of
-// it: each takes at most half of what is left.
+// the budget, and each update takes at most half of what is left (a
+// stream keeps what it grew until it closes).
 func (s *Stream) grow(max uint32) uint32 {
 	g := s.session
 	g.growthLock.Lock()
