@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -222,30 +223,45 @@ func echoVia(tb testing.TB, a *edgetest.Edge, addr, msg string) {
 	echoRoundTrip(tb, sc, sc.CloseWrite, msg)
 }
 
-// msgCounter counts the log records by message, passing them on.
+// msgCounter counts the log records by message, and keeps each one's
+// "err" attribute, passing them on.
 type msgCounter struct {
 	slog.Handler
-	mu *sync.Mutex
-	n  map[string]int
+	mu   *sync.Mutex
+	n    map[string]int
+	errs map[string][]string
 }
 
 func newMsgCounter(tb testing.TB) *msgCounter {
-	return &msgCounter{Handler: testLogger(tb).Handler(), mu: &sync.Mutex{}, n: map[string]int{}}
+	return &msgCounter{Handler: testLogger(tb).Handler(), mu: &sync.Mutex{}, n: map[string]int{}, errs: map[string][]string{}}
 }
 
 func (h *msgCounter) Handle(ctx context.Context, r slog.Record) error {
 	h.mu.Lock()
 	h.n[r.Message]++
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "err" {
+			h.errs[r.Message] = append(h.errs[r.Message], a.Value.String())
+		}
+		return true
+	})
 	h.mu.Unlock()
 	return h.Handler.Handle(ctx, r)
 }
 
 func (h *msgCounter) WithAttrs(as []slog.Attr) slog.Handler {
-	return &msgCounter{Handler: h.Handler.WithAttrs(as), mu: h.mu, n: h.n}
+	return &msgCounter{Handler: h.Handler.WithAttrs(as), mu: h.mu, n: h.n, errs: h.errs}
 }
 
 func (h *msgCounter) WithGroup(g string) slog.Handler {
-	return &msgCounter{Handler: h.Handler.WithGroup(g), mu: h.mu, n: h.n}
+	return &msgCounter{Handler: h.Handler.WithGroup(g), mu: h.mu, n: h.n, errs: h.errs}
+}
+
+// errors returns the "err" attributes of the records logged as msg.
+func (h *msgCounter) errors(msg string) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.errs[msg])
 }
 
 func (h *msgCounter) count(msg string) int {
@@ -255,6 +271,7 @@ func (h *msgCounter) count(msg string) int {
 }
 
 const (
+	msgDown   = "edge connection down; retrying"
 	msgFollow = "following a fleet member: connecting to it"
 	msgLeft   = "a fleet member left: draining its connections"
 	msgCut    = "the fleet has more edges than a connector follows; not connecting to the rest"
