@@ -143,7 +143,7 @@ type Edge struct {
 	Current string `json:"current,omitempty"`
 	// Transport is the transport of that connection, "QUIC" or "TCP",
 	// and TransportReason why TCP ("UDP to the edge got no answer within
-	// 1.5 s; trying QUIC again in 5m").
+	// 1.5 s; trying QUIC again in 30s").
 	Transport       string    `json:"transport,omitempty"`
 	TransportReason string    `json:"transport_reason,omitempty"`
 	Connected       bool      `json:"connected"`

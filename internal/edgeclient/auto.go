@@ -28,7 +28,7 @@ const (
 // which QUIC is tried again in the background while TCP carries on.
 const (
 	DefaultFallbackAfter  = 1500 * time.Millisecond
-	DefaultRetryQUICAfter = 5 * time.Minute
+	DefaultRetryQUICAfter = 30 * time.Second
 )
 
 // maxNetworks bounds the networks a picker remembers.
