@@ -45,12 +45,15 @@
 //
 // Every write takes client-go's lock first: `FILE.lock` created with O_CREATE|O_EXCL
 // for every file in the list (and the target of a symlink), in sorted order, as
-// kubectl's ModifyConfig does, and the file is read, changed and written under it, so
-// a concurrent `kubectl config set-…` never loses an update (kubectl does not wait for
-// a lock: it fails with "file exists" and changes nothing). The lock is held only for
-// one read-change-write; Airlock writes "airlock pid=N start=T" into the lock files it
-// creates. The file is replaced atomically: a temporary file in the same folder,
-// fsync, the original mode and owner, rename, fsync of the folder. A file that is
+// kubectl's ModifyConfig does, so a concurrent `kubectl config set-…` never loses an
+// update (kubectl does not wait for a lock: it fails with "file exists" and changes
+// nothing). The lock is held as briefly as that allows: the new file is planned on an
+// unlocked read and written and fsynced beside the old one first (a temporary file in
+// the same folder, the original mode and owner); under the lock the file is only read
+// again, compared with the bytes the plan was made on, and renamed over (then the
+// folder is fsynced). A file that changed meanwhile is planned again; after a few
+// such misses the cycle writes under the lock, so a file that keeps changing cannot
+// starve it. Airlock writes "airlock pid=N start=T" into the lock files it creates. A file that is
 // read-only (no owner write bit), has several hard links, or does not parse is never
 // written.
 //
