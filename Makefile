@@ -33,7 +33,7 @@ kube-apiserver:
 # folder, about 40 s).
 test: kube-apiserver
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
-	cd internal/third_party/quic-go && $(GO) test -race -count=1 ./internal/congestion/
+	cd internal/third_party/quic-go && $(GO) test -race -count=1 ./internal/congestion/ && $(GO) test -race -count=1 -run 'TestGRO' .
 	cd internal/third_party/yamux && $(GO) test -race -count=1 -run 'TestConnectionWindowGrowth' .
 
 test-short:

@@ -36,3 +36,8 @@ func parseIPv4PktInfo(body []byte) (ip netip.Addr, ifIndex uint32, ok bool) {
 func isGSOEnabled(syscall.RawConn) bool { return false }
 
 func isECNEnabled() bool { return !isECNDisabledUsingEnv() }
+
+// Airlock patch: UDP GRO is Linux's (sys_conn_helper_linux.go).
+func enableGRO(syscall.RawConn) bool { return false }
+
+func groSegmentSize(*unix.Cmsghdr, []byte) (int, bool) { return 0, false }

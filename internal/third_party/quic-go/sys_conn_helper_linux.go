@@ -152,3 +152,34 @@ func kernelVersion() (major, minor int) {
 
 	return values[0], values[1]
 }
+
+// Airlock patch: UDP GRO on receive. enableGRO asks the kernel to hand
+// over consecutive datagrams of one flow as one coalesced message (with
+// their segment size in a UDP_GRO control message), as it already takes
+// quic-go's sends in one call (GSO). Without it a GSO send on loopback, or
+// a NIC's GRO batch, is split back into one socket buffer per packet for a
+// reader that cannot take it whole.
+func enableGRO(conn syscall.RawConn) bool {
+	if kernelVersionMajor < 5 {
+		return false
+	}
+	if disabled, err := strconv.ParseBool(os.Getenv("QUIC_GO_DISABLE_GRO")); err == nil && disabled {
+		return false
+	}
+	var serr error
+	if err := conn.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_GRO, 1)
+	}); err != nil {
+		return false
+	}
+	return serr == nil
+}
+
+// groSegmentSize reads a UDP_GRO control message: the size of each
+// datagram in a coalesced message (the last may be shorter).
+func groSegmentSize(hdr *unix.Cmsghdr, body []byte) (int, bool) {
+	if hdr.Level != unix.IPPROTO_UDP || hdr.Type != unix.UDP_GRO || len(body) < 4 {
+		return 0, false
+	}
+	return int(binary.NativeEndian.Uint32(body)), true
+}

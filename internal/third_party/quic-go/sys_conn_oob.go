@@ -51,8 +51,22 @@ type oobConn struct {
 	messages []ipv4.Message
 	buffers  [batchSize]*packetBuffer
 
+	// Airlock patch: with UDP GRO (gro), each message is read into a
+	// buffer of its own that can hold a coalesced batch (groBufferSize),
+	// and ReadPacket returns its datagrams one at a time, each copied into
+	// a packet buffer: rest is what is left of the current message, cut in
+	// segSize pieces, each returned as a copy of template.
+	gro      bool
+	rest     []byte
+	segSize  int
+	template receivedPacket
+
 	cap connCapabilities
 }
+
+// groBufferSize holds the largest coalesced message the kernel hands over
+// (64 KiB: a UDP datagram's limit).
+const groBufferSize = 1 << 16
 
 var _ rawConn = &oobConn{}
 
@@ -135,16 +149,24 @@ func newConn(c OOBCapablePacketConn, supportsDF bool) (*oobConn, error) {
 	for i := range batchSize {
 		oobConn.messages[i].OOB = make([]byte, oobBufferSize)
 	}
+	if oobConn.gro = enableGRO(rawConn); oobConn.gro {
+		for i := range batchSize {
+			oobConn.messages[i].Buffers[0] = make([]byte, groBufferSize)
+		}
+	}
 	return oobConn, nil
 }
 
 var invalidCmsgOnceV4, invalidCmsgOnceV6 sync.Once
 
 func (c *oobConn) ReadPacket() (receivedPacket, error) {
+	if len(c.rest) > 0 { // Airlock patch: the next datagram of a coalesced message
+		return c.nextSegment(), nil
+	}
 	if len(c.messages) == int(c.readPos) { // all messages read. Read the next batch of messages.
 		c.messages = c.messages[:batchSize]
 		// replace buffers data buffers up to the packet that has been consumed during the last ReadBatch call
-		for i := uint8(0); i < c.readPos; i++ {
+		for i := uint8(0); i < c.readPos && !c.gro; i++ {
 			buffer := getPacketBuffer()
 			buffer.Data = buffer.Data[:protocol.MaxPacketBufferSize]
 			c.buffers[i] = buffer
@@ -160,8 +182,12 @@ func (c *oobConn) ReadPacket() (receivedPacket, error) {
 	}
 
 	msg := c.messages[c.readPos]
-	buffer := c.buffers[c.readPos]
+	var buffer *packetBuffer
+	if !c.gro {
+		buffer = c.buffers[c.readPos]
+	}
 	c.readPos++
+	segSize := 0
 
 	data := msg.OOB[:msg.NN]
 	p := receivedPacket{
@@ -174,6 +200,9 @@ func (c *oobConn) ReadPacket() (receivedPacket, error) {
 		hdr, body, remainder, err := unix.ParseOneSocketControlMessage(data)
 		if err != nil {
 			return receivedPacket{}, err
+		}
+		if size, ok := groSegmentSize(&hdr, body); ok {
+			segSize = size
 		}
 		if hdr.Level == unix.IPPROTO_IP {
 			switch hdr.Type {
@@ -221,7 +250,32 @@ func (c *oobConn) ReadPacket() (receivedPacket, error) {
 		}
 		data = remainder
 	}
-	return p, nil
+	if !c.gro {
+		return p, nil
+	}
+	if segSize <= 0 || segSize > len(p.data) {
+		segSize = len(p.data) // one datagram
+	}
+	c.rest, c.segSize, c.template = p.data, segSize, p
+	if len(c.rest) == 0 {
+		p.buffer = getPacketBuffer()
+		p.data = p.buffer.Data[:0]
+		return p, nil
+	}
+	return c.nextSegment(), nil
+}
+
+// nextSegment returns the next datagram of the message in c.rest, copied
+// into a packet buffer (truncated to it, as the kernel truncates a larger
+// datagram read without GRO). Airlock patch.
+func (c *oobConn) nextSegment() receivedPacket {
+	n := min(c.segSize, len(c.rest))
+	p := c.template
+	p.buffer = getPacketBuffer()
+	p.data = append(p.buffer.Data[:0], c.rest[:min(n, protocol.MaxPacketBufferSize)]...)
+	p.buffer.Data = p.data
+	c.rest = c.rest[n:]
+	return p
 }
 
 // WritePacket writes a new packet.
