@@ -12,23 +12,35 @@
 // # What the breakdown shows (issue 14, item 1)
 //
 // One run of BenchmarkStreamBreakdown and BenchmarkKubectl, 2 shared CPUs,
-// load average about 0.6–0.9, kubectl v1.32, before any speed work; figures
-// from such a machine are noisy, so read the shape, not the last digit.
-// Per new stream, p50 of 300 sequential ones (p90 in brackets), ms:
+// kubectl v1.32, before any speed work (load average about 0.6–0.9) and in
+// the `make bench` of 2026-12-06 (load average about 2, after UDP GRO and
+// the windows and congestion work); figures from such a machine are noisy,
+// so read the shape, not the last digit. Per new stream, p50 of 300
+// sequential ones (p90 in brackets), ms:
 //
-//	TCP connect to the daemon's SOCKS listener          0.07 (0.25)
-//	greeting → method selection                         0.22 (0.50)
-//	username/password → auth OK                         0.10 (0.25)
-//	CONNECT sent → edge accepted the stream             0.34 (0.54)
-//	edge accepted → connector's dial at the origin      0.81 (1.22)
-//	origin accepted → SOCKS success reply               0.47 (0.73)
-//	SOCKS reply → first echoed byte                     0.76 (1.11)
-//	total, connect start → first echoed byte            2.92 (3.98)
-//	direct TCP, connect start → first echoed byte       0.20 (0.44)
+//	                                                    before        now
+//	TCP connect to the daemon's SOCKS listener          0.07 (0.25)   0.07 (0.24)
+//	greeting → method selection                         0.22 (0.50)   0.15 (0.28)
+//	username/password → auth OK                         0.10 (0.25)   0.07 (0.17)
+//	CONNECT sent → edge accepted the stream             0.34 (0.54)   0.22 (0.36)
+//	edge accepted → connector's dial at the origin      0.81 (1.22)   0.51 (0.68)
+//	origin accepted → SOCKS success reply               0.47 (0.73)   0.34 (0.46)
+//	SOCKS reply → first echoed byte                     0.76 (1.11)   0.53 (0.66)
+//	total, connect start → first echoed byte            2.92 (3.98)   1.98 (2.33)
+//	direct TCP, connect start → first echoed byte       0.20 (0.44)   0.18 (0.33)
 //
-// with, as means from the programs' histograms, the edge's check 0.03 ms,
-// its setup (stream accepted → Result written) 1.08 ms and the connector's
-// origin dial 0.15 ms. So:
+// with, as means from the programs' histograms, the edge's check 0.03 ms
+// (now 0.017), its setup (stream accepted → Result written) 1.08 ms (now
+// 0.68) and the connector's origin dial 0.15 ms (now 0.11). Every step
+// shrank by about a third and the shape is the same; the data round trip
+// on an open stream (0.53 ms) is now what the bare two-hop quic-go relay's
+// is (its connect and echo, 1.01 ms, is an open without an answer plus one
+// round trip), so what Airlock adds per new connection is the SOCKS5
+// handshake (0.3 ms) and the authorised open (1.1 ms: the edge's check,
+// the signed assertion and the connector's answer). The issue's target, a
+// new connection in 1.0 ms at p50, is therefore not reachable while every
+// stream waits for the connector's answer before the SOCKS reply, which
+// issue 14 keeps (refusals reach the SOCKS reply with their code). So:
 //
 //   - The token and policy check is not the cost (0.03 ms of 2.9).
 //   - The edge → connector leg is the largest step of the open: 0.81 ms from
@@ -48,6 +60,9 @@
 //
 // `kubectl get ns` (15 interleaved runs each, median / p90): direct 75 / 87
 // ms, Airlock 91 / 135 ms (1.21× / 1.55×), `ssh -N -D` 158 / 185 ms (2.10×).
+// In the 2026-12-06 run: direct 57.8 / 59.7 ms, Airlock 65.2 / 68.8 ms
+// (1.13× / 1.15×), Airlock through HTTPS_PROXY 61.4 / 63.8 ms (1.06× /
+// 1.07×), ssh 144.3 / 151.6 ms (2.50×).
 //
 // # Where kubectl's extra time goes
 //
@@ -99,7 +114,18 @@
 //	connector  CPU 4.47 ms/MB, 123 context switches/MB
 //	all three  16.1 ms/MB: at most 124 MB/s on two whole cores
 //
-// so on this 2-core machine the path is CPU-bound: the figure it reaches
+// and with UDP GRO on every QUIC socket (the quic-go copy's fourth patch),
+// in one run beside the old build's figures (126 MB/s, ssh 406):
+//
+//	daemon     CPU 2.88 ms/MB, 79 context switches/MB
+//	edge       CPU 4.97 ms/MB, 78 context switches/MB
+//	connector  CPU 3.45 ms/MB, 95 context switches/MB
+//	all three  11.3 ms/MB; Airlock 163 MB/s, the bare relay 170, ssh 390
+//
+// A GSO batch of up to 42 packets (the large send buffer at 60 KiB, not 20)
+// gave 171 MB/s and the same CPU per MB: not kept.
+//
+// So on this 2-core machine the path is CPU-bound: the figure it reaches
 // is what three QUIC endpoints' per-packet work allows, and the edge (QUIC
 // in and QUIC out, two decryptions and encryptions per packet) costs most.
 // Measured by hand on the same stack with unstripped binaries (a 128 MiB
