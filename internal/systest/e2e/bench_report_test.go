@@ -89,6 +89,8 @@ func printReport(w io.Writer, cfg benchConfig, load string, paths []*benchPath, 
 		fmt.Fprintf(w, "airlock TLS handshake + GET p50 over direct: %+.2f ms (target ≤ %v: %s)\n",
 			ms(over), targetHTTPSOver, verdict(over <= targetHTTPSOver))
 	}
+	fmt.Fprintln(w, "airlock when issue 14 was filed (same bench, one run): bulk 120 MB/s (ssh 408: 0.29×), echo p50 / p99 1.95 / 3.46 ms,")
+	fmt.Fprintln(w, "  https p50 / p99 4.47 / 7.06 ms (direct 1.37 / 2.77)")
 	fmt.Fprintln(w)
 }
 
