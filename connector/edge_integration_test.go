@@ -95,7 +95,7 @@ func TestEdgeOtherTargetReachesOnlyRuleOrigin(t *testing.T) {
 }
 
 func TestEdgeRefusals(t *testing.T) {
-	down := closedPort(t)
+	down := testenv.RefusedAddr(t)
 	s := newRealSetup(t, nil, testApp+"=tcp://"+down)
 	tests := []struct {
 		name     string

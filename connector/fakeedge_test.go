@@ -313,7 +313,7 @@ func TestNoRuleAndDenyRule(t *testing.T) {
 func TestOriginDown(t *testing.T) {
 	sg := newSigner(t)
 	fe := fakeedge.Start(t, sg.PublicKey())
-	down := closedPort(t)
+	down := testenv.RefusedAddr(t)
 	r := startConnector(t, fe.Credentials(), rules(t, testApp+"=tcp://"+down), nil)
 	conns := fe.WaitConns(2)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

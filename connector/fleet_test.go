@@ -299,7 +299,7 @@ func TestFleetMembersFollowed(t *testing.T) {
 	s := newFakeSetup(t, func(c *connector.Config) { c.Logger = slog.New(logs) })
 	self := wire.Member{ID: "fake-edge", Addr: s.edge.Addr()}
 	member := func(i int) wire.Member {
-		return wire.Member{ID: fmt.Sprintf("edge-%02d", i), Addr: closedPort(t)}
+		return wire.Member{ID: fmt.Sprintf("edge-%02d", i), Addr: testenv.RefusedAddr(t)}
 	}
 	ms := make([]wire.Member, 20)
 	for i := range ms {

@@ -66,17 +66,6 @@ func (e *echoServer) addr() string { return e.ln.Addr().String() }
 func (e *echoServer) url() string  { return "tcp://" + e.addr() }
 
 // closedPort returns a loopback address where nothing listens.
-func closedPort(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func newSigner(tb testing.TB) *token.Signer {
 	tb.Helper()
 	kid, key, err := token.GenerateKey()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlockhq/airlock/internal/testenv"
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 )
@@ -23,12 +23,7 @@ import (
 // in for such a provider: the op of the other tests checks the code
 // before the client.
 func TestCheckClient(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "http://" + ln.Addr().String() + "/token"
-	ln.Close()
+	closed := "http://" + testenv.RefusedAddr(t) + "/token"
 	for _, tc := range []struct {
 		name        string
 		status      int
@@ -75,12 +70,7 @@ func TestCheckClient(t *testing.T) {
 // answer is logged and the edge starts; on a reload it is an error. A
 // wrong config is an error either way.
 func TestPrepareAtStart(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	down := "http://" + ln.Addr().String()
-	ln.Close()
+	down := "http://" + testenv.RefusedAddr(t)
 	s := &Server{log: slog.New(slog.DiscardHandler), client: http.DefaultClient}
 	set := &Settings{PublicURL: "https://edge.test", Providers: []OIDCConfig{{Name: "corp", Issuer: down, ClientID: "edge"}}}
 	ups, err := s.prepareUpstreams(context.Background(), set, false)
@@ -158,12 +148,7 @@ func TestValidateProviders(t *testing.T) {
 // never discovered) and still is when a person signs in sends the daemon
 // temporarily_unavailable naming it, not a page saying "try again".
 func TestUpstreamUnreachableAtSignIn(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	down := "http://" + ln.Addr().String()
-	ln.Close()
+	down := "http://" + testenv.RefusedAddr(t)
 	srv, hs := newTestServer(t, &clock{t: time.Now()})
 	set := srv.cur.Load().Settings
 	set.Users, set.Providers = nil, []OIDCConfig{{Name: "corp", Issuer: down, ClientID: "edge"}}

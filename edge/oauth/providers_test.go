@@ -3,7 +3,6 @@ package oauth_test
 import (
 	"html"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"github.com/airlockhq/airlock/edge"
 	"github.com/airlockhq/airlock/edge/edgetest"
 	"github.com/airlockhq/airlock/edge/oauth"
+	"github.com/airlockhq/airlock/internal/testenv"
 )
 
 // reloadWith reloads the running edge with its config file's content as
@@ -32,15 +32,6 @@ func reloadWith(tb testing.TB, e *edgetest.Edge, edit func(*edge.Config)) error 
 }
 
 // closedAddr is a loopback address nothing listens on.
-func closedAddr(tb testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	a := ln.Addr().String()
-	ln.Close()
-	return a
-}
 
 // upstreamHost is where the edge's authorization request sends the
 // browser (not followed).
@@ -81,7 +72,7 @@ func TestUpstreamProviderChecks(t *testing.T) {
 	}{
 		{"issuer not exact (trailing slash)", func(o *oauth.OIDCConfig) { o.Issuer += "/" }, "did not match the issuer URL returned by provider"},
 		{"no discovery document", func(o *oauth.OIDCConfig) { o.Issuer += "/tenant" }, "no discovery document"},
-		{"provider unreachable", func(o *oauth.OIDCConfig) { o.Issuer = "http://" + closedAddr(t) }, "cannot reach the discovery document"},
+		{"provider unreachable", func(o *oauth.OIDCConfig) { o.Issuer = "http://" + testenv.RefusedAddr(t) }, "cannot reach the discovery document"},
 		{"secret file missing", func(o *oauth.OIDCConfig) { o.ClientSecret, o.ClientSecretFile = "", filepath.Join(dir, "none") }, "client_secret_file"},
 		{"CA file without a certificate", func(o *oauth.OIDCConfig) { o.CAFile = junk }, "holds no PEM certificate"},
 	} {
