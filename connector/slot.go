@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/airlockhq/airlock/internal/backoff"
@@ -159,17 +158,15 @@ func (s *slot) retryQUIC(ctx context.Context, l *link) (stop func()) {
 const silentRetry = 250 * time.Millisecond
 
 // edgeSilent reports whether a dial or connection failed because nothing
-// came back from the edge (a handshake or idle timeout, the dial's own
-// deadline) or nothing listens where it was (TLS on TCP refused by the
-// edge's host: a restart in progress), as opposed to an edge that answered
-// with a refusal or an error: only the latter is worth backing off from.
+// came back from the edge (a handshake or idle timeout, or the dial's own
+// deadline), as opposed to an edge that answered with a refusal or an
+// error: only the latter is worth backing off from.
 func edgeSilent(err error) bool {
 	var (
 		hs   *quic.HandshakeTimeoutError
 		idle *quic.IdleTimeoutError
 	)
-	return errors.As(err, &hs) || errors.As(err, &idle) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, syscall.ECONNREFUSED)
+	return errors.As(err, &hs) || errors.As(err, &idle) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // dial connects to the edge and completes the handshake: with
