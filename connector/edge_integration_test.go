@@ -175,9 +175,10 @@ func TestLoneConnectorServesWhileLeaving(t *testing.T) {
 
 // expectBackAfterRestart polls until a stream through the just-restarted
 // edge echoes, and waits until both connections report healthy again. It
-// bounds nothing by the clock: a test that claims a reconnection skips a
-// wait makes that wait longer than the test (an hour's backoff) or checks
-// what ended the connection.
+// sets no time limit of its own. A test that claims the connector does not
+// sit out some wait shows it another way: it makes that wait longer than
+// the test can run (a backoff of an hour), or it checks what ended each
+// connection.
 func (s *realSetup) expectBackAfterRestart(t *testing.T) {
 	t.Helper()
 	start := time.Now()

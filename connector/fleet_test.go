@@ -224,41 +224,59 @@ func echoVia(tb testing.TB, a *edgetest.Edge, addr, msg string) {
 }
 
 // msgCounter counts the log records by message, and keeps each one's
-// "err" attribute, passing them on.
+// "err" attribute with its "conn_index" (from the record or the logger's
+// With), passing them on.
 type msgCounter struct {
 	slog.Handler
-	mu   *sync.Mutex
-	n    map[string]int
-	errs map[string][]string
+	mu    *sync.Mutex
+	n     map[string]int
+	errs  map[string][]loggedErr
+	attrs []slog.Attr // this handler's WithAttrs
 }
 
+// loggedErr is one record's "err", and the connection it names ("" when
+// it names none).
+type loggedErr struct{ conn, err string }
+
 func newMsgCounter(tb testing.TB) *msgCounter {
-	return &msgCounter{Handler: testLogger(tb).Handler(), mu: &sync.Mutex{}, n: map[string]int{}, errs: map[string][]string{}}
+	return &msgCounter{Handler: testLogger(tb).Handler(), mu: &sync.Mutex{}, n: map[string]int{}, errs: map[string][]loggedErr{}}
 }
 
 func (h *msgCounter) Handle(ctx context.Context, r slog.Record) error {
-	h.mu.Lock()
-	h.n[r.Message]++
-	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "err" {
-			h.errs[r.Message] = append(h.errs[r.Message], a.Value.String())
+	var e loggedErr
+	hasErr := false
+	see := func(a slog.Attr) bool {
+		switch a.Key {
+		case "err":
+			e.err, hasErr = a.Value.String(), true
+		case "conn_index":
+			e.conn = a.Value.String()
 		}
 		return true
-	})
+	}
+	for _, a := range h.attrs {
+		see(a)
+	}
+	r.Attrs(see)
+	h.mu.Lock()
+	h.n[r.Message]++
+	if hasErr {
+		h.errs[r.Message] = append(h.errs[r.Message], e)
+	}
 	h.mu.Unlock()
 	return h.Handler.Handle(ctx, r)
 }
 
 func (h *msgCounter) WithAttrs(as []slog.Attr) slog.Handler {
-	return &msgCounter{Handler: h.Handler.WithAttrs(as), mu: h.mu, n: h.n, errs: h.errs}
+	return &msgCounter{Handler: h.Handler.WithAttrs(as), mu: h.mu, n: h.n, errs: h.errs, attrs: slices.Concat(h.attrs, as)}
 }
 
 func (h *msgCounter) WithGroup(g string) slog.Handler {
-	return &msgCounter{Handler: h.Handler.WithGroup(g), mu: h.mu, n: h.n, errs: h.errs}
+	return &msgCounter{Handler: h.Handler.WithGroup(g), mu: h.mu, n: h.n, errs: h.errs, attrs: h.attrs}
 }
 
 // errors returns the "err" attributes of the records logged as msg.
-func (h *msgCounter) errors(msg string) []string {
+func (h *msgCounter) errors(msg string) []loggedErr {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return slices.Clone(h.errs[msg])

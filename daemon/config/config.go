@@ -16,7 +16,7 @@
 //	    catalogue: true                  # written by `airlock join`: the clusters come from the edge's catalogue
 //	    kubeconfig_prefix: example-      # names of the catalogue's kubeconfig entries (default: edge name + "-")
 //	    transport: auto                  # QUIC, and TLS on TCP (same port) where UDP gets no answer; or quic, tcp
-//	    quic_retry: 5m                   # how long a network that needed TCP stays on it before QUIC is tried again
+//	    quic_retry: 30s                  # how long a network that needed TCP stays on it before QUIC is tried again
 //	clusters:
 //	  - name: prod
 //	    app: k8s.prod.example.com        # the app hostname the edge routes
@@ -131,7 +131,7 @@ type Edge struct {
 	// Transport is "auto" (the default, also ""): QUIC, and TLS on TCP
 	// (the same port) where UDP to the edge gets no answer; "quic" or
 	// "tcp" pins one. QUICRetry is how long a network that needed TCP
-	// stays on it before QUIC is tried again (default 5m, at least 1s).
+	// stays on it before QUIC is tried again (default 30s, at least 1s).
 	Transport string
 	QUICRetry time.Duration
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -133,13 +134,15 @@ func (p *picker) untilQUIC(ctx context.Context, old *Conn, dial func(context.Con
 	defer cancel()
 	defer context.AfterFunc(old.Context(), cancel)()
 	var conn *Conn
+	level := slog.LevelInfo // the first failed retry of this connection; later ones at Debug (one every retry otherwise)
 	try := func() bool {
 		dctx, dcancel := context.WithTimeout(ctx, p.after)
 		defer dcancel()
 		c, err := dial(dctx)
 		if err != nil {
 			if ctx.Err() == nil {
-				old.log.Info("UDP to the edge still gets no answer; staying on TCP", "retry_quic_in", p.retry, "err", err)
+				old.log.Log(ctx, level, "UDP to the edge still gets no answer; staying on TCP", "retry_quic_in", p.retry, "err", err)
+				level = slog.LevelDebug
 			}
 			return false
 		}
@@ -412,7 +415,7 @@ func (c *Conn) watchTCP() {
 
 // Transport names the transport of the client's connection and why it is
 // used: ("QUIC", ""), ("TCP", "UDP to the edge got no answer within 1.5 s;
-// trying QUIC again in 5m"), or ("", "") without a connection.
+// trying QUIC again in 30s"), or ("", "") without a connection.
 func (c *Client) Transport() (name, reason string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

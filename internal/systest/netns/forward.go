@@ -99,7 +99,7 @@ func (n *NS) Forward(tb testing.TB, listen, to string) {
 		mu.Unlock()
 		wg.Wait()
 	})
-	wg.Go(func() { forwardUDP(pc, udpTo, &wg, &mu, socks) })
+	wg.Go(func() { forwardUDP(tb, pc, udpTo, &wg, &mu, socks) })
 	wg.Go(func() {
 		for i := 0; ; i++ {
 			c, err := lis.Accept()
@@ -154,10 +154,19 @@ func roomyBuffers(c *net.UDPConn) error {
 }
 
 // forwardUDP relays datagrams from pc's clients to to and back, one
-// upstream socket per client address (in socks, under mu).
-func forwardUDP(pc net.PacketConn, to *net.UDPAddr, wg *sync.WaitGroup, mu *sync.Mutex, socks map[string]io.Closer) {
+// upstream socket per client address (in socks, under mu). A client whose
+// upstream socket cannot be made fails tb (once), since the relay then
+// drops all its datagrams: a QUIC test would pass over TCP.
+func forwardUDP(tb testing.TB, pc net.PacketConn, to *net.UDPAddr, wg *sync.WaitGroup, mu *sync.Mutex, socks map[string]io.Closer) {
 	buf := make([]byte, 64<<10)
 	up := map[string]*net.UDPConn{}
+	failed := map[string]bool{}
+	fail := func(from net.Addr, err error) {
+		if !failed[from.String()] {
+			failed[from.String()] = true
+			tb.Errorf("netns: UDP relay: an upstream socket for %v: %v", from, err)
+		}
+	}
 	for {
 		n, from, err := pc.ReadFrom(buf)
 		if err != nil {
@@ -166,10 +175,12 @@ func forwardUDP(pc net.PacketConn, to *net.UDPAddr, wg *sync.WaitGroup, mu *sync
 		u := up[from.String()]
 		if u == nil {
 			if u, err = net.DialUDP("udp", nil, to); err != nil {
+				fail(from, err)
 				continue
 			}
-			if roomyBuffers(u) != nil {
+			if err := roomyBuffers(u); err != nil {
 				u.Close()
+				fail(from, err)
 				continue
 			}
 			up[from.String()] = u

@@ -24,8 +24,10 @@ import (
 )
 
 const (
-	ecnMask       = 0x3
-	oobBufferSize = 128
+	ecnMask = 0x3
+	// Airlock patch: 192, not 128, for UDP_GRO's control message beside
+	// IP_TOS and the packet info of both IP versions (120 bytes together).
+	oobBufferSize = 192
 )
 
 // Contrary to what the naming suggests, the ipv{4,6}.Message is not dependent on the IP version.
@@ -176,6 +178,10 @@ func (c *oobConn) ReadPacket() (receivedPacket, error) {
 
 		n, err := c.batchConn.ReadBatch(c.messages, 0)
 		if n == 0 || err != nil {
+			// Airlock patch: nothing of this batch is there to return; the
+			// release left the old messages to be returned again (with GRO,
+			// whose buffers are kept, the previous batch's datagrams).
+			c.messages = c.messages[:0]
 			return receivedPacket{}, err
 		}
 		c.messages = c.messages[:n]
