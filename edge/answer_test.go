@@ -55,13 +55,14 @@ func TestQuietWhileAnswering(t *testing.T) {
 			type opened struct {
 				res  *wire.Result
 				echo string
+				err  error
 			}
 			got := make(chan opened, 1)
-			go func() {
-				str, res := open(t, c, &wire.Open{App: testApp, Token: tok, Target: "x:1"})
-				o := opened{res: res}
-				if res.Code == wire.CodeOK {
-					o.echo = roundTrip(t, str, "hi")
+			go func() { // not the test's goroutine: it reports, the test fails
+				str, res, err := tryOpen(c, &wire.Open{App: testApp, Token: tok, Target: "x:1"})
+				o := opened{res: res, err: err}
+				if err == nil && res.Code == wire.CodeOK {
+					o.echo, o.err = tryRoundTrip(str, "hi")
 				}
 				got <- o
 			}()
@@ -105,6 +106,9 @@ func TestQuietWhileAnswering(t *testing.T) {
 			case o = <-got:
 			case <-ctx.Done():
 				t.Fatal("no answer for the client")
+			}
+			if o.err != nil {
+				t.Fatalf("the client: %v", o.err)
 			}
 			if o.res.Code != wire.CodeOK || o.echo != tc.wantFrom+":hi" {
 				t.Fatalf("the client got %v, %q; want OK and %q", o.res.Err(), o.echo, tc.wantFrom+":hi")

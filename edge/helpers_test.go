@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -226,22 +227,32 @@ func (e *testEdge) client(tb testing.TB) *quic.Conn {
 // open opens a stream, sends Open and returns the stream and the Result.
 func open(tb testing.TB, conn *quic.Conn, o *wire.Open) (*quic.Stream, *wire.Result) {
 	tb.Helper()
+	str, res, err := tryOpen(conn, o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return str, res
+}
+
+// tryOpen is open for a goroutine other than the test's: it returns what
+// open would fail the test with.
+func tryOpen(conn *quic.Conn, o *wire.Open) (*quic.Stream, *wire.Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	str, err := conn.OpenStreamSync(ctx)
 	if err != nil {
-		tb.Fatal(err)
+		return nil, nil, err
 	}
 	if err := wire.WriteFrame(str, o); err != nil {
-		tb.Fatal(err)
+		return nil, nil, err
 	}
 	str.SetReadDeadline(time.Now().Add(10 * time.Second))
 	res, err := wire.ReadFrameOf[*wire.Result](str)
 	if err != nil {
-		tb.Fatalf("reading result: %v", err)
+		return nil, nil, fmt.Errorf("reading result: %w", err)
 	}
 	str.SetReadDeadline(time.Time{})
-	return str, res
+	return str, res, nil
 }
 
 // fakeConnector is a connector that serves as its own origin: it answers
@@ -338,16 +349,25 @@ func (fc *fakeConnector) ping(tb testing.TB) {
 // roundTrip writes msg, half-closes, and returns everything read back.
 func roundTrip(tb testing.TB, str *quic.Stream, msg string) string {
 	tb.Helper()
-	if _, err := io.WriteString(str, msg); err != nil {
+	got, err := tryRoundTrip(str, msg)
+	if err != nil {
 		tb.Fatal(err)
+	}
+	return got
+}
+
+// tryRoundTrip is roundTrip for a goroutine other than the test's.
+func tryRoundTrip(str *quic.Stream, msg string) (string, error) {
+	if _, err := io.WriteString(str, msg); err != nil {
+		return "", err
 	}
 	str.Close()
 	str.SetReadDeadline(time.Now().Add(10 * time.Second))
 	b, err := io.ReadAll(str)
 	if err != nil {
-		tb.Fatalf("reading the relayed bytes: %v", err)
+		return "", fmt.Errorf("reading the relayed bytes: %w", err)
 	}
-	return string(b)
+	return string(b), nil
 }
 
 // auditFor waits for the audit line of the stream with the given predicate.
