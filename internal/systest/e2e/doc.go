@@ -115,14 +115,16 @@
 //	all three  16.1 ms/MB: at most 124 MB/s on two whole cores
 //
 // and with UDP GRO on every QUIC socket (the quic-go copy's fourth patch),
-// in a run of its own on 2026-12-06; the build before GRO, in the run just
-// before it, gave 15.1 ms/MB, 126 MB/s and ssh 406 (the 16.1 above is an
-// older run):
+// measured as four back-to-back BenchmarkPaths runs on 2026-12-06 with
+// QUIC_GO_DISABLE_GRO=true, without, with, without (off / on), MB/s and
+// ms/MB of the three programs together:
 //
-//	daemon     CPU 2.88 ms/MB, 79 context switches/MB
-//	edge       CPU 4.97 ms/MB, 78 context switches/MB
-//	connector  CPU 3.45 ms/MB, 95 context switches/MB
-//	all three  11.3 ms/MB; Airlock 163 MB/s, the bare relay 170, ssh 390
+//	           Airlock   bare relay   ssh    CPU, all three
+//	GRO off    130, 119   119, 106   415, 410  13.95, 15.05 ms/MB
+//	GRO on     148, 137   148, 134   399, 369  11.88, 12.57 ms/MB
+//
+// about 14 % more throughput for about 16 % less CPU per MB; the daemon
+// 3.03–3.21 ms/MB, the edge 5.22–5.49, the connector 3.63–3.87 with it.
 //
 // A GSO batch of up to 42 packets (the large send buffer at 60 KiB, not 20)
 // gave 171 MB/s and the same CPU per MB: not kept.
