@@ -159,7 +159,12 @@
 //     default (2), echo p50 2.21–2.43 ms against 2.49–2.89 ms. Fewer
 //     threads spinning for work helps three busy programs on two cores;
 //     it is not set, because an edge or a connector on a bigger server
-//     needs its cores.
+//     needs its cores. GOMAXPROCS=1 in the daemon alone (a laptop's
+//     background process, where fewer spinning threads would save power;
+//     four alternating BenchmarkPaths runs, 2026-12-06): 119 and 153 MB/s
+//     against 142 and 126 with the default, 50–57 context switches per MB
+//     against 84–87, daemon CPU 2.54–3.19 ms/MB against 3.23–3.58: within
+//     the runs' noise for speed, so not set either.
 //
 // A `kubectl get --watch` line after a PATCH: direct
 // 4.0 / 9.4 ms p50 / p99, Airlock 4.8 / 10.5 ms, ssh 4.3 / 44 ms, of which
