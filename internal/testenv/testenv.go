@@ -1,4 +1,4 @@
-// Package testenv is the one home of three mechanisms the tests share:
+// Package testenv is the one home of four mechanisms the tests share:
 //
 //   - missing parts: a test that needs something outside Go (a program, a
 //     file, root) skips when it is absent, and fails when CI=true, where
@@ -9,7 +9,9 @@
 //   - building the programs the tests run: each main package once per
 //     `go test` run, into a folder the run's test binaries share, with the
 //     race detector when the test binary has it ([BuildBinaries],
-//     [BuildBinary], and the file lock behind it, [LockFile]).
+//     [BuildBinary], and the file lock behind it, [LockFile]);
+//   - a place where nothing listens: a loopback address whose connections
+//     are refused and whose port nobody else can take ([RefusedAddr]).
 //
 // It is for tests and test-helper packages only (keychaintest, traytest,
 // kapitest, stack, …; airlock-demo, a development tool, links it through
