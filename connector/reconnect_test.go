@@ -1,8 +1,6 @@
 package connector_test
 
 import (
-	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,40 +18,18 @@ import (
 // rejoins it as soon as it answers. The backoff here is an hour: only the
 // silent-edge rule can make the second and third dials.
 func TestSilentEdgeIsRedialledAtOnce(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0") // reads and never answers
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	var (
-		mu      sync.Mutex
-		sources = map[string]bool{}
-	)
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			_, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			sources[from.String()] = true
-			mu.Unlock()
-		}
-	}()
+	silent := testenv.NewSilentUDP(t)
 	sg := newSigner(t)
 	creds := fakeedge.Start(t, sg.PublicKey()).Credentials()
 	q := edgeclient.DefaultQUICConfig()
 	q.HandshakeIdleTimeout = 100 * time.Millisecond
 	startConnector(t, creds, rules(t, testApp+"=tcp://127.0.0.1:1"), func(c *connector.Config) {
-		c.Edges = []string{pc.LocalAddr().String()}
+		c.Edges = []string{silent.Addr}
 		c.QUIC = q
 		c.Backoff = backoff.Config{Base: time.Hour, Max: time.Hour, StableAfter: time.Hour}
 	})
 	testenv.Eventually(t, "three dials of the silent edge", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(sources) >= 3 // each dial binds a socket of its own
+		return len(silent.Sources()) >= 3 // each dial binds a socket of its own
 	})
 }
 

@@ -4,11 +4,12 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"github.com/airlockhq/airlock/internal/wire"
-	"net"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/airlockhq/airlock/internal/testenv"
+	"github.com/airlockhq/airlock/internal/wire"
 )
 
 // TestCallersShareAFailedDial opens five streams at once towards an edge that
@@ -16,30 +17,10 @@ import (
 // edge) and all get its error, rather than dialling one after another, each
 // waiting out its own handshake timeout.
 func TestCallersShareAFailedDial(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0") // reads and never answers: a dead edge
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	var (
-		mu      sync.Mutex
-		sources = map[string]bool{}
-	)
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			_, addr, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			sources[addr.String()] = true
-			mu.Unlock()
-		}
-	}()
+	dead := testenv.NewSilentUDP(t) // a dead edge
 	q := DefaultQUICConfig()
 	q.HandshakeIdleTimeout = 300 * time.Millisecond
-	c := NewClient(Config{Addr: pc.LocalAddr().String(), ServerName: "edge.test", RootCAs: x509.NewCertPool(), QUIC: q})
+	c := NewClient(Config{Addr: dead.Addr, ServerName: "edge.test", RootCAs: x509.NewCertPool(), QUIC: q})
 	t.Cleanup(func() { c.Close() })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -63,9 +44,7 @@ func TestCallersShareAFailedDial(t *testing.T) {
 			t.Fatalf("Open = %v, want the shared dial's *DialError", err)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(sources) != 1 {
+	if sources := dead.Sources(); len(sources) != 1 {
 		t.Fatalf("the edge saw handshakes from %d sources, want 1 shared dial: %v", len(sources), sources)
 	}
 }

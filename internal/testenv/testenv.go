@@ -10,8 +10,9 @@
 //     `go test` run, into a folder the run's test binaries share, with the
 //     race detector when the test binary has it ([BuildBinaries],
 //     [BuildBinary], and the file lock behind it, [LockFile]);
-//   - a place where nothing listens: a loopback address whose connections
-//     are refused and whose port nobody else can take ([RefusedAddr]).
+//   - peers that are not there: a loopback address whose connections are
+//     refused and whose port nobody else can take ([RefusedAddr]), and a
+//     UDP socket that reads and never answers ([SilentUDP]).
 //
 // It is for tests and test-helper packages only (keychaintest, traytest,
 // kapitest, stack, …; airlock-demo, a development tool, links it through
